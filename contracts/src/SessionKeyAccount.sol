@@ -145,8 +145,9 @@ contract SessionKeyAccount is IAccount, Initializable, UUPSUpgradeable {
 
     function initialize(address anOwner) public virtual initializer {
         owner = anOwner;
-        // A non-zero marker makes the first op's marker write a cheap non-zero to non-zero store.
-        _marker = OpMarker(bytes16(0), 0, 0, 1);
+        // A non-zero marker slot (period 1 of "no session") makes the first op's marker write a cheap
+        // non-zero to non-zero store; the epoch starts at 0.
+        _marker = OpMarker(bytes16(0), 1, 0, 0);
         emit SessionKeyAccountInitialized(_entryPoint, anOwner);
     }
 

@@ -1,0 +1,212 @@
+//! Bindings for the project's own contracts in `contracts/src`.
+//!
+//! Placeholder until these become `sol!` over `contracts/artifacts/*.json`: hand-written to
+//! match the compiled ABI, which `tests::bindings_match_project_abis` checks. Bytecode always
+//! comes from the artifacts at run time ([`crate::project_artifact`]).
+//!
+//! `SessionKeyAccount.validateUserOp` is left out: it takes a `UserOperation`, and a second
+//! `sol!` `UserOperation` type here would not be interchangeable with
+//! [`crate::UserOperation`]; only the EntryPoint calls it.
+
+use alloy::sol;
+
+sol! {
+    /// The aa-native `settle(merchant, token, amount, requestHash)`: pulls `amount` from the
+    /// calling account to `merchant`, once per `requestHash`.
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    interface SettlementContract {
+        event ReceiptLog(address indexed merchant, address indexed payer, address token, uint256 amount, bytes32 indexed requestHash);
+        event TokenAllowed(address indexed token, bool allowed);
+        event Paused(address account);
+        event Unpaused(address account);
+        event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+
+        error UnexpectedNativeValue();
+        error ZeroAddress();
+        error ZeroAmount();
+        error ZeroRequestHash();
+        error TokenNotAllowed(address token);
+        error AlreadySettled(bytes32 requestHash);
+        error MerchantBalanceMismatch(uint256 expectedIncrease, uint256 actualIncrease);
+        error EnforcedPause();
+        error ExpectedPause();
+        error OwnableUnauthorizedAccount(address account);
+        error OwnableInvalidOwner(address owner);
+        error ReentrancyGuardReentrantCall();
+        error SafeERC20FailedOperation(address token);
+
+        function settle(address merchant, address token, uint256 amount, bytes32 requestHash) external payable;
+        function isSettled(bytes32 requestHash) external view returns (bool);
+        function isTokenAllowed(address token) external view returns (bool);
+        function setTokenAllowed(address token, bool allowed) external;
+        function pause() external;
+        function unpause() external;
+        function paused() external view returns (bool);
+        function owner() external view returns (address);
+        function transferOwnership(address newOwner) external;
+    }
+
+    /// 6-decimal devnet dollar; only the owner mints.
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    interface TestStablecoin {
+        event Transfer(address indexed from, address indexed to, uint256 value);
+        event Approval(address indexed owner, address indexed spender, uint256 value);
+
+        error ERC20InsufficientAllowance(address spender, uint256 allowance, uint256 needed);
+        error ERC20InsufficientBalance(address sender, uint256 balance, uint256 needed);
+        error OwnableUnauthorizedAccount(address account);
+
+        function name() external view returns (string);
+        function symbol() external view returns (string);
+        function decimals() external pure returns (uint8);
+        function totalSupply() external view returns (uint256);
+        function balanceOf(address account) external view returns (uint256);
+        function allowance(address owner, address spender) external view returns (uint256);
+        function approve(address spender, uint256 value) external returns (bool);
+        function transfer(address to, uint256 value) external returns (bool);
+        function transferFrom(address from, address to, uint256 value) external returns (bool);
+        function mint(address to, uint256 amount) external;
+        function owner() external view returns (address);
+    }
+
+    /// SimpleAccountFactory's ABI for `SessionKeyAccount` proxies, so initCode works the same.
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    interface SessionKeyAccountFactory {
+        function accountImplementation() external view returns (address);
+        function createAccount(address owner, uint256 salt) external returns (address ret);
+        function getAddress(address owner, uint256 salt) external view returns (address);
+    }
+
+    /// What the owner EIP-712-signs (domain "X402SessionAccount", "1", chainId, account) to let
+    /// a session key pay; its digest is the session id.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct SessionGrant {
+        address sessionKey;
+        uint48 validAfter;
+        uint48 validUntil;
+        address token;
+        address settlement;
+        uint96 perPaymentMax;
+        uint96 periodCap;
+        uint32 period;
+        uint96 lifetimeCap;
+        bytes32 merchantRoot;
+        address paymaster;
+        uint128 maxSelfPaidGasCost;
+        uint32 epoch;
+        bytes32 salt;
+    }
+
+    /// The session part of `UserOperation.signature` after its mode byte.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct SessionSignature {
+        SessionGrant grant;
+        bytes ownerSignature;
+        uint32 periodIndex;
+        bytes32[] merchantProof;
+        bytes sessionSignature;
+    }
+
+    /// EntryPoint v0.6 account: SimpleAccount's owner path plus pay-only session keys.
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    interface SessionKeyAccount {
+        event SessionKeyAccountInitialized(address indexed entryPoint, address indexed owner);
+        event SessionEnabled(bytes32 indexed sessionId, address indexed sessionKey);
+        event SessionRevoked(bytes32 indexed sessionId);
+        event AllSessionsRevoked(uint32 newEpoch);
+
+        error NotOwner();
+        error NotEntryPointOrOwner();
+        error InvalidOwnerSignature();
+        error WrongEpoch(uint32 expected, uint32 given);
+
+        function MODE_ENABLE() external view returns (uint8);
+        function MODE_USE() external view returns (uint8);
+        function SESSION_GRANT_TYPEHASH() external view returns (bytes32);
+        function REVOKE_SESSION_TYPEHASH() external view returns (bytes32);
+        function REVOKE_ALL_SESSIONS_TYPEHASH() external view returns (bytes32);
+
+        function owner() external view returns (address);
+        function entryPoint() external view returns (address);
+        function getNonce() external view returns (uint256);
+        function getDeposit() external view returns (uint256);
+        function addDeposit() external payable;
+        function withdrawDepositTo(address withdrawAddress, uint256 amount) external;
+        function execute(address dest, uint256 value, bytes calldata func) external;
+        function executeBatch(address[] calldata dest, bytes[] calldata func) external;
+
+        function domainSeparator() external view returns (bytes32);
+        function sessionId(SessionGrant memory grant) external view returns (bytes32);
+        function sessionEpoch() external view returns (uint32);
+        function sessionState(bytes32 id) external view returns (uint8 status, uint32 periodIndex, uint96 periodSpent, uint96 lifetimeSpent);
+        function revokeSession(bytes32 id) external;
+        function revokeAllSessions() external;
+        function revokeWithSignature(bytes32 id, bytes calldata ownerSignature) external;
+        function revokeAllWithSignature(uint32 epoch, bytes calldata ownerSignature) external;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ArtifactError, abi_check::assert_subset_of_artifact, project_artifact};
+
+    /// Skips (with a message) only while an artifact file is absent; any other load error fails.
+    fn artifact_or_skip(name: &str) -> Option<crate::Artifact> {
+        match project_artifact(name) {
+            Ok(a) => Some(a),
+            Err(ArtifactError::Missing { path, .. }) => {
+                eprintln!("SKIP: {} missing; run `npm run compile`", path.display());
+                None
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn bindings_match_project_abis() {
+        if let Some(a) = artifact_or_skip("SettlementContract") {
+            assert_subset_of_artifact(
+                &a,
+                SettlementContract::SettlementContractCalls::SELECTORS,
+                SettlementContract::SettlementContractEvents::SELECTORS,
+                SettlementContract::SettlementContractErrors::SELECTORS,
+            );
+        }
+        if let Some(a) = artifact_or_skip("TestStablecoin") {
+            assert_subset_of_artifact(
+                &a,
+                TestStablecoin::TestStablecoinCalls::SELECTORS,
+                TestStablecoin::TestStablecoinEvents::SELECTORS,
+                TestStablecoin::TestStablecoinErrors::SELECTORS,
+            );
+        }
+        if let Some(a) = artifact_or_skip("SessionKeyAccountFactory") {
+            assert_subset_of_artifact(
+                &a,
+                SessionKeyAccountFactory::SessionKeyAccountFactoryCalls::SELECTORS,
+                &[],
+                &[],
+            );
+        }
+        if let Some(a) = artifact_or_skip("SessionKeyAccount") {
+            assert_subset_of_artifact(
+                &a,
+                SessionKeyAccount::SessionKeyAccountCalls::SELECTORS,
+                SessionKeyAccount::SessionKeyAccountEvents::SELECTORS,
+                SessionKeyAccount::SessionKeyAccountErrors::SELECTORS,
+            );
+        }
+    }
+
+    #[test]
+    fn settle_selector_matches_core_codec() {
+        use alloy::sol_types::SolCall;
+        assert_eq!(SettlementContract::settleCall::SELECTOR, x402_aa::abi::settleCall::SELECTOR);
+        assert_eq!(SettlementContract::settleCall::SELECTOR, [0xd4, 0x72, 0x9c, 0x72]);
+    }
+}

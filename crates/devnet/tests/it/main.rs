@@ -1,0 +1,6 @@
+//! Integration tests against a real anvil: one binary, one module per concern.
+
+mod common;
+mod deployment;
+mod payment;
+mod user_op_hash;

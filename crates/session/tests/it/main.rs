@@ -1,0 +1,9 @@
+//! Session-key account against the real EntryPoint v0.6 on anvil: one test binary, modules per topic.
+
+mod fixture;
+
+mod budget;
+mod golden;
+mod owner;
+mod revocation;
+mod scopes;
