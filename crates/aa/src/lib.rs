@@ -1,14 +1,17 @@
 //! ERC-4337 EntryPoint v0.6 protocol core for x402 session-key payments.
 //!
-//! Pure data and encoding: no RPC, no signing. Everything here is checked against the real
-//! EntryPoint and SimpleAccount by the `x402-aa-devnet` integration tests.
+//! Pure data and encoding: no RPC, no signing. The UserOp and callData codecs are checked
+//! against the real EntryPoint and SimpleAccount by the `x402-aa-devnet` integration tests; the
+//! x402 wire format ([`x402`]) and the [`request_hash`] encoding are pinned by golden vectors.
 
 use alloy::primitives::{Address, address};
 
 pub mod abi;
 pub mod call_data;
 pub mod nonce;
+pub mod request_hash;
 pub mod user_op;
+pub mod x402;
 
 pub use call_data::{
     ApproveCall, CallDataError, CallSite, DecodedPayment, SettleCall, decode_payment,
@@ -16,6 +19,9 @@ pub use call_data::{
     encode_payment_execute,
 };
 pub use nonce::{encode_nonce, nonce_key, nonce_sequence};
+pub use request_hash::{
+    DEFAULT_BUCKET_SECONDS, RequestHashError, RequestHashInput, canonical_endpoint,
+};
 pub use user_op::{UserOperation, factory_init_code, pack, user_op_hash};
 
 /// The canonical EntryPoint v0.6 deployment (same address on every chain via CREATE2 salt 0).

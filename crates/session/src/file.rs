@@ -1,0 +1,688 @@
+//! The session file: what an agent needs to pay under a session, in one versioned, human-readable JSON
+//! document that never holds a private key. The session key lives in a separate key file (mode 0600)
+//! or in an environment variable, so the session file can be logged, diffed and shared with a
+//! facilitator or auditor.
+//!
+//! Loading re-derives everything that can be re-derived (session id, merchant root, owner signature,
+//! human-readable limits) and refuses the file with a specific [`SessionFileError`] when anything
+//! disagrees, so a hand-edited limit can never silently differ from what the chain enforces.
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+};
+
+use alloy::{
+    primitives::{
+        Address, B256, Bytes, U256,
+        utils::{format_units, parse_units},
+    },
+    signers::local::PrivateKeySigner,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    grant::{GrantWindow, SessionGrant, session_id},
+    merkle::MerchantTree,
+};
+
+/// Current session file format. Readers refuse other versions instead of guessing.
+pub const SESSION_FILE_VERSION: u32 = 1;
+/// Marks the document type, so a random JSON file is not mistaken for a session.
+pub const SESSION_FILE_KIND: &str = "x402-aa-session";
+/// Environment variable that may carry the session private key instead of a key file.
+pub const SESSION_KEY_ENV: &str = "X402_AA_SESSION_KEY";
+
+/// The token a session pays with, as a person reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub address: Address,
+    pub symbol: String,
+    pub decimals: u8,
+}
+
+impl TokenInfo {
+    /// `1500000` with 6 decimals → `"1.5 USDT"`.
+    pub fn format(&self, amount: U256) -> String {
+        let mut s = format_units(amount, self.decimals).unwrap_or_else(|_| amount.to_string());
+        if s.contains('.') {
+            while s.ends_with('0') {
+                s.pop();
+            }
+            if s.ends_with('.') {
+                s.pop();
+            }
+        }
+        format!("{s} {}", self.symbol)
+    }
+
+    /// `"1.5 USDT"` or `"1.5"` → base units; the symbol, when given, must be this token's.
+    pub fn parse(&self, text: &str) -> Result<U256, SessionFileError> {
+        let mut parts = text.split_whitespace();
+        let number = parts.next().ok_or_else(|| SessionFileError::BadAmount(text.to_owned()))?;
+        if let Some(symbol) = parts.next()
+            && !symbol.eq_ignore_ascii_case(&self.symbol)
+        {
+            return Err(SessionFileError::BadAmount(text.to_owned()));
+        }
+        let fraction = number.split_once('.').map_or(0, |(_, f)| f.len());
+        if parts.next().is_some() || number.starts_with('-') || fraction > usize::from(self.decimals) {
+            return Err(SessionFileError::BadAmount(text.to_owned()));
+        }
+        parse_units(number, self.decimals)
+            .map(Into::into)
+            .map_err(|_| SessionFileError::BadAmount(text.to_owned()))
+    }
+}
+
+/// The limits in words, repeated from the grant so a person can read the file; checked on load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HumanLimits {
+    pub per_payment: String,
+    pub per_period: String,
+    pub period_seconds: u32,
+    pub lifetime: String,
+    /// RFC 3339, UTC.
+    pub valid_after: String,
+    pub valid_until: String,
+    pub paymaster_required: bool,
+}
+
+/// How the account is deployed when its first op still has to create it (counterfactual accounts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountDeployment {
+    pub factory: Address,
+    pub owner: Address,
+    pub salt: U256,
+}
+
+/// The grant as it travels: the struct the owner signed, and the signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedGrant {
+    pub grant: GrantJson,
+    pub owner_signature: Bytes,
+}
+
+/// `SessionGrant` with JSON-friendly field types (amounts as decimal strings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantJson {
+    pub session_key: Address,
+    pub valid_after: u64,
+    pub valid_until: u64,
+    pub token: Address,
+    pub settlement: Address,
+    pub per_payment_max: U256,
+    pub period_cap: U256,
+    pub period: u32,
+    pub lifetime_cap: U256,
+    pub merchant_root: B256,
+    pub paymaster: Address,
+    pub max_self_paid_gas_cost: U256,
+    pub epoch: u32,
+    pub salt: B256,
+}
+
+impl From<&SessionGrant> for GrantJson {
+    fn from(g: &SessionGrant) -> Self {
+        Self {
+            session_key: g.sessionKey,
+            valid_after: g.validAfter.to(),
+            valid_until: g.validUntil.to(),
+            token: g.token,
+            settlement: g.settlement,
+            per_payment_max: U256::from(g.perPaymentMax),
+            period_cap: U256::from(g.periodCap),
+            period: g.period,
+            lifetime_cap: U256::from(g.lifetimeCap),
+            merchant_root: g.merchantRoot,
+            paymaster: g.paymaster,
+            max_self_paid_gas_cost: U256::from(g.maxSelfPaidGasCost),
+            epoch: g.epoch,
+            salt: g.salt,
+        }
+    }
+}
+
+impl TryFrom<&GrantJson> for SessionGrant {
+    type Error = SessionFileError;
+
+    fn try_from(g: &GrantJson) -> Result<Self, SessionFileError> {
+        let field = |name: &'static str| SessionFileError::GrantFieldOutOfRange(name);
+        Ok(Self {
+            sessionKey: g.session_key,
+            validAfter: g.valid_after.try_into().map_err(|_| field("validAfter"))?,
+            validUntil: g.valid_until.try_into().map_err(|_| field("validUntil"))?,
+            token: g.token,
+            settlement: g.settlement,
+            perPaymentMax: crate::grant::to_u96(g.per_payment_max).ok_or_else(|| field("perPaymentMax"))?,
+            periodCap: crate::grant::to_u96(g.period_cap).ok_or_else(|| field("periodCap"))?,
+            period: g.period,
+            lifetimeCap: crate::grant::to_u96(g.lifetime_cap).ok_or_else(|| field("lifetimeCap"))?,
+            merchantRoot: g.merchant_root,
+            paymaster: g.paymaster,
+            maxSelfPaidGasCost: g
+                .max_self_paid_gas_cost
+                .try_into()
+                .map_err(|_| field("maxSelfPaidGasCost"))?,
+            epoch: g.epoch,
+            salt: g.salt,
+        })
+    }
+}
+
+/// The session file document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionFile {
+    pub version: u32,
+    pub kind: String,
+    /// CAIP-2, e.g. `eip155:689`; must agree with `chain_id`.
+    pub network: String,
+    pub chain_id: u64,
+    pub account: Address,
+    pub entry_point: Address,
+    /// Present when the account may not be deployed yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<AccountDeployment>,
+    pub settlement: Address,
+    pub token: TokenInfo,
+    pub session_id: B256,
+    /// The session key's address only; never the private key.
+    pub session_key: Address,
+    /// The account owner that signed the grant.
+    pub owner: Address,
+    /// Allowed merchants; empty means any merchant (`merchantRoot == 0`).
+    pub merchants: Vec<Address>,
+    pub limits: HumanLimits,
+    pub signed_grant: SignedGrant,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionFileError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("not a session file: {0}")]
+    Json(String),
+    #[error("session file kind is {0:?}, expected {SESSION_FILE_KIND:?}")]
+    WrongKind(String),
+    #[error("session file version {0} is not supported (this build reads version {SESSION_FILE_VERSION})")]
+    UnsupportedVersion(u32),
+    #[error("network {network:?} does not match chain id {chain_id}")]
+    NetworkMismatch { network: String, chain_id: u64 },
+    #[error("grant field {0} is out of range for the contract's type")]
+    GrantFieldOutOfRange(&'static str),
+    #[error("session id in file {in_file} differs from the grant's {computed}")]
+    SessionIdMismatch { in_file: B256, computed: B256 },
+    #[error("owner signature does not recover to the owner {owner}")]
+    BadOwnerSignature { owner: Address },
+    #[error("merchant list does not produce the grant's merchant root")]
+    MerchantRootMismatch,
+    #[error("{field} in the file says {in_file:?} but the grant says {from_grant:?}")]
+    LimitMismatch { field: &'static str, in_file: String, from_grant: String },
+    #[error("{0} in the file differs from the grant")]
+    FieldMismatch(&'static str),
+    #[error("amount {0:?} is not a valid token amount")]
+    BadAmount(String),
+    #[error("no session key: pass a key file or set {SESSION_KEY_ENV}")]
+    NoSessionKey,
+    #[error("session key is malformed")]
+    BadSessionKey,
+    #[error("session key {found} is not this session's key {expected}")]
+    WrongSessionKey { expected: Address, found: Address },
+    #[error("key file {path} is readable by group or others (mode {mode:o}); chmod 600 it")]
+    KeyFilePermissions { path: PathBuf, mode: u32 },
+}
+
+impl SessionFileError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NoSessionKey
+            | Self::BadSessionKey
+            | Self::WrongSessionKey { .. }
+            | Self::KeyFilePermissions { .. } => "invalid_session_key",
+            _ => "invalid_session_file",
+        }
+    }
+}
+
+/// RFC 3339 in UTC for a unix timestamp, without pulling in a date crate.
+pub fn rfc3339(unix: u64) -> String {
+    let days = unix / 86_400;
+    let secs = unix % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm), valid for all u64 days we can meet.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+impl HumanLimits {
+    pub fn from_grant(grant: &SessionGrant, token: &TokenInfo) -> Self {
+        Self {
+            per_payment: token.format(U256::from(grant.perPaymentMax)),
+            per_period: token.format(U256::from(grant.periodCap)),
+            period_seconds: grant.period,
+            lifetime: token.format(U256::from(grant.lifetimeCap)),
+            valid_after: rfc3339(grant.valid_after_secs()),
+            valid_until: rfc3339(grant.valid_until_secs()),
+            paymaster_required: grant.maxSelfPaidGasCost == 0,
+        }
+    }
+}
+
+impl SessionFile {
+    /// Assembles a file from a signed grant; `merchants` is the list the grant's root was built from.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        chain_id: u64,
+        account: Address,
+        entry_point: Address,
+        deployment: Option<AccountDeployment>,
+        token: TokenInfo,
+        owner: Address,
+        merchants: Vec<Address>,
+        grant: &SessionGrant,
+        owner_signature: Bytes,
+    ) -> Self {
+        let mut merchants = merchants;
+        merchants.sort();
+        merchants.dedup();
+        Self {
+            version: SESSION_FILE_VERSION,
+            kind: SESSION_FILE_KIND.to_owned(),
+            network: format!("eip155:{chain_id}"),
+            chain_id,
+            account,
+            entry_point,
+            deployment,
+            settlement: grant.settlement,
+            limits: HumanLimits::from_grant(grant, &token),
+            token,
+            session_id: session_id(grant, chain_id, account),
+            session_key: grant.sessionKey,
+            owner,
+            merchants,
+            signed_grant: SignedGrant { grant: grant.into(), owner_signature },
+        }
+    }
+
+    /// The grant as the contract sees it.
+    pub fn grant(&self) -> Result<SessionGrant, SessionFileError> {
+        SessionGrant::try_from(&self.signed_grant.grant)
+    }
+
+    /// Merkle tree of the allowlist, `None` for any-merchant sessions.
+    pub fn merchant_tree(&self) -> Option<MerchantTree> {
+        MerchantTree::new(self.merchants.iter().copied())
+    }
+
+    pub fn allows_merchant(&self, merchant: Address) -> bool {
+        self.merchants.is_empty() || self.merchants.binary_search(&merchant).is_ok()
+    }
+
+    /// Parses and checks every derived field. The only way to get a `SessionFile` from bytes.
+    pub fn from_json(json: &str) -> Result<Self, SessionFileError> {
+        // Read version and kind first, so a future format says "unsupported version" rather than
+        // failing on a field it added.
+        let raw: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| SessionFileError::Json(e.to_string()))?;
+        let kind = raw.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
+        if kind != SESSION_FILE_KIND {
+            return Err(SessionFileError::WrongKind(kind.to_owned()));
+        }
+        let version = raw.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        if version != u64::from(SESSION_FILE_VERSION) {
+            return Err(SessionFileError::UnsupportedVersion(version.try_into().unwrap_or(u32::MAX)));
+        }
+        let file: Self =
+            serde_json::from_value(raw).map_err(|e| SessionFileError::Json(e.to_string()))?;
+        file.validate()?;
+        Ok(file)
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising plain data into a String cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, SessionFileError> {
+        let path = path.as_ref();
+        let json = std::fs::read_to_string(path)
+            .map_err(|source| SessionFileError::Read { path: path.to_owned(), source })?;
+        Self::from_json(&json)
+    }
+
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SessionFileError> {
+        let path = path.as_ref();
+        write_atomically(path, self.to_json().as_bytes(), None)
+    }
+
+    /// Everything a reader could get wrong, re-derived from the signed grant.
+    pub fn validate(&self) -> Result<(), SessionFileError> {
+        if self.network != format!("eip155:{}", self.chain_id) {
+            return Err(SessionFileError::NetworkMismatch {
+                network: self.network.clone(),
+                chain_id: self.chain_id,
+            });
+        }
+        let grant = self.grant()?;
+        let computed = session_id(&grant, self.chain_id, self.account);
+        if computed != self.session_id {
+            return Err(SessionFileError::SessionIdMismatch { in_file: self.session_id, computed });
+        }
+        let recovered = alloy::primitives::Signature::try_from(self.signed_grant.owner_signature.as_ref())
+            .ok()
+            .and_then(|sig| sig.recover_address_from_prehash(&computed).ok());
+        if recovered != Some(self.owner) {
+            return Err(SessionFileError::BadOwnerSignature { owner: self.owner });
+        }
+        if grant.sessionKey != self.session_key {
+            return Err(SessionFileError::FieldMismatch("sessionKey"));
+        }
+        if grant.settlement != self.settlement {
+            return Err(SessionFileError::FieldMismatch("settlement"));
+        }
+        if grant.token != self.token.address {
+            return Err(SessionFileError::FieldMismatch("token.address"));
+        }
+        let sorted: BTreeSet<Address> = self.merchants.iter().copied().collect();
+        if sorted.len() != self.merchants.len() || !self.merchants.is_sorted() {
+            return Err(SessionFileError::FieldMismatch("merchants (must be sorted, no duplicates)"));
+        }
+        let root = self.merchant_tree().map(|t| t.root()).unwrap_or_default();
+        if root != grant.merchantRoot {
+            return Err(SessionFileError::MerchantRootMismatch);
+        }
+        let expected = HumanLimits::from_grant(&grant, &self.token);
+        let pairs = [
+            ("limits.perPayment", &self.limits.per_payment, &expected.per_payment),
+            ("limits.perPeriod", &self.limits.per_period, &expected.per_period),
+            ("limits.lifetime", &self.limits.lifetime, &expected.lifetime),
+            ("limits.validAfter", &self.limits.valid_after, &expected.valid_after),
+            ("limits.validUntil", &self.limits.valid_until, &expected.valid_until),
+        ];
+        for (field, in_file, from_grant) in pairs {
+            if in_file != from_grant {
+                return Err(SessionFileError::LimitMismatch {
+                    field,
+                    in_file: in_file.clone(),
+                    from_grant: from_grant.clone(),
+                });
+            }
+        }
+        if self.limits.period_seconds != expected.period_seconds
+            || self.limits.paymaster_required != expected.paymaster_required
+        {
+            return Err(SessionFileError::LimitMismatch {
+                field: "limits.periodSeconds/paymasterRequired",
+                in_file: format!("{}/{}", self.limits.period_seconds, self.limits.paymaster_required),
+                from_grant: format!("{}/{}", expected.period_seconds, expected.paymaster_required),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The session private key file: `{"sessionPrivateKey": "0x…"}`, mode 0600.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KeyFileJson {
+    session_private_key: B256,
+}
+
+/// Writes a new session key file with mode 0600 (created with that mode, never widened later).
+pub fn save_session_key(path: impl AsRef<Path>, key: &PrivateKeySigner) -> Result<(), SessionFileError> {
+    let json = KeyFileJson { session_private_key: key.to_bytes() };
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    write_atomically(path.as_ref(), text.as_bytes(), Some(0o600))
+}
+
+/// Loads the session key from `path` if given, else from [`SESSION_KEY_ENV`]; checks it is the
+/// session's key and that a key file is not readable by others.
+pub fn load_session_key(
+    path: Option<&Path>,
+    session: &SessionFile,
+) -> Result<PrivateKeySigner, SessionFileError> {
+    let key = match path {
+        Some(path) => {
+            check_private(path)?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| SessionFileError::Read { path: path.to_owned(), source })?;
+            let json: KeyFileJson =
+                serde_json::from_str(&text).map_err(|_| SessionFileError::BadSessionKey)?;
+            PrivateKeySigner::from_bytes(&json.session_private_key)
+                .map_err(|_| SessionFileError::BadSessionKey)?
+        }
+        None => {
+            let text = std::env::var(SESSION_KEY_ENV).map_err(|_| SessionFileError::NoSessionKey)?;
+            text.trim().parse::<PrivateKeySigner>().map_err(|_| SessionFileError::BadSessionKey)?
+        }
+    };
+    if key.address() != session.session_key {
+        return Err(SessionFileError::WrongSessionKey {
+            expected: session.session_key,
+            found: key.address(),
+        });
+    }
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn check_private(path: &Path) -> Result<(), SessionFileError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|source| SessionFileError::Read { path: path.to_owned(), source })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SessionFileError::KeyFilePermissions { path: path.to_owned(), mode });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path) -> Result<(), SessionFileError> {
+    Ok(())
+}
+
+/// Write to a temporary sibling and rename, so a crash never leaves a half-written file.
+fn write_atomically(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), SessionFileError> {
+    use std::io::Write;
+    let err = |source| SessionFileError::Write { path: path.to_owned(), source };
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(&tmp).map_err(err)?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scopes::{Scopes, per_day};
+    use alloy::signers::SignerSync;
+
+    struct Case {
+        owner: PrivateKeySigner,
+        session: PrivateKeySigner,
+        file: SessionFile,
+    }
+
+    fn case() -> Case {
+        let owner = PrivateKeySigner::random();
+        let session = PrivateKeySigner::random();
+        let token = TokenInfo { address: Address::repeat_byte(0x70), symbol: "USDT".into(), decimals: 6 };
+        let merchants = vec![Address::repeat_byte(0x22), Address::repeat_byte(0x11)];
+        let grant = Scopes::new()
+            .spend_cap("10 USDT".parse().unwrap(), per_day())
+            .per_payment_max("1.5 USDT".parse().unwrap())
+            .merchants(merchants.clone())
+            .to_grant(session.address(), &token, Address::repeat_byte(0x5e), 1_764_000_000, 0, B256::repeat_byte(1))
+            .unwrap();
+        let account = Address::repeat_byte(0xac);
+        let id = session_id(&grant, 689, account);
+        let sig: Bytes = owner.sign_hash_sync(&id).unwrap().as_bytes().into();
+        let file = SessionFile::new(
+            689,
+            account,
+            x402_aa_contracts_entry_point(),
+            Some(AccountDeployment { factory: Address::repeat_byte(0xfa), owner: owner.address(), salt: U256::ZERO }),
+            token,
+            owner.address(),
+            merchants,
+            &grant,
+            sig,
+        );
+        Case { owner, session, file }
+    }
+
+    fn x402_aa_contracts_entry_point() -> Address {
+        alloy::primitives::address!("0x5FF137D4b0FDCD49DcA30c7CF57E578a026d2789")
+    }
+
+    /// Applies `edit` to the JSON and expects loading to fail with a matching error.
+    fn refuse(edit: impl FnOnce(&mut serde_json::Value), check: impl FnOnce(&SessionFileError) -> bool) {
+        let c = case();
+        let mut json: serde_json::Value = serde_json::from_str(&c.file.to_json()).unwrap();
+        edit(&mut json);
+        let err = SessionFile::from_json(&json.to_string()).unwrap_err();
+        assert!(check(&err), "unexpected error: {err}");
+        assert_eq!(err.reason(), "invalid_session_file");
+    }
+
+    #[test]
+    fn round_trip_is_readable_and_exact() {
+        let c = case();
+        let json = c.file.to_json();
+        assert!(json.contains("\"perPayment\": \"1.5 USDT\""), "{json}");
+        assert!(json.contains("\"perPeriod\": \"10 USDT\""));
+        assert!(json.contains("\"validUntil\": \"2025-11-25T16:00:00Z\""), "{json}");
+        assert!(!json.to_lowercase().contains("private"), "no private key in the session file");
+        let loaded = SessionFile::from_json(&json).unwrap();
+        assert_eq!(loaded, c.file);
+        assert_eq!(loaded.grant().unwrap().sessionKey, c.session.address());
+        assert!(loaded.allows_merchant(Address::repeat_byte(0x11)));
+        assert!(!loaded.allows_merchant(Address::repeat_byte(0x33)));
+        let _ = c.owner;
+    }
+
+    #[test]
+    fn every_inconsistency_is_refused_with_its_reason() {
+        refuse(|j| j["version"] = 2.into(), |e| matches!(e, SessionFileError::UnsupportedVersion(2)));
+        refuse(|j| j["kind"] = "wallet".into(), |e| matches!(e, SessionFileError::WrongKind(_)));
+        refuse(|j| j["network"] = "eip155:1".into(), |e| matches!(e, SessionFileError::NetworkMismatch { .. }));
+        refuse(|j| j["chainId"] = 1.into(), |e| matches!(e, SessionFileError::NetworkMismatch { .. }));
+        refuse(|j| j["account"] = json_addr(0xbb), |e| matches!(e, SessionFileError::SessionIdMismatch { .. }));
+        refuse(
+            |j| j["signedGrant"]["grant"]["periodCap"] = "0x1312d00".into(),
+            |e| matches!(e, SessionFileError::SessionIdMismatch { .. }),
+        );
+        refuse(|j| j["sessionId"] = json_b256(7), |e| matches!(e, SessionFileError::SessionIdMismatch { .. }));
+        refuse(|j| j["owner"] = json_addr(0x99), |e| matches!(e, SessionFileError::BadOwnerSignature { .. }));
+        refuse(
+            |j| j["signedGrant"]["ownerSignature"] = "0x1234".into(),
+            |e| matches!(e, SessionFileError::BadOwnerSignature { .. }),
+        );
+        refuse(|j| j["sessionKey"] = json_addr(0x99), |e| matches!(e, SessionFileError::FieldMismatch("sessionKey")));
+        refuse(|j| j["settlement"] = json_addr(0x99), |e| matches!(e, SessionFileError::FieldMismatch("settlement")));
+        refuse(
+            |j| j["token"]["address"] = json_addr(0x99),
+            |e| matches!(e, SessionFileError::FieldMismatch("token.address")),
+        );
+        refuse(|j| j["merchants"] = serde_json::json!([]), |e| matches!(e, SessionFileError::MerchantRootMismatch));
+        refuse(
+            |j| j["merchants"].as_array_mut().unwrap().reverse(),
+            |e| matches!(e, SessionFileError::FieldMismatch(_)),
+        );
+        refuse(
+            |j| j["limits"]["perPeriod"] = "1000 USDT".into(),
+            |e| matches!(e, SessionFileError::LimitMismatch { field: "limits.perPeriod", .. }),
+        );
+        refuse(
+            |j| j["limits"]["validUntil"] = "2099-01-01T00:00:00Z".into(),
+            |e| matches!(e, SessionFileError::LimitMismatch { field: "limits.validUntil", .. }),
+        );
+        refuse(
+            |j| j["token"]["decimals"] = 18.into(),
+            |e| matches!(e, SessionFileError::LimitMismatch { .. }),
+        );
+        refuse(|j| j["limits"]["periodSeconds"] = 1.into(), |e| matches!(e, SessionFileError::LimitMismatch { .. }));
+        refuse(
+            |j| j["signedGrant"]["grant"]["perPaymentMax"] = format!("{:#x}", U256::MAX).into(),
+            |e| matches!(e, SessionFileError::GrantFieldOutOfRange("perPaymentMax")),
+        );
+        refuse(|j| j["extra"] = 1.into(), |e| matches!(e, SessionFileError::Json(_)));
+        refuse(|j| j.as_object_mut().unwrap().remove("limits").map(drop).unwrap(), |e| matches!(e, SessionFileError::Json(_)));
+        for bad in ["", "{", "[]", "null", "{\"kind\":\"x402-aa-session\"}"] {
+            assert!(SessionFile::from_json(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn json_addr(b: u8) -> serde_json::Value {
+        Address::repeat_byte(b).to_string().into()
+    }
+
+    fn json_b256(b: u8) -> serde_json::Value {
+        B256::repeat_byte(b).to_string().into()
+    }
+
+    #[test]
+    fn files_round_trip_and_the_key_file_is_private() {
+        let c = case();
+        let dir = std::env::temp_dir().join(format!("x402-aa-session-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let session_path = dir.join("session.json");
+        let key_path = dir.join("session.key");
+        let _ = std::fs::remove_file(&session_path);
+        let _ = std::fs::remove_file(&key_path);
+        c.file.save(&session_path).unwrap();
+        assert_eq!(SessionFile::load(&session_path).unwrap(), c.file);
+        save_session_key(&key_path, &c.session).unwrap();
+        assert_eq!(load_session_key(Some(&key_path), &c.file).unwrap().address(), c.session.address());
+
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
+            std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let err = load_session_key(Some(&key_path), &c.file).unwrap_err();
+            assert!(matches!(err, SessionFileError::KeyFilePermissions { .. }), "{err}");
+            assert_eq!(err.reason(), "invalid_session_key");
+            std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        // Someone else's key is refused even when the file is fine.
+        let other = dir.join("other.key");
+        let _ = std::fs::remove_file(&other);
+        save_session_key(&other, &PrivateKeySigner::random()).unwrap();
+        assert!(matches!(load_session_key(Some(&other), &c.file), Err(SessionFileError::WrongSessionKey { .. })));
+        std::fs::write(&other, "not json").unwrap();
+        assert!(matches!(load_session_key(Some(&other), &c.file), Err(SessionFileError::BadSessionKey)));
+        assert!(matches!(
+            load_session_key(Some(&dir.join("missing.key")), &c.file),
+            Err(SessionFileError::Read { .. })
+        ));
+        assert!(matches!(SessionFile::load(dir.join("missing.json")), Err(SessionFileError::Read { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,430 @@
+//! The client-side budget ledger: the agent reserves budget **before** it signs a payment, so it never
+//! signs one the account contract would refuse for its scopes, and two concurrent payments that
+//! together exceed a cap never both get signed.
+//!
+//! # Flow
+//! 1. [`Ledger::register_session`] with the session's [`Limits`] (from the
+//!    [`SessionGrant`](crate::SessionGrant) and its
+//!    merchant list), then [`Ledger::reconcile`] with the account's `sessionState(id)` read at a block.
+//! 2. Per payment: [`Ledger::reserve`] → sign the UserOp claiming [`Reservation::period_index`] → on
+//!    inclusion [`Ledger::commit`] with the receipt's [`SettlementRecord`]; if the op will certainly
+//!    not land (never sent, rejected before submission) [`Ledger::release`]. A reservation neither
+//!    committed nor released lapses at its `expires_at`, which the ledger caps at the end of its
+//!    period (the EntryPoint cannot include the op after that).
+//!
+//! # Checks, in order (the account contract's order, then the settlement contract's)
+//! `invalid_request`, `unknown_session`, `session_revoked`, `session_not_yet_valid` /
+//! `session_expired`, `merchant_not_allowed`, `per_payment_max_exceeded`, `period_already_over`,
+//! `spend_cap_exceeded`, `lifetime_cap_exceeded`, `duplicate_request`. Period index =
+//! `floor((now − valid_after) / period)` as in the contract ([`Limits::period_index_at`]).
+//!
+//! # Atomicity, concurrency, crashes
+//! One SQLite file (WAL journal, `synchronous = FULL`, busy timeout); any number of [`Ledger`]s in any
+//! number of processes may open it. Every operation is one `BEGIN IMMEDIATE` transaction: it takes
+//! the write lock first, then lazily expires lapsed reservations, reads, checks in Rust and writes,
+//! so checks and the insert of a reservation are one atomic step across processes. A crash at any
+//! point leaves either the whole operation or none of it. Amounts are `U256`, stored as fixed-width
+//! hex text; no floating point anywhere.
+//!
+//! # Reconcile rule: the chain is the truth for committed spending
+//! [`Ledger::reconcile`] stores the chain snapshot `(block B, period P, period_spent, lifetime_spent)`
+//! as the session's **baseline** (a snapshot from an earlier block than the stored one is ignored).
+//! A local commit carries the block that included it; it is **covered** by the baseline when its
+//! block ≤ B (and its period ≤ P): the chain figures already contain it. Then, for the current
+//! period `k`:
+//!
+//! ```text
+//! committed(k)     = max(baseline.period_spent if P == k else 0, covered commits in k) + commits after B in k
+//! committed(life)  = max(baseline.lifetime_spent,               covered commits)      + commits after B
+//! reserved         = pending reservations with expires_at > now   (of period k / of every period)
+//! refuse when committed + reserved + amount > cap
+//! ```
+//!
+//! - A payment is counted once: either inside the chain figure (covered) or on top of it (after B).
+//! - Committed spending never falls below the chain's (spending by another client of the same
+//!   session is picked up), nor below the receipts the ledger holds (`max`; a chain figure lower than
+//!   the covered receipts — reorg, snapshot from another block — is reported in
+//!   [`ReconcileReport::local_ahead_by`]).
+//! - Pending reservations are kept: an in-flight payment may land after the snapshot. One that
+//!   landed before it but whose commit was lost (crash between inclusion and commit) is counted twice
+//!   — the safe side — until it is committed (then covered by its block) or expires. After a restart,
+//!   look up pending reservations by request hash (`isSettled` on the settlement contract) and commit
+//!   or release them.
+//! - A chain `status` of revoked marks the session revoked (final). A revoke-all (epoch bump) is not
+//!   visible in `sessionState`; call [`Ledger::mark_revoked`] for it.
+//!
+//! A receipt is a fact: [`Ledger::commit`] also succeeds on an expired or released reservation (the
+//! payment landed after all) and counts it again.
+//!
+//! The ledger is synchronous (SQLite); from async code call it through `spawn_blocking`. A `Ledger`
+//! is `Send + Sync` (one connection behind a mutex); use one per thread for parallel access.
+
+mod budget;
+mod error;
+mod store;
+mod types;
+
+use std::{
+    path::Path,
+    sync::{Mutex, MutexGuard, PoisonError},
+};
+
+use alloy::primitives::{B256, U256};
+use rusqlite::{Connection, OpenFlags};
+
+pub use error::LedgerError;
+pub use types::{
+    ChainSessionStatus, LedgerOptions, Limits, OnChainState, ReconcileOutcome, ReconcileReport,
+    Remaining, Reservation, ReservationId, ReservationRequest, ReservationState, SettlementRecord,
+};
+
+use budget::{Usage, tally};
+use store::{Baseline, SessionRow};
+
+/// The budget ledger over one SQLite database.
+#[derive(Debug)]
+pub struct Ledger {
+    conn: Mutex<Connection>,
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger file at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, LedgerError> {
+        Self::open_with(path, &LedgerOptions::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, options: &LedgerOptions) -> Result<Self, LedgerError> {
+        let path = path.as_ref();
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|source| {
+            LedgerError::CannotOpen { path: path.to_path_buf(), source }
+        })?;
+        Self::init(conn, options, true)
+    }
+
+    /// A private, non-persistent ledger (tests, one-shot tools).
+    pub fn in_memory() -> Result<Self, LedgerError> {
+        Self::init(Connection::open_in_memory()?, &LedgerOptions::default(), false)
+    }
+
+    fn init(
+        mut conn: Connection,
+        options: &LedgerOptions,
+        wal: bool,
+    ) -> Result<Self, LedgerError> {
+        conn.busy_timeout(options.busy_timeout)?;
+        if wal {
+            // Persistent in the file; the first opener switches it. Correctness does not depend on
+            // it (BEGIN IMMEDIATE serialises writers in any journal mode), so a file system that
+            // refuses WAL only costs reader concurrency.
+            let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        store::migrate(&mut conn)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock unwound through a `Transaction`, which rolled back: the
+        // connection is consistent, so the poison carries no information.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a session's limits. Idempotent: `Ok(true)` when newly registered, `Ok(false)` when
+    /// already registered with equal limits; different limits for a known id are refused
+    /// (`limits_mismatch`): a grant's id fixes its limits.
+    pub fn register_session(&self, session_id: B256, limits: &Limits) -> Result<bool, LedgerError> {
+        limits.validate()?;
+        let mut conn = self.conn();
+        let tx = store::immediate(&mut conn)?;
+        match store::load_session(&tx, session_id)? {
+            Some(row) if row.limits == *limits => return Ok(false),
+            Some(_) => return Err(LedgerError::LimitsMismatch { session_id }),
+            None => store::insert_session(&tx, session_id, limits)?,
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Marks a session revoked: every later reservation is refused (`session_revoked`). Final and
+    /// idempotent. Pending reservations stay as they are (they may still have landed before).
+    pub fn mark_revoked(&self, session_id: B256) -> Result<(), LedgerError> {
+        let mut conn = self.conn();
+        let tx = store::immediate(&mut conn)?;
+        session(&tx, session_id)?;
+        store::set_revoked(&tx, session_id)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Reserves `request.amount` for one payment, or refuses it (module docs: checks in order). On
+    /// success the caller may sign a payment of exactly that amount to that merchant for that request
+    /// hash, claiming the returned period index.
+    pub fn reserve(
+        &self,
+        session_id: B256,
+        request: &ReservationRequest,
+    ) -> Result<Reservation, LedgerError> {
+        if request.amount.is_zero() {
+            return Err(LedgerError::InvalidRequest { detail: "amount is zero" });
+        }
+        if request.expires_at <= request.now {
+            return Err(LedgerError::InvalidRequest { detail: "expires_at is not after now" });
+        }
+        let now = store::enc_u64(request.now, "now out of range")?;
+        let mut conn = self.conn();
+        let tx = store::immediate(&mut conn)?;
+        let outcome = reserve_in(&tx, session_id, request, now);
+        if outcome.as_ref().map_or_else(LedgerError::is_refusal, |_| true) {
+            // Also on a refusal: keeps the lazy expiry done before the checks.
+            tx.commit()?;
+        }
+        outcome
+    }
+
+    /// Records that the reserved payment landed. Idempotent for the same settlement; a different
+    /// settlement for a committed reservation is refused (`settlement_mismatch`). Also accepted for
+    /// an expired or released reservation: the receipt proves the payment was made.
+    pub fn commit(
+        &self,
+        id: ReservationId,
+        settlement: &SettlementRecord,
+    ) -> Result<Reservation, LedgerError> {
+        store::enc_u64(settlement.block_number, "block number out of range")?;
+        let mut conn = self.conn();
+        let tx = store::immediate(&mut conn)?;
+        let current = reservation(&tx, id)?;
+        if current.state == ReservationState::Committed {
+            return if current.settlement.as_ref() == Some(settlement) {
+                Ok(current)
+            } else {
+                Err(LedgerError::SettlementMismatch { id })
+            };
+        }
+        store::set_committed(&tx, id, settlement)?;
+        let updated = reservation(&tx, id)?;
+        tx.commit()?;
+        Ok(updated)
+    }
+
+    /// Gives a reservation up: the signed payment will not land. Idempotent on released and expired
+    /// reservations (returned unchanged); a committed one is refused (`already_committed`).
+    pub fn release(&self, id: ReservationId, reason: &str) -> Result<Reservation, LedgerError> {
+        let mut conn = self.conn();
+        let tx = store::immediate(&mut conn)?;
+        let current = reservation(&tx, id)?;
+        match current.state {
+            ReservationState::Committed => Err(LedgerError::AlreadyCommitted { id }),
+            ReservationState::Pending => {
+                store::set_released(&tx, id, reason)?;
+                let updated = reservation(&tx, id)?;
+                tx.commit()?;
+                Ok(updated)
+            }
+            _ => Ok(current),
+        }
+    }
+
+    /// Marks every pending reservation with `expires_at <= now` expired; returns how many. Optional:
+    /// `reserve` does the same for its session, and budgets never count lapsed reservations.
+    pub fn expire(&self, now: u64) -> Result<usize, LedgerError> {
+        let now = store::enc_u64(now, "now out of range")?;
+        let mut conn = self.conn();
+        let tx = store::immediate(&mut conn)?;
+        let n = store::expire_pending(&tx, None, now)?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Takes the account's `sessionState(id)` read at `chain.block_number` as the session's baseline
+    /// (module docs: reconcile rule). Pending reservations are kept.
+    pub fn reconcile(
+        &self,
+        session_id: B256,
+        chain: &OnChainState,
+    ) -> Result<ReconcileReport, LedgerError> {
+        if chain.period_spent > chain.lifetime_spent {
+            return Err(LedgerError::InvalidChainState {
+                detail: "period_spent exceeds lifetime_spent".into(),
+            });
+        }
+        if chain.status == ChainSessionStatus::NotEnabled && !chain.lifetime_spent.is_zero() {
+            return Err(LedgerError::InvalidChainState {
+                detail: "a session never enabled has spending".into(),
+            });
+        }
+        store::enc_u64(chain.block_number, "block number out of range")?;
+        let mut conn = self.conn();
+        let tx = store::immediate(&mut conn)?;
+        let row = session(&tx, session_id)?;
+        let revoked = row.revoked || chain.status == ChainSessionStatus::Revoked;
+        if revoked && !row.revoked {
+            store::set_revoked(&tx, session_id)?;
+        }
+        let (outcome, baseline) = match row.baseline {
+            Some(stored) if chain.block_number < stored.block => {
+                (ReconcileOutcome::Stale { baseline_block: stored.block }, stored)
+            }
+            _ => {
+                let fresh = Baseline {
+                    block: chain.block_number,
+                    period_index: chain.period_index,
+                    period_spent: chain.period_spent,
+                    lifetime_spent: chain.lifetime_spent,
+                };
+                store::store_baseline(&tx, session_id, &fresh)?;
+                (ReconcileOutcome::Applied, fresh)
+            }
+        };
+        let rows = store::session_reservations(&tx, session_id, true)?;
+        // `now` only filters pending rows by expiry; count every pending row as kept.
+        let usage = tally(&rows, Some(&baseline), baseline.period_index, 0)?;
+        tx.commit()?;
+        Ok(ReconcileReport {
+            outcome,
+            covered_commits: usage.covered_commits,
+            commits_after_baseline: usage.commits_after_baseline,
+            pending_kept: usage.pending_count,
+            local_ahead_by: usage.covered_lifetime.saturating_sub(baseline.lifetime_spent),
+            revoked,
+        })
+    }
+
+    /// What is left in the current period and lifetime at `now`. Errors like `reserve` for an unknown
+    /// session or a time outside the grant window; a revoked session reports `spendable_now = 0`.
+    pub fn remaining(&self, session_id: B256, now: u64) -> Result<Remaining, LedgerError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?; // one consistent snapshot for both reads
+        let row = session(&tx, session_id)?;
+        let period_index = current_period(&row, now)?;
+        let rows = store::session_reservations(&tx, session_id, true)?;
+        let usage = tally(&rows, row.baseline.as_ref(), period_index, now)?;
+        drop(tx);
+        let limits = &row.limits;
+        let period_remaining = limits.period_cap.saturating_sub(usage.period_used()?);
+        let lifetime_remaining = limits.lifetime_cap.saturating_sub(usage.lifetime_used()?);
+        let spendable_now = if row.revoked {
+            U256::ZERO
+        } else {
+            period_remaining.min(lifetime_remaining).min(limits.per_payment_max)
+        };
+        Ok(Remaining {
+            period_index,
+            period_remaining,
+            lifetime_remaining,
+            reserved_in_flight: usage.lifetime_reserved,
+            pending_count: usage.pending_count,
+            spendable_now,
+            revoked: row.revoked,
+        })
+    }
+
+    /// Every reservation of the session, oldest first, in its stored state (a pending one past its
+    /// `expires_at` shows as pending until the next write expires it).
+    pub fn history(&self, session_id: B256) -> Result<Vec<Reservation>, LedgerError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        session(&tx, session_id)?;
+        store::session_reservations(&tx, session_id, false)
+    }
+
+    pub fn reservation(&self, id: ReservationId) -> Result<Reservation, LedgerError> {
+        reservation(&self.conn(), id)
+    }
+
+    /// The registered limits of a session.
+    pub fn limits(&self, session_id: B256) -> Result<Limits, LedgerError> {
+        Ok(session(&self.conn(), session_id)?.limits)
+    }
+}
+
+fn session(conn: &Connection, session_id: B256) -> Result<SessionRow, LedgerError> {
+    store::load_session(conn, session_id)?.ok_or(LedgerError::UnknownSession { session_id })
+}
+
+fn reservation(conn: &Connection, id: ReservationId) -> Result<Reservation, LedgerError> {
+    store::load_reservation(conn, id)?.ok_or(LedgerError::UnknownReservation { id })
+}
+
+/// The window checks and the period of `now`, with `period_already_over` when the chain has moved on.
+fn current_period(row: &SessionRow, now: u64) -> Result<u32, LedgerError> {
+    let limits = &row.limits;
+    if now < limits.valid_after {
+        return Err(LedgerError::SessionNotYetValid { valid_after: limits.valid_after, now });
+    }
+    if now > limits.valid_until {
+        return Err(LedgerError::SessionExpired { valid_until: limits.valid_until, now });
+    }
+    let period_index = limits
+        .period_index_at(now)
+        .ok_or(LedgerError::InvalidLimits { detail: "period index does not fit in 32 bits" })?;
+    match row.baseline {
+        Some(b) if b.period_index > period_index => Err(LedgerError::PeriodAlreadyOver {
+            period_index,
+            chain_period_index: b.period_index,
+        }),
+        _ => Ok(period_index),
+    }
+}
+
+fn reserve_in(
+    tx: &Connection,
+    session_id: B256,
+    request: &ReservationRequest,
+    now: i64,
+) -> Result<Reservation, LedgerError> {
+    let row = session(tx, session_id)?;
+    if row.revoked {
+        return Err(LedgerError::SessionRevoked { session_id });
+    }
+    let limits = &row.limits;
+    // Window first (the contract's time check is the EntryPoint's, but an op outside the window can
+    // never land, so nothing else matters).
+    if request.now < limits.valid_after {
+        return Err(LedgerError::SessionNotYetValid { valid_after: limits.valid_after, now: request.now });
+    }
+    if request.now > limits.valid_until {
+        return Err(LedgerError::SessionExpired { valid_until: limits.valid_until, now: request.now });
+    }
+    if !limits.allows_merchant(request.merchant) {
+        return Err(LedgerError::MerchantNotAllowed { merchant: request.merchant });
+    }
+    if request.amount > limits.per_payment_max {
+        return Err(LedgerError::PerPaymentMaxExceeded {
+            amount: request.amount,
+            max: limits.per_payment_max,
+        });
+    }
+    let period_index = current_period(&row, request.now)?;
+
+    store::expire_pending(tx, Some(session_id), now)?;
+    let rows = store::session_reservations(tx, session_id, true)?;
+    let usage: Usage = tally(&rows, row.baseline.as_ref(), period_index, request.now)?;
+
+    let period_used = usage.period_used()?;
+    if budget::add(period_used, request.amount)? > limits.period_cap {
+        return Err(LedgerError::SpendCapExceeded {
+            period_index,
+            requested: request.amount,
+            remaining: limits.period_cap.saturating_sub(period_used),
+        });
+    }
+    let lifetime_used = usage.lifetime_used()?;
+    if budget::add(lifetime_used, request.amount)? > limits.lifetime_cap {
+        return Err(LedgerError::LifetimeCapExceeded {
+            requested: request.amount,
+            remaining: limits.lifetime_cap.saturating_sub(lifetime_used),
+        });
+    }
+    if let Some((existing, state)) = store::live_reservation_for(tx, request.request_hash)? {
+        return Err(LedgerError::DuplicateRequest { request_hash: request.request_hash, existing, state });
+    }
+
+    // The signed op claims `period_index`; the EntryPoint cannot include it after the period ends.
+    let period_end = limits.period_window(period_index).map_or(limits.valid_until, |w| w.valid_until);
+    let expires_at = request.expires_at.min(period_end.saturating_add(1));
+    let id = store::insert_reservation(tx, session_id, request, period_index, expires_at)?;
+    reservation(tx, id)
+}

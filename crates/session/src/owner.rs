@@ -1,0 +1,196 @@
+//! Owner-side operations: sign a grant, revoke (one transaction, or a signature anyone may relay),
+//! and read what a session has left from the chain.
+
+use alloy::{
+    network::TransactionBuilder,
+    primitives::{Address, B256, Bytes, TxHash, U256},
+    providers::Provider,
+    rpc::types::TransactionRequest,
+    signers::SignerSync,
+    sol_types::SolCall,
+};
+use x402_aa_contracts::SessionKeyAccount;
+
+use crate::grant::{GrantWindow, SessionGrant, revoke_all_digest, revoke_digest, session_id};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OwnerError {
+    #[error("signing failed: {0}")]
+    Sign(#[from] alloy::signers::Error),
+    #[error("rpc: {0}")]
+    Rpc(String),
+    #[error("transaction {0} reverted")]
+    Reverted(TxHash),
+}
+
+impl OwnerError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Sign(_) => "signing_failed",
+            Self::Rpc(_) => "rpc_error",
+            Self::Reverted(_) => "transaction_reverted",
+        }
+    }
+}
+
+fn rpc(e: impl std::fmt::Display) -> OwnerError {
+    OwnerError::Rpc(e.to_string())
+}
+
+/// The owner's EIP-712 signature on `grant` for `account` on `chain_id`: the one signature a session
+/// needs. Returns `(session id, signature)`.
+pub fn sign_grant(
+    owner: &impl SignerSync,
+    grant: &SessionGrant,
+    chain_id: u64,
+    account: Address,
+) -> Result<(B256, Bytes), OwnerError> {
+    let id = session_id(grant, chain_id, account);
+    Ok((id, owner.sign_hash_sync(&id)?.as_bytes().into()))
+}
+
+/// A revocation anyone may submit with [`relay_revocation`]: useful when the owner holds no gas.
+pub fn signed_revocation(
+    owner: &impl SignerSync,
+    session: B256,
+    chain_id: u64,
+    account: Address,
+) -> Result<Bytes, OwnerError> {
+    Ok(owner.sign_hash_sync(&revoke_digest(session, chain_id, account))?.as_bytes().into())
+}
+
+/// Revoke-all by signature; single use, it names the epoch it ends.
+pub fn signed_revocation_of_all(
+    owner: &impl SignerSync,
+    epoch: u32,
+    chain_id: u64,
+    account: Address,
+) -> Result<Bytes, OwnerError> {
+    Ok(owner.sign_hash_sync(&revoke_all_digest(epoch, chain_id, account))?.as_bytes().into())
+}
+
+async fn send<P: Provider>(
+    provider: &P,
+    from: Address,
+    account: Address,
+    input: Vec<u8>,
+) -> Result<TxHash, OwnerError> {
+    let tx = TransactionRequest::default().with_from(from).with_to(account).with_input(input);
+    let receipt =
+        provider.send_transaction(tx).await.map_err(rpc)?.get_receipt().await.map_err(rpc)?;
+    if !receipt.status() {
+        return Err(OwnerError::Reverted(receipt.transaction_hash));
+    }
+    Ok(receipt.transaction_hash)
+}
+
+/// `revokeSession(id)` sent by the owner (the provider's wallet must sign for `owner`).
+pub async fn revoke<P: Provider>(
+    provider: &P,
+    owner: Address,
+    account: Address,
+    session: B256,
+) -> Result<TxHash, OwnerError> {
+    send(provider, owner, account, SessionKeyAccount::revokeSessionCall { id: session }.abi_encode())
+        .await
+}
+
+/// `revokeAllSessions()` sent by the owner.
+pub async fn revoke_all<P: Provider>(
+    provider: &P,
+    owner: Address,
+    account: Address,
+) -> Result<TxHash, OwnerError> {
+    send(provider, owner, account, SessionKeyAccount::revokeAllSessionsCall {}.abi_encode()).await
+}
+
+/// Submits an owner-signed revocation from any funded address.
+pub async fn relay_revocation<P: Provider>(
+    provider: &P,
+    relayer: Address,
+    account: Address,
+    session: B256,
+    owner_signature: Bytes,
+) -> Result<TxHash, OwnerError> {
+    let call = SessionKeyAccount::revokeWithSignatureCall { id: session, ownerSignature: owner_signature };
+    send(provider, relayer, account, call.abi_encode()).await
+}
+
+/// The account's `sessionEpoch()`, 0 for an account not deployed yet (its epoch will start at 0).
+pub async fn session_epoch<P: Provider>(provider: &P, account: Address) -> Result<u32, OwnerError> {
+    if provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
+        return Ok(0);
+    }
+    SessionKeyAccount::new(account, provider).sessionEpoch().call().await.map_err(rpc)
+}
+
+/// Where a session stands on-chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Granted but not used yet (or the account is not deployed).
+    NotEnabled,
+    Enabled,
+    Revoked,
+    /// Revoked by `revokeAllSessions` (the grant's epoch is no longer the account's).
+    RevokedAll,
+}
+
+/// The chain's view of a session: the spent counters, and what is left now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnChainSession {
+    pub status: SessionStatus,
+    /// Period the stored counter belongs to.
+    pub period_index: u32,
+    pub period_spent: U256,
+    pub lifetime_spent: U256,
+    /// Left in the period containing `now` (0 outside the grant window or when revoked).
+    pub period_remaining: U256,
+    pub lifetime_remaining: U256,
+}
+
+/// Reads `sessionState(id)` and `sessionEpoch()` and works out what `grant` may still spend at `now`.
+pub async fn remaining<P: Provider>(
+    provider: &P,
+    chain_id: u64,
+    account: Address,
+    grant: &SessionGrant,
+    now: u64,
+) -> Result<OnChainSession, OwnerError> {
+    let id = session_id(grant, chain_id, account);
+    let deployed = !provider.get_code_at(account).await.map_err(rpc)?.is_empty();
+    let (status_code, period_index, period_spent, lifetime_spent, epoch) = if deployed {
+        let contract = SessionKeyAccount::new(account, provider);
+        let s = contract.sessionState(id).call().await.map_err(rpc)?;
+        let epoch = contract.sessionEpoch().call().await.map_err(rpc)?;
+        (s.status, s.periodIndex, U256::from(s.periodSpent), U256::from(s.lifetimeSpent), epoch)
+    } else {
+        (0, 0, U256::ZERO, U256::ZERO, 0)
+    };
+    let status = match status_code {
+        2 => SessionStatus::Revoked,
+        _ if grant.epoch != epoch => SessionStatus::RevokedAll,
+        1 => SessionStatus::Enabled,
+        _ => SessionStatus::NotEnabled,
+    };
+    let live = matches!(status, SessionStatus::Enabled | SessionStatus::NotEnabled);
+    let lifetime_remaining = if live {
+        U256::from(grant.lifetimeCap).saturating_sub(lifetime_spent)
+    } else {
+        U256::ZERO
+    };
+    let period_remaining = match grant.period_index_at(now) {
+        Some(k) if live && k > period_index => U256::from(grant.periodCap),
+        Some(k) if live && k == period_index => U256::from(grant.periodCap).saturating_sub(period_spent),
+        _ => U256::ZERO,
+    }
+    .min(lifetime_remaining);
+    Ok(OnChainSession {
+        status,
+        period_index,
+        period_spent,
+        lifetime_spent,
+        period_remaining,
+        lifetime_remaining,
+    })
+}
