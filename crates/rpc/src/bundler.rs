@@ -153,7 +153,9 @@ impl BundlerClient {
         op: &UserOperation,
         entry_point: Address,
     ) -> Result<GasEstimate> {
-        self.transport.call("eth_estimateUserOperationGas", (op, entry_point), HeaderMap::new()).await
+        self.transport
+            .call("eth_estimateUserOperationGas", (op, entry_point), HeaderMap::new())
+            .await
     }
 
     /// The receipt, or `None` while the op is pending (or unknown to this bundler).

@@ -41,12 +41,7 @@ pub enum RpcError {
     #[error("{method}: HTTP {status}: {body}")]
     Http { method: &'static str, status: u16, body: String },
     #[error("{method}: JSON-RPC error {code}: {message}")]
-    JsonRpc {
-        method: &'static str,
-        code: i64,
-        message: String,
-        data: Option<serde_json::Value>,
-    },
+    JsonRpc { method: &'static str, code: i64, message: String, data: Option<serde_json::Value> },
     #[error("{method}: malformed response: {detail}")]
     MalformedResponse { method: &'static str, detail: String },
     #[error("no receipt for userOp {user_op_hash} within {waited:?}; it may still be included")]
@@ -80,8 +75,9 @@ impl RpcError {
         match self {
             Self::Transport { .. } | Self::Timeout { .. } => true,
             Self::Http { status, .. } => matches!(status, 408 | 429 | 500..=599),
-            Self::JsonRpc { code, .. } => BundlerErrorCode::from_code(*code)
-                .is_some_and(|c| c == BundlerErrorCode::Throttled),
+            Self::JsonRpc { code, .. } => {
+                BundlerErrorCode::from_code(*code).is_some_and(|c| c == BundlerErrorCode::Throttled)
+            }
             _ => false,
         }
     }
@@ -199,7 +195,9 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_classify() {
-        for code in [-32602, -32500, -32501, -32502, -32503, -32504, -32505, -32506, -32507, -32508, -32521] {
+        for code in
+            [-32602, -32500, -32501, -32502, -32503, -32504, -32505, -32506, -32507, -32508, -32521]
+        {
             let c = BundlerErrorCode::from_code(code).unwrap();
             assert_eq!(c.code(), code);
             assert_eq!(rpc(code, "").is_retriable(), code == -32504);
@@ -213,8 +211,14 @@ mod tests {
     #[test]
     fn entry_point_code_is_found() {
         assert_eq!(rpc(-32500, "AA23 reverted: x").entry_point_code(), Some("AA23"));
-        assert_eq!(rpc(-32500, "validation: AA10 sender already constructed").entry_point_code(), Some("AA10"));
-        assert_eq!(rpc(-32500, "FAILED_OP(0, \"AA21 didn't pay prefund\")").entry_point_code(), Some("AA21"));
+        assert_eq!(
+            rpc(-32500, "validation: AA10 sender already constructed").entry_point_code(),
+            Some("AA10")
+        );
+        assert_eq!(
+            rpc(-32500, "FAILED_OP(0, \"AA21 didn't pay prefund\")").entry_point_code(),
+            Some("AA21")
+        );
         assert_eq!(rpc(-32500, "BAA23 AA2").entry_point_code(), None);
         assert_eq!(rpc(-32500, "AA234").entry_point_code(), None);
         assert_eq!(rpc(-32500, "").entry_point_code(), None);

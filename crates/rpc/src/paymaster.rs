@@ -148,8 +148,6 @@ impl PaymasterClient {
             value.set_sensitive(true);
             headers.insert(HeaderName::from_static(API_KEY_HEADER), value);
         }
-        self.transport
-            .call("pm_sponsor_userop", (op, api_key, entry_point, context), headers)
-            .await
+        self.transport.call("pm_sponsor_userop", (op, api_key, entry_point, context), headers).await
     }
 }

@@ -45,7 +45,9 @@ pub(crate) fn parse(s: &str) -> Option<U256> {
     };
     let valid = !digits.is_empty()
         && digits.len() <= 80
-        && digits.bytes().all(|b| if radix == 16 { b.is_ascii_hexdigit() } else { b.is_ascii_digit() });
+        && digits
+            .bytes()
+            .all(|b| if radix == 16 { b.is_ascii_hexdigit() } else { b.is_ascii_digit() });
     if !valid {
         return None;
     }

@@ -54,14 +54,13 @@ impl RetryPolicy {
     }
 
     fn delay(&self, attempt: u32, error: &RpcError, retry_after: Option<Duration>) -> Duration {
-        let exp = self
-            .initial_backoff
-            .saturating_mul(2u32.saturating_pow(attempt))
-            .min(self.max_backoff);
+        let exp =
+            self.initial_backoff.saturating_mul(2u32.saturating_pow(attempt)).min(self.max_backoff);
         // Jitter from std's per-process random hash keys: enough to de-synchronise clients
         // without a dependency on a random number generator.
         let jitter = RandomState::new().hash_one(attempt) % 512;
-        let jittered = exp.saturating_sub(exp.saturating_mul(u32::try_from(jitter).unwrap_or(0)) / 1024);
+        let jittered =
+            exp.saturating_sub(exp.saturating_mul(u32::try_from(jitter).unwrap_or(0)) / 1024);
         let floor = if error.bundler_code() == Some(crate::BundlerErrorCode::Throttled) {
             Duration::from_secs(1)
         } else {
@@ -95,8 +94,8 @@ impl fmt::Debug for Transport {
 
 impl Transport {
     pub(crate) fn new(url: &str) -> Result<Self> {
-        let parsed = Url::parse(url)
-            .map_err(|source| RpcError::InvalidUrl { url: redact(url), source })?;
+        let parsed =
+            Url::parse(url).map_err(|source| RpcError::InvalidUrl { url: redact(url), source })?;
         let http = reqwest::Client::builder().build().map_err(RpcError::Client)?;
         Ok(Self {
             http,
@@ -287,7 +286,8 @@ mod tests {
         }
         assert_eq!(policy.delay(0, &http, Some(Duration::from_secs(1))), Duration::from_secs(1));
         assert_eq!(policy.delay(0, &http, Some(Duration::from_secs(60))), Duration::from_secs(2));
-        let throttled = RpcError::JsonRpc { method: "m", code: -32504, message: String::new(), data: None };
+        let throttled =
+            RpcError::JsonRpc { method: "m", code: -32504, message: String::new(), data: None };
         assert_eq!(policy.delay(0, &throttled, None), Duration::from_secs(1));
         assert_eq!(RetryPolicy::none().delay(3, &throttled, None), Duration::ZERO);
     }
@@ -299,7 +299,7 @@ mod tests {
         assert_eq!(redact("SECRET"), "<not a URL>");
         let t = Transport::new("https://pm.example/v1/SECRET?apikey=SECRET").unwrap();
         assert!(!format!("{t:?}").contains("SECRET"));
-        let err = Transport::new("https://[SECRET/").unwrap_err();
+        let err = Transport::new("https://pm.example:99999/rpc?apikey=SECRET").unwrap_err();
         assert!(!err.to_string().contains("SECRET"), "{err}");
     }
 
@@ -308,14 +308,27 @@ mod tests {
         let ok = StatusCode::OK;
         let err500 = StatusCode::INTERNAL_SERVER_ERROR;
         let body = br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32500,"message":"AA23"}}"#;
-        assert!(matches!(decode("m", 1, err500, body), Err(RpcError::JsonRpc { code: -32500, .. })));
+        assert!(matches!(
+            decode("m", 1, err500, body),
+            Err(RpcError::JsonRpc { code: -32500, .. })
+        ));
         assert!(matches!(decode("m", 1, err500, b"oops"), Err(RpcError::Http { status: 500, .. })));
         assert!(matches!(
             decode("m", 1, ok, br#"{"jsonrpc":"2.0","id":1,"result":null}"#),
             Ok(Value::Null)
         ));
-        for bad in [&b"not json"[..], b"[]", br#"{"id":1}"#, br#"{"id":2,"result":1}"#, br#"{"id":1,"error":{"message":"x"}}"#] {
-            assert!(matches!(decode("m", 1, ok, bad), Err(RpcError::MalformedResponse { .. })), "{}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"not json"[..],
+            b"[]",
+            br#"{"id":1}"#,
+            br#"{"id":2,"result":1}"#,
+            br#"{"id":1,"error":{"message":"x"}}"#,
+        ] {
+            assert!(
+                matches!(decode("m", 1, ok, bad), Err(RpcError::MalformedResponse { .. })),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

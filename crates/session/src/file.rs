@@ -66,7 +66,10 @@ impl TokenInfo {
             return Err(SessionFileError::BadAmount(text.to_owned()));
         }
         let fraction = number.split_once('.').map_or(0, |(_, f)| f.len());
-        if parts.next().is_some() || number.starts_with('-') || fraction > usize::from(self.decimals) {
+        if parts.next().is_some()
+            || number.starts_with('-')
+            || fraction > usize::from(self.decimals)
+        {
             return Err(SessionFileError::BadAmount(text.to_owned()));
         }
         parse_units(number, self.decimals)
@@ -158,10 +161,12 @@ impl TryFrom<&GrantJson> for SessionGrant {
             validUntil: g.valid_until.try_into().map_err(|_| field("validUntil"))?,
             token: g.token,
             settlement: g.settlement,
-            perPaymentMax: crate::grant::to_u96(g.per_payment_max).ok_or_else(|| field("perPaymentMax"))?,
+            perPaymentMax: crate::grant::to_u96(g.per_payment_max)
+                .ok_or_else(|| field("perPaymentMax"))?,
             periodCap: crate::grant::to_u96(g.period_cap).ok_or_else(|| field("periodCap"))?,
             period: g.period,
-            lifetimeCap: crate::grant::to_u96(g.lifetime_cap).ok_or_else(|| field("lifetimeCap"))?,
+            lifetimeCap: crate::grant::to_u96(g.lifetime_cap)
+                .ok_or_else(|| field("lifetimeCap"))?,
             merchantRoot: g.merchant_root,
             paymaster: g.paymaster,
             maxSelfPaidGasCost: g
@@ -212,7 +217,9 @@ pub enum SessionFileError {
     Json(String),
     #[error("session file kind is {0:?}, expected {SESSION_FILE_KIND:?}")]
     WrongKind(String),
-    #[error("session file version {0} is not supported (this build reads version {SESSION_FILE_VERSION})")]
+    #[error(
+        "session file version {0} is not supported (this build reads version {SESSION_FILE_VERSION})"
+    )]
     UnsupportedVersion(u32),
     #[error("network {network:?} does not match chain id {chain_id}")]
     NetworkMismatch { network: String, chain_id: u64 },
@@ -346,7 +353,9 @@ impl SessionFile {
         }
         let version = raw.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0);
         if version != u64::from(SESSION_FILE_VERSION) {
-            return Err(SessionFileError::UnsupportedVersion(version.try_into().unwrap_or(u32::MAX)));
+            return Err(SessionFileError::UnsupportedVersion(
+                version.try_into().unwrap_or(u32::MAX),
+            ));
         }
         let file: Self =
             serde_json::from_value(raw).map_err(|e| SessionFileError::Json(e.to_string()))?;
@@ -384,9 +393,10 @@ impl SessionFile {
         if computed != self.session_id {
             return Err(SessionFileError::SessionIdMismatch { in_file: self.session_id, computed });
         }
-        let recovered = alloy::primitives::Signature::try_from(self.signed_grant.owner_signature.as_ref())
-            .ok()
-            .and_then(|sig| sig.recover_address_from_prehash(&computed).ok());
+        let recovered =
+            alloy::primitives::Signature::try_from(self.signed_grant.owner_signature.as_ref())
+                .ok()
+                .and_then(|sig| sig.recover_address_from_prehash(&computed).ok());
         if recovered != Some(self.owner) {
             return Err(SessionFileError::BadOwnerSignature { owner: self.owner });
         }
@@ -401,7 +411,9 @@ impl SessionFile {
         }
         let sorted: BTreeSet<Address> = self.merchants.iter().copied().collect();
         if sorted.len() != self.merchants.len() || !self.merchants.is_sorted() {
-            return Err(SessionFileError::FieldMismatch("merchants (must be sorted, no duplicates)"));
+            return Err(SessionFileError::FieldMismatch(
+                "merchants (must be sorted, no duplicates)",
+            ));
         }
         let root = self.merchant_tree().map(|t| t.root()).unwrap_or_default();
         if root != grant.merchantRoot {
@@ -429,7 +441,10 @@ impl SessionFile {
         {
             return Err(SessionFileError::LimitMismatch {
                 field: "limits.periodSeconds/paymasterRequired",
-                in_file: format!("{}/{}", self.limits.period_seconds, self.limits.paymaster_required),
+                in_file: format!(
+                    "{}/{}",
+                    self.limits.period_seconds, self.limits.paymaster_required
+                ),
                 from_grant: format!("{}/{}", expected.period_seconds, expected.paymaster_required),
             });
         }
@@ -445,7 +460,10 @@ struct KeyFileJson {
 }
 
 /// Writes a new session key file with mode 0600 (created with that mode, never widened later).
-pub fn save_session_key(path: impl AsRef<Path>, key: &PrivateKeySigner) -> Result<(), SessionFileError> {
+pub fn save_session_key(
+    path: impl AsRef<Path>,
+    key: &PrivateKeySigner,
+) -> Result<(), SessionFileError> {
     let json = KeyFileJson { session_private_key: key.to_bytes() };
     let text = serde_json::to_string_pretty(&json).unwrap_or_default();
     write_atomically(path.as_ref(), text.as_bytes(), Some(0o600))
@@ -468,7 +486,8 @@ pub fn load_session_key(
                 .map_err(|_| SessionFileError::BadSessionKey)?
         }
         None => {
-            let text = std::env::var(SESSION_KEY_ENV).map_err(|_| SessionFileError::NoSessionKey)?;
+            let text =
+                std::env::var(SESSION_KEY_ENV).map_err(|_| SessionFileError::NoSessionKey)?;
             text.trim().parse::<PrivateKeySigner>().map_err(|_| SessionFileError::BadSessionKey)?
         }
     };
@@ -532,13 +551,21 @@ mod tests {
     fn case() -> Case {
         let owner = PrivateKeySigner::random();
         let session = PrivateKeySigner::random();
-        let token = TokenInfo { address: Address::repeat_byte(0x70), symbol: "USDT".into(), decimals: 6 };
+        let token =
+            TokenInfo { address: Address::repeat_byte(0x70), symbol: "USDT".into(), decimals: 6 };
         let merchants = vec![Address::repeat_byte(0x22), Address::repeat_byte(0x11)];
         let grant = Scopes::new()
             .spend_cap("10 USDT".parse().unwrap(), per_day())
             .per_payment_max("1.5 USDT".parse().unwrap())
             .merchants(merchants.clone())
-            .to_grant(session.address(), &token, Address::repeat_byte(0x5e), 1_764_000_000, 0, B256::repeat_byte(1))
+            .to_grant(
+                session.address(),
+                &token,
+                Address::repeat_byte(0x5e),
+                1_764_000_000,
+                0,
+                B256::repeat_byte(1),
+            )
             .unwrap();
         let account = Address::repeat_byte(0xac);
         let id = session_id(&grant, 689, account);
@@ -547,7 +574,11 @@ mod tests {
             689,
             account,
             x402_aa_contracts_entry_point(),
-            Some(AccountDeployment { factory: Address::repeat_byte(0xfa), owner: owner.address(), salt: U256::ZERO }),
+            Some(AccountDeployment {
+                factory: Address::repeat_byte(0xfa),
+                owner: owner.address(),
+                salt: U256::ZERO,
+            }),
             token,
             owner.address(),
             merchants,
@@ -562,7 +593,10 @@ mod tests {
     }
 
     /// Applies `edit` to the JSON and expects loading to fail with a matching error.
-    fn refuse(edit: impl FnOnce(&mut serde_json::Value), check: impl FnOnce(&SessionFileError) -> bool) {
+    fn refuse(
+        edit: impl FnOnce(&mut serde_json::Value),
+        check: impl FnOnce(&SessionFileError) -> bool,
+    ) {
         let c = case();
         let mut json: serde_json::Value = serde_json::from_str(&c.file.to_json()).unwrap();
         edit(&mut json);
@@ -589,28 +623,55 @@ mod tests {
 
     #[test]
     fn every_inconsistency_is_refused_with_its_reason() {
-        refuse(|j| j["version"] = 2.into(), |e| matches!(e, SessionFileError::UnsupportedVersion(2)));
+        refuse(
+            |j| j["version"] = 2.into(),
+            |e| matches!(e, SessionFileError::UnsupportedVersion(2)),
+        );
         refuse(|j| j["kind"] = "wallet".into(), |e| matches!(e, SessionFileError::WrongKind(_)));
-        refuse(|j| j["network"] = "eip155:1".into(), |e| matches!(e, SessionFileError::NetworkMismatch { .. }));
-        refuse(|j| j["chainId"] = 1.into(), |e| matches!(e, SessionFileError::NetworkMismatch { .. }));
-        refuse(|j| j["account"] = json_addr(0xbb), |e| matches!(e, SessionFileError::SessionIdMismatch { .. }));
+        refuse(
+            |j| j["network"] = "eip155:1".into(),
+            |e| matches!(e, SessionFileError::NetworkMismatch { .. }),
+        );
+        refuse(
+            |j| j["chainId"] = 1.into(),
+            |e| matches!(e, SessionFileError::NetworkMismatch { .. }),
+        );
+        refuse(
+            |j| j["account"] = json_addr(0xbb),
+            |e| matches!(e, SessionFileError::SessionIdMismatch { .. }),
+        );
         refuse(
             |j| j["signedGrant"]["grant"]["periodCap"] = "0x1312d00".into(),
             |e| matches!(e, SessionFileError::SessionIdMismatch { .. }),
         );
-        refuse(|j| j["sessionId"] = json_b256(7), |e| matches!(e, SessionFileError::SessionIdMismatch { .. }));
-        refuse(|j| j["owner"] = json_addr(0x99), |e| matches!(e, SessionFileError::BadOwnerSignature { .. }));
+        refuse(
+            |j| j["sessionId"] = json_b256(7),
+            |e| matches!(e, SessionFileError::SessionIdMismatch { .. }),
+        );
+        refuse(
+            |j| j["owner"] = json_addr(0x99),
+            |e| matches!(e, SessionFileError::BadOwnerSignature { .. }),
+        );
         refuse(
             |j| j["signedGrant"]["ownerSignature"] = "0x1234".into(),
             |e| matches!(e, SessionFileError::BadOwnerSignature { .. }),
         );
-        refuse(|j| j["sessionKey"] = json_addr(0x99), |e| matches!(e, SessionFileError::FieldMismatch("sessionKey")));
-        refuse(|j| j["settlement"] = json_addr(0x99), |e| matches!(e, SessionFileError::FieldMismatch("settlement")));
+        refuse(
+            |j| j["sessionKey"] = json_addr(0x99),
+            |e| matches!(e, SessionFileError::FieldMismatch("sessionKey")),
+        );
+        refuse(
+            |j| j["settlement"] = json_addr(0x99),
+            |e| matches!(e, SessionFileError::FieldMismatch("settlement")),
+        );
         refuse(
             |j| j["token"]["address"] = json_addr(0x99),
             |e| matches!(e, SessionFileError::FieldMismatch("token.address")),
         );
-        refuse(|j| j["merchants"] = serde_json::json!([]), |e| matches!(e, SessionFileError::MerchantRootMismatch));
+        refuse(
+            |j| j["merchants"] = serde_json::json!([]),
+            |e| matches!(e, SessionFileError::MerchantRootMismatch),
+        );
         refuse(
             |j| j["merchants"].as_array_mut().unwrap().reverse(),
             |e| matches!(e, SessionFileError::FieldMismatch(_)),
@@ -627,13 +688,19 @@ mod tests {
             |j| j["token"]["decimals"] = 18.into(),
             |e| matches!(e, SessionFileError::LimitMismatch { .. }),
         );
-        refuse(|j| j["limits"]["periodSeconds"] = 1.into(), |e| matches!(e, SessionFileError::LimitMismatch { .. }));
+        refuse(
+            |j| j["limits"]["periodSeconds"] = 1.into(),
+            |e| matches!(e, SessionFileError::LimitMismatch { .. }),
+        );
         refuse(
             |j| j["signedGrant"]["grant"]["perPaymentMax"] = format!("{:#x}", U256::MAX).into(),
             |e| matches!(e, SessionFileError::GrantFieldOutOfRange("perPaymentMax")),
         );
         refuse(|j| j["extra"] = 1.into(), |e| matches!(e, SessionFileError::Json(_)));
-        refuse(|j| j.as_object_mut().unwrap().remove("limits").map(drop).unwrap(), |e| matches!(e, SessionFileError::Json(_)));
+        refuse(
+            |j| j.as_object_mut().unwrap().remove("limits").map(drop).unwrap(),
+            |e| matches!(e, SessionFileError::Json(_)),
+        );
         for bad in ["", "{", "[]", "null", "{\"kind\":\"x402-aa-session\"}"] {
             assert!(SessionFile::from_json(bad).is_err(), "{bad:?}");
         }
@@ -659,7 +726,10 @@ mod tests {
         c.file.save(&session_path).unwrap();
         assert_eq!(SessionFile::load(&session_path).unwrap(), c.file);
         save_session_key(&key_path, &c.session).unwrap();
-        assert_eq!(load_session_key(Some(&key_path), &c.file).unwrap().address(), c.session.address());
+        assert_eq!(
+            load_session_key(Some(&key_path), &c.file).unwrap().address(),
+            c.session.address()
+        );
 
         #[cfg(unix)]
         {
@@ -675,14 +745,23 @@ mod tests {
         let other = dir.join("other.key");
         let _ = std::fs::remove_file(&other);
         save_session_key(&other, &PrivateKeySigner::random()).unwrap();
-        assert!(matches!(load_session_key(Some(&other), &c.file), Err(SessionFileError::WrongSessionKey { .. })));
+        assert!(matches!(
+            load_session_key(Some(&other), &c.file),
+            Err(SessionFileError::WrongSessionKey { .. })
+        ));
         std::fs::write(&other, "not json").unwrap();
-        assert!(matches!(load_session_key(Some(&other), &c.file), Err(SessionFileError::BadSessionKey)));
+        assert!(matches!(
+            load_session_key(Some(&other), &c.file),
+            Err(SessionFileError::BadSessionKey)
+        ));
         assert!(matches!(
             load_session_key(Some(&dir.join("missing.key")), &c.file),
             Err(SessionFileError::Read { .. })
         ));
-        assert!(matches!(SessionFile::load(dir.join("missing.json")), Err(SessionFileError::Read { .. })));
+        assert!(matches!(
+            SessionFile::load(dir.join("missing.json")),
+            Err(SessionFileError::Read { .. })
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -19,13 +19,14 @@ pub mod merkle;
 pub mod owner;
 pub mod scopes;
 pub mod signature;
+pub mod signer;
 
+pub use file::{SessionFile, SessionFileError, TokenInfo};
 pub use grant::{
     GrantWindow, PeriodWindow, SessionGrant, account_domain, revoke_all_digest, revoke_digest,
     session_id,
 };
 pub use ledger::{Ledger, LedgerError, Limits};
-pub use file::{SessionFile, SessionFileError, TokenInfo};
 pub use merkle::MerchantTree;
 pub use scopes::{Amount, Scopes, per_day, per_hour, per_week};
 pub use signature::{

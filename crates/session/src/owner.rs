@@ -92,8 +92,13 @@ pub async fn revoke<P: Provider>(
     account: Address,
     session: B256,
 ) -> Result<TxHash, OwnerError> {
-    send(provider, owner, account, SessionKeyAccount::revokeSessionCall { id: session }.abi_encode())
-        .await
+    send(
+        provider,
+        owner,
+        account,
+        SessionKeyAccount::revokeSessionCall { id: session }.abi_encode(),
+    )
+    .await
 }
 
 /// `revokeAllSessions()` sent by the owner.
@@ -113,7 +118,8 @@ pub async fn relay_revocation<P: Provider>(
     session: B256,
     owner_signature: Bytes,
 ) -> Result<TxHash, OwnerError> {
-    let call = SessionKeyAccount::revokeWithSignatureCall { id: session, ownerSignature: owner_signature };
+    let call =
+        SessionKeyAccount::revokeWithSignatureCall { id: session, ownerSignature: owner_signature };
     send(provider, relayer, account, call.abi_encode()).await
 }
 
@@ -181,7 +187,9 @@ pub async fn remaining<P: Provider>(
     };
     let period_remaining = match grant.period_index_at(now) {
         Some(k) if live && k > period_index => U256::from(grant.periodCap),
-        Some(k) if live && k == period_index => U256::from(grant.periodCap).saturating_sub(period_spent),
+        Some(k) if live && k == period_index => {
+            U256::from(grant.periodCap).saturating_sub(period_spent)
+        }
         _ => U256::ZERO,
     }
     .min(lifetime_remaining);

@@ -16,10 +16,7 @@
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use alloy::primitives::{
-    Address, B256, U256,
-    aliases::U48,
-};
+use alloy::primitives::{Address, B256, U256, aliases::U48};
 
 use crate::{file::TokenInfo, grant::SessionGrant, merkle::MerchantTree};
 
@@ -68,7 +65,8 @@ impl FromStr for Amount {
             && number.chars().all(|c| c.is_ascii_digit() || c == '.')
             && number.chars().filter(|c| *c == '.').count() <= 1
             && number.chars().any(|c| c.is_ascii_digit());
-        let valid_symbol = symbol.is_none_or(|s| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
+        let valid_symbol =
+            symbol.is_none_or(|s| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
         if !valid_number || !valid_symbol || parts.next().is_some() {
             return Err(ScopeError::BadAmount(s.to_owned()));
         }
@@ -282,18 +280,28 @@ impl Scopes {
                 period_cap: token.format(period_cap),
             });
         }
-        for (what, value) in
-            [("spend_cap", period_cap), ("per_payment_max", per_payment), ("lifetime_cap", lifetime)]
-        {
+        for (what, value) in [
+            ("spend_cap", period_cap),
+            ("per_payment_max", per_payment),
+            ("lifetime_cap", lifetime),
+        ] {
             if value.is_zero() {
                 return Err(ScopeError::Zero(what));
             }
         }
         let u96 = |what: &'static str, v: U256| {
-            crate::grant::to_u96(v).ok_or_else(|| ScopeError::TooLarge { what, value: v.to_string(), bits: 96 })
+            crate::grant::to_u96(v).ok_or_else(|| ScopeError::TooLarge {
+                what,
+                value: v.to_string(),
+                bits: 96,
+            })
         };
         let u48 = |what: &'static str, v: u64| {
-            U48::try_from(v).map_err(|_| ScopeError::TooLarge { what, value: v.to_string(), bits: 48 })
+            U48::try_from(v).map_err(|_| ScopeError::TooLarge {
+                what,
+                value: v.to_string(),
+                bits: 48,
+            })
         };
         let merchants = self.merchant_list();
         let (paymaster, max_self_paid) = match self.gas {
@@ -337,7 +345,14 @@ mod tests {
             .merchants([merchant])
             .valid_for(Duration::from_secs(24 * 3600))
             .require_paymaster()
-            .to_grant(Address::repeat_byte(1), &usdt(), Address::repeat_byte(2), 1_000, 0, B256::ZERO)
+            .to_grant(
+                Address::repeat_byte(1),
+                &usdt(),
+                Address::repeat_byte(2),
+                1_000,
+                0,
+                B256::ZERO,
+            )
             .unwrap();
         assert_eq!(grant.periodCap, U96::from(10_000_000u64));
         assert_eq!(grant.perPaymentMax, U96::from(1_000_000u64));
@@ -351,23 +366,33 @@ mod tests {
     #[test]
     fn bad_scopes_are_refused_with_reasons() {
         let key = Address::repeat_byte(1);
-        let build = |s: Scopes| s.to_grant(key, &usdt(), Address::repeat_byte(2), 1_000, 0, B256::ZERO);
+        let build =
+            |s: Scopes| s.to_grant(key, &usdt(), Address::repeat_byte(2), 1_000, 0, B256::ZERO);
         assert_eq!(build(Scopes::new()), Err(ScopeError::Missing("spend_cap")));
         assert!(matches!(
             build(Scopes::new().spend_cap("10 USDC".parse().unwrap(), per_day())),
             Err(ScopeError::WrongSymbol { .. })
         ));
         assert!(matches!(
-            build(Scopes::new().spend_cap("1 USDT".parse().unwrap(), per_day()).per_payment_max("2".parse().unwrap())),
+            build(
+                Scopes::new()
+                    .spend_cap("1 USDT".parse().unwrap(), per_day())
+                    .per_payment_max("2".parse().unwrap())
+            ),
             Err(ScopeError::PerPaymentAbovePeriodCap { .. })
         ));
-        assert_eq!(build(Scopes::new().spend_cap("0".parse().unwrap(), per_day())), Err(ScopeError::Zero("spend_cap")));
+        assert_eq!(
+            build(Scopes::new().spend_cap("0".parse().unwrap(), per_day())),
+            Err(ScopeError::Zero("spend_cap"))
+        );
         assert!(matches!(
             build(Scopes::new().spend_cap("0.0000001".parse().unwrap(), per_day())),
             Err(ScopeError::BadAmount(_))
         ));
         assert!(matches!(
-            build(Scopes::new().spend_cap("99999999999999999999999999".parse().unwrap(), per_day())),
+            build(
+                Scopes::new().spend_cap("99999999999999999999999999".parse().unwrap(), per_day())
+            ),
             Err(ScopeError::TooLarge { .. })
         ));
         assert_eq!(
@@ -375,7 +400,9 @@ mod tests {
             Err(ScopeError::BadPeriod)
         );
         assert_eq!(
-            build(Scopes::new().spend_cap("1".parse().unwrap(), per_day()).valid_for(Duration::ZERO)),
+            build(
+                Scopes::new().spend_cap("1".parse().unwrap(), per_day()).valid_for(Duration::ZERO)
+            ),
             Err(ScopeError::EmptyWindow)
         );
         for bad in ["", "ten", "1.2.3", "-1 USDT", "1 USDT extra", "1e6", "1 US$"] {

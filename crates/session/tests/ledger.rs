@@ -61,7 +61,11 @@ fn req(amount: u64, request: u64, now: u64) -> ReservationRequest {
 }
 
 fn settlement(n: u64, block: u64) -> SettlementRecord {
-    SettlementRecord { tx_hash: hash(1_000 + n), user_op_hash: hash(2_000 + n), block_number: block }
+    SettlementRecord {
+        tx_hash: hash(1_000 + n),
+        user_op_hash: hash(2_000 + n),
+        block_number: block,
+    }
 }
 
 fn ledger_with_session() -> Ledger {
@@ -75,10 +79,12 @@ fn reason<T: std::fmt::Debug>(r: Result<T, LedgerError>) -> &'static str {
 }
 
 fn committed_and_pending(ledger: &Ledger, session: B256) -> (U256, U256) {
-    ledger.history(session).expect("history").iter().fold((U256::ZERO, U256::ZERO), |(c, p), r| match r.state {
-        ReservationState::Committed => (c + r.amount, p),
-        ReservationState::Pending => (c, p + r.amount),
-        _ => (c, p),
+    ledger.history(session).expect("history").iter().fold((U256::ZERO, U256::ZERO), |(c, p), r| {
+        match r.state {
+            ReservationState::Committed => (c + r.amount, p),
+            ReservationState::Pending => (c, p + r.amount),
+            _ => (c, p),
+        }
     })
 }
 
@@ -175,7 +181,13 @@ fn reasons_are_stable_strings() {
     ];
     assert_eq!(
         all,
-        ["amount_overflow", "invalid_limits", "ledger_corrupt", "not_a_ledger", "ledger_schema_unsupported"]
+        [
+            "amount_overflow",
+            "invalid_limits",
+            "ledger_corrupt",
+            "not_a_ledger",
+            "ledger_schema_unsupported"
+        ]
     );
 }
 
@@ -202,7 +214,10 @@ fn limits_from_a_grant_check_the_merchant_list_against_the_root() {
 
     let e = Limits::from_grant(&grant(root), &[merchant(0xaa)]).unwrap_err();
     assert_eq!(e.reason(), "merchant_root_mismatch");
-    assert_eq!(Limits::from_grant(&grant(root), &[]).unwrap_err().reason(), "merchant_list_required");
+    assert_eq!(
+        Limits::from_grant(&grant(root), &[]).unwrap_err().reason(),
+        "merchant_list_required"
+    );
 
     // Zero root: any merchant, unless the SDK narrows it.
     assert_eq!(Limits::from_grant(&grant(B256::ZERO), &[]).unwrap().merchants, None);
@@ -220,8 +235,22 @@ fn period_arithmetic_is_the_grants() {
         let mut g = grant(B256::ZERO);
         g.period = period;
         let limits = Limits::from_grant(&g, &[]).unwrap();
-        for now in [T0 - 1, T0, T0 + 1, T0 + 6, T0 + 7, T0 + 3_599, T0 + 3_600, T0 + 10 * HOUR, T0 + 10 * HOUR + 1] {
-            assert_eq!(limits.period_index_at(now), g.period_index_at(now), "period {period} now {now}");
+        for now in [
+            T0 - 1,
+            T0,
+            T0 + 1,
+            T0 + 6,
+            T0 + 7,
+            T0 + 3_599,
+            T0 + 3_600,
+            T0 + 10 * HOUR,
+            T0 + 10 * HOUR + 1,
+        ] {
+            assert_eq!(
+                limits.period_index_at(now),
+                g.period_index_at(now),
+                "period {period} now {now}"
+            );
         }
         for k in [0u32, 1, 9, 10, 11] {
             assert_eq!(limits.period_window(k), g.period_window(k));
@@ -274,7 +303,10 @@ fn lapsed_reservations_release_their_budget() {
     // At expires_at the reservations no longer count; reserve expires them in its transaction.
     let c = ledger.reserve(sid(1), &req(100, 3, now + 300)).unwrap();
     let states: Vec<_> = ledger.history(sid(1)).unwrap().iter().map(|r| r.state).collect();
-    assert_eq!(states, [ReservationState::Expired, ReservationState::Expired, ReservationState::Pending]);
+    assert_eq!(
+        states,
+        [ReservationState::Expired, ReservationState::Expired, ReservationState::Pending]
+    );
     // The request hash of a lapsed reservation may be reserved again.
     ledger.reserve(sid(1), &req(100, 1, now + 301)).unwrap();
 
@@ -371,7 +403,10 @@ fn reconcile_takes_the_chain_as_baseline_without_double_counting() {
     // and 200 in period 0 that this ledger never saw.
     let report = ledger.reconcile(sid(1), &chain(102, 1, 90, 290)).unwrap();
     assert_eq!(report.outcome, ReconcileOutcome::Applied);
-    assert_eq!((report.covered_commits, report.commits_after_baseline, report.pending_kept), (1, 1, 1));
+    assert_eq!(
+        (report.covered_commits, report.commits_after_baseline, report.pending_kept),
+        (1, 1, 1)
+    );
     assert_eq!(report.local_ahead_by, U256::ZERO);
     assert!(!report.revoked);
 
@@ -391,7 +426,10 @@ fn reconcile_takes_the_chain_as_baseline_without_double_counting() {
     // b lands at block 106; a snapshot at 110 contains b and c: still counted once each.
     ledger.commit(b.id, &settlement(2, 106)).unwrap();
     let report = ledger.reconcile(sid(1), &chain(110, 1, 140, 340)).unwrap();
-    assert_eq!((report.covered_commits, report.commits_after_baseline, report.pending_kept), (3, 0, 0));
+    assert_eq!(
+        (report.covered_commits, report.commits_after_baseline, report.pending_kept),
+        (3, 0, 0)
+    );
     let after = ledger.remaining(sid(1), now).unwrap();
     assert_eq!((after.period_remaining, after.lifetime_remaining), (usd(110), usd(260)));
     assert_eq!(after.reserved_in_flight, U256::ZERO);
@@ -440,10 +478,7 @@ fn reconcile_rejects_impossible_chain_states() {
     let mut never = chain(1, 0, 0, 5);
     never.status = ChainSessionStatus::NotEnabled;
     assert_eq!(reason(ledger.reconcile(sid(1), &never)), "invalid_chain_state");
-    assert_eq!(
-        ChainSessionStatus::try_from(3u8).unwrap_err().reason(),
-        "invalid_chain_state"
-    );
+    assert_eq!(ChainSessionStatus::try_from(3u8).unwrap_err().reason(), "invalid_chain_state");
     assert_eq!(ChainSessionStatus::try_from(2u8).unwrap(), ChainSessionStatus::Revoked);
     assert_eq!(reason(ledger.reconcile(sid(2), &chain(1, 0, 0, 0))), "unknown_session");
 }
@@ -562,7 +597,10 @@ fn concurrent_reservers_on_one_file_never_exceed_the_cap() {
                     ledger.register_session(sid(1), &limits()).unwrap();
                     barrier.wait();
                     // 16 × 40 = 640 requested against a period cap of 250: 6 fit.
-                    ledger.reserve(sid(1), &req(40, i as u64, T0)).map(|_| ()).map_err(|e| e.reason())
+                    ledger
+                        .reserve(sid(1), &req(40, i as u64, T0))
+                        .map(|_| ())
+                        .map_err(|e| e.reason())
                 })
             })
             .collect();
@@ -680,23 +718,30 @@ fn a_held_write_lock_is_a_typed_busy_error() {
 #[test]
 fn a_file_that_is_not_sqlite_is_a_typed_error() {
     let (_dir, path) = temp_db();
-    std::fs::write(&path, b"this is not a database, just some text that is long enough ".repeat(100))
-        .unwrap();
+    std::fs::write(
+        &path,
+        b"this is not a database, just some text that is long enough ".repeat(100),
+    )
+    .unwrap();
     assert_eq!(reason(Ledger::open(&path)), "ledger_corrupt");
 }
 
 #[test]
 fn a_foreign_or_newer_database_is_refused() {
     let (_dir, path) = temp_db();
-    rusqlite::Connection::open(&path).unwrap().execute_batch("CREATE TABLE users (id INTEGER)").unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE users (id INTEGER)")
+        .unwrap();
     assert_eq!(reason(Ledger::open(&path)), "not_a_ledger");
 
     let (_dir2, path2) = temp_db();
     drop(Ledger::open(&path2).unwrap());
     drop(Ledger::open(&path2).unwrap()); // migrations are idempotent
     let raw = rusqlite::Connection::open(&path2).unwrap();
-    let version: String =
-        raw.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).unwrap();
+    let version: String = raw
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(version, "1");
     raw.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'", []).unwrap();
     drop(raw);

@@ -62,7 +62,8 @@ pub(super) fn tally(
     now: u64,
 ) -> Result<Usage, LedgerError> {
     let mut usage = Usage::default();
-    let (mut covered_period, mut after_period, mut after_lifetime) = (U256::ZERO, U256::ZERO, U256::ZERO);
+    let (mut covered_period, mut after_period, mut after_lifetime) =
+        (U256::ZERO, U256::ZERO, U256::ZERO);
     for r in rows {
         let in_period = r.period_index == period_index;
         match r.state {
@@ -108,7 +109,13 @@ mod tests {
     use super::*;
     use crate::ledger::types::{ReservationId, SettlementRecord};
 
-    fn row(id: i64, amount: u64, period: u32, state: ReservationState, block: Option<u64>) -> Reservation {
+    fn row(
+        id: i64,
+        amount: u64,
+        period: u32,
+        state: ReservationState,
+        block: Option<u64>,
+    ) -> Reservation {
         Reservation {
             id: ReservationId(id),
             session_id: B256::ZERO,
@@ -155,7 +162,8 @@ mod tests {
     fn covered_commits_are_not_counted_twice() {
         // Chain at block 10 says 30 spent in period 1, 45 in life; local commits at blocks 5 and 9
         // are inside those figures (the remaining 15 was paid by some other client of the session).
-        let rows = [row(1, 10, 0, C, Some(5)), row(2, 20, 1, C, Some(9)), row(3, 4, 1, C, Some(11))];
+        let rows =
+            [row(1, 10, 0, C, Some(5)), row(2, 20, 1, C, Some(9)), row(3, 4, 1, C, Some(11))];
         let b = baseline(10, 1, 30, 45);
         let u = tally(&rows, Some(&b), 1, 50).unwrap();
         assert_eq!(u.period_committed, U256::from(34));
@@ -196,7 +204,11 @@ mod tests {
     fn expired_and_released_do_not_count() {
         let mut late = row(1, 10, 0, P, None);
         late.expires_at = 50;
-        let rows = [late, row(2, 10, 0, ReservationState::Released, None), row(3, 10, 0, ReservationState::Expired, None)];
+        let rows = [
+            late,
+            row(2, 10, 0, ReservationState::Released, None),
+            row(3, 10, 0, ReservationState::Expired, None),
+        ];
         let u = tally(&rows, None, 0, 50).unwrap();
         assert_eq!(u, Usage::default());
     }

@@ -29,9 +29,13 @@ pub enum LedgerError {
     PerPaymentMaxExceeded { amount: U256, max: U256 },
     /// The chain already charges a later period than the one `now` falls in (the local clock is behind
     /// the chain's); the account contract refuses such a payment (`session: period already over`).
-    #[error("period {period_index} is already over on chain (chain is in period {chain_period_index})")]
+    #[error(
+        "period {period_index} is already over on chain (chain is in period {chain_period_index})"
+    )]
     PeriodAlreadyOver { period_index: u32, chain_period_index: u32 },
-    #[error("period cap exceeded in period {period_index}: {requested} requested, {remaining} remaining")]
+    #[error(
+        "period cap exceeded in period {period_index}: {requested} requested, {remaining} remaining"
+    )]
     SpendCapExceeded { period_index: u32, requested: U256, remaining: U256 },
     #[error("lifetime cap exceeded: {requested} requested, {remaining} remaining")]
     LifetimeCapExceeded { requested: U256, remaining: U256 },

@@ -78,7 +78,7 @@ pub use types::{
     Remaining, Reservation, ReservationId, ReservationRequest, ReservationState, SettlementRecord,
 };
 
-use budget::{Usage, tally};
+use budget::tally;
 use store::{Baseline, SessionRow};
 
 /// The budget ledger over one SQLite database.
@@ -98,9 +98,8 @@ impl Ledger {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|source| {
-            LedgerError::CannotOpen { path: path.to_path_buf(), source }
-        })?;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|source| LedgerError::CannotOpen { path: path.to_path_buf(), source })?;
         Self::init(conn, options, true)
     }
 
@@ -109,11 +108,7 @@ impl Ledger {
         Self::init(Connection::open_in_memory()?, &LedgerOptions::default(), false)
     }
 
-    fn init(
-        mut conn: Connection,
-        options: &LedgerOptions,
-        wal: bool,
-    ) -> Result<Self, LedgerError> {
+    fn init(mut conn: Connection, options: &LedgerOptions, wal: bool) -> Result<Self, LedgerError> {
         conn.busy_timeout(options.busy_timeout)?;
         if wal {
             // Persistent in the file; the first opener switches it. Correctness does not depend on
@@ -298,7 +293,8 @@ impl Ledger {
         let mut conn = self.conn();
         let tx = conn.transaction()?; // one consistent snapshot for both reads
         let row = session(&tx, session_id)?;
-        let period_index = current_period(&row, now)?;
+        let period_index = period_at(&row.limits, now)?;
+        not_behind_chain(&row, period_index)?;
         let rows = store::session_reservations(&tx, session_id, true)?;
         let usage = tally(&rows, row.baseline.as_ref(), period_index, now)?;
         drop(tx);
@@ -348,24 +344,26 @@ fn reservation(conn: &Connection, id: ReservationId) -> Result<Reservation, Ledg
     store::load_reservation(conn, id)?.ok_or(LedgerError::UnknownReservation { id })
 }
 
-/// The window checks and the period of `now`, with `period_already_over` when the chain has moved on.
-fn current_period(row: &SessionRow, now: u64) -> Result<u32, LedgerError> {
-    let limits = &row.limits;
+/// `session_not_yet_valid` / `session_expired`, else the period containing `now`.
+fn period_at(limits: &Limits, now: u64) -> Result<u32, LedgerError> {
     if now < limits.valid_after {
         return Err(LedgerError::SessionNotYetValid { valid_after: limits.valid_after, now });
     }
     if now > limits.valid_until {
         return Err(LedgerError::SessionExpired { valid_until: limits.valid_until, now });
     }
-    let period_index = limits
+    limits
         .period_index_at(now)
-        .ok_or(LedgerError::InvalidLimits { detail: "period index does not fit in 32 bits" })?;
+        .ok_or(LedgerError::InvalidLimits { detail: "period index does not fit in 32 bits" })
+}
+
+/// `period_already_over` when the chain already charges a later period (the contract's check).
+fn not_behind_chain(row: &SessionRow, period_index: u32) -> Result<(), LedgerError> {
     match row.baseline {
-        Some(b) if b.period_index > period_index => Err(LedgerError::PeriodAlreadyOver {
-            period_index,
-            chain_period_index: b.period_index,
-        }),
-        _ => Ok(period_index),
+        Some(b) if b.period_index > period_index => {
+            Err(LedgerError::PeriodAlreadyOver { period_index, chain_period_index: b.period_index })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -380,14 +378,7 @@ fn reserve_in(
         return Err(LedgerError::SessionRevoked { session_id });
     }
     let limits = &row.limits;
-    // Window first (the contract's time check is the EntryPoint's, but an op outside the window can
-    // never land, so nothing else matters).
-    if request.now < limits.valid_after {
-        return Err(LedgerError::SessionNotYetValid { valid_after: limits.valid_after, now: request.now });
-    }
-    if request.now > limits.valid_until {
-        return Err(LedgerError::SessionExpired { valid_until: limits.valid_until, now: request.now });
-    }
+    let period_index = period_at(limits, request.now)?;
     if !limits.allows_merchant(request.merchant) {
         return Err(LedgerError::MerchantNotAllowed { merchant: request.merchant });
     }
@@ -397,11 +388,11 @@ fn reserve_in(
             max: limits.per_payment_max,
         });
     }
-    let period_index = current_period(&row, request.now)?;
+    not_behind_chain(&row, period_index)?;
 
     store::expire_pending(tx, Some(session_id), now)?;
     let rows = store::session_reservations(tx, session_id, true)?;
-    let usage: Usage = tally(&rows, row.baseline.as_ref(), period_index, request.now)?;
+    let usage = tally(&rows, row.baseline.as_ref(), period_index, request.now)?;
 
     let period_used = usage.period_used()?;
     if budget::add(period_used, request.amount)? > limits.period_cap {
@@ -419,11 +410,16 @@ fn reserve_in(
         });
     }
     if let Some((existing, state)) = store::live_reservation_for(tx, request.request_hash)? {
-        return Err(LedgerError::DuplicateRequest { request_hash: request.request_hash, existing, state });
+        return Err(LedgerError::DuplicateRequest {
+            request_hash: request.request_hash,
+            existing,
+            state,
+        });
     }
 
     // The signed op claims `period_index`; the EntryPoint cannot include it after the period ends.
-    let period_end = limits.period_window(period_index).map_or(limits.valid_until, |w| w.valid_until);
+    let period_end =
+        limits.period_window(period_index).map_or(limits.valid_until, |w| w.valid_until);
     let expires_at = request.expires_at.min(period_end.saturating_add(1));
     let id = store::insert_reservation(tx, session_id, request, period_index, expires_at)?;
     reservation(tx, id)

@@ -105,9 +105,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
                 detail: format!("{tables} tables but no ledger meta table"),
             });
         }
-        tx.execute_batch(
-            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
-        )?;
+        tx.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;")?;
         tx.execute("INSERT INTO meta (key, value) VALUES ('format', ?1)", [FORMAT])?;
         0
     };
@@ -342,8 +340,21 @@ fn raw_reservation(r: &Row<'_>) -> rusqlite::Result<RawReservation> {
 }
 
 fn decode_reservation(raw: RawReservation) -> Result<Reservation, LedgerError> {
-    let (id, session, merchant, amount, request, period, state, created, expires, tx, op, block, why) =
-        raw;
+    let (
+        id,
+        session,
+        merchant,
+        amount,
+        request,
+        period,
+        state,
+        created,
+        expires,
+        tx,
+        op,
+        block,
+        why,
+    ) = raw;
     let settlement = match (tx, op, block) {
         (None, None, None) => None,
         (Some(tx), Some(op), Some(block)) => Some(SettlementRecord {
@@ -356,7 +367,9 @@ fn decode_reservation(raw: RawReservation) -> Result<Reservation, LedgerError> {
     let state = ReservationState::parse(&state)
         .ok_or_else(|| LedgerError::corrupt(format!("reservation {id}: bad state {state:?}")))?;
     if (state == ReservationState::Committed) != settlement.is_some() {
-        return Err(LedgerError::corrupt(format!("reservation {id}: settlement does not match state")));
+        return Err(LedgerError::corrupt(format!(
+            "reservation {id}: settlement does not match state"
+        )));
     }
     Ok(Reservation {
         id: ReservationId(id),

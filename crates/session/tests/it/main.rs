@@ -7,3 +7,4 @@ mod golden;
 mod owner;
 mod revocation;
 mod scopes;
+mod signer;

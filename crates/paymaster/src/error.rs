@@ -1,0 +1,184 @@
+//! Errors: [`Error`] for configuring and running the service, [`SponsorError`] for what a
+//! JSON-RPC caller is told, [`PolicyViolation`] for why an op is not sponsored.
+
+use alloy::primitives::{Address, Selector, U256};
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// JSON-RPC error codes this service answers with.
+///
+/// The -325xx codes are the ERC-4337 (EIP-7769) ones bundlers use, so a client that already
+/// classifies bundler errors (`x402_aa_rpc::BundlerErrorCode`) treats the paymaster's the same
+/// way: only [`THROTTLED`](code::THROTTLED) is worth retrying.
+pub mod code {
+    /// The body is not JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// JSON, but not a JSON-RPC 2.0 request (or an empty or oversized batch, or a body over
+    /// the size limit).
+    pub const INVALID_REQUEST: i64 = -32600;
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Malformed params, an EntryPoint this paymaster does not serve, or a sponsorship type
+    /// other than 0.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// The node or the signer failed; the op itself may be fine.
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// Missing or unknown API key. In the JSON-RPC "server error" range, clear of every
+    /// ERC-4337 code, so no client mistakes it for a verdict on the op.
+    pub const UNAUTHORIZED: i64 = -32001;
+    /// The sponsorship policy refused the op (EIP-7769 "rejected by paymaster").
+    pub const PAYMASTER_REJECTED: i64 = -32501;
+    /// Per-sender rate limit hit (EIP-7769 "throttled"; NERO uses it the same way).
+    pub const THROTTLED: i64 = -32504;
+}
+
+/// Why the service could not be built or started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("no API keys configured; an open paymaster would sponsor anyone")]
+    NoApiKeys,
+    #[error("an empty API key is configured")]
+    EmptyApiKey,
+    #[error("invalid sponsor policy: {0}")]
+    InvalidPolicy(&'static str),
+    #[error("invalid node RPC URL: {0}")]
+    InvalidRpcUrl(#[source] url::ParseError),
+    #[error("could not listen or serve: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("node RPC failed: {0}")]
+    Node(#[from] alloy::transports::TransportError),
+    #[error("paymaster contract call failed: {0}")]
+    Contract(#[from] alloy::contract::Error),
+    #[error("chain id is {actual}, configured {configured}")]
+    ChainIdMismatch { configured: u64, actual: u64 },
+    #[error(
+        "paymaster {paymaster} verifies signatures of {on_chain}, but the configured signer is {configured}"
+    )]
+    SignerMismatch { paymaster: Address, configured: Address, on_chain: Address },
+    #[error("paymaster {paymaster} is bound to EntryPoint {on_chain}, configured {configured}")]
+    EntryPointMismatch { paymaster: Address, configured: Address, on_chain: Address },
+    #[error("the server task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl Error {
+    /// Stable machine-readable form, for logs and the CLI.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NoApiKeys => "no_api_keys",
+            Self::EmptyApiKey => "empty_api_key",
+            Self::InvalidPolicy(_) => "invalid_policy",
+            Self::InvalidRpcUrl(_) => "invalid_rpc_url",
+            Self::Io(_) => "io_error",
+            Self::Node(_) => "node_error",
+            Self::Contract(_) => "contract_error",
+            Self::ChainIdMismatch { .. } => "chain_id_mismatch",
+            Self::SignerMismatch { .. } => "signer_mismatch",
+            Self::EntryPointMismatch { .. } => "entry_point_mismatch",
+            Self::Task(_) => "task_failed",
+        }
+    }
+}
+
+/// A JSON-RPC error answer. `Display` is the wire `message`; [`SponsorError::reason`] goes in
+/// `data.reason`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SponsorError {
+    #[error("parse error: {0}")]
+    Parse(String),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("invalid request: body exceeds {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("method not found: {0}")]
+    MethodNotFound(String),
+    #[error("invalid params: {0}")]
+    InvalidParams(String),
+    #[error("invalid params: entry point {got} is not supported; this paymaster serves {expected}")]
+    WrongEntryPoint { expected: Address, got: Address },
+    #[error("invalid params: sponsorship type {0} is not supported; only type 0 (free gas) is")]
+    UnsupportedSponsorType(String),
+    #[error("unauthorized: missing API key")]
+    MissingApiKey,
+    #[error("unauthorized: unknown API key")]
+    UnknownApiKey,
+    #[error("paymaster rejected: {0}")]
+    Rejected(#[from] PolicyViolation),
+    #[error(
+        "throttled: sender {sender} exceeded {limit} sponsored operations per minute; retry in {retry_after_secs} s"
+    )]
+    Throttled { sender: Address, limit: u32, retry_after_secs: u64 },
+    /// Carries what failed, never the node's URL or a key; the details go to the log.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+impl SponsorError {
+    /// The JSON-RPC error code; see [`code`].
+    pub fn code(&self) -> i64 {
+        match self {
+            Self::Parse(_) => code::PARSE_ERROR,
+            Self::InvalidRequest(_) | Self::BodyTooLarge { .. } => code::INVALID_REQUEST,
+            Self::MethodNotFound(_) => code::METHOD_NOT_FOUND,
+            Self::InvalidParams(_)
+            | Self::WrongEntryPoint { .. }
+            | Self::UnsupportedSponsorType(_) => code::INVALID_PARAMS,
+            Self::MissingApiKey | Self::UnknownApiKey => code::UNAUTHORIZED,
+            Self::Rejected(_) => code::PAYMASTER_REJECTED,
+            Self::Throttled { .. } => code::THROTTLED,
+            Self::Internal(_) => code::INTERNAL_ERROR,
+        }
+    }
+
+    /// Stable machine-readable reason, sent as `error.data.reason`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Parse(_) => "parse_error",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::MethodNotFound(_) => "method_not_found",
+            Self::InvalidParams(_) => "invalid_params",
+            Self::WrongEntryPoint { .. } => "unsupported_entry_point",
+            Self::UnsupportedSponsorType(_) => "unsupported_sponsor_type",
+            Self::MissingApiKey => "missing_api_key",
+            Self::UnknownApiKey => "unknown_api_key",
+            Self::Rejected(v) => v.reason(),
+            Self::Throttled { .. } => "throttled",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+/// Why the policy refuses an op. Order of variants = order of checks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyViolation {
+    #[error("sender {0} is not on the allow list")]
+    SenderNotAllowed(Address),
+    #[error(
+        "callData targets cannot be determined (selector {selector:?}); only execute and executeBatch are sponsored"
+    )]
+    UnrecognisedCallData { selector: Option<Selector> },
+    #[error("call target {0} is not on the allow list")]
+    TargetNotAllowed(Address),
+    #[error(
+        "callGasLimit + verificationGasLimit + preVerificationGas = {total} exceeds the per-op limit {max}"
+    )]
+    GasTooHigh { total: U256, max: u64 },
+    #[error("maxFeePerGas {max_fee_per_gas} exceeds the cap {cap}")]
+    FeeTooHigh { max_fee_per_gas: U256, cap: u128 },
+}
+
+impl PolicyViolation {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::SenderNotAllowed(_) => "sender_not_allowed",
+            Self::UnrecognisedCallData { .. } => "unrecognised_call_data",
+            Self::TargetNotAllowed(_) => "target_not_allowed",
+            Self::GasTooHigh { .. } => "gas_too_high",
+            Self::FeeTooHigh { .. } => "fee_too_high",
+        }
+    }
+}

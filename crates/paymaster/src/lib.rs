@@ -1,0 +1,28 @@
+//! A devnet paymaster service: NERO-style JSON-RPC (`pm_sponsor_userop`) that signs approvals
+//! for the ERC-4337 v0.6 `VerifyingPaymaster`, so agent accounts hold only the stablecoin.
+//!
+//! A request is authorised by API key, its op is checked against a [`SponsorPolicy`] and a
+//! per-sender rate limit, and the approval is signed over the contract's own `getHash`. Errors
+//! reach the caller as JSON-RPC errors whose codes are listed in [`code`] and whose
+//! `data.reason` is a stable string ([`SponsorError::reason`]).
+//!
+//! ```no_run
+//! # async fn run(config: x402_aa_paymaster::PaymasterConfig) -> x402_aa_paymaster::Result<()> {
+//! use x402_aa_paymaster::PaymasterService;
+//!
+//! let handle = PaymasterService::new(config)?.bind(([127, 0, 0, 1], 0).into()).await?;
+//! println!("paymaster at {}", handle.url());
+//! handle.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod error;
+mod policy;
+mod server;
+mod service;
+
+pub use config::{PaymasterConfig, SponsorPolicy};
+pub use error::{Error, PolicyViolation, Result, SponsorError, code};
+pub use server::{API_KEY_HEADER, MAX_BATCH_LEN, MAX_BODY_BYTES, PaymasterHandle, SHUTDOWN_GRACE};
+pub use service::{PaymasterService, Sponsorship};

@@ -1,0 +1,245 @@
+//! The sponsorship decision: which gas values get signed, whether the op may be sponsored, and
+//! how often a sender may ask.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    num::NonZeroU32,
+    sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    primitives::{Address, U256},
+    sol_types::SolCall,
+};
+use x402_aa::{
+    UserOperation,
+    abi::{executeBatchCall, executeCall},
+};
+
+use crate::{PolicyViolation, SponsorPolicy};
+
+/// The op with the gas values the paymaster will sign and return: everything echoed, except a
+/// `verificationGasLimit` below the policy's floor, which is raised to it.
+pub(crate) fn apply_gas_floor(op: &UserOperation, policy: &SponsorPolicy) -> UserOperation {
+    let mut op = op.clone();
+    op.verification_gas_limit =
+        op.verification_gas_limit.max(U256::from(policy.min_verification_gas_limit));
+    op
+}
+
+/// Checks `op` (with its final gas values) against `policy`, in the order the policy documents.
+pub(crate) fn check(op: &UserOperation, policy: &SponsorPolicy) -> Result<(), PolicyViolation> {
+    if let Some(allowed) = &policy.allowed_senders
+        && !allowed.contains(&op.sender)
+    {
+        return Err(PolicyViolation::SenderNotAllowed(op.sender));
+    }
+    if let Some(allowed) = &policy.allowed_targets {
+        for target in call_targets(&op.call_data)? {
+            if !allowed.contains(&target) {
+                return Err(PolicyViolation::TargetNotAllowed(target));
+            }
+        }
+    }
+    let total = op
+        .call_gas_limit
+        .saturating_add(op.verification_gas_limit)
+        .saturating_add(op.pre_verification_gas);
+    if total > U256::from(policy.max_gas_per_op) {
+        return Err(PolicyViolation::GasTooHigh { total, max: policy.max_gas_per_op });
+    }
+    if op.max_fee_per_gas > U256::from(policy.max_fee_per_gas) {
+        return Err(PolicyViolation::FeeTooHigh {
+            max_fee_per_gas: op.max_fee_per_gas,
+            cap: policy.max_fee_per_gas,
+        });
+    }
+    Ok(())
+}
+
+/// The contracts a SimpleAccount-style account calls: `execute`'s `dest`, or every
+/// `executeBatch` destination. Empty callData calls nothing.
+pub(crate) fn call_targets(call_data: &[u8]) -> Result<Vec<Address>, PolicyViolation> {
+    if call_data.is_empty() {
+        return Ok(Vec::new());
+    }
+    let selector = call_data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok());
+    let unrecognised =
+        || PolicyViolation::UnrecognisedCallData { selector: selector.map(Into::into) };
+    match selector {
+        Some(executeCall::SELECTOR) => {
+            executeCall::abi_decode(call_data).map(|c| vec![c.dest]).map_err(|_| unrecognised())
+        }
+        Some(executeBatchCall::SELECTOR) => {
+            executeBatchCall::abi_decode(call_data).map(|c| c.dest).map_err(|_| unrecognised())
+        }
+        _ => Err(unrecognised()),
+    }
+}
+
+/// Sliding-window limit of sponsorships per sender.
+///
+/// Counts grants, not requests: a refused or malformed op costs the sender nothing, and a
+/// client that retries after a transient node error is not punished twice.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    limit: Option<NonZeroU32>,
+    window: Duration,
+    grants: Mutex<HashMap<Address, VecDeque<Instant>>>,
+}
+
+/// Above this many tracked senders, idle ones are dropped so the map cannot grow without bound.
+const PRUNE_ABOVE: usize = 4096;
+
+impl RateLimiter {
+    pub(crate) fn per_minute(limit: Option<NonZeroU32>) -> Self {
+        Self { limit, window: Duration::from_secs(60), grants: Mutex::default() }
+    }
+
+    /// Records a grant for `sender` at `now`, or says how long until one is possible.
+    pub(crate) fn acquire(&self, sender: Address, now: Instant) -> Result<(), Duration> {
+        let Some(limit) = self.limit else { return Ok(()) };
+        let limit = usize::try_from(limit.get()).unwrap_or(usize::MAX);
+        // A panic elsewhere cannot leave the map inconsistent (every update is one push or pop).
+        let mut grants = self.grants.lock().unwrap_or_else(PoisonError::into_inner);
+        if grants.len() > PRUNE_ABOVE {
+            let window = self.window;
+            grants.retain(|_, times| {
+                times.back().is_some_and(|t| now.saturating_duration_since(*t) < window)
+            });
+        }
+        let times = grants.entry(sender).or_default();
+        while times.front().is_some_and(|t| now.saturating_duration_since(*t) >= self.window) {
+            times.pop_front();
+        }
+        if times.len() >= limit {
+            let oldest = times.front().copied().unwrap_or(now);
+            return Err(self.window.saturating_sub(now.saturating_duration_since(oldest)));
+        }
+        times.push_back(now);
+        Ok(())
+    }
+
+    /// Gives back the grant just taken, when signing failed after it.
+    pub(crate) fn release(&self, sender: Address, at: Instant) {
+        let mut grants = self.grants.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(times) = grants.get_mut(&sender)
+            && let Some(pos) = times.iter().rposition(|t| *t == at)
+        {
+            times.remove(pos);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use alloy::primitives::{B256, Bytes, address};
+
+    use super::*;
+
+    const TOKEN: Address = address!("0x00000000000000000000000000000000000000aa");
+    const SETTLEMENT: Address = address!("0x00000000000000000000000000000000000000bb");
+
+    fn op() -> UserOperation {
+        UserOperation {
+            sender: Address::repeat_byte(1),
+            call_data: x402_aa::encode_payment_batch(
+                TOKEN,
+                SETTLEMENT,
+                Address::repeat_byte(2),
+                U256::from(5),
+                B256::ZERO,
+            ),
+            call_gas_limit: U256::from(200_000),
+            verification_gas_limit: U256::from(50_000),
+            pre_verification_gas: U256::from(50_000),
+            max_fee_per_gas: U256::from(1_000_000_000u64),
+            ..UserOperation::default()
+        }
+    }
+
+    #[test]
+    fn gas_floor_raises_only_low_limits() {
+        let policy = SponsorPolicy::default();
+        assert_eq!(apply_gas_floor(&op(), &policy).verification_gas_limit, U256::from(100_000));
+        let mut high = op();
+        high.verification_gas_limit = U256::from(400_000);
+        assert_eq!(apply_gas_floor(&high, &policy), high);
+    }
+
+    #[test]
+    fn checks_run_in_policy_order() {
+        let mut policy = SponsorPolicy::default();
+        assert_eq!(check(&op(), &policy), Ok(()));
+
+        policy.max_gas_per_op = 299_999;
+        assert_eq!(
+            check(&op(), &policy),
+            Err(PolicyViolation::GasTooHigh { total: U256::from(300_000), max: 299_999 })
+        );
+        policy.max_fee_per_gas = 1;
+        policy.allowed_targets = Some(HashSet::from([TOKEN]));
+        assert_eq!(check(&op(), &policy), Err(PolicyViolation::TargetNotAllowed(SETTLEMENT)));
+        policy.allowed_senders = Some(HashSet::new());
+        assert_eq!(
+            check(&op(), &policy),
+            Err(PolicyViolation::SenderNotAllowed(Address::repeat_byte(1)))
+        );
+
+        let mut policy = SponsorPolicy { max_fee_per_gas: 999_999_999, ..Default::default() };
+        assert_eq!(check(&op(), &policy).map_err(|v| v.reason()), Err("fee_too_high"));
+        policy.max_fee_per_gas = 1_000_000_000;
+        policy.allowed_targets = Some(HashSet::from([TOKEN, SETTLEMENT]));
+        policy.allowed_senders = Some(HashSet::from([Address::repeat_byte(1)]));
+        assert_eq!(check(&op(), &policy), Ok(()));
+    }
+
+    #[test]
+    fn huge_gas_values_do_not_overflow() {
+        let mut op = op();
+        op.call_gas_limit = U256::MAX;
+        op.pre_verification_gas = U256::MAX;
+        let err = check(&op, &SponsorPolicy::default());
+        assert_eq!(err, Err(PolicyViolation::GasTooHigh { total: U256::MAX, max: 2_000_000 }));
+    }
+
+    #[test]
+    fn call_targets_of_account_calls() {
+        assert_eq!(call_targets(&op().call_data), Ok(vec![TOKEN, SETTLEMENT]));
+        let single = x402_aa::encode_execute(SETTLEMENT, U256::ZERO, Bytes::new());
+        assert_eq!(call_targets(&single), Ok(vec![SETTLEMENT]));
+        assert_eq!(call_targets(&[]), Ok(vec![]));
+        for bad in [&[0xde, 0xad][..], &[0xde, 0xad, 0xbe, 0xef, 0], &single[..40]] {
+            assert_eq!(
+                call_targets(bad).map_err(|v| v.reason()),
+                Err("unrecognised_call_data"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rate_limit_slides() {
+        let limiter = RateLimiter::per_minute(NonZeroU32::new(2));
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let t0 = Instant::now();
+        assert_eq!(limiter.acquire(a, t0), Ok(()));
+        assert_eq!(limiter.acquire(a, t0 + Duration::from_secs(10)), Ok(()));
+        assert_eq!(limiter.acquire(a, t0 + Duration::from_secs(20)), Err(Duration::from_secs(40)));
+        assert_eq!(limiter.acquire(b, t0 + Duration::from_secs(20)), Ok(()));
+        assert_eq!(limiter.acquire(a, t0 + Duration::from_secs(60)), Ok(()));
+
+        let at = t0 + Duration::from_secs(61);
+        assert!(limiter.acquire(a, at).is_err());
+        limiter.release(a, t0 + Duration::from_secs(60));
+        assert_eq!(limiter.acquire(a, at), Ok(()));
+
+        let open = RateLimiter::per_minute(None);
+        for _ in 0..1000 {
+            assert_eq!(open.acquire(a, t0), Ok(()));
+        }
+    }
+}

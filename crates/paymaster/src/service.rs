@@ -1,0 +1,290 @@
+//! The sponsoring core: authorise, apply the policy, sign for the VerifyingPaymaster.
+
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use alloy::{
+    eips::BlockNumberOrTag,
+    primitives::{Address, B256, Bytes, U256, aliases::U48, keccak256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::{SignerSync, local::PrivateKeySigner},
+    sol_types::SolValue,
+};
+use serde::Serialize;
+use x402_aa::UserOperation;
+use x402_aa_contracts::VerifyingPaymaster;
+
+use crate::{
+    Error, PaymasterConfig, Result, SponsorError, SponsorPolicy,
+    policy::{self, RateLimiter},
+};
+
+/// Where the signature starts in `paymasterAndData`: `paymaster(20) ‖ abi.encode(uint48, uint48)`.
+const SIGNATURE_OFFSET: usize = 20 + 64;
+/// An ECDSA signature `r ‖ s ‖ v`.
+const SIGNATURE_LEN: usize = 65;
+
+/// A paymaster that signs VerifyingPaymaster approvals for ops its policy accepts.
+///
+/// Cheap to clone; clones share the rate limiter. Serve it over JSON-RPC with
+/// [`PaymasterService::serve`], or call [`PaymasterService::sponsor`] in-process.
+#[derive(Clone)]
+pub struct PaymasterService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    chain_id: u64,
+    entry_point: Address,
+    paymaster: Address,
+    signer: PrivateKeySigner,
+    /// Hashes, so comparing a candidate key takes the same time whatever prefix it shares with
+    /// a real one.
+    api_key_hashes: Vec<B256>,
+    policy: SponsorPolicy,
+    limiter: RateLimiter,
+    provider: DynProvider,
+}
+
+/// What `pm_sponsor_userop` returns: the op's gas values as signed, and `paymasterAndData`.
+///
+/// The signature covers every gas field, so the client must write all of them into the op
+/// before the account signs (`x402_aa_rpc::SponsorResult::apply_to` does).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sponsorship {
+    pub paymaster_and_data: Bytes,
+    pub pre_verification_gas: U256,
+    pub verification_gas_limit: U256,
+    pub call_gas_limit: U256,
+    pub max_fee_per_gas: U256,
+    pub max_priority_fee_per_gas: U256,
+    /// Last second (chain time) the approval is valid; inside `paymasterAndData` on the wire.
+    #[serde(skip)]
+    pub valid_until: u64,
+}
+
+impl Sponsorship {
+    /// Writes the signed gas values and `paymasterAndData` into `op`.
+    pub fn apply_to(&self, op: &mut UserOperation) {
+        op.paymaster_and_data = self.paymaster_and_data.clone();
+        op.pre_verification_gas = self.pre_verification_gas;
+        op.verification_gas_limit = self.verification_gas_limit;
+        op.call_gas_limit = self.call_gas_limit;
+        op.max_fee_per_gas = self.max_fee_per_gas;
+        op.max_priority_fee_per_gas = self.max_priority_fee_per_gas;
+    }
+}
+
+impl PaymasterService {
+    /// Validates the configuration; does not touch the network (see
+    /// [`PaymasterService::check_chain`]).
+    pub fn new(config: PaymasterConfig) -> Result<Self> {
+        if config.api_keys.is_empty() {
+            return Err(Error::NoApiKeys);
+        }
+        if config.api_keys.iter().any(String::is_empty) {
+            return Err(Error::EmptyApiKey);
+        }
+        if config.policy.validity_seconds == 0 {
+            return Err(Error::InvalidPolicy("validity_seconds must be positive"));
+        }
+        if config.policy.min_verification_gas_limit > config.policy.max_gas_per_op {
+            return Err(Error::InvalidPolicy(
+                "min_verification_gas_limit exceeds max_gas_per_op, so no op could pass",
+            ));
+        }
+        let url = config.rpc_url.parse().map_err(Error::InvalidRpcUrl)?;
+        let provider = ProviderBuilder::new().connect_http(url).erased();
+        let limiter = RateLimiter::per_minute(config.policy.rate_limit_per_sender_per_minute);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                chain_id: config.chain_id,
+                entry_point: config.entry_point,
+                paymaster: config.paymaster,
+                api_key_hashes: config.api_keys.iter().map(keccak256).collect(),
+                signer: config.signer,
+                policy: config.policy,
+                limiter,
+                provider,
+            }),
+        })
+    }
+
+    /// Confirms the node is the configured chain and the paymaster contract will accept this
+    /// service's signatures for this EntryPoint; otherwise every sponsored op would fail only
+    /// later, at bundling, as AA34 or AA33.
+    pub async fn check_chain(&self) -> Result<()> {
+        let inner = &self.inner;
+        let actual = inner.provider.get_chain_id().await?;
+        if actual != inner.chain_id {
+            return Err(Error::ChainIdMismatch { configured: inner.chain_id, actual });
+        }
+        let contract = VerifyingPaymaster::new(inner.paymaster, &inner.provider);
+        let on_chain = contract.verifyingSigner().call().await?;
+        if on_chain != inner.signer.address() {
+            return Err(Error::SignerMismatch {
+                paymaster: inner.paymaster,
+                configured: inner.signer.address(),
+                on_chain,
+            });
+        }
+        let on_chain = contract.entryPoint().call().await?;
+        if on_chain != inner.entry_point {
+            return Err(Error::EntryPointMismatch {
+                paymaster: inner.paymaster,
+                configured: inner.entry_point,
+                on_chain,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.inner.chain_id
+    }
+
+    pub fn entry_point(&self) -> Address {
+        self.inner.entry_point
+    }
+
+    pub fn paymaster(&self) -> Address {
+        self.inner.paymaster
+    }
+
+    pub fn policy(&self) -> &SponsorPolicy {
+        &self.inner.policy
+    }
+
+    /// Accepts `key` if it is one of the configured API keys.
+    pub fn authorize(&self, key: &str) -> Result<(), SponsorError> {
+        if key.is_empty() {
+            return Err(SponsorError::MissingApiKey);
+        }
+        let candidate = keccak256(key);
+        // No early exit: the answer should not depend on which configured key matched.
+        let known =
+            self.inner.api_key_hashes.iter().fold(false, |found, h| found | (*h == candidate));
+        if known { Ok(()) } else { Err(SponsorError::UnknownApiKey) }
+    }
+
+    /// Sponsors `op` (already authorised, for this service's EntryPoint): applies the gas
+    /// floor, the policy and the rate limit, then signs.
+    ///
+    /// The approval embeds the paymaster's current `senderNonce` for the sender, which the
+    /// paymaster increments when an op of that sender validates. So sponsor a sender's ops one
+    /// at a time, each after the previous one landed; a second approval taken before then is
+    /// rejected on-chain (AA34).
+    pub async fn sponsor(&self, op: &UserOperation) -> Result<Sponsorship, SponsorError> {
+        let inner = &self.inner;
+        let op = policy::apply_gas_floor(op, &inner.policy);
+        policy::check(&op, &inner.policy)?;
+        let granted_at = Instant::now();
+        if let Err(wait) = inner.limiter.acquire(op.sender, granted_at) {
+            let limit = inner.policy.rate_limit_per_sender_per_minute.map_or(0, |l| l.get());
+            let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return Err(SponsorError::Throttled {
+                sender: op.sender,
+                limit,
+                retry_after_secs: retry_after_secs.max(1),
+            });
+        }
+        match self.sign(&op).await {
+            Ok((paymaster_and_data, valid_until)) => {
+                tracing::debug!(
+                    target: "x402_aa_paymaster",
+                    sender = %op.sender, nonce = %op.nonce, valid_until, "sponsored op"
+                );
+                Ok(Sponsorship {
+                    paymaster_and_data,
+                    pre_verification_gas: op.pre_verification_gas,
+                    verification_gas_limit: op.verification_gas_limit,
+                    call_gas_limit: op.call_gas_limit,
+                    max_fee_per_gas: op.max_fee_per_gas,
+                    max_priority_fee_per_gas: op.max_priority_fee_per_gas,
+                    valid_until,
+                })
+            }
+            Err(e) => {
+                inner.limiter.release(op.sender, granted_at);
+                Err(e)
+            }
+        }
+    }
+
+    /// `paymaster ‖ abi.encode(validUntil, validAfter) ‖ sig`, signed over the contract's own
+    /// `getHash`, so the hash cannot drift from what `validatePaymasterUserOp` recomputes (it
+    /// hashes raw calldata, including `senderNonce`, read here at the latest block).
+    ///
+    /// `getHash` covers the signature's ABI offset, which depends on `paymasterAndData`'s
+    /// length, so it is asked about the op with a zero signature of the final length in place.
+    async fn sign(&self, op: &UserOperation) -> Result<(Bytes, u64), SponsorError> {
+        let inner = &self.inner;
+        let now = self.now().await?;
+        let valid_until = now.saturating_add(inner.policy.validity_seconds);
+        let until = U48::try_from(valid_until)
+            .map_err(|_| SponsorError::Internal("validUntil does not fit in uint48"))?;
+        // validAfter 0: usable at once, whatever skew there is between this host and the chain.
+        let after = U48::ZERO;
+
+        let mut pnd = inner.paymaster.to_vec();
+        pnd.extend((until, after).abi_encode());
+        pnd.resize(SIGNATURE_OFFSET + SIGNATURE_LEN, 0);
+        let mut probe = op.clone();
+        probe.paymaster_and_data = pnd.clone().into();
+
+        let hash = VerifyingPaymaster::new(inner.paymaster, &inner.provider)
+            .getHash(probe.into(), until, after)
+            .call()
+            .await
+            .map_err(|e| {
+                tracing::warn!(target: "x402_aa_paymaster", error = %e, "getHash failed");
+                SponsorError::Internal("paymaster getHash call failed")
+            })?;
+        let signature = inner.signer.sign_message_sync(hash.as_slice()).map_err(|e| {
+            tracing::warn!(target: "x402_aa_paymaster", error = %e, "signing failed");
+            SponsorError::Internal("signing failed")
+        })?;
+        pnd[SIGNATURE_OFFSET..].copy_from_slice(&signature.as_bytes());
+        Ok((pnd.into(), valid_until))
+    }
+
+    /// The later of this host's clock and the latest block's timestamp.
+    ///
+    /// The EntryPoint judges `validUntil` against the including block's timestamp. An automining
+    /// devnet's latest block can be far behind the wall clock (nothing mined for a while) and a
+    /// test chain can be far ahead of it (`anvil_increaseTime`); either clock alone would
+    /// sometimes hand out approvals already expired when the next block is mined.
+    async fn now(&self) -> Result<u64, SponsorError> {
+        let block = self
+            .inner
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| {
+                tracing::warn!(target: "x402_aa_paymaster", error = %e, "reading latest block failed");
+                SponsorError::Internal("could not read the latest block")
+            })?
+            .ok_or(SponsorError::Internal("the node has no latest block"))?;
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Ok(wall.max(block.header.timestamp))
+    }
+}
+
+/// API key hashes and the node URL stay out of logs.
+impl fmt::Debug for PaymasterService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("PaymasterService")
+            .field("chain_id", &inner.chain_id)
+            .field("entry_point", &inner.entry_point)
+            .field("paymaster", &inner.paymaster)
+            .field("signer", &inner.signer.address())
+            .field("api_keys", &inner.api_key_hashes.len())
+            .field("policy", &inner.policy)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,7 @@
+//! The paymaster service against a real EntryPoint and VerifyingPaymaster on anvil, driven
+//! through the project's own `PaymasterClient` (and raw HTTP where the client cannot go).
+
+mod common;
+mod errors;
+mod lifecycle;
+mod sponsor;

@@ -1,0 +1,644 @@
+//! Turning a merchant's aa-native `PaymentRequirements` into a signed payment payload.
+//!
+//! [`PaymentSigner`] does the parts every account shares (requirement checks, requestHash, budget
+//! reservation, counterfactual deployment, nonce, gas, paymaster sponsorship) and asks a
+//! [`PaymentAccount`] for what differs between account contracts: who the sender is, how it is
+//! deployed, and how an op is signed. [`SessionAccount`] pays under a session key; [`OwnerAccount`]
+//! is the plain owner-key path (NERO's `aaNativeSigner`), for SimpleAccount or any
+//! SimpleAccount-compatible account. Kernel, Safe or Biconomy adapters implement the same trait.
+
+use std::{future::Future, sync::Arc};
+
+use alloy::{
+    eips::BlockNumberOrTag,
+    primitives::{Address, B256, Bytes, U256, aliases::U192},
+    providers::{DynProvider, Provider},
+    signers::{SignerSync, local::PrivateKeySigner},
+};
+use x402_aa::{
+    ENTRY_POINT_V06, RequestHashInput, SIMPLE_ACCOUNT_FACTORY_V06, UserOperation, encode_nonce,
+    encode_payment_batch, factory_init_code,
+    x402::{
+        AaNativePayload, AaNativePaymentPayload, AaNativeRequirements, SettlementCallSpec,
+        payment_payload,
+    },
+};
+use x402_aa_contracts::{EntryPoint, SessionKeyAccount};
+use x402_aa_rpc::{BundlerClient, PaymasterClient, SponsorContext};
+
+use crate::{
+    file::SessionFile,
+    grant::{GrantWindow, SessionGrant},
+    ledger::{Ledger, LedgerError, Limits, ReservationId, ReservationRequest, SettlementRecord},
+    signature::{SessionMode, SessionSignature, SessionSignatureCodec, session_digest},
+};
+
+/// Why a payment was not signed. Every variant has a stable x402-style reason.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignerError {
+    #[error("requirements: {0}")]
+    Requirements(#[from] x402_aa::x402::PayloadError),
+    #[error("requirement is for chain {got}, this signer pays on chain {expected}")]
+    WrongNetwork { expected: u64, got: u64 },
+    #[error("requirement asks for token {got}, this session pays with {expected}")]
+    WrongAsset { expected: Address, got: Address },
+    #[error("requirement names settlement contract {got}, this session uses {expected}")]
+    WrongSettlement { expected: Address, got: Address },
+    #[error("requirement names entry point {got}, this signer uses {expected}")]
+    WrongEntryPoint { expected: Address, got: Address },
+    #[error("refused by the budget ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("session expired at {valid_until}, now {now}")]
+    SessionExpired { valid_until: u64, now: u64 },
+    #[error("session is valid only from {valid_after}, now {now}")]
+    SessionNotYetValid { valid_after: u64, now: u64 },
+    #[error("session was revoked on-chain")]
+    SessionRevoked,
+    #[error("merchant {0} is not on this session's allowlist")]
+    MerchantNotAllowed(Address),
+    #[error("amount {amount} exceeds the per-payment max {max}")]
+    PerPaymentMaxExceeded { amount: U256, max: U256 },
+    #[error("request hash: {0}")]
+    RequestHash(#[from] x402_aa::RequestHashError),
+    #[error("chain rpc: {0}")]
+    Chain(String),
+    #[error("bundler / paymaster: {0}")]
+    Rpc(#[from] x402_aa_rpc::RpcError),
+    #[error("signing: {0}")]
+    Sign(#[from] alloy::signers::Error),
+    #[error("no OS randomness: {0}")]
+    Randomness(String),
+}
+
+impl SignerError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Requirements(e) => e.reason(),
+            Self::WrongNetwork { .. } => "network_mismatch",
+            Self::WrongAsset { .. } => "asset_mismatch",
+            Self::WrongSettlement { .. } | Self::WrongEntryPoint { .. } => "requirements_mismatch",
+            Self::Ledger(e) => e.reason(),
+            Self::SessionExpired { .. } => "session_expired",
+            Self::SessionNotYetValid { .. } => "session_not_yet_valid",
+            Self::SessionRevoked => "session_revoked",
+            Self::MerchantNotAllowed(_) => "merchant_not_allowed",
+            Self::PerPaymentMaxExceeded { .. } => "per_payment_max_exceeded",
+            Self::RequestHash(_) => "invalid_request",
+            Self::Chain(_) => "rpc_error",
+            Self::Rpc(e) => e.reason(),
+            Self::Sign(_) | Self::Randomness(_) => "signing_failed",
+        }
+    }
+}
+
+fn chain(e: impl std::fmt::Display) -> SignerError {
+    SignerError::Chain(e.to_string())
+}
+
+/// One payment about to be signed: what the merchant asked for, bound to one HTTP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub merchant: Address,
+    pub token: Address,
+    pub settlement: Address,
+    pub amount: U256,
+    pub request_hash: B256,
+    /// Chain time the payment is built at (latest block), unix seconds.
+    pub now: u64,
+}
+
+/// The HTTP request a payment pays for; it goes into the requestHash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaidRequest {
+    pub method: String,
+    pub url: String,
+}
+
+/// What differs between account contracts.
+pub trait PaymentAccount: Send + Sync {
+    /// Whatever `prepare` learns from the chain that signing needs.
+    type Prepared: Send + Sync;
+
+    fn sender(&self) -> Address;
+    fn token(&self) -> Address;
+    fn settlement(&self) -> Address;
+    /// `factory ‖ createAccount(...)` for an account that does not exist yet.
+    fn init_code(&self) -> Option<Bytes>;
+    /// Scope checks that need no chain access; run before anything is reserved or signed.
+    fn check(&self, payment: &Payment) -> Result<(), SignerError>;
+    /// Chain reads needed to sign (e.g. whether a session is already enabled).
+    fn prepare(
+        &self,
+        provider: &DynProvider,
+        payment: &Payment,
+        deployed: bool,
+    ) -> impl Future<Output = Result<Self::Prepared, SignerError>> + Send;
+    /// A signature of the final length, for gas estimation and paymaster hashing.
+    fn placeholder_signature(&self, prepared: &Self::Prepared) -> Bytes;
+    fn sign(&self, user_op_hash: B256, prepared: &Self::Prepared) -> Result<Bytes, SignerError>;
+    /// The budget ledger's session id and limits, for accounts with a budget.
+    fn budget(&self) -> Option<(B256, Limits)> {
+        None
+    }
+}
+
+/// Pays under a session key, with the grant and limits from a session file.
+#[derive(Debug, Clone)]
+pub struct SessionAccount {
+    pub file: SessionFile,
+    grant: SessionGrant,
+    key: PrivateKeySigner,
+}
+
+/// Session-specific signing state.
+#[derive(Debug, Clone)]
+pub struct SessionPrepared {
+    pub mode: SessionMode,
+    pub period_index: u32,
+    pub merchant_proof: Vec<B256>,
+}
+
+impl SessionAccount {
+    pub fn new(file: SessionFile, key: PrivateKeySigner) -> Result<Self, crate::SessionFileError> {
+        let grant = file.grant()?;
+        if key.address() != grant.sessionKey {
+            return Err(crate::SessionFileError::WrongSessionKey {
+                expected: grant.sessionKey,
+                found: key.address(),
+            });
+        }
+        Ok(Self { file, grant, key })
+    }
+
+    pub fn grant(&self) -> &SessionGrant {
+        &self.grant
+    }
+
+    fn session_signature(&self, prepared: &SessionPrepared, session_signature: Bytes) -> Bytes {
+        let owner_signature = match prepared.mode {
+            SessionMode::Enable => self.file.signed_grant.owner_signature.clone(),
+            SessionMode::Use => Bytes::new(),
+        };
+        SessionSignature {
+            grant: self.grant.clone(),
+            ownerSignature: owner_signature,
+            periodIndex: prepared.period_index,
+            merchantProof: prepared.merchant_proof.clone(),
+            sessionSignature: session_signature,
+        }
+        .encode(prepared.mode)
+    }
+}
+
+impl PaymentAccount for SessionAccount {
+    type Prepared = SessionPrepared;
+
+    fn sender(&self) -> Address {
+        self.file.account
+    }
+
+    fn token(&self) -> Address {
+        self.grant.token
+    }
+
+    fn settlement(&self) -> Address {
+        self.grant.settlement
+    }
+
+    fn init_code(&self) -> Option<Bytes> {
+        self.file.deployment.as_ref().map(|d| factory_init_code(d.factory, d.owner, d.salt))
+    }
+
+    /// The same checks, in the same order, as `_validateSession` in the contract (time first, since
+    /// the contract leaves time to the EntryPoint and we cannot sign into the past).
+    fn check(&self, p: &Payment) -> Result<(), SignerError> {
+        let (after, until) = (self.grant.valid_after_secs(), self.grant.valid_until_secs());
+        if p.now < after {
+            return Err(SignerError::SessionNotYetValid { valid_after: after, now: p.now });
+        }
+        if p.now > until {
+            return Err(SignerError::SessionExpired { valid_until: until, now: p.now });
+        }
+        if !self.file.allows_merchant(p.merchant) {
+            return Err(SignerError::MerchantNotAllowed(p.merchant));
+        }
+        let max = U256::from(self.grant.perPaymentMax);
+        if p.amount > max {
+            return Err(SignerError::PerPaymentMaxExceeded { amount: p.amount, max });
+        }
+        Ok(())
+    }
+
+    async fn prepare(
+        &self,
+        provider: &DynProvider,
+        payment: &Payment,
+        deployed: bool,
+    ) -> Result<SessionPrepared, SignerError> {
+        let period_index =
+            self.grant.period_index_at(payment.now).ok_or(SignerError::SessionExpired {
+                valid_until: self.grant.valid_until_secs(),
+                now: payment.now,
+            })?;
+        let mode = if deployed {
+            let account = SessionKeyAccount::new(self.file.account, provider);
+            let state = account.sessionState(self.file.session_id).call().await.map_err(chain)?;
+            let epoch = account.sessionEpoch().call().await.map_err(chain)?;
+            if state.status == 2 || epoch != self.grant.epoch {
+                return Err(SignerError::SessionRevoked);
+            }
+            if state.status == 1 { SessionMode::Use } else { SessionMode::Enable }
+        } else {
+            SessionMode::Enable
+        };
+        let merchant_proof = self
+            .file
+            .merchant_tree()
+            .and_then(|tree| tree.proof(payment.merchant))
+            .unwrap_or_default();
+        Ok(SessionPrepared { mode, period_index, merchant_proof })
+    }
+
+    fn placeholder_signature(&self, prepared: &SessionPrepared) -> Bytes {
+        // ECDSA signatures are always 65 bytes, so the encoded length is final.
+        self.session_signature(prepared, Bytes::from(vec![0xffu8; 65]))
+    }
+
+    fn sign(&self, user_op_hash: B256, prepared: &SessionPrepared) -> Result<Bytes, SignerError> {
+        let digest = session_digest(user_op_hash, self.file.session_id, prepared.period_index);
+        let sig = self.key.sign_message_sync(digest.as_slice())?;
+        Ok(self.session_signature(prepared, sig.as_bytes().into()))
+    }
+
+    fn budget(&self) -> Option<(B256, Limits)> {
+        Limits::from_grant(&self.grant, &self.file.merchants)
+            .ok()
+            .map(|l| (self.file.session_id, l))
+    }
+}
+
+/// The owner key signs every op (SimpleAccount's rule): NERO's `aaNativeSigner`.
+#[derive(Debug, Clone)]
+pub struct OwnerAccount {
+    pub owner: PrivateKeySigner,
+    pub sender: Address,
+    pub token: Address,
+    pub settlement: Address,
+    /// Factory (default: the canonical SimpleAccountFactory) and salt for counterfactual deployment.
+    pub account_factory: Address,
+    pub salt: U256,
+}
+
+impl OwnerAccount {
+    /// A SimpleAccount from the canonical factory; `sender` must be its `getAddress(owner, salt)`.
+    pub fn simple_account(
+        owner: PrivateKeySigner,
+        sender: Address,
+        token: Address,
+        settlement: Address,
+    ) -> Self {
+        Self {
+            owner,
+            sender,
+            token,
+            settlement,
+            account_factory: SIMPLE_ACCOUNT_FACTORY_V06,
+            salt: U256::ZERO,
+        }
+    }
+}
+
+impl PaymentAccount for OwnerAccount {
+    type Prepared = ();
+
+    fn sender(&self) -> Address {
+        self.sender
+    }
+
+    fn token(&self) -> Address {
+        self.token
+    }
+
+    fn settlement(&self) -> Address {
+        self.settlement
+    }
+
+    fn init_code(&self) -> Option<Bytes> {
+        Some(factory_init_code(self.account_factory, self.owner.address(), self.salt))
+    }
+
+    fn check(&self, _payment: &Payment) -> Result<(), SignerError> {
+        Ok(())
+    }
+
+    async fn prepare(&self, _: &DynProvider, _: &Payment, _: bool) -> Result<(), SignerError> {
+        Ok(())
+    }
+
+    fn placeholder_signature(&self, _: &()) -> Bytes {
+        Bytes::from(vec![0xffu8; 65])
+    }
+
+    fn sign(&self, user_op_hash: B256, _: &()) -> Result<Bytes, SignerError> {
+        Ok(self.owner.sign_message_sync(user_op_hash.as_slice())?.as_bytes().into())
+    }
+}
+
+/// Gas values used when no bundler estimate is available. Generous: an unused limit costs nothing
+/// with a paymaster, and an op that runs out of gas still consumes its nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GasDefaults {
+    pub call_gas_limit: u64,
+    pub verification_gas_limit: u64,
+    /// Extra verification gas when the op also deploys the account.
+    pub deployment_gas: u64,
+    pub pre_verification_gas: u64,
+}
+
+impl Default for GasDefaults {
+    fn default() -> Self {
+        Self {
+            call_gas_limit: 250_000,
+            verification_gas_limit: 250_000,
+            deployment_gas: 350_000,
+            pre_verification_gas: 60_000,
+        }
+    }
+}
+
+/// Builds and signs aa-native payment payloads for one account.
+#[derive(Debug)]
+pub struct PaymentSigner<A> {
+    account: A,
+    provider: DynProvider,
+    chain_id: u64,
+    entry_point: Address,
+    bundler: Option<BundlerClient>,
+    paymaster: Option<(PaymasterClient, String)>,
+    ledger: Option<Arc<Ledger>>,
+    gas: GasDefaults,
+}
+
+/// A signed payment, and the budget reservation it holds until [`PaymentSigner::settled`] or
+/// [`PaymentSigner::failed`] says how it ended.
+#[derive(Debug, Clone)]
+pub struct SignedPayment {
+    pub payload: AaNativePaymentPayload,
+    pub user_op_hash: B256,
+    pub request_hash: B256,
+    pub reservation: Option<ReservationId>,
+}
+
+impl<A: PaymentAccount> PaymentSigner<A> {
+    pub async fn new(account: A, provider: DynProvider) -> Result<Self, SignerError> {
+        let chain_id = provider.get_chain_id().await.map_err(chain)?;
+        Ok(Self {
+            account,
+            provider,
+            chain_id,
+            entry_point: ENTRY_POINT_V06,
+            bundler: None,
+            paymaster: None,
+            ledger: None,
+            gas: GasDefaults::default(),
+        })
+    }
+
+    /// Overrides the EntryPoint (default: the canonical v0.6).
+    pub fn entry_point(mut self, entry_point: Address) -> Self {
+        self.entry_point = entry_point;
+        self
+    }
+
+    /// Gas limits come from this bundler's `eth_estimateUserOperationGas`.
+    pub fn bundler(mut self, bundler: BundlerClient) -> Self {
+        self.bundler = Some(bundler);
+        self
+    }
+
+    /// Every op is sponsored through `pm_sponsor_userop` with this API key.
+    pub fn paymaster(mut self, paymaster: PaymasterClient, api_key: impl Into<String>) -> Self {
+        self.paymaster = Some((paymaster, api_key.into()));
+        self
+    }
+
+    /// Reserve budget before signing; the account's session is registered in the ledger.
+    pub fn ledger(mut self, ledger: Arc<Ledger>) -> Result<Self, SignerError> {
+        if let Some((id, limits)) = self.account.budget() {
+            ledger.register_session(id, &limits)?;
+        }
+        self.ledger = Some(ledger);
+        Ok(self)
+    }
+
+    pub fn gas_defaults(mut self, gas: GasDefaults) -> Self {
+        self.gas = gas;
+        self
+    }
+
+    pub fn account(&self) -> &A {
+        &self.account
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// Whether this signer can pay `accepted` at all (scheme, network, asset, settlement).
+    pub fn supports(
+        &self,
+        accepted: &serde_json::Value,
+    ) -> Result<AaNativeRequirements, SignerError> {
+        let req = AaNativeRequirements::parse_json(accepted)?;
+        if req.chain_id != self.chain_id {
+            return Err(SignerError::WrongNetwork { expected: self.chain_id, got: req.chain_id });
+        }
+        if req.asset != self.account.token() {
+            return Err(SignerError::WrongAsset { expected: self.account.token(), got: req.asset });
+        }
+        if let Some(extra) = req.extra {
+            if extra.settlement_contract != self.account.settlement() {
+                return Err(SignerError::WrongSettlement {
+                    expected: self.account.settlement(),
+                    got: extra.settlement_contract,
+                });
+            }
+            if extra.entry_point != self.entry_point {
+                return Err(SignerError::WrongEntryPoint {
+                    expected: self.entry_point,
+                    got: extra.entry_point,
+                });
+            }
+        }
+        Ok(req)
+    }
+
+    /// Signs a payment for the `accepts[]` entry `accepted` (raw JSON, echoed back verbatim).
+    pub async fn pay(
+        &self,
+        accepted: &serde_json::Value,
+        request: &PaidRequest,
+    ) -> Result<SignedPayment, SignerError> {
+        let req = self.supports(accepted)?;
+        let now = self.chain_time().await?;
+        let client_nonce = B256::from(rand_bytes()?);
+        let request_hash = RequestHashInput::new(
+            req.pay_to,
+            self.chain_id,
+            &request.method,
+            &request.url,
+            now,
+            client_nonce,
+        )
+        .hash()?;
+        let payment = Payment {
+            merchant: req.pay_to,
+            token: req.asset,
+            settlement: self.account.settlement(),
+            amount: req.amount,
+            request_hash,
+            now,
+        };
+        self.account.check(&payment)?;
+
+        let reservation = match (&self.ledger, self.account.budget()) {
+            (Some(ledger), Some((session_id, _))) => {
+                let timeout = req.max_timeout_seconds.max(1);
+                let request = ReservationRequest {
+                    merchant: payment.merchant,
+                    amount: payment.amount,
+                    request_hash,
+                    now,
+                    expires_at: now.saturating_add(timeout),
+                };
+                Some(ledger.reserve(session_id, &request)?.id)
+            }
+            _ => None,
+        };
+        match self.build(&payment, accepted).await {
+            Ok((payload, user_op_hash)) => {
+                Ok(SignedPayment { payload, user_op_hash, request_hash, reservation })
+            }
+            Err(e) => {
+                if let (Some(ledger), Some(id)) = (&self.ledger, reservation) {
+                    // The payment was never handed out, so its budget is free again.
+                    let _ = ledger.release(id, e.reason());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The merchant's facilitator settled the payment: commit its reservation.
+    pub fn settled(
+        &self,
+        payment: &SignedPayment,
+        tx_hash: B256,
+        block_number: u64,
+    ) -> Result<(), SignerError> {
+        if let (Some(ledger), Some(id)) = (&self.ledger, payment.reservation) {
+            let record =
+                SettlementRecord { tx_hash, user_op_hash: payment.user_op_hash, block_number };
+            ledger.commit(id, &record)?;
+        }
+        Ok(())
+    }
+
+    /// The payment was refused or never submitted: free its reservation.
+    pub fn failed(&self, payment: &SignedPayment, reason: &str) -> Result<(), SignerError> {
+        if let (Some(ledger), Some(id)) = (&self.ledger, payment.reservation) {
+            ledger.release(id, reason)?;
+        }
+        Ok(())
+    }
+
+    async fn chain_time(&self) -> Result<u64, SignerError> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(chain)?
+            .ok_or_else(|| SignerError::Chain("no latest block".into()))?;
+        Ok(block.header.timestamp)
+    }
+
+    async fn build(
+        &self,
+        payment: &Payment,
+        accepted: &serde_json::Value,
+    ) -> Result<(AaNativePaymentPayload, B256), SignerError> {
+        let sender = self.account.sender();
+        let deployed = !self.provider.get_code_at(sender).await.map_err(chain)?.is_empty();
+        let prepared = self.account.prepare(&self.provider, payment, deployed).await?;
+
+        // A nonce key per request: concurrent payments never wait on each other's sequence.
+        let key = U192::from_be_slice(&payment.request_hash[..24]);
+        let seq = EntryPoint::new(self.entry_point, &self.provider)
+            .getNonce(sender, key)
+            .call()
+            .await
+            .map_err(chain)?;
+        let init_code =
+            if deployed { Bytes::new() } else { self.account.init_code().unwrap_or_default() };
+        let deployment_gas = if init_code.is_empty() { 0 } else { self.gas.deployment_gas };
+        let (max_fee, priority) = self.fees().await?;
+        let mut op = UserOperation {
+            sender,
+            nonce: encode_nonce(key, 0) + seq,
+            init_code,
+            call_data: encode_payment_batch(
+                payment.token,
+                payment.settlement,
+                payment.merchant,
+                payment.amount,
+                payment.request_hash,
+            ),
+            call_gas_limit: U256::from(self.gas.call_gas_limit),
+            verification_gas_limit: U256::from(self.gas.verification_gas_limit + deployment_gas),
+            pre_verification_gas: U256::from(self.gas.pre_verification_gas),
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: priority,
+            paymaster_and_data: Bytes::new(),
+            signature: self.account.placeholder_signature(&prepared),
+        };
+        if let Some(bundler) = &self.bundler {
+            bundler.estimate_user_operation_gas(&op, self.entry_point).await?.apply_to(&mut op);
+        }
+        if let Some((paymaster, api_key)) = &self.paymaster {
+            paymaster
+                .sponsor_user_op(&op, self.entry_point, api_key, SponsorContext::free())
+                .await?
+                .apply_to(&mut op);
+        }
+        let user_op_hash = op.hash(self.entry_point, self.chain_id);
+        op.signature = self.account.sign(user_op_hash, &prepared)?;
+        let spec = SettlementCallSpec {
+            merchant: payment.merchant,
+            token: payment.token,
+            amount: payment.amount,
+            request_hash: payment.request_hash,
+        };
+        let payload = payment_payload(
+            accepted.clone(),
+            AaNativePayload { user_op: op, settlement_call_spec: spec },
+            None,
+        );
+        Ok((payload, user_op_hash))
+    }
+
+    /// EIP-1559 fees: twice the current base fee plus a 1 gwei tip (capped by the gas price).
+    async fn fees(&self) -> Result<(U256, U256), SignerError> {
+        let gas_price = self.provider.get_gas_price().await.map_err(chain)?;
+        let priority = gas_price.min(1_000_000_000);
+        let max_fee = gas_price.saturating_mul(2).saturating_add(priority);
+        Ok((U256::from(max_fee), U256::from(priority)))
+    }
+}
+
+/// 32 random bytes from the OS for the requestHash's client nonce.
+fn rand_bytes() -> Result<[u8; 32], SignerError> {
+    let mut out = [0u8; 32];
+    getrandom::fill(&mut out).map_err(|e| SignerError::Randomness(e.to_string()))?;
+    Ok(out)
+}
