@@ -21,6 +21,7 @@ pub use call_data::{
 pub use nonce::{encode_nonce, nonce_key, nonce_sequence};
 pub use request_hash::{
     DEFAULT_BUCKET_SECONDS, RequestHashError, RequestHashInput, canonical_endpoint,
+    canonical_method,
 };
 pub use user_op::{UserOperation, factory_init_code, pack, user_op_hash};
 

@@ -17,6 +17,7 @@ pub mod grant;
 pub mod ledger;
 pub mod merkle;
 pub mod owner;
+pub mod scope;
 pub mod scopes;
 pub mod signature;
 pub mod signer;

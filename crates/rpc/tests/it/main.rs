@@ -34,7 +34,7 @@ fn op() -> UserOperation {
 
 async fn bundler(script: Vec<Reply>) -> (Stub, BundlerClient) {
     let stub = Stub::start(script, Reply::Raw(500, "script exhausted", vec![])).await;
-    let client = BundlerClient::new(&stub.url).unwrap().with_retry(QUICK);
+    let client = BundlerClient::new(&stub.url).expect("stub URL").with_retry(QUICK);
     (stub, client)
 }
 

@@ -4,6 +4,7 @@ mod fixture;
 
 mod budget;
 mod golden;
+mod mirror;
 mod owner;
 mod revocation;
 mod scopes;
