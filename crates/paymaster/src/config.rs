@@ -84,10 +84,11 @@ pub struct SponsorPolicy {
     /// Floor for the returned `verificationGasLimit`.
     ///
     /// In v0.6 the paymaster's validation runs on what the account's validation left of the
-    /// op's `verificationGasLimit` (AA41/AA33 otherwise), and clients often estimate without a
-    /// paymaster. The VerifyingPaymaster needs ~35k gas (hashing, ecrecover and the first write
-    /// of `senderNonce`) on top of a SimpleAccount's ~30k, so ops below this floor are raised to
-    /// it; ops at or above it are echoed unchanged.
+    /// op's `verificationGasLimit` (AA33/AA40 otherwise), and clients often estimate without a
+    /// paymaster. A deployed SimpleAccount's first sponsored op (cold storage, first write of
+    /// the paymaster's `senderNonce`) measured 86k on the devnet; the default of 150k leaves
+    /// room for accounts with heavier validation. Ops below the floor are raised to it; ops at
+    /// or above it are echoed unchanged.
     pub min_verification_gas_limit: u64,
     /// How long a sponsorship stays usable: `validUntil = now + validity_seconds`.
     pub validity_seconds: u64,
@@ -103,7 +104,7 @@ impl Default for SponsorPolicy {
             allowed_targets: None,
             max_gas_per_op: 2_000_000,
             max_fee_per_gas: 100_000_000_000,
-            min_verification_gas_limit: 100_000,
+            min_verification_gas_limit: 150_000,
             validity_seconds: 600,
             rate_limit_per_sender_per_minute: NonZeroU32::new(30),
         }

@@ -164,7 +164,7 @@ mod tests {
     #[test]
     fn gas_floor_raises_only_low_limits() {
         let policy = SponsorPolicy::default();
-        assert_eq!(apply_gas_floor(&op(), &policy).verification_gas_limit, U256::from(100_000));
+        assert_eq!(apply_gas_floor(&op(), &policy).verification_gas_limit, U256::from(150_000));
         let mut high = op();
         high.verification_gas_limit = U256::from(400_000);
         assert_eq!(apply_gas_floor(&high, &policy), high);

@@ -25,6 +25,8 @@ pub const MAX_BODY_BYTES: usize = 128 * 1024;
 pub const MAX_BATCH_LEN: usize = 16;
 /// The header NERO also reads the API key from (matched case-insensitively).
 pub const API_KEY_HEADER: &str = "x-api-key";
+/// How long a client may take to send its body, so a stalled one cannot hold a connection.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long [`PaymasterHandle::shutdown`] lets in-flight requests finish before aborting them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -111,10 +113,24 @@ async fn handle(
 ) -> Response {
     // Read by hand rather than through axum's `Bytes` extractor so an oversized body still gets
     // a JSON-RPC error the client can decode, not a plain-text 413.
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        let error = SponsorError::BodyTooLarge { limit: MAX_BODY_BYTES };
-        return (StatusCode::PAYLOAD_TOO_LARGE, Json(error_response(Value::Null, &error)))
-            .into_response();
+    let bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES))
+        .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        // Over the limit, or the connection broke mid-body; either way nothing usable arrived.
+        Ok(Err(_)) => {
+            let error = SponsorError::BodyTooLarge { limit: MAX_BODY_BYTES };
+            return (StatusCode::PAYLOAD_TOO_LARGE, Json(error_response(Value::Null, &error)))
+                .into_response();
+        }
+        Err(_) => {
+            let error = SponsorError::InvalidRequest(format!(
+                "body not received within {} s",
+                BODY_TIMEOUT.as_secs()
+            ));
+            return (StatusCode::REQUEST_TIMEOUT, Json(error_response(Value::Null, &error)))
+                .into_response();
+        }
     };
     let request: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,

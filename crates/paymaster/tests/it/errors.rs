@@ -93,7 +93,7 @@ async fn policy_violations_are_paymaster_rejections() -> anyhow::Result<()> {
     op.call_gas_limit = U256::from(5_000_000);
     let (message, reason) = rejected(op).await;
     assert_eq!(reason, "gas_too_high");
-    assert!(message.contains("5160000"), "{message}"); // 5M + floor 100k + 60k
+    assert!(message.contains("5210000"), "{message}"); // 5M + floor 150k + 60k
 
     let mut op = payment_op(&env.devnet, devnet_sender, 0, "p");
     op.max_fee_per_gas = U256::from(1_000_000_000_000u64);

@@ -24,7 +24,7 @@ async fn sponsored_payment_is_included() -> anyhow::Result<()> {
             .sponsor_user_op(&op, ENTRY_POINT_V06, API_KEY, SponsorContext::free())
             .await?;
         // Echoed, except the verification limit, raised to the policy's floor.
-        assert_eq!(sponsored.verification_gas_limit, Some(U256::from(100_000)));
+        assert_eq!(sponsored.verification_gas_limit, Some(U256::from(150_000)));
         assert_eq!(sponsored.call_gas_limit, Some(op.call_gas_limit));
         assert_eq!(sponsored.pre_verification_gas, Some(op.pre_verification_gas));
         assert_eq!(sponsored.max_fee_per_gas, Some(op.max_fee_per_gas));
@@ -94,7 +94,7 @@ async fn api_key_in_header_only() -> anyhow::Result<()> {
         assert_eq!(reply["id"], 7);
         let pnd = reply["result"]["paymasterAndData"].as_str().expect("result");
         assert_eq!(pnd.len(), 2 + 2 * (20 + 64 + 65));
-        assert_eq!(reply["result"]["verificationGasLimit"], "0x186a0");
+        assert_eq!(reply["result"]["verificationGasLimit"], "0x249f0");
         assert_eq!(reply["result"]["callGasLimit"], "0x493e0");
     }
     Ok(())

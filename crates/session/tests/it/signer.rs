@@ -56,8 +56,8 @@ async fn signer_with(fx: &Fx, scopes: Scopes) -> anyhow::Result<PaymentSigner<Se
 
 fn default_scopes(fx: &Fx) -> Scopes {
     Scopes::new()
-        .spend_cap("3 USDT".parse().unwrap(), per_day())
-        .per_payment_max("1 USDT".parse().unwrap())
+        .spend_cap("3 USDT".parse().expect("amount"), per_day())
+        .per_payment_max("1 USDT".parse().expect("amount"))
         .merchants([fx.merchant])
         .valid_for(Duration::from_secs(3600))
         .self_paid_gas_up_to(10u128.pow(16))
@@ -76,7 +76,7 @@ fn accepted(fx: &Fx, merchant: Address, amount: u64) -> serde_json::Value {
             entry_point: ENTRY_POINT_V06,
         }),
     };
-    serde_json::to_value(req.to_wire()).unwrap()
+    serde_json::to_value(req.to_wire()).expect("requirements serialise")
 }
 
 fn request(n: u32) -> PaidRequest {
@@ -173,5 +173,47 @@ async fn concurrent_payments_for_the_last_budget_sign_exactly_one() -> anyhow::R
         }
     }
     assert_eq!(signed, 1, "only one 0.5+ USDT payment fits a 1 USDT cap");
+    Ok(())
+}
+
+#[tokio::test]
+async fn sponsored_session_payment_with_lazy_enable_then_by_id() -> anyhow::Result<()> {
+    use x402_aa_paymaster::{PaymasterConfig, PaymasterService};
+    use x402_aa_rpc::PaymasterClient;
+
+    let fx = Fx::new().await?;
+    let a = fx.devnet.addresses;
+    let config = PaymasterConfig::new(
+        fx.devnet.rpc_url().to_owned(),
+        fx.devnet.chain_id(),
+        a.verifying_paymaster,
+        fx.devnet.keys.paymaster_signer.clone(),
+        vec!["test-key".to_owned()],
+    );
+    let service = PaymasterService::new(config)?;
+    let handle = service.bind("127.0.0.1:0".parse()?).await?;
+    let scopes = Scopes::new()
+        .spend_cap("3 USDT".parse()?, per_day())
+        .per_payment_max("1 USDT".parse()?)
+        .merchants([fx.merchant])
+        .valid_for(Duration::from_secs(3600))
+        .only_paymaster(a.verifying_paymaster);
+    let signer =
+        signer_with(&fx, scopes).await?.paymaster(PaymasterClient::new(&handle.url())?, "test-key");
+    for n in 0..2 {
+        let signed = signer.pay(&accepted(&fx, fx.merchant, USD), &request(n)).await?;
+        let op = signed.payload.payload.user_op.clone();
+        assert_eq!(op.paymaster(), Some(a.verifying_paymaster));
+        let included =
+            fx.devnet.handle_ops(&[op], fx.devnet.keys.bundler.address()).await?.into_included()?;
+        assert!(included.event(signed.user_op_hash).is_some_and(|e| e.success));
+    }
+    // The account holds no ETH at all: the paymaster paid every op.
+    assert_eq!(
+        alloy::providers::Provider::get_balance(fx.devnet.provider(), fx.account).await?,
+        U256::ZERO
+    );
+    assert_eq!(fx.devnet.token_balance(fx.merchant).await?, U256::from(2 * USD));
+    handle.shutdown().await?;
     Ok(())
 }
