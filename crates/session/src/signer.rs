@@ -67,6 +67,8 @@ pub enum SignerError {
     Rpc(#[from] x402_aa_rpc::RpcError),
     #[error("signing: {0}")]
     Sign(#[from] alloy::signers::Error),
+    #[error("{NONCE_LANES} payments are already in flight")]
+    TooManyInFlight,
     #[error("no OS randomness: {0}")]
     Randomness(String),
 }
@@ -88,6 +90,7 @@ impl SignerError {
             Self::Chain(_) => "rpc_error",
             Self::Rpc(e) => e.reason(),
             Self::Sign(_) | Self::Randomness(_) => "signing_failed",
+            Self::TooManyInFlight => "too_many_in_flight",
         }
     }
 }
@@ -378,6 +381,7 @@ pub struct PaymentSigner<A> {
     paymaster: Option<(PaymasterClient, String)>,
     ledger: Option<Arc<Ledger>>,
     gas: GasDefaults,
+    lanes: NonceLanes,
 }
 
 /// A signed payment, and the budget reservation it holds until [`PaymentSigner::settled`] or
@@ -388,6 +392,33 @@ pub struct SignedPayment {
     pub user_op_hash: B256,
     pub request_hash: B256,
     pub reservation: Option<ReservationId>,
+    /// The EntryPoint nonce key the op uses; free again once the payment settled or failed.
+    pub nonce_lane: u64,
+}
+
+/// How many payments one signer keeps in flight at once (one EntryPoint nonce key each).
+pub const NONCE_LANES: u64 = 16;
+
+/// Nonce keys in use, each with the time its lease lapses (the payment's maxTimeoutSeconds): a
+/// payment whose outcome the caller never reports frees its lane by itself.
+#[derive(Debug, Default)]
+struct NonceLanes {
+    busy: std::sync::Mutex<std::collections::BTreeMap<u64, u64>>,
+}
+
+impl NonceLanes {
+    fn acquire(&self, now: u64, until: u64) -> Result<u64, SignerError> {
+        let mut busy = self.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        busy.retain(|_, lease| *lease > now);
+        let lane =
+            (0..NONCE_LANES).find(|l| !busy.contains_key(l)).ok_or(SignerError::TooManyInFlight)?;
+        busy.insert(lane, until);
+        Ok(lane)
+    }
+
+    fn release(&self, lane: u64) {
+        self.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&lane);
+    }
 }
 
 impl<A: PaymentAccount> PaymentSigner<A> {
@@ -402,6 +433,7 @@ impl<A: PaymentAccount> PaymentSigner<A> {
             paymaster: None,
             ledger: None,
             gas: GasDefaults::default(),
+            lanes: NonceLanes::default(),
         })
     }
 
@@ -516,9 +548,18 @@ impl<A: PaymentAccount> PaymentSigner<A> {
             }
             _ => None,
         };
-        match self.build(&payment, accepted).await {
-            Ok((payload, user_op_hash)) => {
-                Ok(SignedPayment { payload, user_op_hash, request_hash, reservation })
+        let lease_until = now.saturating_add(req.max_timeout_seconds.max(1));
+        let built = match self.lanes.acquire(now, lease_until) {
+            Ok(lane) => {
+                self.build(&payment, accepted, lane).await.map(|b| (b, lane)).inspect_err(|_| {
+                    self.lanes.release(lane);
+                })
+            }
+            Err(e) => Err(e),
+        };
+        match built {
+            Ok(((payload, user_op_hash), nonce_lane)) => {
+                Ok(SignedPayment { payload, user_op_hash, request_hash, reservation, nonce_lane })
             }
             Err(e) => {
                 if let (Some(ledger), Some(id)) = (&self.ledger, reservation) {
@@ -542,6 +583,7 @@ impl<A: PaymentAccount> PaymentSigner<A> {
                 SettlementRecord { tx_hash, user_op_hash: payment.user_op_hash, block_number };
             ledger.commit(id, &record)?;
         }
+        self.lanes.release(payment.nonce_lane);
         Ok(())
     }
 
@@ -550,6 +592,7 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         if let (Some(ledger), Some(id)) = (&self.ledger, payment.reservation) {
             ledger.release(id, reason)?;
         }
+        self.lanes.release(payment.nonce_lane);
         Ok(())
     }
 
@@ -567,13 +610,16 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         &self,
         payment: &Payment,
         accepted: &serde_json::Value,
+        lane: u64,
     ) -> Result<(AaNativePaymentPayload, B256), SignerError> {
         let sender = self.account.sender();
         let deployed = !self.provider.get_code_at(sender).await.map_err(chain)?.is_empty();
         let prepared = self.account.prepare(&self.provider, payment, deployed).await?;
 
-        // A nonce key per request: concurrent payments never wait on each other's sequence.
-        let key = U192::from_be_slice(&payment.request_hash[..24]);
+        // Nonce lanes: each in-flight payment of this signer gets its own EntryPoint nonce key, so
+        // payments never wait on each other's sequence; lanes are reused, so the EntryPoint's nonce
+        // slot is rewritten (5k gas) rather than created (22k gas) on every payment.
+        let key = U192::from(lane);
         let seq = EntryPoint::new(self.entry_point, &self.provider)
             .getNonce(sender, key)
             .call()
