@@ -35,5 +35,6 @@ test: deps check-contracts fmt clippy cargo-test
 demo: deps
 	$(CARGO) run --locked -q -p x402-aa-devnet --example demo
 
+# Measures on a fresh devnet and writes BENCHMARKS.md + BENCHMARKS.json (figures, never pass/fail).
 bench: deps
-	@echo "benchmarks: not implemented yet (see issue 5)"; exit 1
+	$(CARGO) run --locked --release -p x402-aa-bench

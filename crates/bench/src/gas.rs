@@ -1,0 +1,300 @@
+//! Gas per aa-native payment, exact from receipts on anvil: the same payment (executeBatch approve +
+//! settle, same token, amount and merchant) from each kind of account, built by the SDK's own
+//! `PaymentSigner` and sponsored by the devnet paymaster service.
+
+use std::time::Duration;
+
+use alloy::{
+    network::TransactionBuilder,
+    primitives::{Address, B256, U256},
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+    sol_types::SolCall,
+};
+use serde::Serialize;
+use x402_aa::{
+    ENTRY_POINT_V06, UserOperation,
+    x402::{AaNativeExtra, AaNativeRequirements},
+};
+use x402_aa_contracts::SessionKeyAccountFactory;
+use x402_aa_devnet::{Devnet, Included};
+use x402_aa_paymaster::{PaymasterConfig, PaymasterHandle, PaymasterService};
+use x402_aa_rpc::PaymasterClient;
+use x402_aa_session::{
+    Scopes, SessionFile, TokenInfo,
+    file::AccountDeployment,
+    owner::sign_grant,
+    per_day,
+    signer::{OwnerAccount, PaidRequest, PaymentAccount, PaymentSigner, SessionAccount},
+};
+
+pub(crate) const API_KEY: &str = "bench";
+const USD: u64 = 1_000_000;
+
+/// One measured payment.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct GasFigure {
+    /// `UserOperationEvent.actualGasUsed` (includes the op's preVerificationGas).
+    pub(crate) actual_gas_used: u64,
+    /// Gas of the whole `handleOps` transaction.
+    pub(crate) handle_ops_gas: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct BundleFigure {
+    pub(crate) n: usize,
+    pub(crate) handle_ops_gas: u64,
+    pub(crate) handle_ops_gas_per_payment: u64,
+    pub(crate) actual_gas_used_per_payment: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct GasReport {
+    pub(crate) simple_account_owner: GasFigure,
+    pub(crate) session_account_owner: GasFigure,
+    pub(crate) session_first: GasFigure,
+    pub(crate) session_steady: GasFigure,
+    pub(crate) session_first_of_life: GasFigure,
+    pub(crate) bundles: Vec<BundleFigure>,
+    pub(crate) pre_verification_gas: u64,
+}
+
+pub(crate) struct Bench {
+    pub(crate) devnet: Devnet,
+    pub(crate) paymaster: PaymasterHandle,
+    pub(crate) merchant: Address,
+    next_key: u8,
+}
+
+impl Bench {
+    pub(crate) async fn new() -> anyhow::Result<Self> {
+        let devnet = Devnet::spawn().await?;
+        let a = devnet.addresses;
+        let config = PaymasterConfig::new(
+            devnet.rpc_url().to_owned(),
+            devnet.chain_id(),
+            a.verifying_paymaster,
+            devnet.keys.paymaster_signer.clone(),
+            vec![API_KEY.to_owned()],
+        );
+        let paymaster = PaymasterService::new(config)?.bind("127.0.0.1:0".parse()?).await?;
+        let merchant = devnet.keys.spare[6].address();
+        // The merchant already holds the token, as a real merchant does: no first-balance write
+        // inflates whichever scenario happens to pay it first.
+        devnet.mint(merchant, U256::from(USD)).await?;
+        Ok(Self { devnet, paymaster, merchant, next_key: 1 })
+    }
+
+    fn fresh_key(&mut self) -> PrivateKeySigner {
+        self.next_key = self.next_key.wrapping_add(1);
+        PrivateKeySigner::from_bytes(&B256::repeat_byte(self.next_key)).expect("valid key")
+    }
+
+    pub(crate) fn accepted(&self, amount: u64) -> serde_json::Value {
+        let a = self.devnet.addresses;
+        let req = AaNativeRequirements {
+            chain_id: self.devnet.chain_id(),
+            amount: U256::from(amount),
+            pay_to: self.merchant,
+            asset: a.token,
+            max_timeout_seconds: 60,
+            extra: Some(AaNativeExtra {
+                settlement_contract: a.settlement,
+                entry_point: ENTRY_POINT_V06,
+            }),
+        };
+        serde_json::to_value(req.to_wire()).unwrap_or_default()
+    }
+
+    pub(crate) async fn signer<A: PaymentAccount>(
+        &self,
+        account: A,
+    ) -> anyhow::Result<PaymentSigner<A>> {
+        let client = PaymasterClient::new(&self.paymaster.url())?;
+        Ok(PaymentSigner::new(account, self.devnet.provider().clone())
+            .await?
+            .paymaster(client, API_KEY))
+    }
+
+    /// Signs one payment and submits it alone; returns its gas.
+    pub(crate) async fn pay<A: PaymentAccount>(
+        &self,
+        signer: &PaymentSigner<A>,
+        n: u64,
+    ) -> anyhow::Result<GasFigure> {
+        let op = self.sign(signer, n).await?;
+        let included = self.submit(&[op]).await?;
+        figure(&included)
+    }
+
+    pub(crate) async fn sign<A: PaymentAccount>(
+        &self,
+        signer: &PaymentSigner<A>,
+        n: u64,
+    ) -> anyhow::Result<UserOperation> {
+        let request =
+            PaidRequest { method: "GET".into(), url: format!("http://127.0.0.1/bench/{n}") };
+        let signed = signer.pay(&self.accepted(USD / 100), &request).await?;
+        // Nothing reports settlement back in the bench; free the nonce lane for the next payment.
+        signer.failed(&signed, "bench")?;
+        Ok(signed.payload.payload.user_op)
+    }
+
+    pub(crate) async fn submit(&self, ops: &[UserOperation]) -> anyhow::Result<Included> {
+        let included = self
+            .devnet
+            .handle_ops(ops, self.devnet.keys.bundler.address())
+            .await?
+            .into_included()?;
+        anyhow::ensure!(
+            included.events.len() == ops.len() && included.all_succeeded(),
+            "payment failed: {:?}",
+            included.revert_reason_strings()
+        );
+        Ok(included)
+    }
+
+    /// A session account with a 1000 USDT/day grant; deployed through the factory unless
+    /// `counterfactual`, funded with tokens either way.
+    pub(crate) async fn session_account(
+        &mut self,
+        counterfactual: bool,
+    ) -> anyhow::Result<(PrivateKeySigner, SessionAccount)> {
+        let a = self.devnet.addresses;
+        let owner = self.fresh_key();
+        let session_key = self.fresh_key();
+        let factory =
+            SessionKeyAccountFactory::new(a.session_account_factory, self.devnet.provider());
+        let account = factory.getAddress(owner.address(), U256::ZERO).call().await?;
+        if !counterfactual {
+            let tx = TransactionRequest::default()
+                .with_from(self.devnet.keys.deployer.address())
+                .with_to(a.session_account_factory)
+                .with_input(
+                    SessionKeyAccountFactory::createAccountCall {
+                        owner: owner.address(),
+                        salt: U256::ZERO,
+                    }
+                    .abi_encode(),
+                );
+            self.devnet.send("createAccount", tx).await?;
+        }
+        self.devnet.mint(account, U256::from(1_000 * USD)).await?;
+        let token = TokenInfo { address: a.token, symbol: "USDT".into(), decimals: 6 };
+        let now = self.devnet.block_timestamp().await?;
+        let grant = Scopes::new()
+            .spend_cap("1000 USDT".parse()?, per_day())
+            .per_payment_max("1 USDT".parse()?)
+            .merchants([self.merchant])
+            .valid_for(Duration::from_secs(7 * 86_400))
+            .only_paymaster(a.verifying_paymaster)
+            .to_grant(
+                session_key.address(),
+                &token,
+                a.settlement,
+                now - 1,
+                0,
+                B256::repeat_byte(9),
+            )?;
+        let chain_id = self.devnet.chain_id();
+        let (_, sig) = sign_grant(&owner, &grant, chain_id, account)?;
+        let deployment = AccountDeployment {
+            factory: a.session_account_factory,
+            owner: owner.address(),
+            salt: U256::ZERO,
+        };
+        let file = SessionFile::new(
+            chain_id,
+            account,
+            ENTRY_POINT_V06,
+            Some(deployment),
+            token,
+            owner.address(),
+            vec![self.merchant],
+            &grant,
+            sig,
+        );
+        Ok((owner, SessionAccount::new(file, session_key)?))
+    }
+}
+
+fn figure(included: &Included) -> anyhow::Result<GasFigure> {
+    let event = included.events.first().ok_or_else(|| anyhow::anyhow!("no UserOperationEvent"))?;
+    Ok(GasFigure {
+        actual_gas_used: event.actualGasUsed.to(),
+        handle_ops_gas: included.receipt.gas_used,
+    })
+}
+
+pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
+    let a = bench.devnet.addresses;
+
+    // 1. Canonical SimpleAccount, owner-signed, deployed (its first op deployed it), steady state.
+    let owner = bench.fresh_key();
+    let simple = bench.devnet.simple_account_address(owner.address(), U256::ZERO).await?;
+    bench.devnet.mint(simple, U256::from(100 * USD)).await?;
+    let simple =
+        bench.signer(OwnerAccount::simple_account(owner, simple, a.token, a.settlement)).await?;
+    bench.pay(&simple, 1).await?;
+    bench.pay(&simple, 2).await?;
+    let simple_account_owner = bench.pay(&simple, 3).await?;
+
+    // 2. Our account, owner-signed, steady state.
+    let (owner, session) = bench.session_account(false).await?;
+    let ours = OwnerAccount {
+        owner,
+        sender: session.sender(),
+        token: a.token,
+        settlement: a.settlement,
+        account_factory: a.session_account_factory,
+        salt: U256::ZERO,
+    };
+    let ours = bench.signer(ours).await?;
+    bench.pay(&ours, 10).await?;
+    bench.pay(&ours, 11).await?;
+    let session_account_owner = bench.pay(&ours, 12).await?;
+
+    // 3 and 4. Same account, session key: first payment enables the grant, then steady state.
+    let session = bench.signer(session).await?;
+    let session_first = bench.pay(&session, 20).await?;
+    bench.pay(&session, 21).await?;
+    let session_steady = bench.pay(&session, 22).await?;
+
+    // 5. First payment of an account's life: initCode deploy + enable + pay.
+    let (_, fresh) = bench.session_account(true).await?;
+    let fresh = bench.signer(fresh).await?;
+    let session_first_of_life = bench.pay(&fresh, 30).await?;
+
+    // 6. Bundles of steady-state session payments from different accounts.
+    let mut signers = Vec::new();
+    for i in 0..20u64 {
+        let (_, account) = bench.session_account(false).await?;
+        let signer = bench.signer(account).await?;
+        bench.pay(&signer, 100 + i).await?;
+        signers.push(signer);
+    }
+    let mut bundles = Vec::new();
+    for n in [1usize, 5, 20] {
+        let mut ops = Vec::new();
+        for (i, signer) in signers.iter().take(n).enumerate() {
+            ops.push(bench.sign(signer, 1_000 * n as u64 + i as u64).await?);
+        }
+        let included = bench.submit(&ops).await?;
+        let actual: u64 = included.events.iter().map(|e| e.actualGasUsed.to::<u64>()).sum();
+        bundles.push(BundleFigure {
+            n,
+            handle_ops_gas: included.receipt.gas_used,
+            handle_ops_gas_per_payment: included.receipt.gas_used / n as u64,
+            actual_gas_used_per_payment: actual / n as u64,
+        });
+    }
+    Ok(GasReport {
+        simple_account_owner,
+        session_account_owner,
+        session_first,
+        session_steady,
+        session_first_of_life,
+        bundles,
+        pre_verification_gas: x402_aa_session::signer::GasDefaults::default().pre_verification_gas,
+    })
+}

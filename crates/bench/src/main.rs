@@ -1,0 +1,132 @@
+//! `make bench`: measures on a fresh devnet and writes BENCHMARKS.md and BENCHMARKS.json at the
+//! repository root. Figures are reported, never judged: nothing here passes or fails on a number.
+#![allow(clippy::print_stdout)]
+
+mod gas;
+
+use std::{fmt::Write as _, path::PathBuf};
+
+use serde_json::json;
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { (a as f64 / b as f64 * 1000.0).round() / 1000.0 }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown cpu".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{cpu}, {cores} cores")
+}
+
+fn command_version(cmd: &str, arg: &str) -> String {
+    std::process::Command::new(cmd)
+        .arg(arg)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut bench = gas::Bench::new().await?;
+    println!("measuring gas per payment ...");
+    let g = gas::run(&mut bench).await?;
+    let base = g.simple_account_owner;
+
+    let anvil = root.join("node_modules/.bin/anvil");
+    let versions = json!({
+        "x402-aa-session": env!("CARGO_PKG_VERSION"),
+        "rustc": command_version("rustc", "--version"),
+        "anvil": command_version(&anvil.to_string_lossy(), "--version"),
+        "entryPoint": "v0.6 (@account-abstraction/contracts 0.6.0)",
+    });
+    let date = command_version("date", "-u");
+    let scenarios = [
+        (
+            "simple_account_owner",
+            "1. canonical SimpleAccount, owner-signed (baseline)",
+            g.simple_account_owner,
+        ),
+        ("session_account_owner", "2. SessionKeyAccount, owner-signed", g.session_account_owner),
+        (
+            "session_first",
+            "3. SessionKeyAccount, session key, first payment (lazy enable)",
+            g.session_first,
+        ),
+        ("session_steady", "4. SessionKeyAccount, session key, steady state", g.session_steady),
+        (
+            "session_first_of_life",
+            "5. SessionKeyAccount, session key, initCode deploy + enable + pay",
+            g.session_first_of_life,
+        ),
+    ];
+
+    let mut md = String::new();
+    writeln!(md, "# Benchmarks\n")?;
+    writeln!(md, "Measured by `make bench` on {date}. Machine: {}.", machine())?;
+    writeln!(md, "Versions: {}.\n", versions)?;
+    writeln!(md, "## Gas per aa-native payment (exact, from receipts on anvil)\n")?;
+    writeln!(
+        md,
+        "Same payment everywhere: `executeBatch([token, settlement], [approve, settle])`, 0.01 USDT to a merchant \
+         that already holds USDT, sponsored by the VerifyingPaymaster, built by the SDK's `PaymentSigner`. \
+         `actualGasUsed` is the EntryPoint's figure and includes the op's preVerificationGas ({} for every op); \
+         `handleOps gas` is the bundle transaction's.\n",
+        g.pre_verification_gas
+    )?;
+    writeln!(md, "| scenario | actualGasUsed | ratio to 1 | handleOps gas | ratio to 1 |")?;
+    writeln!(md, "|---|---:|---:|---:|---:|")?;
+    for (_, name, f) in &scenarios {
+        writeln!(
+            md,
+            "| {name} | {} | {:.3} | {} | {:.3} |",
+            f.actual_gas_used,
+            ratio(f.actual_gas_used, base.actual_gas_used),
+            f.handle_ops_gas,
+            ratio(f.handle_ops_gas, base.handle_ops_gas)
+        )?;
+    }
+    writeln!(md, "\nTargets we aim for: (4) ≤ 1.25×, (3) ≤ 1.6× the baseline.\n")?;
+    writeln!(md, "### 6. Bundles of steady-state session payments from different accounts\n")?;
+    writeln!(md, "| N | handleOps gas | per payment | actualGasUsed per payment |")?;
+    writeln!(md, "|---:|---:|---:|---:|")?;
+    for b in &g.bundles {
+        writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            b.n, b.handle_ops_gas, b.handle_ops_gas_per_payment, b.actual_gas_used_per_payment
+        )?;
+    }
+
+    let mut raw = serde_json::Map::new();
+    for (key, _, f) in &scenarios {
+        raw.insert(key.to_string(), serde_json::to_value(f)?);
+    }
+    let report = json!({
+        "date": date,
+        "machine": machine(),
+        "versions": versions,
+        "gas_ratio_session_steady": ratio(g.session_steady.actual_gas_used, base.actual_gas_used),
+        "gas_ratio_session_first": ratio(g.session_first.actual_gas_used, base.actual_gas_used),
+        "gas_ratio_session_steady_handle_ops": ratio(g.session_steady.handle_ops_gas, base.handle_ops_gas),
+        "gas_ratio_session_first_handle_ops": ratio(g.session_first.handle_ops_gas, base.handle_ops_gas),
+        "gas_ratio_session_first_of_life": ratio(g.session_first_of_life.actual_gas_used, base.actual_gas_used),
+        "gas": raw,
+        "bundles": g.bundles,
+        "pre_verification_gas": g.pre_verification_gas,
+    });
+    std::fs::write(root.join("BENCHMARKS.md"), &md)?;
+    std::fs::write(root.join("BENCHMARKS.json"), serde_json::to_string_pretty(&report)? + "\n")?;
+    println!("{md}");
+    println!("wrote BENCHMARKS.md and BENCHMARKS.json");
+    Ok(())
+}
