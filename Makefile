@@ -33,7 +33,7 @@ cargo-test: deps
 test: deps check-contracts fmt clippy cargo-test
 
 demo: deps
-	$(CARGO) run --locked -q -p x402-aa-devnet --example demo
+	$(CARGO) run --locked -q -p x402-aa-cli -- demo
 
 # Measures on a fresh devnet and writes BENCHMARKS.md + BENCHMARKS.json (figures, never pass/fail).
 bench: deps

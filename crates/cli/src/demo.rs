@@ -1,0 +1,313 @@
+//! `x402-aa demo`: the whole story on a local chain with the real EntryPoint v0.6. An owner grants
+//! "10 USDT/day, max 1 USDT per payment, merchant X only, 24 h"; an agent buys paid calls until the cap
+//! refuses it, at every layer; the owner revokes; the agent is refused again. Exits 0 only if every
+//! step happened as expected.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::primitives::{Address, B256, U256};
+use anyhow::{Context, bail, ensure};
+use serde_json::json;
+use x402_aa::{
+    ENTRY_POINT_V06, UserOperation,
+    x402::{AaNativeExtra, AaNativeRequirements},
+};
+use x402_aa_devnet::{Devnet, HandleOpsOutcome};
+use x402_aa_paymaster::{PaymasterConfig, PaymasterService};
+use x402_aa_rpc::PaymasterClient;
+use x402_aa_session::{
+    Scopes, SessionFile, TokenInfo,
+    file::AccountDeployment,
+    ledger::Ledger,
+    owner, per_day,
+    scope::{StoredSession, check_budget, check_session_op},
+    signer::{PaidRequest, PaymentSigner, SessionAccount, SignedPayment},
+};
+
+use crate::output::Out;
+
+const USD: u64 = 1_000_000;
+const API_KEY: &str = "demo";
+
+struct Row {
+    n: usize,
+    outcome: String,
+    tx: Option<B256>,
+}
+
+pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
+    let spinner = out.spinner("starting anvil, EntryPoint v0.6, paymaster, settlement, USDT");
+    let devnet = Devnet::spawn().await?;
+    let a = devnet.addresses;
+    let chain_id = devnet.chain_id();
+    let config = PaymasterConfig::new(
+        devnet.rpc_url().to_owned(),
+        chain_id,
+        a.verifying_paymaster,
+        devnet.keys.paymaster_signer.clone(),
+        vec![API_KEY.to_owned()],
+    );
+    let paymaster = PaymasterService::new(config)?.bind("127.0.0.1:0".parse()?).await?;
+    drop(spinner);
+    out.say(format!("devnet up at {} — EntryPoint v0.6 at {}", devnet.rpc_url(), a.entry_point));
+
+    // The owner: a counterfactual SessionKeyAccount holding 20 USDT and no native coin.
+    let owner_key = devnet.keys.spare[0].clone();
+    let merchant = devnet.keys.spare[1].address();
+    let provider = devnet.provider().clone();
+    let factory =
+        x402_aa_contracts::SessionKeyAccountFactory::new(a.session_account_factory, &provider);
+    let account = factory.getAddress(owner_key.address(), U256::ZERO).call().await?;
+    devnet.mint(account, U256::from(20 * USD)).await?;
+    out.say(format!(
+        "owner {} → account {account} (not deployed yet), 20 USDT",
+        owner_key.address()
+    ));
+
+    // The grant: one owner signature, then the owner key goes offline.
+    let token = TokenInfo { address: a.token, symbol: "USDT".into(), decimals: 6 };
+    let session_key = alloy::signers::local::PrivateKeySigner::random();
+    let now = devnet.block_timestamp().await?;
+    let scopes = Scopes::new()
+        .spend_cap("10 USDT".parse()?, per_day())
+        .per_payment_max("1 USDT".parse()?)
+        .merchants([merchant])
+        .valid_for(Duration::from_secs(2 * 86_400))
+        .only_paymaster(a.verifying_paymaster);
+    let grant = scopes.to_grant(
+        session_key.address(),
+        &token,
+        a.settlement,
+        now,
+        0,
+        B256::repeat_byte(0x42),
+    )?;
+    let (session_id, signature) = owner::sign_grant(&owner_key, &grant, chain_id, account)?;
+    let deployment = AccountDeployment {
+        factory: a.session_account_factory,
+        owner: owner_key.address(),
+        salt: U256::ZERO,
+    };
+    let file = SessionFile::new(
+        chain_id,
+        account,
+        ENTRY_POINT_V06,
+        Some(deployment),
+        token.clone(),
+        owner_key.address(),
+        vec![merchant],
+        &grant,
+        signature,
+    );
+    out.say(format!(
+        "grant {session_id}: {} per day, max {} per payment, merchant {merchant} only, until {}",
+        file.limits.per_period, file.limits.per_payment, file.limits.valid_until
+    ));
+
+    let ledger = Arc::new(Ledger::in_memory()?);
+    let paymaster_client = || PaymasterClient::new(&paymaster.url());
+    let agent = PaymentSigner::new(
+        SessionAccount::new(file.clone(), session_key.clone())?,
+        provider.clone(),
+    )
+    .await?
+    .paymaster(paymaster_client()?, API_KEY)
+    .ledger(ledger.clone())?;
+    // The same key without the SDK's budget ledger: what a buggy or hostile agent could sign.
+    let rogue =
+        PaymentSigner::new(SessionAccount::new(file.clone(), session_key)?, provider.clone())
+            .await?
+            .paymaster(paymaster_client()?, API_KEY);
+
+    let price = U256::from(USD);
+    let accepted = requirements(chain_id, merchant, a.token, a.settlement, price);
+    let bundler = devnet.keys.bundler.address();
+
+    // 1. The agent buys calls until its own SDK refuses.
+    let mut rows = Vec::new();
+    let mut paid = 0usize;
+    let sdk_refusal = loop {
+        let n = rows.len() + 1;
+        let request =
+            PaidRequest { method: "GET".into(), url: format!("http://merchant.local/joke?n={n}") };
+        match agent.pay(&accepted, &request).await {
+            Ok(signed) => {
+                let tx = settle(&devnet, &signed, bundler).await?;
+                agent.settled(&signed, tx.0, tx.1)?;
+                paid += 1;
+                rows.push(Row { n, outcome: "paid 1 USDT".into(), tx: Some(tx.0) });
+                out.say(format!("  call {n:>2}: paid 1 USDT, tx {}", tx.0));
+            }
+            Err(e) => {
+                rows.push(Row { n, outcome: format!("refused by SDK: {}", e.reason()), tx: None });
+                break e;
+            }
+        }
+        ensure!(n <= 20, "the cap never refused the agent");
+    };
+    ensure!(paid == 10, "expected 10 paid calls under a 10 USDT/day cap, got {paid}");
+    ensure!(sdk_refusal.reason() == "spend_cap_exceeded", "SDK refused for {sdk_refusal}");
+    out.say(format!(
+        "  call {:>2}: SDK refused before signing: {} ({sdk_refusal})",
+        rows.len(),
+        sdk_refusal.reason()
+    ));
+
+    // 2. A payment signed past the cap anyway is refused by the facilitator's checks and the chain.
+    let over = rogue
+        .pay(
+            &accepted,
+            &PaidRequest { method: "GET".into(), url: "http://merchant.local/joke?rogue".into() },
+        )
+        .await
+        .context("the rogue signer has no ledger and should sign")?;
+    let facilitator_reason = offchain_reason(&devnet, &over, owner_key.address()).await?;
+    ensure!(
+        facilitator_reason == "spend_cap_exceeded",
+        "facilitator check said {facilitator_reason}"
+    );
+    out.say(format!("  facilitator check refused the over-cap payload: {facilitator_reason}"));
+    let chain_reason =
+        chain_refusal(&devnet, over.payload.payload.user_op.clone(), bundler).await?;
+    ensure!(chain_reason.contains("over period cap"), "EntryPoint said {chain_reason}");
+    out.say(format!("  EntryPoint.handleOps refused it on-chain: {chain_reason}"));
+
+    // 3. Next day the budget is back; the owner revokes; the agent is refused at every layer again.
+    devnet.increase_time(86_400).await?;
+    let probe = rogue
+        .pay(
+            &accepted,
+            &PaidRequest {
+                method: "GET".into(),
+                url: "http://merchant.local/joke?after-revoke".into(),
+            },
+        )
+        .await?;
+    let revoke_tx = owner::revoke(&provider, owner_key.address(), account, session_id).await?;
+    out.say(format!("next day: owner revoked the session (tx {revoke_tx})"));
+    let err = agent
+        .pay(
+            &accepted,
+            &PaidRequest { method: "GET".into(), url: "http://merchant.local/joke?n=12".into() },
+        )
+        .await
+        .err()
+        .context("the agent paid after revocation")?;
+    ensure!(err.reason() == "session_revoked", "SDK said {err}");
+    rows.push(Row {
+        n: rows.len() + 1,
+        outcome: format!("refused by SDK: {}", err.reason()),
+        tx: None,
+    });
+    out.say(format!("  SDK refused: {}", err.reason()));
+    let facilitator_reason = offchain_reason(&devnet, &probe, owner_key.address()).await?;
+    ensure!(facilitator_reason == "session_revoked", "facilitator check said {facilitator_reason}");
+    out.say(format!("  facilitator check refused a pre-signed payload: {facilitator_reason}"));
+    let chain_reason =
+        chain_refusal(&devnet, probe.payload.payload.user_op.clone(), bundler).await?;
+    ensure!(chain_reason.ends_with("session: revoked"), "EntryPoint said {chain_reason}");
+    out.say(format!("  EntryPoint refused it on-chain: {chain_reason}"));
+
+    // Summary from the chain itself.
+    let now = devnet.block_timestamp().await?;
+    let state = owner::remaining(&provider, chain_id, account, &grant, now).await?;
+    let merchant_balance = devnet.token_balance(merchant).await?;
+    ensure!(merchant_balance == U256::from(10 * USD), "merchant holds {merchant_balance}");
+    let mut table = String::from("\n| # | outcome | tx |\n|---:|---|---|\n");
+    for row in &rows {
+        let tx = row.tx.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
+        table.push_str(&format!("| {} | {} | {tx} |\n", row.n, row.outcome));
+    }
+    table.push_str(&format!(
+        "\npayments: {paid}   spent: {}   remaining: {} (session revoked)   merchant received: {}\n",
+        token.format(state.lifetime_spent),
+        token.format(state.period_remaining),
+        token.format(merchant_balance),
+    ));
+    out.result(
+        format!("{table}demo complete: every layer refused what the grant does not allow."),
+        json!({
+            "payments": paid,
+            "spent": state.lifetime_spent.to_string(),
+            "merchantReceived": merchant_balance.to_string(),
+            "txs": rows.iter().filter_map(|r| r.tx).collect::<Vec<_>>(),
+            "refusals": { "sdk": ["spend_cap_exceeded", "session_revoked"], "facilitator": ["spend_cap_exceeded", "session_revoked"], "chain": ["over period cap", "revoked"] },
+        }),
+    );
+    paymaster.shutdown().await?;
+    Ok(())
+}
+
+fn requirements(
+    chain_id: u64,
+    merchant: Address,
+    token: Address,
+    settlement: Address,
+    amount: U256,
+) -> serde_json::Value {
+    let req = AaNativeRequirements {
+        chain_id,
+        amount,
+        pay_to: merchant,
+        asset: token,
+        max_timeout_seconds: 60,
+        extra: Some(AaNativeExtra {
+            settlement_contract: settlement,
+            entry_point: ENTRY_POINT_V06,
+        }),
+    };
+    serde_json::to_value(req.to_wire()).unwrap_or_default()
+}
+
+/// Submits a signed payment; returns (tx hash, block number).
+async fn settle(
+    devnet: &Devnet,
+    signed: &SignedPayment,
+    bundler: Address,
+) -> anyhow::Result<(B256, u64)> {
+    let op = signed.payload.payload.user_op.clone();
+    let included = devnet.handle_ops(&[op], bundler).await?.into_included()?;
+    ensure!(included.all_succeeded(), "payment reverted: {:?}", included.revert_reason_strings());
+    Ok((included.receipt.transaction_hash, included.receipt.block_number.unwrap_or_default()))
+}
+
+/// The facilitator's off-chain session check on a payload.
+async fn offchain_reason(
+    devnet: &Devnet,
+    signed: &SignedPayment,
+    owner: Address,
+) -> anyhow::Result<&'static str> {
+    let op = &signed.payload.payload.user_op;
+    let now = devnet.block_timestamp().await?;
+    let checked = match check_session_op(op, signed.user_op_hash, devnet.chain_id(), owner, now) {
+        Ok(c) => c,
+        Err(v) => return Ok(v.reason()),
+    };
+    let account = x402_aa_contracts::SessionKeyAccount::new(op.sender, devnet.provider());
+    let s = account.sessionState(checked.session_id).call().await?;
+    let stored = StoredSession {
+        status: s.status,
+        period_index: s.periodIndex,
+        period_spent: U256::from(s.periodSpent),
+        lifetime_spent: U256::from(s.lifetimeSpent),
+        account_epoch: account.sessionEpoch().call().await?,
+    };
+    Ok(match check_budget(&checked, &stored) {
+        Ok(()) => "valid",
+        Err(v) => v.reason(),
+    })
+}
+
+/// Submits straight to `EntryPoint.handleOps`, expecting a refusal; returns the EntryPoint's reason.
+async fn chain_refusal(
+    devnet: &Devnet,
+    op: UserOperation,
+    bundler: Address,
+) -> anyhow::Result<String> {
+    match devnet.handle_ops(&[op], bundler).await? {
+        HandleOpsOutcome::FailedOp(f) => Ok(f.reason),
+        HandleOpsOutcome::Included(_) => {
+            bail!("the EntryPoint accepted an op the grant does not allow")
+        }
+    }
+}

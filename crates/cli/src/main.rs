@@ -1,0 +1,78 @@
+//! `x402-aa`: the one binary. All terminal output goes through [`output::Out`], so `--json` gives
+//! machine-readable results for scripts and spinners never end up in pipes.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod chain;
+mod commands;
+mod demo;
+mod network;
+mod output;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "x402-aa",
+    version,
+    about = "Session keys with spending caps for aa-native x402 payments"
+)]
+pub(crate) struct Cli {
+    /// Machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// devnet, nero-testnet or nero-mainnet.
+    #[arg(long, global = true, default_value = "devnet", env = "X402_AA_NETWORK")]
+    network: String,
+    /// Chain RPC URL (default: the preset's, or the running devnet's).
+    #[arg(long, global = true, env = "X402_AA_RPC_URL")]
+    rpc_url: Option<String>,
+    /// Where `devnet up` writes what it started, and where other commands look for it.
+    #[arg(
+        long,
+        global = true,
+        default_value = ".x402-aa/devnet.json",
+        env = "X402_AA_DEVNET_STATE"
+    )]
+    devnet_state: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// A local chain with the canonical EntryPoint v0.6 and everything around it.
+    Devnet {
+        #[command(subcommand)]
+        command: commands::DevnetCommand,
+    },
+    /// Smart accounts (SessionKeyAccount, counterfactual until first use).
+    Account {
+        #[command(subcommand)]
+        command: commands::AccountCommand,
+    },
+    /// Grant, inspect and revoke session keys.
+    Session {
+        #[command(subcommand)]
+        command: commands::SessionCommand,
+    },
+    /// Run the whole story on a devnet: pay, hit the cap, get refused at every layer, revoke.
+    Demo,
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let out = output::Out::new(cli.json);
+    let result = match &cli.command {
+        Command::Devnet { command } => commands::devnet(&cli, &out, command).await,
+        Command::Account { command } => commands::account(&cli, &out, command).await,
+        Command::Session { command } => commands::session(&cli, &out, command).await,
+        Command::Demo => demo::run(&out).await,
+    };
+    if let Err(e) = result {
+        out.error(&e);
+        std::process::exit(1);
+    }
+}
