@@ -37,4 +37,5 @@ demo: deps
 
 # Measures on a fresh devnet and writes BENCHMARKS.md + BENCHMARKS.json (figures, never pass/fail).
 bench: deps
+	$(CARGO) bench --locked -p x402-aa-bench --bench offchain_verify
 	$(CARGO) run --locked --release -p x402-aa-bench

@@ -34,6 +34,15 @@ fn command_version(cmd: &str, arg: &str) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Median nanoseconds of a Criterion benchmark run earlier by `make bench`.
+fn criterion_median_ns(name: &str) -> Option<f64> {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let path = PathBuf::from(target).join("criterion").join(name).join("new/estimates.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -107,6 +116,29 @@ async fn main() -> anyhow::Result<()> {
         )?;
     }
 
+    let verify_ns = criterion_median_ns("session_payment_offchain_verify");
+    let floor_ns = criterion_median_ns("floor_secp256k1_recover_plus_keccak");
+    writeln!(md, "\n## Off-chain verification cost (Criterion, no RPC)\n")?;
+    match (verify_ns, floor_ns) {
+        (Some(v), Some(f)) => {
+            writeln!(md, "| what | median |\n|---|---:|")?;
+            writeln!(
+                md,
+                "| session payment: decode + owner and session signature recovery + scope checks (enable mode) | {:.1} µs |",
+                v / 1000.0
+            )?;
+            writeln!(md, "| floor: one secp256k1 recovery + keccak | {:.1} µs |", f / 1000.0)?;
+            writeln!(
+                md,
+                "\nA first (enable-mode) payment needs two recoveries, so ≈ 2× the floor is the bound."
+            )?;
+        }
+        _ => writeln!(
+            md,
+            "Not measured: run `cargo bench -p x402-aa-bench --bench offchain_verify` first (make bench does)."
+        )?,
+    }
+
     let mut raw = serde_json::Map::new();
     for (key, _, f) in &scenarios {
         raw.insert(key.to_string(), serde_json::to_value(f)?);
@@ -123,6 +155,8 @@ async fn main() -> anyhow::Result<()> {
         "gas": raw,
         "bundles": g.bundles,
         "pre_verification_gas": g.pre_verification_gas,
+        "offchain_verify_ns": verify_ns,
+        "floor_recover_keccak_ns": floor_ns,
     });
     std::fs::write(root.join("BENCHMARKS.md"), &md)?;
     std::fs::write(root.join("BENCHMARKS.json"), serde_json::to_string_pretty(&report)? + "\n")?;
