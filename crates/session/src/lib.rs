@@ -12,6 +12,8 @@
 //! - [`owner`]: the owner's side: sign a grant, revoke, read what a session has left.
 //! - [`file`]: the session file (no private key) and the separate 0600 key file.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod file;
 pub mod grant;
 pub mod ledger;

@@ -3,6 +3,7 @@
 mod fixture;
 
 mod budget;
+mod client;
 mod golden;
 mod mirror;
 mod owner;

@@ -1,0 +1,401 @@
+//! One configured network and every chain read the aa-native checks make on it.
+
+use std::{future::IntoFuture, time::Duration};
+
+use alloy::{
+    eips::BlockNumberOrTag,
+    network::TransactionBuilder,
+    primitives::{Address, B256, Bytes, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::{Filter, TransactionRequest},
+    sol_types::{SolCall, SolEvent, SolInterface, decode_revert_reason},
+    transports::{RpcError, TransportErrorKind},
+};
+use x402_aa::UserOperation;
+use x402_aa_contracts::{
+    EntryPoint::{self, EntryPointErrors, UserOperationEvent, UserOperationRevertReason},
+    SessionKeyAccount, SessionKeyAccountFactory, SettlementContract, TestStablecoin,
+};
+use x402_aa_session::scope::StoredSession;
+
+/// A chain read failed or took too long; the facilitator answers `internal_error`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("chain rpc {what}: {message}")]
+pub struct ChainError {
+    pub what: &'static str,
+    pub message: String,
+}
+
+/// The chain head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub number: u64,
+    pub timestamp: u64,
+}
+
+/// What `EntryPoint.simulateValidation` said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Validation {
+    /// `ValidationResult`: validation passed, subject to the signature flag and time window
+    /// (`valid_until` 0 already widened to "forever" by the EntryPoint).
+    Passed { sig_failed: bool, valid_after: u64, valid_until: u64 },
+    /// `FailedOp(0, reason)`: the EntryPoint's `AAxx` verdict.
+    FailedOp(String),
+    /// Any other revert (or none, which `simulateValidation` never does).
+    Other(String),
+}
+
+/// What `EntryPoint.simulateHandleOp(op, settlement, isSettled(requestHash))` said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Execution {
+    /// After the op ran, `isSettled(requestHash)` was true: the payment goes through.
+    Settles,
+    /// The op ran but the requestHash is still unsettled: its execution reverted.
+    Reverts,
+    FailedOp(String),
+    Other(String),
+}
+
+/// How an op that reached the chain ended, read back from the EntryPoint's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landed {
+    pub tx_hash: B256,
+    pub block_number: u64,
+    pub success: bool,
+    pub revert_reason: Option<String>,
+    /// The SettlementContract's `ReceiptLog` for the payment's requestHash, if emitted.
+    pub receipt_log: Option<SettlementContract::ReceiptLog>,
+}
+
+/// One network the facilitator serves.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub chain_id: u64,
+    pub entry_point: Address,
+    pub settlement: Address,
+    pub session_factory: Option<Address>,
+    pub allowed_tokens: Vec<Address>,
+    pub log_lookback_blocks: u64,
+    provider: DynProvider,
+    rpc_timeout: Duration,
+}
+
+impl Network {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        chain_id: u64,
+        rpc_url: &str,
+        entry_point: Address,
+        settlement: Address,
+        session_factory: Option<Address>,
+        allowed_tokens: Vec<Address>,
+        rpc_timeout: Duration,
+        log_lookback_blocks: u64,
+    ) -> Result<Self, url::ParseError> {
+        let url: url::Url = rpc_url.parse()?;
+        let provider = ProviderBuilder::new().connect_http(url).erased();
+        Ok(Self {
+            chain_id,
+            entry_point,
+            settlement,
+            session_factory,
+            allowed_tokens,
+            log_lookback_blocks,
+            provider,
+            rpc_timeout,
+        })
+    }
+
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    pub fn rpc_timeout(&self) -> Duration {
+        self.rpc_timeout
+    }
+
+    /// Runs one RPC with the per-call bound.
+    async fn rpc<T, E: std::fmt::Display>(
+        &self,
+        what: &'static str,
+        fut: impl IntoFuture<Output = Result<T, E>>,
+    ) -> Result<T, ChainError> {
+        match tokio::time::timeout(self.rpc_timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(ChainError { what, message: e.to_string() }),
+            Err(_) => Err(ChainError {
+                what,
+                message: format!("no answer within {:?}", self.rpc_timeout),
+            }),
+        }
+    }
+
+    pub async fn chain_id_on_node(&self) -> Result<u64, ChainError> {
+        self.rpc("eth_chainId", self.provider.get_chain_id()).await
+    }
+
+    pub async fn head(&self) -> Result<Head, ChainError> {
+        let block = self
+            .rpc(
+                "eth_getBlockByNumber",
+                self.provider.get_block_by_number(BlockNumberOrTag::Latest),
+            )
+            .await?
+            .ok_or_else(|| ChainError {
+                what: "eth_getBlockByNumber",
+                message: "no block".into(),
+            })?;
+        Ok(Head { number: block.header.number, timestamp: block.header.timestamp })
+    }
+
+    pub async fn is_deployed(&self, account: Address) -> Result<bool, ChainError> {
+        Ok(!self.rpc("eth_getCode", self.provider.get_code_at(account)).await?.is_empty())
+    }
+
+    /// `owner()` of a SimpleAccount-compatible account.
+    pub async fn account_owner(&self, account: Address) -> Result<Address, ChainError> {
+        let c = SessionKeyAccount::new(account, &self.provider);
+        self.rpc("owner()", c.owner().call()).await
+    }
+
+    /// `factory.getAddress(owner, salt)`.
+    pub async fn counterfactual_address(
+        &self,
+        factory: Address,
+        owner: Address,
+        salt: U256,
+    ) -> Result<Address, ChainError> {
+        let c = SessionKeyAccountFactory::new(factory, &self.provider);
+        self.rpc("getAddress()", c.getAddress(owner, salt).call()).await
+    }
+
+    pub async fn is_settled(&self, request_hash: B256) -> Result<bool, ChainError> {
+        let c = SettlementContract::new(self.settlement, &self.provider);
+        self.rpc("isSettled()", c.isSettled(request_hash).call()).await
+    }
+
+    /// The account's counters for a session; all zero for an account not deployed yet.
+    pub async fn stored_session(
+        &self,
+        account: Address,
+        session_id: B256,
+        deployed: bool,
+    ) -> Result<StoredSession, ChainError> {
+        if !deployed {
+            return Ok(StoredSession::default());
+        }
+        let c = SessionKeyAccount::new(account, &self.provider);
+        let state = self.rpc("sessionState()", c.sessionState(session_id).call()).await?;
+        let epoch = self.rpc("sessionEpoch()", c.sessionEpoch().call()).await?;
+        Ok(StoredSession {
+            status: state.status,
+            period_index: state.periodIndex,
+            period_spent: U256::from(state.periodSpent),
+            lifetime_spent: U256::from(state.lifetimeSpent),
+            account_epoch: epoch,
+        })
+    }
+
+    /// ERC-20 `balanceOf`.
+    pub async fn token_balance(&self, token: Address, owner: Address) -> Result<U256, ChainError> {
+        let c = TestStablecoin::new(token, &self.provider);
+        self.rpc("balanceOf()", c.balanceOf(owner).call()).await
+    }
+
+    /// `EntryPoint.simulateValidation(op)` through `eth_call`; it always reverts, with
+    /// `ValidationResult` on success.
+    pub async fn simulate_validation(&self, op: &UserOperation) -> Result<Validation, ChainError> {
+        let call = EntryPoint::simulateValidationCall { userOp: op.into() };
+        let tx =
+            TransactionRequest::default().with_to(self.entry_point).with_input(call.abi_encode());
+        let revert = match self.entry_point_call("simulateValidation", tx).await? {
+            Ok(_) => {
+                return Ok(Validation::Other(
+                    "simulateValidation returned instead of reverting".into(),
+                ));
+            }
+            Err(revert) => revert,
+        };
+        Ok(match revert {
+            EntryPointRevert::Decoded(e) => match *e {
+                EntryPointErrors::ValidationResult(r) => Validation::Passed {
+                    sig_failed: r.returnInfo.sigFailed,
+                    valid_after: r.returnInfo.validAfter.to::<u64>(),
+                    valid_until: r.returnInfo.validUntil.to::<u64>(),
+                },
+                EntryPointErrors::FailedOp(f) => Validation::FailedOp(f.reason),
+                other => Validation::Other(format!("{other:?}")),
+            },
+            other => Validation::Other(other.describe()),
+        })
+    }
+
+    /// `EntryPoint.simulateHandleOp(op, settlement, isSettled(requestHash))`: runs validation
+    /// and execution in an `eth_call`, then asks the settlement contract whether the payment
+    /// landed — which is exactly "would this op's execution succeed".
+    pub async fn simulate_execution(
+        &self,
+        op: &UserOperation,
+        request_hash: B256,
+    ) -> Result<Execution, ChainError> {
+        let target_call =
+            SettlementContract::isSettledCall { requestHash: request_hash }.abi_encode();
+        let call = EntryPoint::simulateHandleOpCall {
+            op: op.into(),
+            target: self.settlement,
+            targetCallData: target_call.into(),
+        };
+        let tx =
+            TransactionRequest::default().with_to(self.entry_point).with_input(call.abi_encode());
+        let revert = match self.entry_point_call("simulateHandleOp", tx).await? {
+            Ok(_) => {
+                return Ok(Execution::Other(
+                    "simulateHandleOp returned instead of reverting".into(),
+                ));
+            }
+            Err(revert) => revert,
+        };
+        Ok(match revert {
+            EntryPointRevert::Decoded(e) => match *e {
+                EntryPointErrors::ExecutionResult(r) => {
+                    let settled = r.targetSuccess
+                        && SettlementContract::isSettledCall::abi_decode_returns(&r.targetResult)
+                            .unwrap_or(false);
+                    if settled { Execution::Settles } else { Execution::Reverts }
+                }
+                EntryPointErrors::FailedOp(f) => Execution::FailedOp(f.reason),
+                other => Execution::Other(format!("{other:?}")),
+            },
+            other => Execution::Other(other.describe()),
+        })
+    }
+
+    /// `eth_call` to the EntryPoint: `Ok(Ok(output))`, `Ok(Err(revert))`, or a transport error.
+    pub(crate) async fn entry_point_call(
+        &self,
+        what: &'static str,
+        tx: TransactionRequest,
+    ) -> Result<Result<Bytes, EntryPointRevert>, ChainError> {
+        let call = async { Ok::<_, std::convert::Infallible>(self.provider.call(tx).await) };
+        match self.rpc(what, call).await? {
+            Ok(out) => Ok(Ok(out)),
+            Err(e) => EntryPointRevert::from_rpc(what, e).map(Err),
+        }
+    }
+
+    /// Where an op with `user_op_hash` landed, from the EntryPoint's `UserOperationEvent`,
+    /// searching from `from_block` (or the configured look-back) to the head.
+    pub async fn find_landed(
+        &self,
+        user_op_hash: B256,
+        request_hash: B256,
+        from_block: Option<u64>,
+    ) -> Result<Option<Landed>, ChainError> {
+        let head = self.head().await?.number;
+        let from =
+            from_block.unwrap_or_else(|| head.saturating_sub(self.log_lookback_blocks)).min(head);
+        let filter = Filter::new()
+            .address(self.entry_point)
+            .event_signature(UserOperationEvent::SIGNATURE_HASH)
+            .topic1(user_op_hash)
+            .from_block(from)
+            .to_block(head);
+        let logs = self.rpc("eth_getLogs", self.provider.get_logs(&filter)).await?;
+        let Some(log) = logs.first() else { return Ok(None) };
+        let Ok(event) = UserOperationEvent::decode_log(&log.inner) else { return Ok(None) };
+        let (Some(tx_hash), Some(block_number)) = (log.transaction_hash, log.block_number) else {
+            return Ok(None);
+        };
+        let receipt = self
+            .rpc("eth_getTransactionReceipt", self.provider.get_transaction_receipt(tx_hash))
+            .await?;
+        let logs: Vec<alloy::primitives::Log> = receipt
+            .map(|r| r.inner.logs().iter().map(|l| l.inner.clone()).collect())
+            .unwrap_or_default();
+        Ok(Some(Landed {
+            tx_hash,
+            block_number,
+            success: event.data.success,
+            revert_reason: revert_reason_in(&logs, self.entry_point, user_op_hash),
+            receipt_log: receipt_log_in(&logs, self.settlement, request_hash),
+        }))
+    }
+}
+
+/// A revert from an EntryPoint `eth_call`.
+#[derive(Debug)]
+pub(crate) enum EntryPointRevert {
+    Decoded(Box<EntryPointErrors>),
+    Undecoded { message: String, data: Option<Bytes> },
+}
+
+impl EntryPointRevert {
+    /// A revert answer becomes `Ok(revert)`; anything else (no node, bad answer) is an error.
+    fn from_rpc(what: &'static str, e: RpcError<TransportErrorKind>) -> Result<Self, ChainError> {
+        let Some(payload) = e.as_error_resp() else {
+            return Err(ChainError { what, message: e.to_string() });
+        };
+        Ok(match payload.as_decoded_interface_error::<EntryPointErrors>() {
+            Some(decoded) => Self::Decoded(Box::new(decoded)),
+            None => Self::Undecoded {
+                message: payload.message.to_string(),
+                data: payload.as_revert_data(),
+            },
+        })
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Decoded(e) => format!("{e:?}"),
+            Self::Undecoded { message, data } => match data {
+                Some(data) => format!("{message} ({})", describe_revert(data)),
+                None => message.clone(),
+            },
+        }
+    }
+}
+
+/// Revert data in words: `Error(string)`, `Panic`, a SettlementContract or token error, or hex.
+pub fn describe_revert(data: &[u8]) -> String {
+    if let Some(reason) = decode_revert_reason(data) {
+        return reason;
+    }
+    if let Ok(e) = SettlementContract::SettlementContractErrors::abi_decode(data) {
+        return format!("{e:?}");
+    }
+    if let Ok(e) = TestStablecoin::TestStablecoinErrors::abi_decode(data) {
+        return format!("{e:?}");
+    }
+    alloy::primitives::hex::encode_prefixed(data)
+}
+
+/// The EntryPoint's `UserOperationRevertReason` for an op among a transaction's logs.
+pub(crate) fn revert_reason_in(
+    logs: &[alloy::primitives::Log],
+    entry_point: Address,
+    user_op_hash: B256,
+) -> Option<String> {
+    logs.iter()
+        .filter(|l| l.address == entry_point)
+        .filter_map(|l| UserOperationRevertReason::decode_log(l).ok())
+        .find(|l| l.data.userOpHash == user_op_hash)
+        .map(|l| describe_revert(&l.data.revertReason))
+}
+
+/// The SettlementContract's `ReceiptLog` for `request_hash` among a transaction's logs.
+pub(crate) fn receipt_log_in(
+    logs: &[alloy::primitives::Log],
+    settlement: Address,
+    request_hash: B256,
+) -> Option<SettlementContract::ReceiptLog> {
+    logs.iter()
+        .filter(|l| l.address == settlement)
+        .filter_map(|l| SettlementContract::ReceiptLog::decode_log(l).ok())
+        .map(|l| l.data)
+        .find(|l| l.requestHash == request_hash)
+}
+
+/// A bundler's log (`eth_getUserOperationReceipt`) in alloy's form.
+pub(crate) fn bundler_log(log: &x402_aa_rpc::Log) -> Option<alloy::primitives::Log> {
+    alloy::primitives::Log::new(log.address, log.topics.clone(), log.data.clone())
+}

@@ -1,0 +1,455 @@
+//! Getting a verified op onto the chain: through a bundler, or by bundling it ourselves.
+//!
+//! Both paths answer with a [`Submitted`]: the op [`Landed`] (read back from the chain), was
+//! refused before it could land, or may still land (no receipt within the bound).
+
+use std::{
+    collections::{HashSet, VecDeque},
+    time::Duration,
+};
+
+use alloy::{
+    network::TransactionBuilder,
+    primitives::{Address, B256, U256},
+    providers::{DynProvider, Provider},
+    rpc::types::TransactionRequest,
+    sol_types::{SolCall, SolEvent},
+};
+use tokio::sync::{mpsc, oneshot};
+use x402_aa::UserOperation;
+use x402_aa_contracts::EntryPoint::{self, EntryPointErrors, UserOperationEvent};
+use x402_aa_rpc::{BundlerClient, RpcError};
+
+use crate::chain::{
+    EntryPointRevert, Landed, Network, bundler_log, receipt_log_in, revert_reason_in,
+};
+
+/// How a submission ended, as far as the facilitator can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    Landed(Landed),
+    /// Refused (or unreachable) before inclusion. `maybe_sent`: the request may have reached
+    /// the bundler or node anyway, so the op's fate must still be read from the chain.
+    Refused {
+        message: String,
+        maybe_sent: bool,
+    },
+    /// Sent, but no receipt within the bound; it may still land.
+    Pending {
+        message: String,
+    },
+}
+
+/// The configured submission path of one network.
+#[derive(Debug, Clone)]
+pub enum Submitter {
+    Bundler { client: BundlerClient, poll_interval: Duration },
+    Direct(Batcher),
+}
+
+impl Submitter {
+    /// Submits `op` and waits up to `wait` for it to land.
+    pub async fn submit(
+        &self,
+        net: &Network,
+        op: UserOperation,
+        user_op_hash: B256,
+        request_hash: B256,
+        from_block: u64,
+        wait: Duration,
+    ) -> Submitted {
+        match self {
+            Self::Bundler { client, poll_interval } => {
+                let job = BundlerJob { net, client, op, user_op_hash, request_hash, from_block };
+                job.run(wait, *poll_interval).await
+            }
+            Self::Direct(batcher) => batcher.submit(op, user_op_hash, request_hash).await,
+        }
+    }
+
+    /// The facilitator's own address when it bundles (x402 `signers`).
+    pub fn signer(&self) -> Option<Address> {
+        match self {
+            Self::Bundler { .. } => None,
+            Self::Direct(b) => Some(b.beneficiary),
+        }
+    }
+}
+
+struct BundlerJob<'a> {
+    net: &'a Network,
+    client: &'a BundlerClient,
+    op: UserOperation,
+    user_op_hash: B256,
+    request_hash: B256,
+    from_block: u64,
+}
+
+impl BundlerJob<'_> {
+    async fn run(self, wait: Duration, poll: Duration) -> Submitted {
+        let net = self.net;
+        match self.client.send_user_operation(&self.op, net.entry_point).await {
+            Ok(hash) if hash != self.user_op_hash => tracing::warn!(
+                target: "x402_aa::facilitator",
+                ours = %self.user_op_hash, bundler = %hash,
+                "bundler reports a different userOpHash; following ours"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                // A JSON-RPC or HTTP answer is a verdict: the bundler did not take the op. A
+                // transport failure or a timeout may have delivered it all the same.
+                let maybe_sent = matches!(e, RpcError::Transport { .. } | RpcError::Timeout { .. });
+                return Submitted::Refused { message: e.to_string(), maybe_sent };
+            }
+        }
+        let receipt = self.client.wait_for_receipt(self.user_op_hash, wait, poll).await;
+        // The node is the authority on what landed; the bundler's receipt only says when to look.
+        let landed =
+            self.net.find_landed(self.user_op_hash, self.request_hash, Some(self.from_block)).await;
+        match (receipt, landed) {
+            (_, Ok(Some(landed))) => Submitted::Landed(landed),
+            (Ok(r), _) => {
+                let logs: Vec<_> =
+                    r.logs.iter().chain(&r.receipt.logs).filter_map(bundler_log).collect();
+                Submitted::Landed(Landed {
+                    tx_hash: r.receipt.transaction_hash,
+                    block_number: r.receipt.block_number,
+                    success: r.success,
+                    revert_reason: revert_reason_in(&logs, net.entry_point, self.user_op_hash)
+                        .or(r.reason),
+                    receipt_log: receipt_log_in(&logs, net.settlement, self.request_hash),
+                })
+            }
+            (Err(e), _) => Submitted::Pending { message: e.to_string() },
+        }
+    }
+}
+
+/// Direct mode: a queue in front of one task that bundles ops into `handleOps` transactions
+/// sent from the facilitator's key, with the facilitator as beneficiary.
+///
+/// A batch waits at most `max_wait` for company and holds at most `max_batch` ops, one per
+/// sender: SessionKeyAccount executes only the op of a sender that validated last in a bundle
+/// (and ERC-7562 mempools allow one op per unstaked sender per bundle), so a second op of the
+/// same sender waits for the next batch. Before sending, the batch is simulated with `eth_call`;
+/// an op the EntryPoint refuses (`FailedOp(i, reason)`) is answered and dropped, the rest retried.
+/// Batches go out one at a time, so the key's nonce never races.
+#[derive(Debug, Clone)]
+pub struct Batcher {
+    jobs: mpsc::Sender<Job>,
+    beneficiary: Address,
+}
+
+#[derive(Debug)]
+struct Job {
+    op: UserOperation,
+    user_op_hash: B256,
+    request_hash: B256,
+    reply: oneshot::Sender<Submitted>,
+}
+
+/// Batching knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    pub max_batch: usize,
+    pub max_wait: Duration,
+    pub receipt_timeout: Duration,
+}
+
+impl Batcher {
+    /// Starts the batching task; `sender` must sign for `beneficiary`. The task ends when the
+    /// last `Batcher` clone is dropped and its queue is drained.
+    pub fn spawn(
+        net: Network,
+        sender: DynProvider,
+        beneficiary: Address,
+        config: BatchConfig,
+    ) -> Self {
+        let (jobs, rx) = mpsc::channel(1024);
+        let worker = Worker { net, sender, beneficiary, config };
+        tokio::spawn(worker.run(rx));
+        Self { jobs, beneficiary }
+    }
+
+    pub fn beneficiary(&self) -> Address {
+        self.beneficiary
+    }
+
+    async fn submit(&self, op: UserOperation, user_op_hash: B256, request_hash: B256) -> Submitted {
+        let (reply, answer) = oneshot::channel();
+        let job = Job { op, user_op_hash, request_hash, reply };
+        if self.jobs.send(job).await.is_err() {
+            return Submitted::Refused {
+                message: "the direct-submission task has stopped".into(),
+                maybe_sent: false,
+            };
+        }
+        answer.await.unwrap_or_else(|_| Submitted::Pending {
+            message: "the direct-submission task stopped while the op was pending".into(),
+        })
+    }
+}
+
+struct Worker {
+    net: Network,
+    sender: DynProvider,
+    beneficiary: Address,
+    config: BatchConfig,
+}
+
+impl Worker {
+    async fn run(self, mut rx: mpsc::Receiver<Job>) {
+        let max_batch = self.config.max_batch.max(1);
+        let mut pending: VecDeque<Job> = VecDeque::new();
+        let mut open = true;
+        loop {
+            if pending.is_empty() {
+                if !open {
+                    return;
+                }
+                match rx.recv().await {
+                    Some(job) => pending.push_back(job),
+                    None => return,
+                }
+            }
+            let deadline = tokio::time::Instant::now() + self.config.max_wait;
+            while open && distinct_senders(&pending) < max_batch {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(job)) => pending.push_back(job),
+                    Ok(None) => open = false,
+                    Err(_) => break,
+                }
+            }
+            let batch = take_batch(&mut pending, max_batch);
+            self.run_batch(batch).await;
+        }
+    }
+
+    async fn run_batch(&self, mut jobs: Vec<Job>) {
+        // Settlements run in their own tasks, so a closed reply means the task died: skip it.
+        jobs.retain(|j| !j.reply.is_closed());
+        loop {
+            if jobs.is_empty() {
+                return;
+            }
+            match self.simulate(&jobs).await {
+                Simulated::Ok => break,
+                Simulated::FailedOp { index, reason } if index < jobs.len() => {
+                    let job = jobs.remove(index);
+                    let message = format!("EntryPoint refused the op: FailedOp({reason})");
+                    let _ = job.reply.send(Submitted::Refused { message, maybe_sent: false });
+                }
+                Simulated::FailedOp { reason, .. } | Simulated::Reverted(reason)
+                    if jobs.len() > 1 =>
+                {
+                    // No op to blame: try each alone so one bad op cannot sink the others.
+                    tracing::warn!(target: "x402_aa::facilitator", %reason, "bundle reverted; splitting");
+                    for job in jobs {
+                        Box::pin(self.run_batch(vec![job])).await;
+                    }
+                    return;
+                }
+                Simulated::FailedOp { reason, .. } | Simulated::Reverted(reason) => {
+                    reply_all(jobs, |_| Submitted::Refused {
+                        message: format!("handleOps would revert: {reason}"),
+                        maybe_sent: false,
+                    });
+                    return;
+                }
+                Simulated::Unavailable(message) => {
+                    reply_all(jobs, |_| Submitted::Refused {
+                        message: message.clone(),
+                        maybe_sent: false,
+                    });
+                    return;
+                }
+            }
+        }
+        self.send(jobs).await;
+    }
+
+    fn handle_ops_tx(&self, jobs: &[Job]) -> TransactionRequest {
+        let call = EntryPoint::handleOpsCall {
+            ops: jobs.iter().map(|j| (&j.op).into()).collect(),
+            beneficiary: self.beneficiary,
+        };
+        TransactionRequest::default()
+            .with_from(self.beneficiary)
+            .with_to(self.net.entry_point)
+            .with_input(call.abi_encode())
+            .with_gas_limit(bundle_gas_limit(jobs.iter().map(|j| &j.op)))
+    }
+
+    async fn simulate(&self, jobs: &[Job]) -> Simulated {
+        match self.net.entry_point_call("handleOps", self.handle_ops_tx(jobs)).await {
+            Err(e) => Simulated::Unavailable(e.to_string()),
+            Ok(Ok(_)) => Simulated::Ok,
+            Ok(Err(EntryPointRevert::Decoded(e))) => match *e {
+                EntryPointErrors::FailedOp(f) => {
+                    let index = usize::try_from(f.opIndex).unwrap_or(usize::MAX);
+                    Simulated::FailedOp { index, reason: f.reason }
+                }
+                other => Simulated::Reverted(format!("{other:?}")),
+            },
+            Ok(Err(other)) => Simulated::Reverted(other.describe()),
+        }
+    }
+
+    async fn send(&self, jobs: Vec<Job>) {
+        let tx = self.handle_ops_tx(&jobs);
+        let tx_hash = match self.sender.send_transaction(tx).await {
+            Ok(pending) => *pending.tx_hash(),
+            Err(e) => {
+                // An error answer means the node refused the transaction; anything else (a
+                // timeout) may hide a transaction that was accepted.
+                let maybe_sent = e.as_error_resp().is_none();
+                let message = format!("sending handleOps failed: {e}");
+                reply_all(jobs, |_| Submitted::Refused { message: message.clone(), maybe_sent });
+                return;
+            }
+        };
+        let receipt = match self.wait_for_receipt(tx_hash).await {
+            Some(receipt) => receipt,
+            None => {
+                let message = format!(
+                    "handleOps transaction {tx_hash} has no receipt after {:?}",
+                    self.config.receipt_timeout
+                );
+                reply_all(jobs, |_| Submitted::Pending { message: message.clone() });
+                return;
+            }
+        };
+        if !receipt.status() {
+            let message = format!("handleOps transaction {tx_hash} reverted");
+            reply_all(jobs, |_| Submitted::Refused { message: message.clone(), maybe_sent: false });
+            return;
+        }
+        let block_number = receipt.block_number.unwrap_or_default();
+        let logs: Vec<alloy::primitives::Log> =
+            receipt.inner.logs().iter().map(|l| l.inner.clone()).collect();
+        let ep = self.net.entry_point;
+        reply_all(jobs, |job| {
+            let event = logs
+                .iter()
+                .filter(|l| l.address == ep)
+                .filter_map(|l| UserOperationEvent::decode_log(l).ok())
+                .find(|e| e.data.userOpHash == job.user_op_hash);
+            match event {
+                Some(event) => Submitted::Landed(Landed {
+                    tx_hash,
+                    block_number,
+                    success: event.data.success,
+                    revert_reason: revert_reason_in(&logs, ep, job.user_op_hash),
+                    receipt_log: receipt_log_in(&logs, self.net.settlement, job.request_hash),
+                }),
+                None => Submitted::Pending {
+                    message: format!("handleOps {tx_hash} carries no event for this op"),
+                },
+            }
+        });
+    }
+
+    /// Polls for the receipt, fast at first (a devnet mines at once), within the bound.
+    async fn wait_for_receipt(
+        &self,
+        tx_hash: B256,
+    ) -> Option<alloy::rpc::types::TransactionReceipt> {
+        let deadline = tokio::time::Instant::now() + self.config.receipt_timeout;
+        let mut delay = Duration::from_millis(10);
+        loop {
+            let ask = self.net.provider().get_transaction_receipt(tx_hash);
+            if let Ok(Ok(Some(receipt))) = tokio::time::timeout_at(deadline, ask).await {
+                return Some(receipt);
+            }
+            if tokio::time::Instant::now() + delay >= deadline {
+                return None;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(500));
+        }
+    }
+}
+
+enum Simulated {
+    Ok,
+    FailedOp { index: usize, reason: String },
+    Reverted(String),
+    Unavailable(String),
+}
+
+fn reply_all(jobs: Vec<Job>, mut outcome: impl FnMut(&Job) -> Submitted) {
+    for job in jobs {
+        let answer = outcome(&job);
+        let _ = job.reply.send(answer);
+    }
+}
+
+fn distinct_senders(jobs: &VecDeque<Job>) -> usize {
+    jobs.iter().map(|j| j.op.sender).collect::<HashSet<_>>().len()
+}
+
+/// Up to `max` jobs with distinct senders, in arrival order; the rest stay queued.
+fn take_batch(pending: &mut VecDeque<Job>, max: usize) -> Vec<Job> {
+    let mut batch = Vec::new();
+    let mut senders = HashSet::new();
+    let mut rest = VecDeque::new();
+    for job in pending.drain(..) {
+        if batch.len() < max && senders.insert(job.op.sender) {
+            batch.push(job);
+        } else {
+            rest.push_back(job);
+        }
+    }
+    *pending = rest;
+    batch
+}
+
+/// Enough gas for the EntryPoint to honour every op's limits (verification up to three times
+/// with a paymaster: account, paymaster, postOp) plus per-op and per-bundle overhead. Estimating
+/// instead is unsafe: a bundle whose inner call runs out of gas still succeeds.
+fn bundle_gas_limit<'a>(ops: impl Iterator<Item = &'a UserOperation>) -> u64 {
+    let per_op = ops.fold(U256::ZERO, |acc, op| {
+        let multiplier = if op.paymaster_and_data.is_empty() { 1 } else { 3 };
+        acc.saturating_add(op.call_gas_limit)
+            .saturating_add(op.verification_gas_limit.saturating_mul(U256::from(multiplier)))
+            .saturating_add(op.pre_verification_gas)
+            .saturating_add(U256::from(60_000))
+    });
+    u64::try_from(per_op.saturating_add(U256::from(100_000))).unwrap_or(u64::MAX).min(25_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(sender: u8) -> Job {
+        let (reply, _) = oneshot::channel();
+        Job {
+            op: UserOperation { sender: Address::repeat_byte(sender), ..Default::default() },
+            user_op_hash: B256::ZERO,
+            request_hash: B256::ZERO,
+            reply,
+        }
+    }
+
+    #[test]
+    fn batches_hold_one_op_per_sender() {
+        let mut pending: VecDeque<Job> = [1, 2, 1, 3, 2, 4].into_iter().map(job).collect();
+        let batch = take_batch(&mut pending, 8);
+        let senders: Vec<u8> = batch.iter().map(|j| j.op.sender[0]).collect();
+        assert_eq!(senders, [1, 2, 3, 4]);
+        let rest: Vec<u8> = pending.iter().map(|j| j.op.sender[0]).collect();
+        assert_eq!(rest, [1, 2]);
+        let batch = take_batch(&mut pending, 1);
+        assert_eq!(batch.len(), 1);
+        assert_eq!(pending.len(), 1);
+    }
+
+    #[test]
+    fn gas_limit_is_bounded() {
+        let op = UserOperation { call_gas_limit: U256::MAX, ..Default::default() };
+        assert_eq!(bundle_gas_limit([&op].into_iter()), 25_000_000);
+        let small = UserOperation { call_gas_limit: U256::from(1), ..Default::default() };
+        assert_eq!(bundle_gas_limit([&small].into_iter()), 160_001);
+    }
+}

@@ -1,0 +1,271 @@
+//! aa-native `/verify`, step by step (nero402-spec §8.2 plus the chain checks NERO leaves open).
+//!
+//! 1. the body is a v2 `{x402Version: 2, paymentPayload, paymentRequirements}` → `invalid_envelope`
+//! 2. `payload.userOp` and `payload.settlementCallSpec` decode → `invalid_inner_payload`
+//! 3. `accepted` equals the merchant's requirements → `network_mismatch`, `amount_mismatch`,
+//!    `asset_mismatch`, `payTo_mismatch`, `requirements_mismatch`
+//! 4. `callData` is `execute`/`executeBatch` around one `settle` → `calldata_decode_failed`
+//! 5. the decoded `settle` equals `settlementCallSpec` → `spec_mismatch`, and the spec pays what
+//!    the requirements ask → `payTo_mismatch`, `asset_mismatch`, `amount_mismatch`
+//! 6. network, EntryPoint, settlement contract and token are the ones configured here →
+//!    `requirements_mismatch`, `invalid_payment_requirements`
+//! 7. the requestHash is not settled: registry, then `isSettled` on chain → `replay`, `in_flight`
+//! 8. session ops (signature not 65 bytes): the off-chain mirror of the account's checks with
+//!    the owner read from the chain (or from `initCode`), then the stored budget → the session
+//!    reasons (`session_expired`, `session_revoked`, `spend_cap_exceeded`, …)
+//! 9. `EntryPoint.simulateValidation` → `simulation_failed` (FailedOp, with its `AAxx` code),
+//!    `invalid_signature`, `user_op_out_of_time_range`
+//! 10. `EntryPoint.simulateHandleOp` with `isSettled(requestHash)` as target: the execution really
+//!     pays → `insufficient_funds`, `execution_reverted`
+//!
+//! Steps 1–6 need nothing but the request and the config ([`parse`], [`check_static`]); 7–10
+//! read the chain ([`check_chain`]). Simulation goes through the EntryPoint's own simulation
+//! entry points rather than an `eth_call` of `handleOps`, so `/verify` needs no funded key and
+//! works the same in bundler and direct mode.
+
+use alloy::{
+    primitives::{Address, B256},
+    sol_types::SolCall,
+};
+use serde_json::Value;
+use x402_aa::{
+    DecodedPayment, UserOperation,
+    abi::createAccountCall,
+    x402::{AaNativeEnvelope, AaNativeRequirements, PayloadError, decode_payment_payload},
+};
+use x402_aa_session::scope::{check_budget, check_session_op};
+
+use crate::{
+    chain::{ChainError, Execution, Head, Network, Validation},
+    reason::Rejection,
+    store::{Status, Store},
+};
+
+/// A request that passed steps 1–2.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub envelope: AaNativeEnvelope,
+    pub required: AaNativeRequirements,
+}
+
+impl Request {
+    pub fn op(&self) -> &UserOperation {
+        &self.envelope.payload.payload.user_op
+    }
+
+    pub fn request_hash(&self) -> B256 {
+        self.envelope.payload.payload.settlement_call_spec.request_hash
+    }
+
+    pub fn payer(&self) -> Address {
+        self.envelope.payer()
+    }
+}
+
+/// What the chain checks established.
+#[derive(Debug, Clone, Copy)]
+pub struct Checked {
+    pub user_op_hash: B256,
+    pub head: Head,
+}
+
+impl From<ChainError> for Rejection {
+    fn from(e: ChainError) -> Self {
+        Rejection::Internal(e.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for Rejection {
+    fn from(e: crate::store::StoreError) -> Self {
+        Rejection::Internal(format!("registry: {e}"))
+    }
+}
+
+/// Steps 1–2: the body as an aa-native request.
+pub fn parse(raw: &str) -> Result<Request, Rejection> {
+    let body: Value = serde_json::from_str(raw)
+        .map_err(|e| Rejection::Envelope(format!("body is not JSON: {e}")))?;
+    let Value::Object(body) = body else {
+        return Err(Rejection::Envelope("body is not a JSON object".into()));
+    };
+    match body.get("x402Version") {
+        Some(v) if v.as_u64() == Some(2) => {}
+        Some(v) => return Err(Rejection::Envelope(format!("x402Version {v} is not 2"))),
+        None => return Err(Rejection::Envelope("x402Version is missing".into())),
+    }
+    let payload = body
+        .get("paymentPayload")
+        .ok_or_else(|| Rejection::Envelope("paymentPayload is missing".into()))?;
+    let envelope = decode_payment_payload(payload.clone())?;
+    let requirements = body
+        .get("paymentRequirements")
+        .ok_or_else(|| Rejection::Envelope("paymentRequirements is missing".into()))?;
+    let required = match AaNativeRequirements::parse_json(requirements) {
+        Ok(required) => required,
+        // The payer chose aa-native; requirements of another scheme are not what it accepted.
+        Err(PayloadError::UnsupportedScheme { .. }) => {
+            return Err(PayloadError::RequirementsMismatch { field: "scheme" }.into());
+        }
+        Err(e) => return Err(Rejection::Requirements(e.to_string())),
+    };
+    Ok(Request { envelope, required })
+}
+
+/// Steps 3–6: everything checkable without the chain.
+pub fn check_static(net: &Network, req: &Request) -> Result<DecodedPayment, Rejection> {
+    let accepted = req.envelope.accepted.chain_id;
+    if accepted != net.chain_id {
+        return Err(
+            PayloadError::NetworkMismatch { expected: net.chain_id, actual: accepted }.into()
+        );
+    }
+    let decoded = req.envelope.verify_against(&req.required)?;
+    if let Some(extra) = &req.required.extra
+        && extra.entry_point != net.entry_point
+    {
+        return Err(Rejection::NotServed(format!(
+            "requirements name EntryPoint {}, this facilitator submits to {} on eip155:{}",
+            extra.entry_point, net.entry_point, net.chain_id
+        )));
+    }
+    if decoded.settlement != net.settlement {
+        return Err(Rejection::NotServed(format!(
+            "the payment settles through {}, this facilitator settles through {} on eip155:{}",
+            decoded.settlement, net.settlement, net.chain_id
+        )));
+    }
+    let token = decoded.settle.token;
+    if !net.allowed_tokens.is_empty() && !net.allowed_tokens.contains(&token) {
+        return Err(Rejection::AssetNotAllowed(token));
+    }
+    Ok(decoded)
+}
+
+/// Steps 7–10. `registry_replay` is false when the caller itself holds the registry claim
+/// (`/settle` re-verifying after claiming).
+pub async fn check_chain(
+    net: &Network,
+    store: &dyn Store,
+    req: &Request,
+    decoded: &DecodedPayment,
+    registry_replay: bool,
+) -> Result<Checked, Rejection> {
+    let op = req.op();
+    let user_op_hash = op.hash(net.entry_point, net.chain_id);
+    let request_hash = req.request_hash();
+
+    if registry_replay {
+        check_registry(net, store, request_hash).await?;
+    }
+    if net.is_settled(request_hash).await? {
+        return Err(Rejection::Replay(format!("requestHash {request_hash} is already settled")));
+    }
+    let head = net.head().await?;
+
+    if op.signature.len() != 65 {
+        check_session(net, op, user_op_hash, head).await?;
+    }
+
+    match net.simulate_validation(op).await? {
+        Validation::Passed { sig_failed: true, .. } => return Err(Rejection::InvalidSignature),
+        Validation::Passed { valid_after, valid_until, .. } => {
+            if head.timestamp < valid_after || head.timestamp > valid_until {
+                return Err(Rejection::OutOfTimeRange {
+                    valid_after,
+                    valid_until,
+                    now: head.timestamp,
+                });
+            }
+        }
+        Validation::FailedOp(reason) | Validation::Other(reason) => {
+            return Err(Rejection::SimulationFailed { reason });
+        }
+    }
+
+    match net.simulate_execution(op, request_hash).await? {
+        Execution::Settles => {}
+        Execution::Reverts => {
+            let (token, amount) = (decoded.settle.token, decoded.settle.amount);
+            let balance = net.token_balance(token, op.sender).await?;
+            if balance < amount {
+                return Err(Rejection::InsufficientFunds { balance, amount });
+            }
+            return Err(Rejection::ExecutionReverted(
+                "settle does not complete (allowance, paused contract, token not allowed, \
+                 or call gas)"
+                    .into(),
+            ));
+        }
+        Execution::FailedOp(reason) | Execution::Other(reason) => {
+            return Err(Rejection::SimulationFailed { reason });
+        }
+    }
+    Ok(Checked { user_op_hash, head })
+}
+
+async fn check_registry(
+    net: &Network,
+    store: &dyn Store,
+    request_hash: B256,
+) -> Result<(), Rejection> {
+    match store.get(net.chain_id, request_hash).await? {
+        Some(row) if row.status == Status::Settled => Err(Rejection::Replay(format!(
+            "requestHash {request_hash} was settled in transaction {}",
+            row.tx_hash.map(|h| h.to_string()).unwrap_or_default()
+        ))),
+        Some(row) if row.status == Status::InFlight => Err(Rejection::InFlight),
+        _ => Ok(()),
+    }
+}
+
+/// Step 8: the account contract's session checks, off-chain, in the contract's order.
+async fn check_session(
+    net: &Network,
+    op: &UserOperation,
+    user_op_hash: B256,
+    head: Head,
+) -> Result<(), Rejection> {
+    let deployed = net.is_deployed(op.sender).await?;
+    let owner = if deployed {
+        net.account_owner(op.sender).await?
+    } else {
+        owner_from_init_code(net, op).await?
+    };
+    let checked = check_session_op(op, user_op_hash, net.chain_id, owner, head.timestamp)?;
+    let stored = net.stored_session(op.sender, checked.session_id, deployed).await?;
+    check_budget(&checked, &stored)?;
+    Ok(())
+}
+
+/// The owner an undeployed session account will have: `initCode` must call the configured
+/// SessionKeyAccountFactory's `createAccount(owner, salt)`, and `getAddress(owner, salt)` must
+/// be the sender — otherwise the grant's owner signature proves nothing about this account.
+async fn owner_from_init_code(net: &Network, op: &UserOperation) -> Result<Address, Rejection> {
+    let Some(factory) = op.factory() else {
+        return Err(Rejection::InitCode(format!(
+            "sender {} has no code and the op carries no initCode",
+            op.sender
+        )));
+    };
+    let Some(expected) = net.session_factory else {
+        return Err(Rejection::InitCode(format!(
+            "sender {} is not deployed and no session account factory is configured for eip155:{}",
+            op.sender, net.chain_id
+        )));
+    };
+    if factory != expected {
+        return Err(Rejection::InitCode(format!(
+            "initCode deploys through {factory}, not the session account factory {expected}"
+        )));
+    }
+    let call = createAccountCall::abi_decode(op.init_code.get(20..).unwrap_or_default())
+        .map_err(|_| Rejection::InitCode("initCode is not createAccount(owner, salt)".into()))?;
+    let address = net.counterfactual_address(factory, call.owner, call.salt).await?;
+    if address != op.sender {
+        return Err(Rejection::InitCode(format!(
+            "sender {} is not getAddress(owner, salt) = {address}",
+            op.sender
+        )));
+    }
+    Ok(call.owner)
+}

@@ -1,0 +1,152 @@
+//! Direct mode bundles payments of different accounts into one `handleOps`, and drops the op
+//! the EntryPoint refuses without sinking the others.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{B256, U256},
+    providers::{Provider, ProviderBuilder},
+    signers::{SignerSync, local::PrivateKeySigner},
+    sol_types::SolEvent,
+};
+use x402_aa_contracts::EntryPoint::UserOperationEvent;
+use x402_aa_facilitator::{
+    SubmissionConfig,
+    chain::Network,
+    submit::{BatchConfig, Batcher, Submitted, Submitter},
+};
+
+use crate::common::{Env, SessionOpts, USD, body};
+
+#[tokio::test]
+async fn payments_from_different_accounts_settle_in_one_handle_ops() -> anyhow::Result<()> {
+    const N: usize = 5;
+    let env = Env::new().await?;
+    let mut config = env.config();
+    for chain in config.chains.values_mut() {
+        if let SubmissionConfig::Direct { max_batch, max_wait_ms, .. } = &mut chain.submission {
+            *max_batch = 8;
+            // Long enough that every request of this test joins the first batch.
+            *max_wait_ms = 400;
+        }
+    }
+    let f = Arc::new(env.start(config).await?);
+    let accepted = env.accepted(USD);
+    let mut bodies = Vec::new();
+    for n in 0..N {
+        let payer = if n == 0 {
+            env.owner_payer(100 * USD).await?
+        } else {
+            env.session_payer(SessionOpts::default()).await?
+        };
+        bodies.push(body(&payer.pay(&accepted, n as u64).await?, &accepted));
+    }
+    let tasks: Vec<_> = bodies
+        .into_iter()
+        .map(|b| {
+            let f = f.clone();
+            tokio::spawn(async move { f.settle(&b).await })
+        })
+        .collect();
+    let mut txs = Vec::new();
+    for task in tasks {
+        let (_, s) = task.await??;
+        assert_eq!(s["success"], true, "{s}");
+        txs.push(s["transaction"].as_str().unwrap_or_default().to_owned());
+    }
+    assert!(txs.iter().all(|t| t == &txs[0]), "one bundle: {txs:?}");
+    let receipt = env
+        .devnet
+        .provider()
+        .get_transaction_receipt(txs[0].parse::<B256>()?)
+        .await?
+        .expect("receipt");
+    let events = receipt
+        .inner
+        .logs()
+        .iter()
+        .filter(|l| UserOperationEvent::decode_log(&l.inner).is_ok())
+        .count();
+    assert_eq!(events, N);
+    assert_eq!(env.merchant_balance().await?, U256::from(N as u64 * USD));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_op_the_entry_point_refuses_is_dropped_from_the_bundle() -> anyhow::Result<()> {
+    let env = Env::new().await?;
+    let a = env.devnet.addresses;
+    let net = Network::new(
+        env.devnet.chain_id(),
+        env.devnet.rpc_url(),
+        a.entry_point,
+        a.settlement,
+        Some(a.session_account_factory),
+        vec![a.token],
+        Duration::from_secs(5),
+        1_000,
+    )?;
+    let key = env.facilitator_key.clone();
+    let sender = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key.clone()))
+        .connect_http(env.devnet.rpc_url().parse()?)
+        .erased();
+    let batcher = Batcher::spawn(
+        net.clone(),
+        sender,
+        key.address(),
+        BatchConfig {
+            max_batch: 8,
+            max_wait: Duration::from_millis(300),
+            receipt_timeout: Duration::from_secs(10),
+        },
+    );
+    let submitter = Arc::new(Submitter::Direct(batcher));
+
+    let accepted = env.accepted(USD);
+    let mut jobs = Vec::new();
+    for n in 0..3u64 {
+        let payer = env.owner_payer(100 * USD).await?;
+        let paid = payer.pay(&accepted, n).await?;
+        let mut op = paid.payload.payload.user_op.clone();
+        if n == 1 {
+            // A well-formed signature by the wrong key: the account answers SIG_VALIDATION_FAILED
+            // and handleOps reverts with FailedOp(1, "AA24 signature error").
+            let stranger = PrivateKeySigner::random();
+            op.signature = stranger.sign_message_sync(paid.user_op_hash.as_slice())?.as_bytes().into();
+        }
+        jobs.push((op, paid.user_op_hash, paid.request_hash));
+    }
+    let head = env.devnet.provider().get_block_number().await?;
+    let tasks: Vec<_> = jobs
+        .into_iter()
+        .map(|(op, hash, rh)| {
+            let (submitter, net) = (submitter.clone(), net.clone());
+            tokio::spawn(async move {
+                submitter.submit(&net, op, hash, rh, head, Duration::from_secs(10)).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await?);
+    }
+    match &outcomes[1] {
+        Submitted::Refused { message, maybe_sent: false } => {
+            assert!(message.contains("AA24"), "{message}")
+        }
+        other => panic!("the bad op must be refused, got {other:?}"),
+    }
+    let landed: Vec<_> = [&outcomes[0], &outcomes[2]]
+        .into_iter()
+        .map(|o| match o {
+            Submitted::Landed(l) => l.clone(),
+            other => panic!("good ops land, got {other:?}"),
+        })
+        .collect();
+    assert!(landed.iter().all(|l| l.success && l.receipt_log.is_some()));
+    assert_eq!(landed[0].tx_hash, landed[1].tx_hash, "the rest went out together");
+    assert_eq!(env.merchant_balance().await?, U256::from(2 * USD));
+    Ok(())
+}

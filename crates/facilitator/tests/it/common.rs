@@ -1,0 +1,335 @@
+//! A devnet with the paymaster service, payers that sign real payloads with the SDK's
+//! `PaymentSigner`, and a facilitator served in-process on 127.0.0.1:0.
+
+use std::{path::PathBuf, time::Duration};
+
+use alloy::{
+    network::TransactionBuilder,
+    primitives::{Address, B256, U256},
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+    sol_types::SolCall,
+};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use x402_aa::{
+    ENTRY_POINT_V06,
+    x402::{AaNativeExtra, AaNativeRequirements},
+};
+use x402_aa_contracts::SessionKeyAccountFactory;
+use x402_aa_devnet::Devnet;
+use x402_aa_facilitator::{
+    ChainConfig, Config, FacilitatorHandle, FacilitatorService, KeySource, SubmissionConfig,
+};
+use x402_aa_paymaster::{PaymasterConfig, PaymasterHandle, PaymasterService};
+use x402_aa_rpc::PaymasterClient;
+use x402_aa_session::{
+    Scopes, SessionFile, TokenInfo,
+    file::AccountDeployment,
+    owner::sign_grant,
+    per_day,
+    signer::{OwnerAccount, PaidRequest, PaymentSigner, SessionAccount, SignedPayment},
+};
+
+/// One dollar in TestStablecoin units (6 decimals).
+pub(crate) const USD: u64 = 1_000_000;
+const API_KEY: &str = "facilitator-tests";
+
+pub(crate) struct Env {
+    pub(crate) devnet: Devnet,
+    pub(crate) paymaster: PaymasterHandle,
+    pub(crate) merchant: Address,
+    /// Funded key the facilitator bundles with in direct mode.
+    pub(crate) facilitator_key: PrivateKeySigner,
+    pub(crate) dir: TempDir,
+}
+
+/// A payer and the signer that makes its payloads.
+pub(crate) enum Payer {
+    /// The signer and the account owner's key (for revocations).
+    Session(PaymentSigner<SessionAccount>, PrivateKeySigner),
+    Owner(PaymentSigner<OwnerAccount>),
+}
+
+/// How [`Env::session_payer`] sets a session up.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionOpts {
+    /// Deploy the account first; otherwise the first payment deploys it through initCode.
+    pub(crate) deployed: bool,
+    /// Per-day cap, e.g. "10 USDT".
+    pub(crate) cap: &'static str,
+    /// Merchants the session file lists beyond the grant's allowlist: the SDK then signs
+    /// payments to them that the account (and the facilitator) must refuse.
+    pub(crate) file_extra_merchants: Vec<Address>,
+    /// Token units minted to the account.
+    pub(crate) balance: u64,
+}
+
+impl Default for SessionOpts {
+    fn default() -> Self {
+        Self { deployed: true, cap: "10 USDT", file_extra_merchants: Vec::new(), balance: 100 * USD }
+    }
+}
+
+impl Payer {
+    pub(crate) async fn pay(&self, accepted: &Value, n: u64) -> anyhow::Result<SignedPayment> {
+        let request =
+            PaidRequest { method: "GET".into(), url: format!("http://127.0.0.1:9/paid/{n}") };
+        Ok(match self {
+            Self::Session(s, _) => s.pay(accepted, &request).await?,
+            Self::Owner(s) => s.pay(accepted, &request).await?,
+        })
+    }
+
+    pub(crate) fn sender(&self) -> Address {
+        match self {
+            Self::Session(s, _) => s.account().file.account,
+            Self::Owner(s) => s.account().sender,
+        }
+    }
+}
+
+impl Env {
+    pub(crate) async fn new() -> anyhow::Result<Self> {
+        let devnet = Devnet::spawn().await?;
+        let config = PaymasterConfig::new(
+            devnet.rpc_url(),
+            devnet.chain_id(),
+            devnet.addresses.verifying_paymaster,
+            devnet.keys.paymaster_signer.clone(),
+            vec![API_KEY.to_owned()],
+        );
+        let paymaster = PaymasterService::new(config)?.bind(([127, 0, 0, 1], 0).into()).await?;
+        let merchant = PrivateKeySigner::random().address();
+        let facilitator_key = PrivateKeySigner::random();
+        devnet.fund(facilitator_key.address(), U256::from(10u64.pow(19))).await?;
+        Ok(Self { devnet, paymaster, merchant, facilitator_key, dir: tempfile::tempdir()? })
+    }
+
+    pub(crate) fn registry_path(&self) -> PathBuf {
+        self.dir.path().join("registry.sqlite3")
+    }
+
+    /// Direct submission from `facilitator_key`, a SQLite registry in the temp dir, no
+    /// background recovery (tests run it explicitly).
+    pub(crate) fn config(&self) -> Config {
+        let a = self.devnet.addresses;
+        let mut chain = ChainConfig::with_direct(
+            self.devnet.rpc_url(),
+            a.settlement,
+            KeySource::literal(&self.facilitator_key),
+        );
+        chain.session_account_factory = Some(a.session_account_factory);
+        chain.allowed_tokens = vec![a.token];
+        chain.rpc_timeout_ms = 5_000;
+        let mut config = Config::single(self.devnet.chain_id(), chain);
+        config.bind = ([127, 0, 0, 1], 0).into();
+        config.registry_url = format!("sqlite:{}", self.registry_path().display());
+        config.receipt_timeout_ms = 10_000;
+        config.recovery_interval_ms = 0;
+        config
+    }
+
+    pub(crate) fn with_bundler(&self, url: &str) -> Config {
+        let mut config = self.config();
+        for chain in config.chains.values_mut() {
+            chain.submission = SubmissionConfig::Bundler {
+                url: url.to_owned(),
+                poll_interval_ms: 50,
+                request_timeout_ms: 2_000,
+            };
+        }
+        config
+    }
+
+    pub(crate) async fn service(&self, config: Config) -> anyhow::Result<FacilitatorService> {
+        Ok(FacilitatorService::with_env(config, |_| None).await?)
+    }
+
+    pub(crate) async fn start(&self, config: Config) -> anyhow::Result<Facilitator> {
+        let service = self.service(config).await?;
+        let handle = service.serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
+        Ok(Facilitator { url: handle.url(), handle: Some(handle), http: reqwest::Client::new() })
+    }
+
+    /// The merchant's `accepts[]` entry for `amount` units.
+    pub(crate) fn accepted(&self, amount: u64) -> Value {
+        self.accepted_for(self.merchant, amount)
+    }
+
+    /// An `accepts[]` entry paying `pay_to`.
+    pub(crate) fn accepted_for(&self, pay_to: Address, amount: u64) -> Value {
+        let a = self.devnet.addresses;
+        let req = AaNativeRequirements {
+            chain_id: self.devnet.chain_id(),
+            amount: U256::from(amount),
+            pay_to,
+            asset: a.token,
+            max_timeout_seconds: 60,
+            extra: Some(AaNativeExtra {
+                settlement_contract: a.settlement,
+                entry_point: ENTRY_POINT_V06,
+            }),
+        };
+        serde_json::to_value(req.to_wire()).expect("requirements serialise")
+    }
+
+    fn token(&self) -> TokenInfo {
+        TokenInfo { address: self.devnet.addresses.token, symbol: "USDT".into(), decimals: 6 }
+    }
+
+    fn paymaster_client(&self) -> anyhow::Result<PaymasterClient> {
+        Ok(PaymasterClient::new(&self.paymaster.url())?)
+    }
+
+    /// A SessionKeyAccount whose session key may pay `self.merchant` up to 1 USDT per payment
+    /// and `opts.cap` per day for an hour, gas sponsored by the devnet paymaster (see
+    /// [`SessionOpts`]).
+    pub(crate) async fn session_payer(&self, opts: SessionOpts) -> anyhow::Result<Payer> {
+        let SessionOpts { deployed, cap, file_extra_merchants, balance } = opts;
+        let a = self.devnet.addresses;
+        let owner = PrivateKeySigner::random();
+        let session_key = PrivateKeySigner::random();
+        let salt = U256::ZERO;
+        let factory = SessionKeyAccountFactory::new(a.session_account_factory, self.devnet.provider());
+        let account = factory.getAddress(owner.address(), salt).call().await?;
+        if deployed {
+            let tx = TransactionRequest::default()
+                .with_from(self.devnet.keys.deployer.address())
+                .with_to(a.session_account_factory)
+                .with_input(
+                    SessionKeyAccountFactory::createAccountCall { owner: owner.address(), salt }
+                        .abi_encode(),
+                );
+            self.devnet.send("createAccount", tx).await?;
+        }
+        if balance > 0 {
+            self.devnet.mint(account, U256::from(balance)).await?;
+        }
+
+        let scopes = Scopes::new()
+            .spend_cap(cap.parse()?, per_day())
+            .per_payment_max("1 USDT".parse()?)
+            .merchants([self.merchant])
+            .valid_for(Duration::from_secs(3600))
+            .only_paymaster(a.verifying_paymaster);
+        let now = self.devnet.block_timestamp().await?;
+        let chain_id = self.devnet.chain_id();
+        let grant = scopes.to_grant(
+            session_key.address(),
+            &self.token(),
+            a.settlement,
+            now - 1,
+            0,
+            B256::random(),
+        )?;
+        let (_, sig) = sign_grant(&owner, &grant, chain_id, account)?;
+        let deployment = (!deployed).then_some(AccountDeployment {
+            factory: a.session_account_factory,
+            owner: owner.address(),
+            salt,
+        });
+        let file = SessionFile::new(
+            chain_id,
+            account,
+            ENTRY_POINT_V06,
+            deployment,
+            self.token(),
+            owner.address(),
+            scopes.merchant_list().into_iter().chain(file_extra_merchants).collect(),
+            &grant,
+            sig,
+        );
+        let account = SessionAccount::new(file, session_key)?;
+        let signer = PaymentSigner::new(account, self.devnet.provider().clone())
+            .await?
+            .paymaster(self.paymaster_client()?, API_KEY);
+        Ok(Payer::Session(signer, owner))
+    }
+
+    /// A canonical SimpleAccount (not deployed: the payment deploys it) holding `balance`
+    /// units, paying with its owner's key, gas sponsored.
+    pub(crate) async fn owner_payer(&self, balance: u64) -> anyhow::Result<Payer> {
+        let a = self.devnet.addresses;
+        let owner = PrivateKeySigner::random();
+        let sender = self.devnet.simple_account_address(owner.address(), U256::ZERO).await?;
+        if balance > 0 {
+            self.devnet.mint(sender, U256::from(balance)).await?;
+        }
+        let account = OwnerAccount::simple_account(owner, sender, a.token, a.settlement);
+        let signer = PaymentSigner::new(account, self.devnet.provider().clone())
+            .await?
+            .paymaster(self.paymaster_client()?, API_KEY);
+        Ok(Payer::Owner(signer))
+    }
+
+    pub(crate) async fn merchant_balance(&self) -> anyhow::Result<U256> {
+        Ok(self.devnet.token_balance(self.merchant).await?)
+    }
+}
+
+/// `{x402Version, paymentPayload, paymentRequirements}`.
+pub(crate) fn body(payment: &SignedPayment, requirements: &Value) -> Value {
+    json!({
+        "x402Version": 2,
+        "paymentPayload": serde_json::to_value(&payment.payload).expect("payload serialises"),
+        "paymentRequirements": requirements,
+    })
+}
+
+/// A facilitator served in-process, and a client for it.
+pub(crate) struct Facilitator {
+    pub(crate) url: String,
+    pub(crate) handle: Option<FacilitatorHandle>,
+    pub(crate) http: reqwest::Client,
+}
+
+impl Facilitator {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let response = self.http.post(format!("{}{path}", self.url)).json(body).send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await?))
+    }
+
+    pub(crate) async fn verify(&self, body: &Value) -> anyhow::Result<(u16, Value)> {
+        self.post("/verify", body).await
+    }
+
+    pub(crate) async fn settle(&self, body: &Value) -> anyhow::Result<(u16, Value)> {
+        self.post("/settle", body).await
+    }
+
+    /// Any body, any content type; the status, headers and JSON answer.
+    pub(crate) async fn raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<(u16, reqwest::header::HeaderMap, Value)> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await?;
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, headers, json))
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        let response = self.http.get(format!("{}{path}", self.url)).send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await?))
+    }
+
+    pub(crate) async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+//! The facilitator against a devnet (anvil + the real EntryPoint v0.6), served in-process on
+//! 127.0.0.1:0, paid with payloads the SDK's `PaymentSigner` signs. One binary, a module per topic.
+
+mod common;
+
+mod bad_input;
+mod batching;
+mod bundler;
+mod happy;
+mod idempotency;
+mod postgres;
+mod recovery;
