@@ -420,3 +420,68 @@ async fn status(cli: &Cli, file: &SessionFile) -> anyhow::Result<(String, serde_
     });
     Ok((text, json))
 }
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn pay(
+    cli: &Cli,
+    out: &Out,
+    url: &str,
+    session: &std::path::Path,
+    key: Option<&std::path::Path>,
+    ledger: &std::path::Path,
+    paymaster_url: Option<String>,
+    paymaster_api_key: Option<String>,
+) -> anyhow::Result<()> {
+    use x402_aa_session::{
+        client::{AaNativeScheme, X402PayingClient},
+        file::load_session_key,
+        ledger::Ledger,
+        signer::{PaymentSigner, SessionAccount},
+    };
+    let chain = Chain::resolve(cli)?;
+    let file = SessionFile::load(session)?;
+    let session_key = load_session_key(key, &file)?;
+    let provider = chain.provider(None)?;
+    let mut signer =
+        PaymentSigner::new(SessionAccount::new(file, session_key)?, provider.clone()).await?;
+    let devnet_paymaster = if cli.network == "devnet" {
+        DevnetState::load(&cli.devnet_state).ok().map(|s| (s.paymaster_url, s.paymaster_api_key))
+    } else {
+        None
+    };
+    let paymaster = match (paymaster_url, paymaster_api_key, devnet_paymaster) {
+        (Some(url), Some(api_key), _) => Some((url, api_key)),
+        (None, None, devnet) => devnet,
+        _ => anyhow::bail!("pass both --paymaster-url and --paymaster-api-key, or neither"),
+    };
+    if let Some((url, api_key)) = paymaster {
+        signer = signer.paymaster(x402_aa_rpc::PaymasterClient::new(&url)?, api_key);
+    }
+    if let Some(dir) = ledger.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let ledger = std::sync::Arc::new(Ledger::open(ledger)?);
+    let scheme = AaNativeScheme::with_ledger(signer, provider, ledger)?;
+    let client = X402PayingClient::builder().register(scheme).build();
+    let spinner = out.spinner(&format!("GET {url}"));
+    let result = client.get(url).await;
+    drop(spinner);
+    let paid = match result {
+        Ok(paid) => paid,
+        Err(e) => anyhow::bail!("{} ({})", e.reason(), e),
+    };
+    let status = paid.status();
+    let settlement = paid.settlement.clone();
+    let payment = paid.payment.as_ref().map(|p| format!("{:?}", p.outcome));
+    let body = paid.response.text().await.unwrap_or_default();
+    let shown: String = body.chars().take(2_000).collect();
+    out.result(
+        format!(
+            "HTTP {status}\npayment: {}\n\n{shown}",
+            payment.clone().unwrap_or_else(|| "none needed".into())
+        ),
+        json!({ "status": status.as_u16(), "payment": payment, "settlement": settlement.map(|s| serde_json::to_value(s).unwrap_or_default()), "body": body }),
+    );
+    anyhow::ensure!(status.is_success(), "request failed with HTTP {status}");
+    Ok(())
+}

@@ -57,6 +57,23 @@ enum Command {
         #[command(subcommand)]
         command: commands::SessionCommand,
     },
+    /// Fetch a URL, paying its x402 price with a session key (the SDK refuses what the grant forbids).
+    Pay {
+        url: String,
+        #[arg(long, default_value = "session.json")]
+        session: PathBuf,
+        /// Session key file; without it the key comes from X402_AA_SESSION_KEY.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Budget ledger (SQLite), shared by every payment of this agent.
+        #[arg(long, default_value = ".x402-aa/ledger.sqlite")]
+        ledger: PathBuf,
+        /// Paymaster (pm_sponsor_userop) URL and API key; default: the running devnet's.
+        #[arg(long)]
+        paymaster_url: Option<String>,
+        #[arg(long, env = "X402_AA_PAYMASTER_API_KEY", hide_env_values = true)]
+        paymaster_api_key: Option<String>,
+    },
     /// Run the whole story on a devnet: pay, hit the cap, get refused at every layer, revoke.
     Demo,
 }
@@ -69,6 +86,19 @@ async fn main() {
         Command::Devnet { command } => commands::devnet(&cli, &out, command).await,
         Command::Account { command } => commands::account(&cli, &out, command).await,
         Command::Session { command } => commands::session(&cli, &out, command).await,
+        Command::Pay { url, session, key, ledger, paymaster_url, paymaster_api_key } => {
+            commands::pay(
+                &cli,
+                &out,
+                url,
+                session,
+                key.as_deref(),
+                ledger,
+                paymaster_url.clone(),
+                paymaster_api_key.clone(),
+            )
+            .await
+        }
         Command::Demo => demo::run(&out).await,
     };
     if let Err(e) = result {

@@ -1,0 +1,45 @@
+//! The README's main command keeps working: `x402-aa demo` runs the whole story and exits 0, and its
+//! JSON summary says what happened.
+
+use std::process::Command;
+
+#[test]
+fn demo_runs_the_whole_story() {
+    let output = Command::new(env!("CARGO_BIN_EXE_x402-aa"))
+        .args(["--json", "demo"])
+        .output()
+        .expect("run x402-aa demo");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON summary");
+    assert_eq!(summary["payments"], 10);
+    assert_eq!(summary["spent"], "10000000");
+    assert_eq!(summary["merchantReceived"], "10000000");
+    assert_eq!(summary["txs"].as_array().map(Vec::len), Some(10));
+}
+
+#[test]
+fn bad_input_is_a_clear_error_not_a_panic() {
+    let output = Command::new(env!("CARGO_BIN_EXE_x402-aa"))
+        .args(["session", "show", "/nonexistent/session.json"])
+        .output()
+        .expect("run x402-aa");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: cannot read /nonexistent/session.json"), "{stderr}");
+    let output = Command::new(env!("CARGO_BIN_EXE_x402-aa"))
+        .args([
+            "--network",
+            "moon",
+            "account",
+            "balance",
+            "0x0000000000000000000000000000000000000001",
+        ])
+        .output()
+        .expect("run x402-aa");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown network \"moon\""));
+}
