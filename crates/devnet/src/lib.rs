@@ -385,9 +385,10 @@ impl Devnet {
 /// whose inner call runs out of gas still succeeds, so `eth_estimateGas` can undershoot.
 fn bundle_gas_limit(ops: &[UserOperation]) -> u64 {
     let per_op = ops.iter().fold(U256::ZERO, |acc, op| {
-        let multiplier = if op.paymaster_and_data.is_empty() { 1 } else { 3 };
+        // Three verification limits even without a paymaster: innerHandleOp demands gasleft() ≥
+        // callGas + verificationGas + 5000 *after* validation spent up to one verificationGas.
         acc + op.call_gas_limit
-            + op.verification_gas_limit * U256::from(multiplier)
+            + op.verification_gas_limit * U256::from(3)
             + op.pre_verification_gas
             + U256::from(60_000)
     });

@@ -217,3 +217,100 @@ async fn sponsored_session_payment_with_lazy_enable_then_by_id() -> anyhow::Resu
     handle.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn owner_key_signer_pays_from_a_counterfactual_simple_account() -> anyhow::Result<()> {
+    use x402_aa_session::signer::OwnerAccount;
+
+    let fx = Fx::new().await?;
+    let a = fx.devnet.addresses;
+    let owner = fx.devnet.keys.spare[4].clone();
+    let account = fx.devnet.simple_account_address(owner.address(), U256::ZERO).await?;
+    fx.devnet.mint(account, U256::from(5 * USD)).await?;
+    fx.devnet.fund(account, U256::from(10u64.pow(18))).await?;
+    let signer = PaymentSigner::new(
+        OwnerAccount::simple_account(owner, account, a.token, a.settlement),
+        fx.devnet.provider().clone(),
+    )
+    .await?;
+    for n in 0..2 {
+        let signed = signer.pay(&accepted(&fx, fx.stranger, USD), &request(n)).await?;
+        let op = signed.payload.payload.user_op.clone();
+        assert_eq!(op.init_code.is_empty(), n > 0, "only the first op deploys the account");
+        let included =
+            fx.devnet.handle_ops(&[op], fx.devnet.keys.bundler.address()).await?.into_included()?;
+        assert!(included.all_succeeded(), "{:?}", included.revert_reason_strings());
+        signer.settled(&signed, included.receipt.transaction_hash, 0)?;
+    }
+    // The owner key has no session limits: any merchant, as SimpleAccount allows.
+    assert_eq!(fx.devnet.token_balance(fx.stranger).await?, U256::from(2 * USD));
+    Ok(())
+}
+
+#[tokio::test]
+async fn first_session_payment_of_an_accounts_life_deploys_enables_and_pays() -> anyhow::Result<()>
+{
+    use x402_aa_session::file::AccountDeployment;
+
+    let fx = Fx::new().await?;
+    let a = fx.devnet.addresses;
+    let owner = fx.devnet.keys.spare[5].clone();
+    let factory = x402_aa_contracts::SessionKeyAccountFactory::new(
+        a.session_account_factory,
+        fx.devnet.provider(),
+    );
+    let account = factory.getAddress(owner.address(), U256::from(7)).call().await?;
+    fx.devnet.mint(account, U256::from(5 * USD)).await?;
+    let now = fx.devnet.block_timestamp().await?;
+    let chain_id = fx.devnet.chain_id();
+    let grant = default_scopes(&fx).only_paymaster(a.verifying_paymaster).to_grant(
+        fx.session_key.address(),
+        &token(&fx),
+        a.settlement,
+        now - 1,
+        0,
+        B256::repeat_byte(3),
+    )?;
+    let (_, sig) = sign_grant(&owner, &grant, chain_id, account)?;
+    let deployment = AccountDeployment {
+        factory: a.session_account_factory,
+        owner: owner.address(),
+        salt: U256::from(7),
+    };
+    let file = SessionFile::new(
+        chain_id,
+        account,
+        ENTRY_POINT_V06,
+        Some(deployment),
+        token(&fx),
+        owner.address(),
+        vec![fx.merchant],
+        &grant,
+        sig,
+    );
+    let config = x402_aa_paymaster::PaymasterConfig::new(
+        fx.devnet.rpc_url().to_owned(),
+        chain_id,
+        a.verifying_paymaster,
+        fx.devnet.keys.paymaster_signer.clone(),
+        vec!["k".to_owned()],
+    );
+    let handle =
+        x402_aa_paymaster::PaymasterService::new(config)?.bind("127.0.0.1:0".parse()?).await?;
+    let signer = PaymentSigner::new(
+        SessionAccount::new(file, fx.session_key.clone())?,
+        fx.devnet.provider().clone(),
+    )
+    .await?
+    .paymaster(x402_aa_rpc::PaymasterClient::new(&handle.url())?, "k");
+    let signed = signer.pay(&accepted(&fx, fx.merchant, USD), &request(1)).await?;
+    assert!(!signed.payload.payload.user_op.init_code.is_empty());
+    let op = signed.payload.payload.user_op.clone();
+    let included =
+        fx.devnet.handle_ops(&[op], fx.devnet.keys.bundler.address()).await?.into_included()?;
+    assert!(included.all_succeeded(), "{:?}", included.revert_reason_strings());
+    assert_eq!(included.deployed.len(), 1, "the op deployed the account");
+    assert_eq!(fx.devnet.token_balance(fx.merchant).await?, U256::from(USD));
+    handle.shutdown().await?;
+    Ok(())
+}
