@@ -5,7 +5,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::Provider,
+};
 use anyhow::{Context, bail, ensure};
 use serde_json::json;
 use x402_aa::{
@@ -13,14 +16,16 @@ use x402_aa::{
     x402::{AaNativeExtra, AaNativeRequirements},
 };
 use x402_aa_devnet::{Devnet, HandleOpsOutcome};
+use x402_aa_facilitator::{ChainConfig, Config, FacilitatorService, KeySource};
 use x402_aa_paymaster::{PaymasterConfig, PaymasterService};
+use x402_aa_paywall::{Paywall, Token, price_tag};
 use x402_aa_rpc::PaymasterClient;
 use x402_aa_session::{
     Scopes, SessionFile, TokenInfo,
+    client::{AaNativeScheme, X402PayingClient},
     file::AccountDeployment,
-    ledger::Ledger,
+    ledger::{ChainSessionStatus, Ledger, OnChainState},
     owner, per_day,
-    scope::{StoredSession, check_budget, check_session_op},
     signer::{PaidRequest, PaymentSigner, SessionAccount, SignedPayment},
 };
 
@@ -48,12 +53,34 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
         vec![API_KEY.to_owned()],
     );
     let paymaster = PaymasterService::new(config)?.bind("127.0.0.1:0".parse()?).await?;
+    let merchant = devnet.keys.spare[1].address();
+    // The facilitator submits directly with its own funded key, bundling ops into handleOps.
+    let registry = std::env::temp_dir().join(format!("x402-aa-demo-{}.sqlite", std::process::id()));
+    let _ = std::fs::remove_file(&registry);
+    let mut chain = ChainConfig::with_direct(
+        devnet.rpc_url(),
+        a.settlement,
+        KeySource::literal(&devnet.keys.spare[2]),
+    );
+    chain.session_account_factory = Some(a.session_account_factory);
+    chain.allowed_tokens = vec![a.token];
+    let mut config = Config::single(chain_id, chain);
+    config.bind = "127.0.0.1:0".parse()?;
+    config.registry_url = format!("sqlite:{}", registry.display());
+    let facilitator = FacilitatorService::new(config).await?.bind().await?;
+    // The merchant's paid API: GET /joke costs 1 USDT, verified and settled by the facilitator.
+    let tag =
+        price_tag(chain_id, merchant, "1 USDT", &Token::new(a.token, "USDT", 6), a.settlement)?;
+    let app = x402_aa_paywall::demo::router(Paywall::new(&facilitator.url())?.layer([tag])?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let api = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
     drop(spinner);
     out.say(format!("devnet up at {} — EntryPoint v0.6 at {}", devnet.rpc_url(), a.entry_point));
+    out.say(format!("facilitator {}   paid API {api}/joke (1 USDT)", facilitator.url()));
 
     // The owner: a counterfactual SessionKeyAccount holding 20 USDT and no native coin.
     let owner_key = devnet.keys.spare[0].clone();
-    let merchant = devnet.keys.spare[1].address();
     let provider = devnet.provider().clone();
     let factory =
         x402_aa_contracts::SessionKeyAccountFactory::new(a.session_account_factory, &provider);
@@ -106,13 +133,15 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
 
     let ledger = Arc::new(Ledger::in_memory()?);
     let paymaster_client = || PaymasterClient::new(&paymaster.url());
-    let agent = PaymentSigner::new(
+    let agent_signer = PaymentSigner::new(
         SessionAccount::new(file.clone(), session_key.clone())?,
         provider.clone(),
     )
     .await?
-    .paymaster(paymaster_client()?, API_KEY)
-    .ledger(ledger.clone())?;
+    .paymaster(paymaster_client()?, API_KEY);
+    let agent = X402PayingClient::builder()
+        .register(AaNativeScheme::with_ledger(agent_signer, provider.clone(), ledger.clone())?)
+        .build();
     // The same key without the SDK's budget ledger: what a buggy or hostile agent could sign.
     let rogue =
         PaymentSigner::new(SessionAccount::new(file.clone(), session_key)?, provider.clone())
@@ -122,22 +151,26 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
     let price = U256::from(USD);
     let accepted = requirements(chain_id, merchant, a.token, a.settlement, price);
     let bundler = devnet.keys.bundler.address();
+    let http = reqwest::Client::new();
 
-    // 1. The agent buys calls until its own SDK refuses.
+    // 1. The agent buys calls over HTTP until its own SDK refuses.
     let mut rows = Vec::new();
     let mut paid = 0usize;
     let sdk_refusal = loop {
         let n = rows.len() + 1;
-        let request =
-            PaidRequest { method: "GET".into(), url: format!("http://merchant.local/joke?n={n}") };
-        match agent.pay(&accepted, &request).await {
-            Ok(signed) => {
-                let tx = settle(&devnet, &signed, bundler).await?;
-                agent.settled(&signed, tx.0, tx.1)?;
+        match agent.get(format!("{api}/joke")).await {
+            Ok(response) if response.is_settled() => {
+                let tx =
+                    response.settlement.as_ref().and_then(|s| s.transaction.parse::<B256>().ok());
                 paid += 1;
-                rows.push(Row { n, outcome: "paid 1 USDT".into(), tx: Some(tx.0) });
-                out.say(format!("  call {n:>2}: paid 1 USDT, tx {}", tx.0));
+                rows.push(Row { n, outcome: "paid 1 USDT".into(), tx });
+                out.say(format!(
+                    "  call {n:>2}: HTTP {} paid 1 USDT, tx {}",
+                    response.status(),
+                    tx.map(|t| t.to_string()).unwrap_or_default()
+                ));
             }
+            Ok(response) => bail!("call {n}: HTTP {} without a settled payment", response.status()),
             Err(e) => {
                 rows.push(Row { n, outcome: format!("refused by SDK: {}", e.reason()), tx: None });
                 break e;
@@ -148,7 +181,7 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
     ensure!(paid == 10, "expected 10 paid calls under a 10 USDT/day cap, got {paid}");
     ensure!(sdk_refusal.reason() == "spend_cap_exceeded", "SDK refused for {sdk_refusal}");
     out.say(format!(
-        "  call {:>2}: SDK refused before signing: {} ({sdk_refusal})",
+        "  call {:>2}: SDK refused before signing: {}",
         rows.len(),
         sdk_refusal.reason()
     ));
@@ -161,12 +194,12 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
         )
         .await
         .context("the rogue signer has no ledger and should sign")?;
-    let facilitator_reason = offchain_reason(&devnet, &over, owner_key.address()).await?;
+    let facilitator_reason = verify(&http, &facilitator.url(), &over, &accepted).await?;
     ensure!(
         facilitator_reason == "spend_cap_exceeded",
-        "facilitator check said {facilitator_reason}"
+        "facilitator /verify said {facilitator_reason}"
     );
-    out.say(format!("  facilitator check refused the over-cap payload: {facilitator_reason}"));
+    out.say(format!("  facilitator /verify refused the over-cap payload: {facilitator_reason}"));
     let chain_reason =
         chain_refusal(&devnet, over.payload.payload.user_op.clone(), bundler).await?;
     ensure!(chain_reason.contains("over period cap"), "EntryPoint said {chain_reason}");
@@ -185,14 +218,24 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
         .await?;
     let revoke_tx = owner::revoke(&provider, owner_key.address(), account, session_id).await?;
     out.say(format!("next day: owner revoked the session (tx {revoke_tx})"));
-    let err = agent
-        .pay(
-            &accepted,
-            &PaidRequest { method: "GET".into(), url: "http://merchant.local/joke?n=12".into() },
-        )
-        .await
-        .err()
-        .context("the agent paid after revocation")?;
+    // The agent reconciles its ledger with the chain (as it does at every start) and tries again.
+    let state =
+        owner::remaining(&provider, chain_id, account, &grant, devnet.block_timestamp().await?)
+            .await?;
+    let chain_state = OnChainState {
+        block_number: provider.get_block_number().await?,
+        status: if state.status == owner::SessionStatus::Revoked {
+            ChainSessionStatus::Revoked
+        } else {
+            ChainSessionStatus::Enabled
+        },
+        period_index: state.period_index,
+        period_spent: state.period_spent,
+        lifetime_spent: state.lifetime_spent,
+    };
+    ledger.reconcile(session_id, &chain_state)?;
+    let err =
+        agent.get(format!("{api}/joke")).await.err().context("the agent paid after revocation")?;
     ensure!(err.reason() == "session_revoked", "SDK said {err}");
     rows.push(Row {
         n: rows.len() + 1,
@@ -200,9 +243,12 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
         tx: None,
     });
     out.say(format!("  SDK refused: {}", err.reason()));
-    let facilitator_reason = offchain_reason(&devnet, &probe, owner_key.address()).await?;
-    ensure!(facilitator_reason == "session_revoked", "facilitator check said {facilitator_reason}");
-    out.say(format!("  facilitator check refused a pre-signed payload: {facilitator_reason}"));
+    let facilitator_reason = verify(&http, &facilitator.url(), &probe, &accepted).await?;
+    ensure!(
+        facilitator_reason == "session_revoked",
+        "facilitator /verify said {facilitator_reason}"
+    );
+    out.say(format!("  facilitator /verify refused a pre-signed payload: {facilitator_reason}"));
     let chain_reason =
         chain_refusal(&devnet, probe.payload.payload.user_op.clone(), bundler).await?;
     ensure!(chain_reason.ends_with("session: revoked"), "EntryPoint said {chain_reason}");
@@ -235,7 +281,34 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
         }),
     );
     paymaster.shutdown().await?;
+    facilitator.shutdown().await?;
+    server.abort();
+    let _ = std::fs::remove_file(&registry);
     Ok(())
+}
+
+/// The facilitator's `/verify` answer for a payload: "valid" or its invalidReason.
+async fn verify(
+    http: &reqwest::Client,
+    facilitator: &str,
+    signed: &SignedPayment,
+    accepted: &serde_json::Value,
+) -> anyhow::Result<String> {
+    let body = json!({ "x402Version": 2, "paymentPayload": signed.payload, "paymentRequirements": accepted });
+    let answer: serde_json::Value = http
+        .post(format!("{}/verify", facilitator.trim_end_matches('/')))
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    if answer["isValid"] == true {
+        return Ok("valid".into());
+    }
+    answer["invalidReason"]
+        .as_str()
+        .map(str::to_owned)
+        .context("facilitator answer has no invalidReason")
 }
 
 fn requirements(
@@ -257,45 +330,6 @@ fn requirements(
         }),
     };
     serde_json::to_value(req.to_wire()).unwrap_or_default()
-}
-
-/// Submits a signed payment; returns (tx hash, block number).
-async fn settle(
-    devnet: &Devnet,
-    signed: &SignedPayment,
-    bundler: Address,
-) -> anyhow::Result<(B256, u64)> {
-    let op = signed.payload.payload.user_op.clone();
-    let included = devnet.handle_ops(&[op], bundler).await?.into_included()?;
-    ensure!(included.all_succeeded(), "payment reverted: {:?}", included.revert_reason_strings());
-    Ok((included.receipt.transaction_hash, included.receipt.block_number.unwrap_or_default()))
-}
-
-/// The facilitator's off-chain session check on a payload.
-async fn offchain_reason(
-    devnet: &Devnet,
-    signed: &SignedPayment,
-    owner: Address,
-) -> anyhow::Result<&'static str> {
-    let op = &signed.payload.payload.user_op;
-    let now = devnet.block_timestamp().await?;
-    let checked = match check_session_op(op, signed.user_op_hash, devnet.chain_id(), owner, now) {
-        Ok(c) => c,
-        Err(v) => return Ok(v.reason()),
-    };
-    let account = x402_aa_contracts::SessionKeyAccount::new(op.sender, devnet.provider());
-    let s = account.sessionState(checked.session_id).call().await?;
-    let stored = StoredSession {
-        status: s.status,
-        period_index: s.periodIndex,
-        period_spent: U256::from(s.periodSpent),
-        lifetime_spent: U256::from(s.lifetimeSpent),
-        account_epoch: account.sessionEpoch().call().await?,
-    };
-    Ok(match check_budget(&checked, &stored) {
-        Ok(()) => "valid",
-        Err(v) => v.reason(),
-    })
 }
 
 /// Submits straight to `EntryPoint.handleOps`, expecting a refusal; returns the EntryPoint's reason.
