@@ -485,3 +485,15 @@ pub(crate) async fn pay(
     anyhow::ensure!(status.is_success(), "request failed with HTTP {status}");
     Ok(())
 }
+
+pub(crate) async fn facilitator(out: &Out, config: &std::path::Path) -> anyhow::Result<()> {
+    let mut config = x402_aa_facilitator::Config::from_file(config)?;
+    config.apply_env()?;
+    let handle = x402_aa_facilitator::FacilitatorService::new(config).await?.bind().await?;
+    out.result(
+        format!("facilitator listening on {}", handle.url()),
+        json!({ "url": handle.url() }),
+    );
+    handle.wait().await?;
+    Ok(())
+}

@@ -74,6 +74,12 @@ enum Command {
         #[arg(long, env = "X402_AA_PAYMASTER_API_KEY", hide_env_values = true)]
         paymaster_api_key: Option<String>,
     },
+    /// Run the facilitator service (`/supported`, `/verify`, `/settle`, `/health`) from a config file;
+    /// environment variables override it as in x402-rs.
+    Facilitator {
+        #[arg(long, default_value = "facilitator.json", env = "X402_AA_FACILITATOR_CONFIG")]
+        config: PathBuf,
+    },
     /// Run the whole story on a devnet: pay, hit the cap, get refused at every layer, revoke.
     Demo,
 }
@@ -99,6 +105,7 @@ async fn main() {
             )
             .await
         }
+        Command::Facilitator { config } => commands::facilitator(&out, config).await,
         Command::Demo => demo::run(&out).await,
     };
     if let Err(e) = result {
