@@ -185,7 +185,7 @@ impl AaNative {
         match self.store.get(chain_id, request_hash).await {
             Err(e) => return self.failure(&e.into(), Some(payer)),
             Ok(Some(row)) => {
-                if let Some(answer) = self.answer_existing(row, user_op_hash).await {
+                if let Some(answer) = self.answer_existing(row, user_op_hash, payer).await {
                     return answer;
                 }
             }
@@ -208,7 +208,7 @@ impl AaNative {
         match self.store.claim(&claim).await {
             Err(e) => return self.failure(&e.into(), Some(payer)),
             Ok(ClaimOutcome::Existing(row)) => {
-                return match self.answer_existing(*row, user_op_hash).await {
+                return match self.answer_existing(*row, user_op_hash, payer).await {
                     Some(answer) => answer,
                     None => self.failure(&Rejection::InFlight, Some(payer)),
                 };
@@ -240,9 +240,15 @@ impl AaNative {
         self.record_submitted(request_hash, user_op_hash, payer, submitted).await
     }
 
-    /// The answer a registry row already gives, or `None` when the caller may claim it.
-    async fn answer_existing(&self, row: Record, user_op_hash: B256) -> Option<SettlementResponse> {
-        let payer = Some(row.payer);
+    /// The answer a registry row already gives to a request for `user_op_hash` from `payer`,
+    /// or `None` when the caller may claim it.
+    async fn answer_existing(
+        &self,
+        row: Record,
+        user_op_hash: B256,
+        payer: Address,
+    ) -> Option<SettlementResponse> {
+        let payer = Some(payer);
         match row.status {
             Status::Settled if row.user_op_hash == user_op_hash => Some(self.recorded(&row)),
             Status::Settled => Some(self.failure(

@@ -544,6 +544,17 @@ mod tests {
     }
 
     #[test]
+    fn example_config_parses() {
+        let config = Config::from_json(include_str!("../facilitator.example.json")).unwrap();
+        assert_eq!(config.chain_ids().unwrap().len(), 2);
+        let schemes = config.scheme_configs().unwrap();
+        assert_eq!(schemes.len(), 2);
+        assert!(!schemes[1].enabled);
+        let direct = config.chains["eip155:31337"].submission.direct_key().unwrap();
+        assert_eq!(direct.private_key_env.as_deref(), Some("FACILITATOR_PRIVATE_KEY"));
+    }
+
+    #[test]
     fn schemes_default_and_validation() {
         let mut config = Config::from_json(SAMPLE).unwrap();
         let schemes = config.scheme_configs().unwrap();

@@ -50,23 +50,28 @@ impl FacilitatorService {
     /// [`FacilitatorService::new`] with environment lookups through `lookup`.
     pub async fn with_env(config: Config, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let registry_url = resolve_env(&config.registry_url, "registry_url", &lookup)?;
-        let store = store::open(&registry_url).await?;
         let schemes = config.scheme_configs()?;
         let receipt_timeout = config.receipt_timeout();
 
-        let mut providers = HashMap::new();
-        let mut aa_native = BTreeMap::new();
-        let mut routes = HashSet::new();
+        // Every node is checked before the registry is opened, so a bad config creates nothing.
+        let mut networks = Vec::new();
         for (chain_id, chain) in config.chain_ids()? {
             let caip2 = ChainId::new("eip155", chain_id.to_string());
             let enabled = |id: &str| {
                 schemes.iter().any(|s| s.enabled && s.id == id && s.chains.matches(&caip2))
             };
             let (aa_on, exact_on) = (enabled(AA_NATIVE_SCHEME_ID), enabled(EXACT_SCHEME_ID));
-            if !aa_on && !exact_on {
-                continue;
+            if aa_on || exact_on {
+                let net = network(chain_id, chain, &lookup).await?;
+                networks.push((chain_id, chain, caip2, net, aa_on, exact_on));
             }
-            let net = network(chain_id, chain, &lookup).await?;
+        }
+        let store = store::open(&registry_url).await?;
+
+        let mut providers = HashMap::new();
+        let mut aa_native = BTreeMap::new();
+        let mut routes = HashSet::new();
+        for (chain_id, chain, caip2, net, aa_on, exact_on) in networks {
             let aa = if aa_on {
                 let submitter = submitter(&net, chain, receipt_timeout, &lookup)?;
                 let aa = AaNative::new(

@@ -138,6 +138,8 @@ impl BundlerJob<'_> {
 pub struct Batcher {
     jobs: mpsc::Sender<Job>,
     beneficiary: Address,
+    /// How long a caller waits for its op's outcome, queueing included.
+    answer_within: Duration,
 }
 
 #[derive(Debug)]
@@ -166,9 +168,11 @@ impl Batcher {
         config: BatchConfig,
     ) -> Self {
         let (jobs, rx) = mpsc::channel(1024);
+        // A batch ahead of ours may itself take the whole receipt bound.
+        let answer_within = config.max_wait + config.receipt_timeout * 2 + net.rpc_timeout() * 4;
         let worker = Worker { net, sender, beneficiary, config };
         tokio::spawn(worker.run(rx));
-        Self { jobs, beneficiary }
+        Self { jobs, beneficiary, answer_within }
     }
 
     pub fn beneficiary(&self) -> Address {
@@ -184,9 +188,16 @@ impl Batcher {
                 maybe_sent: false,
             };
         }
-        answer.await.unwrap_or_else(|_| Submitted::Pending {
-            message: "the direct-submission task stopped while the op was pending".into(),
-        })
+        match tokio::time::timeout(self.answer_within, answer).await {
+            Ok(Ok(submitted)) => submitted,
+            Ok(Err(_)) => Submitted::Pending {
+                message: "the direct-submission task stopped while the op was pending".into(),
+            },
+            // Still queued or in a slow bundle: it may yet be sent, so the chain decides.
+            Err(_) => Submitted::Pending {
+                message: format!("no bundle outcome within {:?}", self.answer_within),
+            },
+        }
     }
 }
 

@@ -28,7 +28,7 @@ async fn payments_from_different_accounts_settle_in_one_handle_ops() -> anyhow::
         if let SubmissionConfig::Direct { max_batch, max_wait_ms, .. } = &mut chain.submission {
             *max_batch = 8;
             // Long enough that every request of this test joins the first batch.
-            *max_wait_ms = 400;
+            *max_wait_ms = 600;
         }
     }
     let f = Arc::new(env.start(config).await?);
@@ -114,7 +114,8 @@ async fn the_op_the_entry_point_refuses_is_dropped_from_the_bundle() -> anyhow::
             // A well-formed signature by the wrong key: the account answers SIG_VALIDATION_FAILED
             // and handleOps reverts with FailedOp(1, "AA24 signature error").
             let stranger = PrivateKeySigner::random();
-            op.signature = stranger.sign_message_sync(paid.user_op_hash.as_slice())?.as_bytes().into();
+            op.signature =
+                stranger.sign_message_sync(paid.user_op_hash.as_slice())?.as_bytes().into();
         }
         jobs.push((op, paid.user_op_hash, paid.request_hash));
     }

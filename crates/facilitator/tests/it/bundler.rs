@@ -86,7 +86,10 @@ async fn settles_through_alto() -> anyhow::Result<()> {
     let started = tokio::time::Instant::now();
     while probe.supported_entry_points().await.is_err() {
         if let Some(status) = alto.try_wait()? {
-            anyhow::bail!("alto exited with {status}; see {}", env.dir.path().join("alto.log").display());
+            anyhow::bail!(
+                "alto exited with {status}; see {}",
+                env.dir.path().join("alto.log").display()
+            );
         }
         anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "alto did not start");
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -47,8 +47,8 @@ pub(crate) struct Env {
 /// A payer and the signer that makes its payloads.
 pub(crate) enum Payer {
     /// The signer and the account owner's key (for revocations).
-    Session(PaymentSigner<SessionAccount>, PrivateKeySigner),
-    Owner(PaymentSigner<OwnerAccount>),
+    Session(Box<PaymentSigner<SessionAccount>>, PrivateKeySigner),
+    Owner(Box<PaymentSigner<OwnerAccount>>),
 }
 
 /// How [`Env::session_payer`] sets a session up.
@@ -67,7 +67,12 @@ pub(crate) struct SessionOpts {
 
 impl Default for SessionOpts {
     fn default() -> Self {
-        Self { deployed: true, cap: "10 USDT", file_extra_merchants: Vec::new(), balance: 100 * USD }
+        Self {
+            deployed: true,
+            cap: "10 USDT",
+            file_extra_merchants: Vec::new(),
+            balance: 100 * USD,
+        }
     }
 }
 
@@ -191,7 +196,8 @@ impl Env {
         let owner = PrivateKeySigner::random();
         let session_key = PrivateKeySigner::random();
         let salt = U256::ZERO;
-        let factory = SessionKeyAccountFactory::new(a.session_account_factory, self.devnet.provider());
+        let factory =
+            SessionKeyAccountFactory::new(a.session_account_factory, self.devnet.provider());
         let account = factory.getAddress(owner.address(), salt).call().await?;
         if deployed {
             let tx = TransactionRequest::default()
@@ -221,7 +227,7 @@ impl Env {
             a.settlement,
             now - 1,
             0,
-            B256::random(),
+            fresh(),
         )?;
         let (_, sig) = sign_grant(&owner, &grant, chain_id, account)?;
         let deployment = (!deployed).then_some(AccountDeployment {
@@ -244,7 +250,7 @@ impl Env {
         let signer = PaymentSigner::new(account, self.devnet.provider().clone())
             .await?
             .paymaster(self.paymaster_client()?, API_KEY);
-        Ok(Payer::Session(signer, owner))
+        Ok(Payer::Session(Box::new(signer), owner))
     }
 
     /// A canonical SimpleAccount (not deployed: the payment deploys it) holding `balance`
@@ -260,7 +266,7 @@ impl Env {
         let signer = PaymentSigner::new(account, self.devnet.provider().clone())
             .await?
             .paymaster(self.paymaster_client()?, API_KEY);
-        Ok(Payer::Owner(signer))
+        Ok(Payer::Owner(Box::new(signer)))
     }
 
     pub(crate) async fn merchant_balance(&self) -> anyhow::Result<U256> {
@@ -332,4 +338,9 @@ impl Facilitator {
         }
         Ok(())
     }
+}
+
+/// 32 bytes no other call returns (salts, request hashes).
+pub(crate) fn fresh() -> B256 {
+    alloy::primitives::keccak256(PrivateKeySigner::random().to_bytes())
 }

@@ -1,10 +1,6 @@
 //! Concurrent duplicates of one payment settle it exactly once and all get the same answer.
 
-use alloy::{
-    providers::Provider,
-    rpc::types::Filter,
-    sol_types::SolEvent,
-};
+use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
 use x402_aa_contracts::SettlementContract::ReceiptLog;
 
 use crate::common::{Env, SessionOpts, USD, body};

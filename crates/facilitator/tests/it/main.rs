@@ -6,7 +6,9 @@ mod common;
 mod bad_input;
 mod batching;
 mod bundler;
+mod exact;
 mod happy;
 mod idempotency;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod recovery;

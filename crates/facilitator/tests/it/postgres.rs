@@ -1,14 +1,13 @@
 //! The shared Postgres registry; runs only when `X402_AA_TEST_POSTGRES_URL` is set.
 
 use alloy::primitives::{Address, B256, U256};
-use x402_aa_facilitator::store::{
-    Claim, ClaimOutcome, Finish, PostgresStore, Status, Store,
-};
+use x402_aa_facilitator::store::{Claim, ClaimOutcome, Finish, PostgresStore, Status, Store};
 
 use crate::common::{Env, SessionOpts, USD, body};
 
 const URL_ENV: &str = "X402_AA_TEST_POSTGRES_URL";
 
+#[allow(clippy::print_stderr)] // the skip notice is the point
 fn url() -> Option<String> {
     let url = std::env::var(URL_ENV).ok();
     if url.is_none() {
@@ -43,13 +42,31 @@ async fn postgres_claims_are_atomic_and_final() -> anyhow::Result<()> {
         response: None,
         now_ms: 2_000,
     };
-    // Concurrent claims: exactly one wins.
-    let results = futures_join(&store, &claim(2)).await?;
+    // Concurrent claims from four connections (four instances): exactly one wins.
+    let results = futures_join(&url, &claim(2)).await?;
     assert_eq!(results.iter().filter(|r| **r == ClaimOutcome::Claimed).count(), 1);
     assert_eq!(store.unresolved(chain_id, "a", 0).await?.len(), 1);
-    assert!(store.finish(chain_id, B256::repeat_byte(1), B256::repeat_byte(2), &finish(Status::Failed, true)).await?);
+    assert!(
+        store
+            .finish(
+                chain_id,
+                B256::repeat_byte(1),
+                B256::repeat_byte(2),
+                &finish(Status::Failed, true)
+            )
+            .await?
+    );
     assert_eq!(store.claim(&claim(2)).await?, ClaimOutcome::Claimed, "retryable failures reopen");
-    assert!(store.finish(chain_id, B256::repeat_byte(1), B256::repeat_byte(2), &finish(Status::Settled, false)).await?);
+    assert!(
+        store
+            .finish(
+                chain_id,
+                B256::repeat_byte(1),
+                B256::repeat_byte(2),
+                &finish(Status::Settled, false)
+            )
+            .await?
+    );
     let ClaimOutcome::Existing(row) = store.claim(&claim(3)).await? else {
         panic!("settled rows are final")
     };
@@ -59,14 +76,24 @@ async fn postgres_claims_are_atomic_and_final() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn futures_join(store: &PostgresStore, claim: &Claim) -> anyhow::Result<Vec<ClaimOutcome>> {
-    let (a, b, c, d) =
-        tokio::join!(store.claim(claim), store.claim(claim), store.claim(claim), store.claim(claim));
+async fn futures_join(url: &str, claim: &Claim) -> anyhow::Result<Vec<ClaimOutcome>> {
+    let stores = [
+        PostgresStore::connect(url).await?,
+        PostgresStore::connect(url).await?,
+        PostgresStore::connect(url).await?,
+        PostgresStore::connect(url).await?,
+    ];
+    let (a, b, c, d) = tokio::join!(
+        stores[0].claim(claim),
+        stores[1].claim(claim),
+        stores[2].claim(claim),
+        stores[3].claim(claim)
+    );
     Ok(vec![a?, b?, c?, d?])
 }
 
 fn rand_u32() -> u32 {
-    let b = B256::random();
+    let b = crate::common::fresh();
     u32::from_be_bytes([b[0], b[1], b[2], b[3]]) >> 1
 }
 

@@ -42,7 +42,10 @@ async fn in_flight_row_whose_op_landed_is_recovered_as_settled() -> anyhow::Resu
     claim_as(&env, "default", &paid, payer.sender(), true).await?;
     let included = env
         .devnet
-        .handle_ops(&[paid.payload.payload.user_op.clone()], env.devnet.keys.bundler.address())
+        .handle_ops(
+            std::slice::from_ref(&paid.payload.payload.user_op),
+            env.devnet.keys.bundler.address(),
+        )
         .await?
         .into_included()?;
     let tx = included.receipt.transaction_hash;
@@ -68,13 +71,18 @@ async fn in_flight_row_whose_op_landed_is_recovered_as_settled() -> anyhow::Resu
 #[tokio::test]
 async fn in_flight_rows_without_a_landed_op_are_released_and_settle_later() -> anyhow::Result<()> {
     let env = Env::new().await?;
-    let payer = env.session_payer(SessionOpts::default()).await?;
+    // Two accounts: the devnet paymaster's approval covers a per-sender nonce, so one sender's
+    // second sponsored op can only be signed after its first landed.
+    let (payer, payer2) = (
+        env.session_payer(SessionOpts::default()).await?,
+        env.session_payer(SessionOpts::default()).await?,
+    );
     let accepted = env.accepted(USD);
     let ours = payer.pay(&accepted, 1).await?;
-    let theirs = payer.pay(&accepted, 2).await?;
+    let theirs = payer2.pay(&accepted, 2).await?;
     // Ours crashed before submitting; another live instance holds the second payment.
     claim_as(&env, "default", &ours, payer.sender(), false).await?;
-    claim_as(&env, "elsewhere", &theirs, payer.sender(), false).await?;
+    claim_as(&env, "elsewhere", &theirs, payer2.sender(), false).await?;
 
     let f = env.start(env.config()).await?;
     let store = SqliteStore::open(env.registry_path())?;
