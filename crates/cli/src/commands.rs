@@ -130,6 +130,43 @@ pub(crate) async fn devnet(cli: &Cli, out: &Out, command: &DevnetCommand) -> any
     );
     let paymaster =
         PaymasterService::new(config)?.bind(([127, 0, 0, 1], *paymaster_port).into()).await?;
+    // The facilitator submits directly from a funded devnet key; the example API charges 0.01 USDT.
+    let registry = cli.devnet_state.with_file_name("facilitator.sqlite");
+    if let Some(dir) = registry.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(&registry);
+    let mut chain = x402_aa_facilitator::ChainConfig::with_direct(
+        devnet.rpc_url(),
+        a.settlement,
+        x402_aa_facilitator::KeySource::literal(&devnet.keys.spare[6]),
+    );
+    chain.session_account_factory = Some(a.session_account_factory);
+    chain.allowed_tokens = vec![a.token];
+    let mut fconfig = x402_aa_facilitator::Config::single(devnet.chain_id(), chain);
+    fconfig.bind = "127.0.0.1:0".parse()?;
+    fconfig.registry_url = format!("sqlite:{}", registry.display());
+    let facilitator = x402_aa_facilitator::FacilitatorService::new(fconfig).await?.bind().await?;
+    let merchant = devnet.keys.spare[5].address();
+    // Every funded key's SessionKeyAccount (salt 0) starts with 100 USDT, ready to grant sessions.
+    let factory = SessionKeyAccountFactory::new(a.session_account_factory, devnet.provider());
+    for key in &devnet.keys.spare {
+        let account = factory.getAddress(key.address(), U256::ZERO).call().await?;
+        devnet.mint(account, U256::from(100_000_000u64)).await?;
+    }
+    let tag = x402_aa_paywall::price_tag(
+        devnet.chain_id(),
+        merchant,
+        "0.01 USDT",
+        &x402_aa_paywall::Token::new(a.token, "USDT", 6),
+        a.settlement,
+    )?;
+    let app = x402_aa_paywall::demo::router(
+        x402_aa_paywall::Paywall::new(&facilitator.url())?.layer([tag])?,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let api_url = format!("http://{}/joke", listener.local_addr()?);
+    let api = tokio::spawn(async move { axum::serve(listener, app).await });
     drop(spinner);
     let state = DevnetState {
         rpc_url: devnet.rpc_url().to_owned(),
@@ -162,16 +199,27 @@ pub(crate) async fn devnet(cli: &Cli, out: &Out, command: &DevnetCommand) -> any
     ] {
         text.push_str(&format!("  {name:<26} {address}\n"));
     }
+    text.push_str(&format!("  facilitator                {}\n", facilitator.url()));
+    text.push_str(&format!("  example paid API           {api_url} (0.01 USDT to {merchant})\n"));
     text.push_str("  funded keys (anvil test keys, never use elsewhere):\n");
     for key in &devnet.keys.spare {
-        text.push_str(&format!("    {}  {}\n", key.address(), key.to_bytes()));
+        text.push_str(&format!(
+            "    {}  {}  (its account holds 100 USDT)\n",
+            key.address(),
+            key.to_bytes()
+        ));
     }
     text.push_str(&format!(
         "state written to {}; Ctrl-C stops everything.",
         cli.devnet_state.display()
     ));
-    out.result(text, serde_json::to_value(&state)?);
+    let mut json = serde_json::to_value(&state)?;
+    json["facilitatorUrl"] = facilitator.url().into();
+    json["paidApiUrl"] = api_url.into();
+    out.result(text, json);
     tokio::signal::ctrl_c().await?;
+    api.abort();
+    facilitator.shutdown().await?;
     let _ = std::fs::remove_file(&cli.devnet_state);
     paymaster.shutdown().await?;
     drop(devnet);
@@ -364,6 +412,7 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
             let chain = Chain::resolve(cli)?;
             let provider = chain.provider(Some(owner_key))?;
             let _spinner = out.spinner("revoking");
+            deploy_if_needed(&provider, &file, owner_key).await?;
             let tx = owner::revoke(&provider, owner_key.address(), file.account, file.session_id)
                 .await?;
             out.result(
@@ -440,6 +489,8 @@ pub(crate) async fn pay(
     };
     let chain = Chain::resolve(cli)?;
     let file = SessionFile::load(session)?;
+    let default_key = std::path::Path::new("session.key");
+    let key = key.or_else(|| default_key.exists().then_some(default_key));
     let session_key = load_session_key(key, &file)?;
     let provider = chain.provider(None)?;
     let mut signer =
@@ -495,5 +546,34 @@ pub(crate) async fn facilitator(out: &Out, config: &std::path::Path) -> anyhow::
         json!({ "url": handle.url() }),
     );
     handle.wait().await?;
+    Ok(())
+}
+
+/// A counterfactual account is deployed first (by its owner), so the revocation lands in real storage
+/// and a later first payment cannot enable the revoked session.
+async fn deploy_if_needed(
+    provider: &alloy::providers::DynProvider,
+    file: &SessionFile,
+    owner_key: &PrivateKeySigner,
+) -> anyhow::Result<()> {
+    if !provider.get_code_at(file.account).await?.is_empty() {
+        return Ok(());
+    }
+    let deployment = file.deployment.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "account {} is not deployed and the session file says nothing about its factory",
+            file.account
+        )
+    })?;
+    let call = SessionKeyAccountFactory::createAccountCall {
+        owner: deployment.owner,
+        salt: deployment.salt,
+    };
+    let tx = TransactionRequest::default()
+        .with_from(owner_key.address())
+        .with_to(deployment.factory)
+        .with_input(call.abi_encode());
+    let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
+    anyhow::ensure!(receipt.status(), "deploying the account reverted");
     Ok(())
 }

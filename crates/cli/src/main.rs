@@ -62,7 +62,7 @@ enum Command {
         url: String,
         #[arg(long, default_value = "session.json")]
         session: PathBuf,
-        /// Session key file; without it the key comes from X402_AA_SESSION_KEY.
+        /// Session key file (default session.key when it exists); else X402_AA_SESSION_KEY.
         #[arg(long)]
         key: Option<PathBuf>,
         /// Budget ledger (SQLite), shared by every payment of this agent.

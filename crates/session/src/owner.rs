@@ -22,6 +22,10 @@ pub enum OwnerError {
     Rpc(String),
     #[error("transaction {0} reverted")]
     Reverted(TxHash),
+    /// A call to an address without code "succeeds" and does nothing: a counterfactual account must
+    /// be deployed before a revocation can mean anything.
+    #[error("account {0} is not deployed yet; deploy it first, or the revocation would do nothing")]
+    NotDeployed(Address),
 }
 
 impl OwnerError {
@@ -30,6 +34,7 @@ impl OwnerError {
             Self::Sign(_) => "signing_failed",
             Self::Rpc(_) => "rpc_error",
             Self::Reverted(_) => "transaction_reverted",
+            Self::NotDeployed(_) => "account_not_deployed",
         }
     }
 }
@@ -76,6 +81,9 @@ async fn send<P: Provider>(
     account: Address,
     input: Vec<u8>,
 ) -> Result<TxHash, OwnerError> {
+    if provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
+        return Err(OwnerError::NotDeployed(account));
+    }
     let tx = TransactionRequest::default().with_from(from).with_to(account).with_input(input);
     let receipt =
         provider.send_transaction(tx).await.map_err(rpc)?.get_receipt().await.map_err(rpc)?;
