@@ -2,7 +2,10 @@
 //! repository root. Figures are reported, never judged: nothing here passes or fails on a number.
 #![allow(clippy::print_stdout)]
 
+mod facilitator;
 mod gas;
+mod load;
+mod x402rs;
 
 use std::{fmt::Write as _, path::PathBuf};
 
@@ -10,6 +13,14 @@ use serde_json::json;
 
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { (a as f64 / b as f64 * 1000.0).round() / 1000.0 }
+}
+
+fn ratio_f(a: f64, b: f64) -> f64 {
+    if b == 0.0 { 0.0 } else { (a / b * 1000.0).round() / 1000.0 }
+}
+
+fn progress(line: &str) {
+    println!("{line}");
 }
 
 fn machine() -> String {
@@ -47,9 +58,17 @@ fn criterion_median_ns(name: &str) -> Option<f64> {
 async fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut bench = gas::Bench::new().await?;
+    // `-- --facilitator-only`: just the facilitator figures, printed, no files written.
+    if std::env::args().any(|a| a == "--facilitator-only") {
+        let f = facilitator::run(&mut bench).await?;
+        println!("{}", serde_json::to_string_pretty(&f)?);
+        return Ok(());
+    }
     println!("measuring gas per payment ...");
     let g = gas::run(&mut bench).await?;
     let base = g.simple_account_owner;
+    println!("measuring facilitator /verify and settlement throughput ...");
+    let f = facilitator::run(&mut bench).await?;
 
     let anvil = root.join("node_modules/.bin/anvil");
     let versions = json!({
@@ -57,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
         "rustc": command_version("rustc", "--version"),
         "anvil": command_version(&anvil.to_string_lossy(), "--version"),
         "entryPoint": "v0.6 (@account-abstraction/contracts 0.6.0)",
+        "x402-rs": "2.0.2 (x402-chain-eip155, x402-facilitator-local, x402-types from crates.io)",
     });
     let date = command_version("date", "-u");
     let scenarios = [
@@ -139,6 +159,65 @@ async fn main() -> anyhow::Result<()> {
         )?,
     }
 
+    writeln!(md, "\n## Facilitator `/verify` throughput and latency\n")?;
+    writeln!(
+        md,
+        "Closed-loop load generator (`crates/bench/src/load.rs`) over loopback: each of `c` workers keeps one \
+         request in flight, cycling through {} distinct pre-signed valid payloads, until the request budget or \
+         {} s run out. Every answer must be `200 {{isValid: true}}` (failures are counted). Ours: aa-native \
+         session-key payments (steady state). Theirs: x402-rs 2.0.2's own facilitator stack (`Eip155ChainProvider` \
+         + `V2Eip155Exact` + `FacilitatorLocal` + `handlers::routes`) verifying EIP-3009 `exact` payloads signed by \
+         x402-rs' client for the devnet's `TestEip3009Token`. Same anvil, same run.\n",
+        facilitator::DISTINCT_PAYLOADS,
+        facilitator::LEVEL_MAX_DURATION.as_secs()
+    )?;
+    writeln!(
+        md,
+        "| c | ours req/s | p50 ms | p99 ms | failures | x402-rs exact req/s | p50 ms | p99 ms | failures | ours / x402-rs |"
+    )?;
+    writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    for v in &f.verify {
+        writeln!(
+            md,
+            "| {} | {:.0} | {} | {} | {} | {:.0} | {} | {} | {} | {:.3} |",
+            v.concurrency,
+            v.ours.requests_per_s,
+            v.ours.p50_ms,
+            v.ours.p99_ms,
+            v.ours.failures,
+            v.x402rs_exact.requests_per_s,
+            v.x402rs_exact.p50_ms,
+            v.x402rs_exact.p99_ms,
+            v.x402rs_exact.failures,
+            v.rps_ratio
+        )?;
+    }
+    let verify_ratio = f.verify.iter().map(|v| v.rps_ratio).fold(f64::INFINITY, f64::min);
+    let verify_ratio = if verify_ratio.is_finite() { verify_ratio } else { 0.0 };
+    writeln!(
+        md,
+        "\n`verify_rps_ratio_vs_x402rs` = {verify_ratio:.3}, the lowest of the three levels. Goal: ≥ 1.\n"
+    )?;
+    writeln!(md, "## Settlement throughput (end to end, direct bundling)\n")?;
+    writeln!(
+        md,
+        "Each agent is its own steady-state SessionKeyAccount and pays in a loop: the SDK's `PaymentSigner` signs \
+         (chain reads + paymaster sponsorship), then the facilitator's `/settle` verifies, bundles (`handleOps`, \
+         max_batch {}, max_wait {} ms) and answers once the receipt is read. anvil mines each transaction at once.\n",
+        f.max_batch, f.max_wait_ms
+    )?;
+    writeln!(md, "| agents | payments | seconds | payments/s | p50 ms | max ms | handleOps txs |")?;
+    writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|")?;
+    for s in &f.settle {
+        writeln!(
+            md,
+            "| {} | {} | {} | {:.2} | {} | {} | {} |",
+            s.agents, s.payments, s.seconds, s.payments_per_s, s.p50_ms, s.max_ms, s.bundles
+        )?;
+    }
+    let settle_pps = f.settle.iter().map(|s| s.payments_per_s).fold(0.0, f64::max);
+    writeln!(md, "\n`settle_payments_per_s` = {settle_pps:.2}, the best of the three levels.")?;
+
     let mut raw = serde_json::Map::new();
     for (key, _, f) in &scenarios {
         raw.insert(key.to_string(), serde_json::to_value(f)?);
@@ -155,6 +234,9 @@ async fn main() -> anyhow::Result<()> {
         "gas": raw,
         "bundles": g.bundles,
         "pre_verification_gas": g.pre_verification_gas,
+        "verify_rps_ratio_vs_x402rs": verify_ratio,
+        "settle_payments_per_s": settle_pps,
+        "facilitator": f,
         "offchain_verify_ns": verify_ns,
         "floor_recover_keccak_ns": floor_ns,
     });

@@ -19,5 +19,5 @@ pub use artifact::{
 };
 pub use project::{
     SessionGrant, SessionKeyAccount, SessionKeyAccountFactory, SessionSignature,
-    SettlementContract, TestStablecoin,
+    SettlementContract, TestEip3009Token, TestStablecoin,
 };

@@ -71,6 +71,52 @@ sol! {
         function owner() external view returns (address);
     }
 
+    /// 6-decimal devnet USDC look-alike with EIP-3009 authorizations (FiatTokenV2_2's ABI and
+    /// rules; EIP-712 domain "Devnet USD Coin", version "2"), for x402's `exact` scheme. Only the
+    /// owner mints. Overloads: `_0` takes `(v, r, s)`, `_1` a `bytes signature`.
+    #[allow(clippy::too_many_arguments)]
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    interface TestEip3009Token {
+        event Transfer(address indexed from, address indexed to, uint256 value);
+        event Approval(address indexed owner, address indexed spender, uint256 value);
+        event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
+        event AuthorizationCanceled(address indexed authorizer, bytes32 indexed nonce);
+
+        error AuthorizationNotYetValid(uint256 validAfter);
+        error AuthorizationExpired(uint256 validBefore);
+        error AuthorizationUsedOrCanceled(address authorizer, bytes32 nonce);
+        error InvalidSignature();
+        error CallerMustBePayee(address caller, address payee);
+        error ERC20InsufficientBalance(address sender, uint256 balance, uint256 needed);
+        error OwnableUnauthorizedAccount(address account);
+
+        function name() external view returns (string);
+        function symbol() external view returns (string);
+        function decimals() external pure returns (uint8);
+        function version() external pure returns (string);
+        function DOMAIN_SEPARATOR() external view returns (bytes32);
+        function TRANSFER_WITH_AUTHORIZATION_TYPEHASH() external view returns (bytes32);
+        function RECEIVE_WITH_AUTHORIZATION_TYPEHASH() external view returns (bytes32);
+        function CANCEL_AUTHORIZATION_TYPEHASH() external view returns (bytes32);
+        function totalSupply() external view returns (uint256);
+        function balanceOf(address account) external view returns (uint256);
+        function allowance(address owner, address spender) external view returns (uint256);
+        function approve(address spender, uint256 value) external returns (bool);
+        function transfer(address to, uint256 value) external returns (bool);
+        function transferFrom(address from, address to, uint256 value) external returns (bool);
+        function mint(address to, uint256 amount) external;
+        function owner() external view returns (address);
+
+        function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
+        function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external;
+        function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, bytes signature) external;
+        function receiveWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external;
+        function receiveWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, bytes signature) external;
+        function cancelAuthorization(address authorizer, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external;
+        function cancelAuthorization(address authorizer, bytes32 nonce, bytes signature) external;
+    }
+
     /// SimpleAccountFactory's ABI for `SessionKeyAccount` proxies, so initCode works the same.
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
@@ -183,6 +229,14 @@ mod tests {
                 TestStablecoin::TestStablecoinCalls::SELECTORS,
                 TestStablecoin::TestStablecoinEvents::SELECTORS,
                 TestStablecoin::TestStablecoinErrors::SELECTORS,
+            );
+        }
+        if let Some(a) = artifact_or_skip("TestEip3009Token") {
+            assert_subset_of_artifact(
+                &a,
+                TestEip3009Token::TestEip3009TokenCalls::SELECTORS,
+                TestEip3009Token::TestEip3009TokenEvents::SELECTORS,
+                TestEip3009Token::TestEip3009TokenErrors::SELECTORS,
             );
         }
         if let Some(a) = artifact_or_skip("SessionKeyAccountFactory") {

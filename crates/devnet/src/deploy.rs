@@ -35,6 +35,7 @@ pub(crate) async fn deploy_all(provider: &DynProvider, keys: &Keys) -> Result<Ad
     let token_art = project_artifact("TestStablecoin")?;
     let settlement_art = project_artifact("SettlementContract")?;
     let session_factory_art = project_artifact("SessionKeyAccountFactory")?;
+    let eip3009_token_art = project_artifact("TestEip3009Token")?;
 
     let owner = keys.deployer.address();
     let mut d = Deployer::new(provider, owner).await?;
@@ -75,6 +76,8 @@ pub(crate) async fn deploy_all(provider: &DynProvider, keys: &Keys) -> Result<Ad
     .await?;
     let session_account_factory =
         d.create2(&session_factory_art, &entry_point.abi_encode()).await?;
+    // Last: every earlier deployment keeps its address (and the deployer its nonces).
+    let eip3009_token = d.create2(&eip3009_token_art, &owner.abi_encode()).await?;
 
     Ok(Addresses {
         entry_point,
@@ -83,6 +86,7 @@ pub(crate) async fn deploy_all(provider: &DynProvider, keys: &Keys) -> Result<Ad
         settlement,
         token,
         session_account_factory,
+        eip3009_token,
     })
 }
 

@@ -6,7 +6,9 @@
 //!   bytecode through the same CREATE2 deployer, no `anvil_setCode`), so hashes, initCode and
 //!   bundler expectations match real chains;
 //! - a VerifyingPaymaster with a 100 ETH EntryPoint deposit and a stake;
-//! - `TestStablecoin`, `SettlementContract` (token allowed) and `SessionKeyAccountFactory`.
+//! - `TestStablecoin`, `SettlementContract` (token allowed) and `SessionKeyAccountFactory`;
+//! - `TestEip3009Token`, a USDC look-alike with EIP-3009 authorizations (EIP-712 domain
+//!   "Devnet USD Coin", version "2") for x402's `exact` scheme, deployed last.
 //!
 //! The chain stops when the [`Devnet`] is dropped.
 
@@ -27,7 +29,9 @@ use alloy::{
     sol_types::{SolCall, SolValue},
 };
 use x402_aa::{ENTRY_POINT_V06, UserOperation};
-use x402_aa_contracts::{EntryPoint, SimpleAccountFactory, TestStablecoin, VerifyingPaymaster};
+use x402_aa_contracts::{
+    EntryPoint, SimpleAccountFactory, TestEip3009Token, TestStablecoin, VerifyingPaymaster,
+};
 
 pub use error::{Error, Result};
 pub use outcome::{HandleOpsOutcome, Included};
@@ -62,6 +66,8 @@ pub struct Addresses {
     pub settlement: Address,
     pub token: Address,
     pub session_account_factory: Address,
+    /// `TestEip3009Token` (6-decimal `USDC` with `transferWithAuthorization`), for `exact`.
+    pub eip3009_token: Address,
 }
 
 /// Funded keys (anvil's default mnemonic), each with one job so tests never race on a nonce.
@@ -246,6 +252,24 @@ impl Devnet {
     /// `TestStablecoin.balanceOf`.
     pub async fn token_balance(&self, owner: Address) -> Result<U256> {
         Ok(TestStablecoin::new(self.addresses.token, &self.provider)
+            .balanceOf(owner)
+            .call()
+            .await?)
+    }
+
+    /// Mints `TestEip3009Token` (6 decimals) to `to`.
+    pub async fn mint_eip3009(&self, to: Address, amount: U256) -> Result<TransactionReceipt> {
+        let call = TestEip3009Token::mintCall { to, amount };
+        let tx = TransactionRequest::default()
+            .with_from(self.keys.deployer.address())
+            .with_to(self.addresses.eip3009_token)
+            .with_input(call.abi_encode());
+        self.send("TestEip3009Token.mint", tx).await
+    }
+
+    /// `TestEip3009Token.balanceOf`.
+    pub async fn eip3009_balance(&self, owner: Address) -> Result<U256> {
+        Ok(TestEip3009Token::new(self.addresses.eip3009_token, &self.provider)
             .balanceOf(owner)
             .call()
             .await?)

@@ -226,7 +226,15 @@ impl Eip155MetaTransactionProvider for ExactProvider {
             .with_from(tx.from.unwrap_or(self.signer))
             .with_to(tx.to)
             .with_input(tx.calldata);
-        let pending = self.provider.send_transaction(request).await?;
+        // Estimate before the fillers run: a send whose estimate reverts (a replayed or
+        // cancelled authorization) would otherwise have taken a nonce from the cached nonce
+        // manager, leaving a gap that stalls every later `exact` settlement of this key.
+        let gas = self
+            .provider
+            .estimate_gas(request.clone())
+            .await
+            .map_err(MetaTransactionSendError::Transport)?;
+        let pending = self.provider.send_transaction(request.with_gas_limit(gas)).await?;
         let receipt = pending
             .with_required_confirmations(tx.confirmations)
             .with_timeout(Some(self.receipt_timeout))

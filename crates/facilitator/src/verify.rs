@@ -143,6 +143,12 @@ pub fn check_static(net: &Network, req: &Request) -> Result<DecodedPayment, Reje
 
 /// Steps 7–10. `registry_replay` is false when the caller itself holds the registry claim
 /// (`/settle` re-verifying after claiming).
+///
+/// A valid payment needs only the registry row, the head and the two EntryPoint simulations,
+/// and those are read at once: the simulations run the account's own `validateUserOp` (the
+/// session scopes included) and the real `settle`, so nothing the chain would refuse passes.
+/// Only when something fails are the remaining reads (`isSettled`, the session mirror, the
+/// balance) made, in the documented order, to name the most specific reason.
 pub async fn check_chain(
     net: &Network,
     store: &dyn Store,
@@ -154,22 +160,36 @@ pub async fn check_chain(
     let user_op_hash = op.hash(net.entry_point, net.chain_id);
     let request_hash = req.request_hash();
 
-    if registry_replay {
-        check_registry(net, store, request_hash).await?;
+    let registry = async {
+        if registry_replay { check_registry(net, store, request_hash).await } else { Ok(()) }
+    };
+    let (registry, head, validation, execution) = tokio::join!(
+        registry,
+        net.head(),
+        net.simulate_validation(op),
+        net.simulate_execution(op, request_hash)
+    );
+    registry?;
+    let head = head?;
+    let (validation, execution) = (validation?, execution?);
+    let in_time = |after: u64, until: u64| head.timestamp >= after && head.timestamp <= until;
+    if let (Validation::Passed { sig_failed: false, valid_after, valid_until }, Execution::Settles) =
+        (&validation, &execution)
+        && in_time(*valid_after, *valid_until)
+    {
+        return Ok(Checked { user_op_hash, head });
     }
+
     if net.is_settled(request_hash).await? {
         return Err(Rejection::Replay(format!("requestHash {request_hash} is already settled")));
     }
-    let head = net.head().await?;
-
     if op.signature.len() != 65 {
         check_session(net, op, user_op_hash, head).await?;
     }
-
-    match net.simulate_validation(op).await? {
+    match validation {
         Validation::Passed { sig_failed: true, .. } => return Err(Rejection::InvalidSignature),
         Validation::Passed { valid_after, valid_until, .. } => {
-            if head.timestamp < valid_after || head.timestamp > valid_until {
+            if !in_time(valid_after, valid_until) {
                 return Err(Rejection::OutOfTimeRange {
                     valid_after,
                     valid_until,
@@ -181,26 +201,24 @@ pub async fn check_chain(
             return Err(Rejection::SimulationFailed { reason });
         }
     }
-
-    match net.simulate_execution(op, request_hash).await? {
-        Execution::Settles => {}
+    match execution {
+        Execution::Settles => Ok(Checked { user_op_hash, head }),
         Execution::Reverts => {
             let (token, amount) = (decoded.settle.token, decoded.settle.amount);
             let balance = net.token_balance(token, op.sender).await?;
             if balance < amount {
                 return Err(Rejection::InsufficientFunds { balance, amount });
             }
-            return Err(Rejection::ExecutionReverted(
+            Err(Rejection::ExecutionReverted(
                 "settle does not complete (allowance, paused contract, token not allowed, \
                  or call gas)"
                     .into(),
-            ));
+            ))
         }
         Execution::FailedOp(reason) | Execution::Other(reason) => {
-            return Err(Rejection::SimulationFailed { reason });
+            Err(Rejection::SimulationFailed { reason })
         }
     }
-    Ok(Checked { user_op_hash, head })
 }
 
 async fn check_registry(

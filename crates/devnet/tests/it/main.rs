@@ -2,5 +2,6 @@
 
 mod common;
 mod deployment;
+mod eip3009;
 mod payment;
 mod user_op_hash;

@@ -30,6 +30,12 @@ use x402_aa_session::{
     per_day,
     signer::{OwnerAccount, PaidRequest, PaymentSigner, SessionAccount, SignedPayment},
 };
+use x402_chain_eip155::v2_eip155_exact::client::V2Eip155ExactClient;
+use x402_types::{
+    proto::{OriginalJson, PaymentRequired, v2},
+    scheme::client::X402SchemeClient,
+    util::Base64Bytes,
+};
 
 /// One dollar in TestStablecoin units (6 decimals).
 pub(crate) const USD: u64 = 1_000_000;
@@ -272,6 +278,52 @@ impl Env {
     pub(crate) async fn merchant_balance(&self) -> anyhow::Result<U256> {
         Ok(self.devnet.token_balance(self.merchant).await?)
     }
+
+    /// x402 v2 `exact` requirements paying `self.merchant` `amount` units of the devnet's
+    /// EIP-3009 token (`TestEip3009Token`, EIP-712 domain "Devnet USD Coin" version "2").
+    pub(crate) fn exact_requirements(&self, amount: u64) -> Value {
+        json!({
+            "scheme": "exact",
+            "network": format!("eip155:{}", self.devnet.chain_id()),
+            "amount": amount.to_string(),
+            "payTo": self.merchant.to_checksum(None),
+            "asset": self.devnet.addresses.eip3009_token.to_checksum(None),
+            "maxTimeoutSeconds": 60,
+            "extra": { "name": "Devnet USD Coin", "version": "2" },
+        })
+    }
+}
+
+/// The `PaymentPayload` JSON x402-rs' own `exact` client (`V2Eip155ExactClient`) signs with
+/// `payer` for a 402 whose only `accepts[]` entry is `requirements`: the base64
+/// `PAYMENT-SIGNATURE` header it produces, decoded.
+pub(crate) async fn exact_payload(
+    payer: &PrivateKeySigner,
+    requirements: &Value,
+) -> anyhow::Result<Value> {
+    let required = json!({
+        "x402Version": 2,
+        "resource": { "url": "http://127.0.0.1:9/paid/exact" },
+        "accepts": [requirements],
+    });
+    // `accepts[]` entries are kept verbatim (RawValue), so parse from text, not from a Value.
+    let required: v2::PaymentRequired<OriginalJson> = serde_json::from_str(&required.to_string())?;
+    let candidates = V2Eip155ExactClient::new(payer.clone()).accept(&PaymentRequired::V2(required));
+    let [candidate] = candidates.as_slice() else {
+        anyhow::bail!("x402-rs' exact client offered {} candidates, expected 1", candidates.len());
+    };
+    let header = candidate.signer.sign_payment().await?;
+    let json = Base64Bytes::from(header.as_bytes()).decode()?;
+    Ok(serde_json::from_slice(&json)?)
+}
+
+/// `{x402Version, paymentPayload, paymentRequirements}` for an `exact` payload.
+pub(crate) fn exact_body(payload: &Value, requirements: &Value) -> Value {
+    json!({
+        "x402Version": 2,
+        "paymentPayload": payload,
+        "paymentRequirements": requirements,
+    })
 }
 
 /// `{x402Version, paymentPayload, paymentRequirements}`.

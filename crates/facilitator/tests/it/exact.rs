@@ -1,9 +1,17 @@
-//! x402-rs' `exact` scheme served beside aa-native when the config enables it.
+//! x402-rs' `exact` scheme served beside aa-native when the config enables it, paid end to
+//! end with x402-rs' own client against the devnet's EIP-3009 token.
 
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::Provider,
+    signers::local::PrivateKeySigner,
+    sol_types::SolError,
+};
 use serde_json::json;
+use x402_aa_contracts::TestEip3009Token;
 use x402_aa_facilitator::{aa_native_everywhere, exact_on};
 
-use crate::common::{Env, SessionOpts, USD, body};
+use crate::common::{Env, Facilitator, SessionOpts, USD, body, exact_body, exact_payload};
 
 #[tokio::test]
 async fn exact_is_served_beside_aa_native() -> anyhow::Result<()> {
@@ -47,5 +55,123 @@ async fn exact_is_served_beside_aa_native() -> anyhow::Result<()> {
     let accepted = env.accepted(USD);
     let (_, s) = f.settle(&body(&payer.pay(&accepted, 1).await?, &accepted)).await?;
     assert_eq!(s["success"], true, "{s}");
+    f.stop().await
+}
+
+/// A facilitator serving aa-native and exact, and a spare devnet key holding 10 units of the
+/// devnet's EIP-3009 token.
+async fn exact_env() -> anyhow::Result<(Env, Facilitator, PrivateKeySigner)> {
+    let env = Env::new().await?;
+    let mut config = env.config();
+    config.schemes = Some(vec![aa_native_everywhere(), exact_on(env.devnet.chain_id())]);
+    let f = env.start(config).await?;
+    let payer = env.devnet.keys.spare[0].clone();
+    env.devnet.mint_eip3009(payer.address(), U256::from(10 * USD)).await?;
+    Ok((env, f, payer))
+}
+
+async fn eip3009_balances(env: &Env, payer: Address) -> anyhow::Result<(U256, U256)> {
+    Ok((env.devnet.eip3009_balance(payer).await?, env.devnet.eip3009_balance(env.merchant).await?))
+}
+
+#[tokio::test]
+async fn exact_eip3009_payment_verifies_and_settles_once() -> anyhow::Result<()> {
+    let (env, f, payer) = exact_env().await?;
+    let from = payer.address();
+    let token = TestEip3009Token::new(env.devnet.addresses.eip3009_token, env.devnet.provider());
+    let requirements = env.exact_requirements(USD);
+    let payload = exact_payload(&payer, &requirements).await?;
+
+    // What x402-rs' client signed: an EIP-3009 authorization for exactly these requirements.
+    assert_eq!(payload["x402Version"], 2, "{payload}");
+    assert_eq!(payload["accepted"], requirements, "{payload}");
+    let authorization = &payload["payload"]["authorization"];
+    let party = |field: &str| serde_json::from_value::<Address>(authorization[field].clone());
+    assert_eq!(party("from")?, from, "{payload}");
+    assert_eq!(party("to")?, env.merchant, "{payload}");
+    assert_eq!(authorization["value"], USD.to_string(), "{payload}");
+    let nonce: B256 = serde_json::from_value(authorization["nonce"].clone())?;
+    let body = exact_body(&payload, &requirements);
+
+    let (status, v) = f.verify(&body).await?;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["isValid"], true, "{v}");
+    assert_eq!(v["payer"], from.to_checksum(None), "{v}");
+    assert_eq!(eip3009_balances(&env, from).await?, (U256::from(10 * USD), U256::ZERO));
+    assert!(!token.authorizationState(from, nonce).call().await?, "verify must not settle");
+
+    let (status, s) = f.settle(&body).await?;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["success"], true, "{s}");
+    assert_eq!(s["payer"], from.to_checksum(None), "{s}");
+    assert_eq!(s["network"], "eip155:31337", "{s}");
+    let tx: B256 = serde_json::from_value(s["transaction"].clone())?;
+    let receipt =
+        env.devnet.provider().get_transaction_receipt(tx).await?.expect("settlement receipt");
+    assert!(receipt.status(), "{receipt:?}");
+    assert_eq!(receipt.from, env.facilitator_key.address(), "the facilitator pays the gas");
+    assert_eq!(receipt.to, Some(env.devnet.addresses.eip3009_token));
+    assert_eq!(eip3009_balances(&env, from).await?, (U256::from(9 * USD), U256::from(USD)));
+    assert!(token.authorizationState(from, nonce).call().await?);
+
+    // The same payload again: the authorization's nonce is used, so it neither verifies nor
+    // settles, and nothing moves. x402-rs reports the token's revert as `unexpected_error` with
+    // the revert data, `AuthorizationUsedOrCanceled(payer, nonce)`, in the message.
+    let used = alloy::hex::encode(TestEip3009Token::AuthorizationUsedOrCanceled::SELECTOR);
+    let (_, again) = f.settle(&body).await?;
+    assert_eq!(again["success"], false, "{again}");
+    assert!(again["errorMessage"].as_str().is_some_and(|m| m.contains(&used)), "{again}");
+    let (_, v) = f.verify(&body).await?;
+    assert_eq!(v["isValid"], false, "{v}");
+    assert!(v["invalidReasonDetails"].as_str().is_some_and(|d| d.contains(&used)), "{v}");
+    assert_eq!(eip3009_balances(&env, from).await?, (U256::from(9 * USD), U256::from(USD)));
+
+    f.stop().await
+}
+
+/// A refused `exact` settlement (its gas estimate reverts) must not cost the facilitator key a
+/// nonce: with alloy's cached nonce manager that left a gap, and every later settlement of the
+/// key timed out unmined until a restart. `ExactProvider` now estimates before the fillers run.
+#[tokio::test]
+async fn exact_settles_again_after_a_refused_settlement() -> anyhow::Result<()> {
+    let (env, f, payer) = exact_env().await?;
+    let requirements = env.exact_requirements(USD);
+    let body = exact_body(&exact_payload(&payer, &requirements).await?, &requirements);
+    let (_, s) = f.settle(&body).await?;
+    assert_eq!(s["success"], true, "{s}");
+    let (_, again) = f.settle(&body).await?;
+    assert_eq!(again["success"], false, "{again}");
+
+    let next = exact_body(&exact_payload(&payer, &requirements).await?, &requirements);
+    let (_, s) = f.settle(&next).await?;
+    assert_eq!(s["success"], true, "{s}");
+    let balances = eip3009_balances(&env, payer.address()).await?;
+    assert_eq!(balances, (U256::from(8 * USD), U256::from(2 * USD)));
+    f.stop().await
+}
+
+#[tokio::test]
+async fn exact_payment_below_the_requirement_is_invalid() -> anyhow::Result<()> {
+    let (env, f, payer) = exact_env().await?;
+    let from = payer.address();
+    let requirements = env.exact_requirements(USD);
+
+    // Signed for a cheaper price than the merchant asks.
+    let cheap = exact_payload(&payer, &env.exact_requirements(USD / 2)).await?;
+    let (_, v) = f.verify(&exact_body(&cheap, &requirements)).await?;
+    assert_eq!(v["isValid"], false, "{v}");
+    assert_eq!(v["invalidReason"], "accepted_requirements_mismatch", "{v}");
+
+    // Accepted the right price, but the authorization moves less.
+    let mut short = exact_payload(&payer, &requirements).await?;
+    short["payload"]["authorization"]["value"] = json!((USD / 2).to_string());
+    let body = exact_body(&short, &requirements);
+    let (_, v) = f.verify(&body).await?;
+    assert_eq!(v["isValid"], false, "{v}");
+    assert_eq!(v["invalidReason"], "invalid_payment_amount", "{v}");
+    let (_, s) = f.settle(&body).await?;
+    assert_eq!(s["success"], false, "{s}");
+
+    assert_eq!(eip3009_balances(&env, from).await?, (U256::from(10 * USD), U256::ZERO));
     f.stop().await
 }

@@ -1,0 +1,278 @@
+//! Facilitator throughput on the bench devnet: `/verify` of valid aa-native session payments on
+//! our facilitator beside x402-rs' own `exact` `/verify` (same anvil, same load generator, same
+//! run), and end-to-end settlement throughput with direct bundling.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    primitives::{B256, U256},
+    signers::local::PrivateKeySigner,
+};
+use serde::Serialize;
+use serde_json::json;
+use x402_aa::x402::SettlementResponse;
+use x402_aa_facilitator::{ChainConfig, Config, FacilitatorHandle, FacilitatorService, KeySource};
+use x402_aa_session::signer::{PaidRequest, PaymentSigner, SessionAccount, SignedPayment};
+
+use crate::{
+    gas::{Bench, USD},
+    load::{self, Budget, LoadFigure},
+    x402rs,
+};
+
+/// Distinct pre-signed payloads each load level cycles through.
+pub(crate) const DISTINCT_PAYLOADS: usize = 64;
+
+/// `/verify` load levels: (concurrency, request budget). Each is also bounded in time.
+const LEVELS: [(usize, usize); 3] = [(1, 400), (8, 1_500), (64, 3_000)];
+pub(crate) const LEVEL_MAX_DURATION: Duration = Duration::from_secs(20);
+
+/// Settlement throughput levels: (concurrent agents, payments per agent).
+const AGENT_LEVELS: [(usize, usize); 3] = [(1, 30), (10, 10), (50, 6)];
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct VerifyLevel {
+    pub(crate) concurrency: usize,
+    pub(crate) ours: LoadFigure,
+    pub(crate) x402rs_exact: LoadFigure,
+    /// Our requests/s over theirs.
+    pub(crate) rps_ratio: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SettleLevel {
+    pub(crate) agents: usize,
+    pub(crate) payments: usize,
+    pub(crate) seconds: f64,
+    pub(crate) payments_per_s: f64,
+    /// Median and worst time from "sign" to the facilitator's successful `/settle` answer.
+    pub(crate) p50_ms: f64,
+    pub(crate) max_ms: f64,
+    /// `handleOps` transactions the payments landed in (fewer than payments = batching).
+    pub(crate) bundles: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct FacilitatorReport {
+    pub(crate) verify: Vec<VerifyLevel>,
+    pub(crate) settle: Vec<SettleLevel>,
+    pub(crate) max_batch: usize,
+    pub(crate) max_wait_ms: u64,
+}
+
+/// Our facilitator, direct bundling from a funded key, SQLite registry in a temp dir.
+async fn start_ours(
+    bench: &Bench,
+    key: &PrivateKeySigner,
+    dir: &tempfile::TempDir,
+) -> anyhow::Result<(FacilitatorHandle, usize, u64)> {
+    let a = bench.devnet.addresses;
+    let mut chain =
+        ChainConfig::with_direct(bench.devnet.rpc_url(), a.settlement, KeySource::literal(key));
+    chain.session_account_factory = Some(a.session_account_factory);
+    chain.allowed_tokens = vec![a.token];
+    let (max_batch, max_wait_ms) = match &chain.submission {
+        x402_aa_facilitator::SubmissionConfig::Direct { max_batch, max_wait_ms, .. } => {
+            (*max_batch, *max_wait_ms)
+        }
+        x402_aa_facilitator::SubmissionConfig::Bundler { .. } => (0, 0),
+    };
+    let mut config = Config::single(bench.devnet.chain_id(), chain);
+    config.bind = ([127, 0, 0, 1], 0).into();
+    config.registry_url = format!("sqlite:{}", dir.path().join("registry.sqlite3").display());
+    config.recovery_interval_ms = 0;
+    let service = FacilitatorService::with_env(config, |_| None).await?;
+    Ok((service.bind().await?, max_batch, max_wait_ms))
+}
+
+fn body(payment: &SignedPayment, requirements: &serde_json::Value) -> anyhow::Result<Vec<u8>> {
+    Ok(serde_json::to_vec(&json!({
+        "x402Version": 2,
+        "paymentPayload": serde_json::to_value(&payment.payload)?,
+        "paymentRequirements": requirements,
+    }))?)
+}
+
+/// A deployed session account whose grant is already enabled on chain (steady state).
+async fn steady_session(
+    bench: &mut Bench,
+    n: u64,
+) -> anyhow::Result<PaymentSigner<SessionAccount>> {
+    let (_, account) = bench.session_account(false).await?;
+    let signer = bench.signer(account).await?;
+    bench.pay(&signer, n).await?;
+    Ok(signer)
+}
+
+pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<FacilitatorReport> {
+    let dir = tempfile::tempdir()?;
+    let key = PrivateKeySigner::random();
+    bench.devnet.fund(key.address(), U256::from(10u64.pow(19))).await?;
+    let (ours, max_batch, max_wait_ms) = start_ours(bench, &key, &dir).await?;
+
+    // Valid aa-native session payments: one steady-state account, distinct requests, all
+    // valid at once (same nonce; /verify writes nothing).
+    let signer = steady_session(bench, 500).await?;
+    let requirements = bench.accepted(USD / 100);
+    let mut aa_bodies = Vec::with_capacity(DISTINCT_PAYLOADS);
+    for i in 0..DISTINCT_PAYLOADS {
+        let request =
+            PaidRequest { method: "GET".into(), url: format!("http://127.0.0.1/verify/{i}") };
+        let payment = signer.pay(&requirements, &request).await?;
+        signer.failed(&payment, "bench: verified only")?;
+        aa_bodies.push(body(&payment, &requirements)?);
+    }
+    let aa_bodies = Arc::new(aa_bodies);
+
+    // x402-rs' exact: an EOA holding the EIP-3009 token, distinct authorizations.
+    let theirs_key = PrivateKeySigner::random();
+    let theirs = x402rs::start(&bench.devnet, &theirs_key).await?;
+    let payer = PrivateKeySigner::random();
+    bench.devnet.mint_eip3009(payer.address(), U256::from(1_000 * USD)).await?;
+    let exact_requirements =
+        x402rs::requirements(&bench.devnet, bench.merchant, U256::from(USD / 100));
+    let exact_bodies =
+        Arc::new(x402rs::verify_bodies(&payer, &exact_requirements, DISTINCT_PAYLOADS).await?);
+
+    let mut verify = Vec::new();
+    for (concurrency, max_requests) in LEVELS {
+        let budget = Budget { max_requests, max_duration: LEVEL_MAX_DURATION };
+        // Alternate who goes first per level so neither side always runs on a warmer node.
+        let (ours_fig, theirs_fig) = if concurrency % 2 == 0 {
+            let o = load::run(
+                &format!("{}/verify", ours.url()),
+                aa_bodies.clone(),
+                concurrency,
+                budget,
+            )
+            .await?;
+            let t = load::run(
+                &format!("{}/verify", theirs.url),
+                exact_bodies.clone(),
+                concurrency,
+                budget,
+            )
+            .await?;
+            (o, t)
+        } else {
+            let t = load::run(
+                &format!("{}/verify", theirs.url),
+                exact_bodies.clone(),
+                concurrency,
+                budget,
+            )
+            .await?;
+            let o = load::run(
+                &format!("{}/verify", ours.url()),
+                aa_bodies.clone(),
+                concurrency,
+                budget,
+            )
+            .await?;
+            (o, t)
+        };
+        crate::progress(&format!(
+            "  /verify c={concurrency}: ours {:.0} req/s (p50 {} ms, p99 {} ms), x402-rs exact {:.0} req/s (p50 {} ms, p99 {} ms)",
+            ours_fig.requests_per_s,
+            ours_fig.p50_ms,
+            ours_fig.p99_ms,
+            theirs_fig.requests_per_s,
+            theirs_fig.p50_ms,
+            theirs_fig.p99_ms
+        ));
+        let rps_ratio = crate::ratio_f(ours_fig.requests_per_s, theirs_fig.requests_per_s);
+        verify.push(VerifyLevel {
+            concurrency,
+            ours: ours_fig,
+            x402rs_exact: theirs_fig,
+            rps_ratio,
+        });
+    }
+    drop(theirs);
+
+    let mut settle = Vec::new();
+    for (agents, per_agent) in AGENT_LEVELS {
+        let mut signers = Vec::with_capacity(agents);
+        for i in 0..agents {
+            signers.push(Arc::new(steady_session(bench, 10_000 + i as u64).await?));
+        }
+        settle.push(settle_level(&ours.url(), &requirements, signers, per_agent).await?);
+        let last = settle.last().map(|s| (s.payments_per_s, s.bundles)).unwrap_or_default();
+        crate::progress(&format!(
+            "  settle {agents} agents: {:.1} payments/s in {} bundles",
+            last.0, last.1
+        ));
+    }
+    ours.shutdown().await?;
+    Ok(FacilitatorReport { verify, settle, max_batch, max_wait_ms })
+}
+
+/// `signers.len()` agents pay concurrently, each `per_agent` times in a row: sign (the SDK's
+/// `PaymentSigner`: chain reads + paymaster sponsorship) → `/settle` → wait for the answer.
+async fn settle_level(
+    url: &str,
+    requirements: &serde_json::Value,
+    signers: Vec<Arc<PaymentSigner<SessionAccount>>>,
+    per_agent: usize,
+) -> anyhow::Result<SettleLevel> {
+    let agents = signers.len();
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(agents);
+    for (a, signer) in signers.into_iter().enumerate() {
+        let (client, url, requirements) =
+            (client.clone(), format!("{url}/settle"), requirements.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(per_agent);
+            for p in 0..per_agent {
+                let t = Instant::now();
+                let request = PaidRequest {
+                    method: "GET".into(),
+                    url: format!("http://127.0.0.1/settle/{agents}/{a}/{p}"),
+                };
+                let payment = signer.pay(&requirements, &request).await?;
+                let answer: SettlementResponse = client
+                    .post(&url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body(&payment, &requirements)?)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                if !answer.success {
+                    signer.failed(&payment, answer.error_reason.as_deref().unwrap_or("refused"))?;
+                    anyhow::bail!("agent {a} payment {p} refused: {answer:?}");
+                }
+                let tx: B256 = answer.transaction.parse()?;
+                // No ledger is attached in the bench, so the block number is not recorded.
+                signer.settled(&payment, tx, 0)?;
+                out.push((t.elapsed(), tx));
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut txs = std::collections::HashSet::new();
+    for t in tasks {
+        for (latency, tx) in t.await?? {
+            latencies.push(latency);
+            txs.insert(tx);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
+    let payments = latencies.len();
+    Ok(SettleLevel {
+        agents,
+        payments,
+        seconds: (seconds * 1000.0).round() / 1000.0,
+        payments_per_s: ((payments as f64 / seconds) * 100.0).round() / 100.0,
+        p50_ms: latencies.get(payments / 2).copied().map(ms).unwrap_or(0.0),
+        max_ms: latencies.last().copied().map(ms).unwrap_or(0.0),
+        bundles: txs.len(),
+    })
+}

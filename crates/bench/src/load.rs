@@ -1,0 +1,141 @@
+//! A small closed-loop HTTP load generator for facilitator `/verify` endpoints.
+//!
+//! `concurrency` workers each keep exactly one request in flight, cycling through pre-built
+//! bodies, until the request budget or the time budget runs out (whichever first): bounded in
+//! both, loopback only. Every answer is checked (`200` and `isValid: true`), so a throughput
+//! figure can never be made of fast refusals.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+
+/// Bounds of one load level.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    pub(crate) max_requests: usize,
+    pub(crate) max_duration: Duration,
+}
+
+/// What one load level measured.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct LoadFigure {
+    pub(crate) concurrency: usize,
+    pub(crate) requests: usize,
+    /// Answers that were not `200 {isValid: true}` (or failed at the HTTP level).
+    pub(crate) failures: usize,
+    pub(crate) seconds: f64,
+    pub(crate) requests_per_s: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) max_ms: f64,
+}
+
+/// Runs one level against `url` (a full `/verify` URL) with JSON `bodies` used round-robin.
+/// A short unmeasured warm-up (one request per worker) opens the connections first.
+pub(crate) async fn run(
+    url: &str,
+    bodies: Arc<Vec<Vec<u8>>>,
+    concurrency: usize,
+    budget: Budget,
+) -> anyhow::Result<LoadFigure> {
+    anyhow::ensure!(!bodies.is_empty(), "no request bodies");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let warm = futures_join(concurrency, |i| {
+        let (client, url, body) =
+            (client.clone(), url.to_owned(), bodies[i % bodies.len()].clone());
+        async move { one(&client, &url, body).await }
+    })
+    .await;
+    if let Some(Err(e)) = warm.into_iter().find(|r| r.is_err()) {
+        anyhow::bail!("warm-up request to {url} failed: {e}");
+    }
+
+    let issued = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + budget.max_duration;
+    let mut workers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let (client, url, bodies, issued) =
+            (client.clone(), url.to_owned(), bodies.clone(), issued.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0usize;
+            loop {
+                let n = issued.fetch_add(1, Ordering::Relaxed);
+                if n >= budget.max_requests || Instant::now() >= deadline {
+                    break;
+                }
+                let body = bodies[n % bodies.len()].clone();
+                let t = Instant::now();
+                let ok = one(&client, &url, body).await.is_ok();
+                latencies.push(t.elapsed());
+                failures += usize::from(!ok);
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    for w in workers {
+        let (l, f) = w.await?;
+        latencies.extend(l);
+        failures += f;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
+        latencies.get(i).copied().map(ms).unwrap_or(0.0)
+    };
+    let requests = latencies.len();
+    Ok(LoadFigure {
+        concurrency,
+        requests,
+        failures,
+        seconds: (seconds * 1000.0).round() / 1000.0,
+        requests_per_s: ((requests as f64 / seconds) * 10.0).round() / 10.0,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: latencies.last().copied().map(ms).unwrap_or(0.0),
+    })
+}
+
+/// One `/verify` round trip; `Ok` only for `200 {isValid: true}`.
+async fn one(client: &reqwest::Client, url: &str, body: Vec<u8>) -> anyhow::Result<()> {
+    let response = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await?;
+    anyhow::ensure!(status.is_success() && answer["isValid"] == true, "{status}: {answer}");
+    Ok(())
+}
+
+async fn futures_join<F, Fut, T>(n: usize, make: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(make(i))).collect();
+    let mut out = Vec::with_capacity(n);
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}
