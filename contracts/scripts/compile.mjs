@@ -17,7 +17,7 @@ const outDir = path.join(contractsDir, "artifacts");
 const nodeModules = path.join(repoRoot, "node_modules");
 
 // Artifacts we ship; everything else compiled along the way is a dependency.
-const SHIPPED = ["SessionKeyAccount", "SessionKeyAccountFactory", "SettlementContract", "TestStablecoin", "TestEip3009Token"];
+const SHIPPED = ["SessionKeyAccount", "SessionKeyAccountFactory", "SettlementContract", "TestStablecoin", "TestEip3009Token", "VerifyProbe"];
 
 const SETTINGS = {
   optimizer: { enabled: true, runs: 10000 },

@@ -99,6 +99,13 @@ sol! {
         function withdrawTo(address payable withdrawAddress, uint256 withdrawAmount) external;
     }
 
+    /// The project's `contracts/src/VerifyProbe.sol`, declared here to share `UserOperation`;
+    /// see [`crate::verify_probe`].
+    #[derive(Debug, PartialEq, Eq)]
+    interface VerifyProbe {
+        function probe(address entryPoint, UserOperation calldata op, address settlement, bytes32 requestHash) external returns (bool settled, uint256 blockNumber, uint256 timestamp);
+    }
+
     /// `samples/SimpleAccountFactory.sol`: ERC-1967 proxies over one SimpleAccount
     /// implementation, at CREATE2 addresses derived from `(owner, salt)`.
     #[sol(rpc)]

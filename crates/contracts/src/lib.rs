@@ -9,9 +9,10 @@ pub mod abi_check;
 pub mod account_abstraction;
 pub mod artifact;
 pub mod project;
+pub mod verify_probe;
 
 pub use account_abstraction::{
-    EntryPoint, SimpleAccount, SimpleAccountFactory, UserOperation, VerifyingPaymaster,
+    EntryPoint, SimpleAccount, SimpleAccountFactory, UserOperation, VerifyProbe, VerifyingPaymaster,
 };
 pub use artifact::{
     Artifact, ArtifactError, NODE_MODULES_ENV, PROJECT_ARTIFACTS_ENV, node_modules_dir,
@@ -21,3 +22,4 @@ pub use project::{
     SessionGrant, SessionKeyAccount, SessionKeyAccountFactory, SessionSignature,
     SettlementContract, TestEip3009Token, TestStablecoin,
 };
+pub use verify_probe::{VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME, probe_call};

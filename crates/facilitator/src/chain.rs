@@ -7,7 +7,7 @@ use alloy::{
     network::TransactionBuilder,
     primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::{Filter, TransactionRequest},
+    rpc::types::{Filter, TransactionRequest, state::StateOverridesBuilder},
     sol_types::{SolCall, SolEvent, SolInterface, decode_revert_reason},
     transports::{RpcError, TransportErrorKind},
 };
@@ -15,6 +15,7 @@ use x402_aa::UserOperation;
 use x402_aa_contracts::{
     EntryPoint::{self, EntryPointErrors, UserOperationEvent, UserOperationRevertReason},
     SessionKeyAccount, SessionKeyAccountFactory, SettlementContract, TestStablecoin,
+    VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME, VerifyProbe, probe_call,
 };
 use x402_aa_session::scope::StoredSession;
 
@@ -54,6 +55,18 @@ pub enum Execution {
     Reverts,
     FailedOp(String),
     Other(String),
+}
+
+/// What the `VerifyProbe` said: `handleOps([op])` in an `eth_call`, then `isSettled(requestHash)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// The op would land and its settle would record the requestHash; the block it ran in.
+    Settles(Head),
+    /// `handleOps` ran the op but the payment was not recorded: its execution reverted.
+    DoesNotSettle,
+    /// `handleOps` refused the op (`FailedOp`: signature, time range, paymaster, the account's
+    /// session checks) or the call failed otherwise.
+    Refused(String),
 }
 
 /// How an op that reached the chain ended, read back from the EntryPoint's events.
@@ -268,6 +281,38 @@ impl Network {
             },
             other => Execution::Other(other.describe()),
         })
+    }
+
+    /// One `eth_call` answering "would this op land and pay?": the `VerifyProbe` runtime code is
+    /// placed at an unused address by a state override and runs the op through the real
+    /// `handleOps` (as a bundle would: validation, paymaster, execution), then reads
+    /// `isSettled(requestHash)` and the block it ran in. Needs a node with `eth_call` state
+    /// overrides (geth, reth, erigon, anvil all have them); no key, no gas.
+    pub async fn probe(&self, op: &UserOperation, request_hash: B256) -> Result<Probe, ChainError> {
+        const WHAT: &str = "VerifyProbe.probe";
+        let input = probe_call(self.entry_point, op.into(), self.settlement, request_hash);
+        let tx = TransactionRequest::default().with_to(VERIFY_PROBE_ADDRESS).with_input(input);
+        let overrides = StateOverridesBuilder::default()
+            .with_code(VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME)
+            .build();
+        let call = async {
+            Ok::<_, std::convert::Infallible>(self.provider.call(tx).overrides(overrides).await)
+        };
+        match self.rpc(WHAT, call).await? {
+            Ok(out) => {
+                let r = VerifyProbe::probeCall::abi_decode_returns(&out)
+                    .map_err(|e| ChainError { what: WHAT, message: e.to_string() })?;
+                Ok(if r.settled {
+                    Probe::Settles(Head {
+                        number: r.blockNumber.saturating_to(),
+                        timestamp: r.timestamp.saturating_to(),
+                    })
+                } else {
+                    Probe::DoesNotSettle
+                })
+            }
+            Err(e) => EntryPointRevert::from_rpc(WHAT, e).map(|r| Probe::Refused(r.describe())),
+        }
     }
 
     /// `eth_call` to the EntryPoint: `Ok(Ok(output))`, `Ok(Err(revert))`, or a transport error.

@@ -19,9 +19,9 @@
 //!     pays → `insufficient_funds`, `execution_reverted`
 //!
 //! Steps 1–6 need nothing but the request and the config ([`parse`], [`check_static`]); 7–10
-//! read the chain ([`check_chain`]). Simulation goes through the EntryPoint's own simulation
-//! entry points rather than an `eth_call` of `handleOps`, so `/verify` needs no funded key and
-//! works the same in bundler and direct mode.
+//! read the chain ([`check_chain`]). A valid payment is accepted on a single `eth_call` of
+//! `handleOps` through the `VerifyProbe` (state override, no funded key, same in bundler and
+//! direct mode); 7–10 above run in order only to name why a payment is refused.
 
 use alloy::{
     primitives::{Address, B256},
@@ -36,7 +36,7 @@ use x402_aa::{
 use x402_aa_session::scope::{check_budget, check_session_op};
 
 use crate::{
-    chain::{ChainError, Execution, Head, Network, Validation},
+    chain::{ChainError, Execution, Head, Network, Probe, Validation},
     reason::Rejection,
     store::{Status, Store},
 };
@@ -144,11 +144,12 @@ pub fn check_static(net: &Network, req: &Request) -> Result<DecodedPayment, Reje
 /// Steps 7–10. `registry_replay` is false when the caller itself holds the registry claim
 /// (`/settle` re-verifying after claiming).
 ///
-/// A valid payment needs only the registry row, the head and the two EntryPoint simulations,
-/// and those are read at once: the simulations run the account's own `validateUserOp` (the
-/// session scopes included) and the real `settle`, so nothing the chain would refuse passes.
-/// Only when something fails are the remaining reads (`isSettled`, the session mirror, the
-/// balance) made, in the documented order, to name the most specific reason.
+/// A valid payment needs only the registry row and one `eth_call` (the
+/// [`Network::probe`]): the op runs through the real `handleOps` — the account's own
+/// `validateUserOp` with its session scopes, the paymaster, the time window, the settle — so
+/// nothing the chain would refuse passes. Only when the probe says no are the remaining reads
+/// (`isSettled`, the session mirror, the EntryPoint's simulations, the balance) made, in the
+/// documented order, to name the most specific reason.
 pub async fn check_chain(
     net: &Network,
     store: &dyn Store,
@@ -163,23 +164,22 @@ pub async fn check_chain(
     let registry = async {
         if registry_replay { check_registry(net, store, request_hash).await } else { Ok(()) }
     };
-    let (registry, head, validation, execution) = tokio::join!(
-        registry,
+    let (registry, probe) = tokio::join!(registry, net.probe(op, request_hash));
+    registry?;
+    let probe = match probe? {
+        Probe::Settles(head) => return Ok(Checked { user_op_hash, head }),
+        Probe::DoesNotSettle => "the op runs but its settle does not record the payment".into(),
+        Probe::Refused(reason) => reason,
+    };
+
+    let (head, validation, execution) = tokio::join!(
         net.head(),
         net.simulate_validation(op),
         net.simulate_execution(op, request_hash)
     );
-    registry?;
     let head = head?;
     let (validation, execution) = (validation?, execution?);
     let in_time = |after: u64, until: u64| head.timestamp >= after && head.timestamp <= until;
-    if let (Validation::Passed { sig_failed: false, valid_after, valid_until }, Execution::Settles) =
-        (&validation, &execution)
-        && in_time(*valid_after, *valid_until)
-    {
-        return Ok(Checked { user_op_hash, head });
-    }
-
     if net.is_settled(request_hash).await? {
         return Err(Rejection::Replay(format!("requestHash {request_hash} is already settled")));
     }
@@ -202,7 +202,8 @@ pub async fn check_chain(
         }
     }
     match execution {
-        Execution::Settles => Ok(Checked { user_op_hash, head }),
+        // Every simulation passes, yet handleOps would not pay: say what it said.
+        Execution::Settles => Err(Rejection::SimulationFailed { reason: probe }),
         Execution::Reverts => {
             let (token, amount) = (decoded.settle.token, decoded.settle.amount);
             let balance = net.token_balance(token, op.sender).await?;
