@@ -166,10 +166,18 @@ pub async fn check_chain(
     };
     let (registry, probe) = tokio::join!(registry, net.probe(op, request_hash));
     registry?;
-    let probe = match probe? {
-        Probe::Settles(head) => return Ok(Checked { user_op_hash, head }),
-        Probe::DoesNotSettle => "the op runs but its settle does not record the payment".into(),
-        Probe::Refused(reason) => reason,
+    let probe_refusal = match probe {
+        Ok(Probe::Settles(head)) => return Ok(Checked { user_op_hash, head }),
+        Ok(Probe::DoesNotSettle) => {
+            Some("the op runs but its settle does not record the payment".to_owned())
+        }
+        Ok(Probe::Refused(reason)) => Some(reason),
+        // A node without `eth_call` state overrides: the EntryPoint's simulations below decide
+        // alone, as they did before the probe (slower, same verdicts).
+        Err(e) => {
+            tracing::debug!(target: "x402_aa::facilitator", error = %e, "probe unavailable");
+            None
+        }
     };
 
     let (head, validation, execution) = tokio::join!(
@@ -202,8 +210,11 @@ pub async fn check_chain(
         }
     }
     match execution {
-        // Every simulation passes, yet handleOps would not pay: say what it said.
-        Execution::Settles => Err(Rejection::SimulationFailed { reason: probe }),
+        Execution::Settles => match probe_refusal {
+            None => Ok(Checked { user_op_hash, head }),
+            // Every simulation passes, yet handleOps would not pay: say what it said.
+            Some(reason) => Err(Rejection::SimulationFailed { reason }),
+        },
         Execution::Reverts => {
             let (token, amount) = (decoded.settle.token, decoded.settle.amount);
             let balance = net.token_balance(token, op.sender).await?;

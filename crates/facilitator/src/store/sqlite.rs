@@ -104,7 +104,11 @@ fn record(row: &Row<'_>) -> rusqlite::Result<Result<Record, StoreError>> {
 fn get(conn: &Connection, chain_id: u64, request_hash: &str) -> Result<Option<Record>, StoreError> {
     let sql =
         format!("SELECT {COLUMNS} FROM aa_settlements WHERE chain_id = ?1 AND request_hash = ?2");
-    conn.query_row(&sql, params![to_i64(chain_id), request_hash], record).optional()?.transpose()
+    // Every /verify reads here: keep the parsed statement instead of re-preparing it per call.
+    conn.prepare_cached(&sql)?
+        .query_row(params![to_i64(chain_id), request_hash], record)
+        .optional()?
+        .transpose()
 }
 
 #[async_trait::async_trait]
