@@ -246,8 +246,10 @@ impl PaymentAccount for SessionAccount {
             })?;
         let mode = if deployed {
             let account = SessionKeyAccount::new(self.file.account, provider);
-            let state = account.sessionState(self.file.session_id).call().await.map_err(chain)?;
-            let epoch = account.sessionEpoch().call().await.map_err(chain)?;
+            let (state, epoch) = tokio::try_join!(
+                async { account.sessionState(self.file.session_id).call().await.map_err(chain) },
+                async { account.sessionEpoch().call().await.map_err(chain) },
+            )?;
             if state.status == 2 || epoch != self.grant.epoch {
                 return Err(SignerError::SessionRevoked);
             }
@@ -613,22 +615,22 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         lane: u64,
     ) -> Result<(AaNativePaymentPayload, B256), SignerError> {
         let sender = self.account.sender();
-        let deployed = !self.provider.get_code_at(sender).await.map_err(chain)?.is_empty();
-        let prepared = self.account.prepare(&self.provider, payment, deployed).await?;
-
         // Nonce lanes: each in-flight payment of this signer gets its own EntryPoint nonce key, so
         // payments never wait on each other's sequence; lanes are reused, so the EntryPoint's nonce
         // slot is rewritten (5k gas) rather than created (22k gas) on every payment.
         let key = U192::from(lane);
-        let seq = EntryPoint::new(self.entry_point, &self.provider)
-            .getNonce(sender, key)
-            .call()
-            .await
-            .map_err(chain)?;
+        let entry_point = EntryPoint::new(self.entry_point, &self.provider);
+        // Independent reads go out together: one round trip instead of three.
+        let (code, seq, (max_fee, priority)) = tokio::try_join!(
+            async { self.provider.get_code_at(sender).await.map_err(chain) },
+            async { entry_point.getNonce(sender, key).call().await.map_err(chain) },
+            self.fees(),
+        )?;
+        let deployed = !code.is_empty();
+        let prepared = self.account.prepare(&self.provider, payment, deployed).await?;
         let init_code =
             if deployed { Bytes::new() } else { self.account.init_code().unwrap_or_default() };
         let deployment_gas = if init_code.is_empty() { 0 } else { self.gas.deployment_gas };
-        let (max_fee, priority) = self.fees().await?;
         let mut op = UserOperation {
             sender,
             nonce: encode_nonce(key, 0) + seq,
