@@ -139,3 +139,51 @@ where
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `/verify` stand-in that accepts bodies containing `good` only.
+    async fn judge() -> anyhow::Result<String> {
+        let app = axum::Router::new().route(
+            "/verify",
+            axum::routing::post(|body: String| async move {
+                axum::Json(serde_json::json!({ "isValid": body.contains("good") }))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/verify", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(url)
+    }
+
+    #[tokio::test]
+    async fn counts_every_refusal_and_stops_at_the_request_budget() -> anyhow::Result<()> {
+        let url = judge().await?;
+        let bodies = Arc::new(vec![b"good".to_vec(), b"bad".to_vec()]);
+        let budget = Budget { max_requests: 40, max_duration: Duration::from_secs(30) };
+        // The warm-up uses bodies[0] and bodies[1]: a refused warm-up is an error, not a figure.
+        assert!(run(&url, bodies.clone(), 2, budget).await.is_err());
+
+        let bodies =
+            Arc::new(vec![b"good".to_vec(), b"good".to_vec(), b"bad".to_vec(), b"bad".to_vec()]);
+        let f = run(&url, bodies, 1, budget).await?;
+        assert_eq!(f.requests, 40);
+        assert_eq!(f.failures, 20, "{f:?}");
+        assert!(f.p50_ms <= f.p99_ms && f.p99_ms <= f.max_ms, "{f:?}");
+        assert!(f.requests_per_s > 0.0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn stops_at_the_time_budget() -> anyhow::Result<()> {
+        let url = judge().await?;
+        let bodies = Arc::new(vec![b"good".to_vec()]);
+        let budget = Budget { max_requests: usize::MAX, max_duration: Duration::from_millis(300) };
+        let f = run(&url, bodies, 4, budget).await?;
+        assert!(f.requests > 0 && f.failures == 0, "{f:?}");
+        assert!(f.seconds < 5.0, "the time budget bounds the run: {f:?}");
+        Ok(())
+    }
+}
