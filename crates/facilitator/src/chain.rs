@@ -311,7 +311,14 @@ impl Network {
                     Probe::DoesNotSettle
                 })
             }
-            Err(e) => EntryPointRevert::from_rpc(WHAT, e).map(|r| Probe::Refused(r.describe())),
+            Err(e) => match EntryPointRevert::from_rpc(WHAT, e)? {
+                // An error answer without revert data is the node refusing the call itself
+                // (no state overrides: "too many arguments"), not the op: the probe is unavailable.
+                EntryPointRevert::Undecoded { message, data: None } => {
+                    Err(ChainError { what: WHAT, message })
+                }
+                revert => Ok(Probe::Refused(revert.describe())),
+            },
         }
     }
 

@@ -7,6 +7,7 @@ mod bad_input;
 mod batching;
 mod bundler;
 mod exact;
+mod fallback;
 mod happy;
 mod idempotency;
 #[cfg(feature = "postgres")]

@@ -1,0 +1,80 @@
+//! A node without `eth_call` state overrides (older geth forks): the one-call probe is refused,
+//! and `/verify` and `/settle` fall back to the EntryPoint's simulations with the same verdicts.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use axum::{Json, Router, extract::State, routing::post};
+use serde_json::{Value, json};
+
+use crate::common::{Env, SessionOpts, USD, body};
+
+/// JSON-RPC proxy to `upstream` that answers any `eth_call` carrying a third (state override)
+/// parameter the way geth before 1.9 did, and counts those refusals.
+async fn no_override_proxy(upstream: String) -> anyhow::Result<(String, Arc<AtomicUsize>)> {
+    let refused = Arc::new(AtomicUsize::new(0));
+    let state = (upstream, reqwest::Client::new(), refused.clone());
+    let app = Router::new()
+        .route(
+            "/",
+            post(
+                |State((upstream, http, refused)): State<(String, reqwest::Client, Arc<AtomicUsize>)>,
+                 Json(call): Json<Value>| async move {
+                    let overrides = call["method"] == "eth_call"
+                        && call["params"].as_array().is_some_and(|p| p.len() > 2);
+                    if overrides {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                        return Json(json!({
+                            "jsonrpc": "2.0",
+                            "id": call["id"],
+                            "error": { "code": -32602, "message": "too many arguments, want at most 2" }
+                        }));
+                    }
+                    let answer = async {
+                        http.post(&upstream).json(&call).send().await?.json::<Value>().await
+                    };
+                    Json(answer.await.unwrap_or_else(|e| {
+                        json!({ "jsonrpc": "2.0", "id": call["id"], "error": { "code": -32000, "message": e.to_string() } })
+                    }))
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, refused))
+}
+
+#[tokio::test]
+async fn verifies_settles_and_refuses_without_state_overrides() -> anyhow::Result<()> {
+    let env = Env::new().await?;
+    let (proxy, refused) = no_override_proxy(env.devnet.rpc_url().to_owned()).await?;
+    let mut config = env.config();
+    for chain in config.chains.values_mut() {
+        chain.rpc_url = proxy.clone();
+    }
+    let f = env.start(config).await?;
+
+    let payer = env.session_payer(SessionOpts::default()).await?;
+    let accepted = env.accepted(USD / 10);
+    let paid = body(&payer.pay(&accepted, 1).await?, &accepted);
+    let (status, v) = f.verify(&paid).await?;
+    assert_eq!((status, v["isValid"].as_bool()), (200, Some(true)), "{v}");
+    assert!(refused.load(Ordering::Relaxed) > 0, "the probe was tried first");
+
+    let before = env.merchant_balance().await?;
+    let (_, s) = f.settle(&paid).await?;
+    assert_eq!(s["success"], true, "{s}");
+    assert_eq!(env.merchant_balance().await? - before, alloy::primitives::U256::from(USD / 10));
+
+    // Refusals keep their specific reasons.
+    let (_, again) = f.verify(&paid).await?;
+    assert_eq!(again["invalidReason"], "replay", "{again}");
+    let broke = env.owner_payer(0).await?;
+    let (_, v) = f.verify(&body(&broke.pay(&accepted, 2).await?, &accepted)).await?;
+    assert_eq!(v["invalidReason"], "insufficient_funds", "{v}");
+    f.stop().await
+}
