@@ -5,26 +5,19 @@
 use std::time::Duration;
 
 use alloy::{
-    network::TransactionBuilder,
     primitives::{Address, B256, U256},
-    rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
-    sol_types::SolCall,
 };
 use serde::Serialize;
 use x402_aa::{
     ENTRY_POINT_V06, UserOperation,
     x402::{AaNativeExtra, AaNativeRequirements},
 };
-use x402_aa_contracts::SessionKeyAccountFactory;
 use x402_aa_devnet::{Devnet, Included};
-use x402_aa_paymaster::{PaymasterConfig, PaymasterHandle, PaymasterService};
+use x402_aa_paymaster::{PaymasterHandle, PaymasterService};
 use x402_aa_rpc::PaymasterClient;
 use x402_aa_session::{
-    Scopes, SessionFile, TokenInfo,
-    file::AccountDeployment,
-    owner::sign_grant,
-    per_day,
+    Scopes, per_day,
     signer::{OwnerAccount, PaidRequest, PaymentAccount, PaymentSigner, SessionAccount},
 };
 
@@ -69,14 +62,7 @@ pub(crate) struct Bench {
 impl Bench {
     pub(crate) async fn new() -> anyhow::Result<Self> {
         let devnet = Devnet::spawn().await?;
-        let a = devnet.addresses;
-        let mut config = PaymasterConfig::new(
-            devnet.rpc_url().to_owned(),
-            devnet.chain_id(),
-            a.verifying_paymaster,
-            devnet.keys.paymaster_signer.clone(),
-            vec![API_KEY.to_owned()],
-        );
+        let mut config = x402_aa_stack::paymaster_config(&devnet, API_KEY);
         // The bench signs dozens of payloads per sender within seconds (the /verify load set);
         // the service's per-sender throttle is a production guard, not part of what is measured.
         config.policy.rate_limit_per_sender_per_minute = None;
@@ -164,61 +150,25 @@ impl Bench {
         &mut self,
         counterfactual: bool,
     ) -> anyhow::Result<(PrivateKeySigner, SessionAccount)> {
-        let a = self.devnet.addresses;
         let owner = self.fresh_key();
         let session_key = self.fresh_key();
-        let factory =
-            SessionKeyAccountFactory::new(a.session_account_factory, self.devnet.provider());
-        let account = factory.getAddress(owner.address(), U256::ZERO).call().await?;
-        if !counterfactual {
-            let tx = TransactionRequest::default()
-                .with_from(self.devnet.keys.deployer.address())
-                .with_to(a.session_account_factory)
-                .with_input(
-                    SessionKeyAccountFactory::createAccountCall {
-                        owner: owner.address(),
-                        salt: U256::ZERO,
-                    }
-                    .abi_encode(),
-                );
-            self.devnet.send("createAccount", tx).await?;
-        }
-        self.devnet.mint(account, U256::from(1_000 * USD)).await?;
-        let token = TokenInfo { address: a.token, symbol: "USDT".into(), decimals: 6 };
-        let now = self.devnet.block_timestamp().await?;
-        let grant = Scopes::new()
+        let scopes = Scopes::new()
             .spend_cap("1000 USDT".parse()?, per_day())
             .per_payment_max("1 USDT".parse()?)
             .merchants([self.merchant])
             .valid_for(Duration::from_secs(7 * 86_400))
-            .only_paymaster(a.verifying_paymaster)
-            .to_grant(
-                session_key.address(),
-                &token,
-                a.settlement,
-                now - 1,
-                0,
-                B256::repeat_byte(9),
-            )?;
-        let chain_id = self.devnet.chain_id();
-        let (_, sig) = sign_grant(&owner, &grant, chain_id, account)?;
-        let deployment = AccountDeployment {
-            factory: a.session_account_factory,
-            owner: owner.address(),
-            salt: U256::ZERO,
-        };
-        let file = SessionFile::new(
-            chain_id,
-            account,
-            ENTRY_POINT_V06,
-            Some(deployment),
-            token,
-            owner.address(),
-            vec![self.merchant],
-            &grant,
-            sig,
-        );
-        Ok((owner, SessionAccount::new(file, session_key)?))
+            .only_paymaster(self.devnet.addresses.verifying_paymaster);
+        let account = x402_aa_stack::session_account(
+            &self.devnet,
+            &owner,
+            session_key,
+            &scopes,
+            B256::repeat_byte(9),
+            !counterfactual,
+            U256::from(1_000 * USD),
+        )
+        .await?;
+        Ok((owner, account))
     }
 }
 

@@ -14,13 +14,13 @@ use clap::Subcommand;
 use serde_json::json;
 use x402_aa_contracts::{SessionKeyAccountFactory, TestStablecoin};
 use x402_aa_devnet::Devnet;
-use x402_aa_paymaster::{PaymasterConfig, PaymasterService};
 use x402_aa_session::{
     Scopes, SessionFile,
     file::{AccountDeployment, save_session_key},
     owner::{self, SessionStatus},
     scopes::{every, per_day},
 };
+use x402_aa_stack::{LocalStack, StackOptions};
 
 use crate::{
     Cli,
@@ -121,52 +121,20 @@ pub(crate) async fn devnet(cli: &Cli, out: &Out, command: &DevnetCommand) -> any
     let devnet = Devnet::spawn().await?;
     let a = devnet.addresses;
     let api_key = "devnet".to_owned();
-    let config = PaymasterConfig::new(
-        devnet.rpc_url().to_owned(),
-        devnet.chain_id(),
-        a.verifying_paymaster,
-        devnet.keys.paymaster_signer.clone(),
-        vec![api_key.clone()],
-    );
-    let paymaster =
-        PaymasterService::new(config)?.bind(([127, 0, 0, 1], *paymaster_port).into()).await?;
     // The facilitator submits directly from a funded devnet key; the example API charges 0.01 USDT.
-    let registry = cli.devnet_state.with_file_name("facilitator.sqlite");
-    if let Some(dir) = registry.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let _ = std::fs::remove_file(&registry);
-    let mut chain = x402_aa_facilitator::ChainConfig::with_direct(
-        devnet.rpc_url(),
-        a.settlement,
-        x402_aa_facilitator::KeySource::literal(&devnet.keys.spare[6]),
-    );
-    chain.session_account_factory = Some(a.session_account_factory);
-    chain.allowed_tokens = vec![a.token];
-    let mut fconfig = x402_aa_facilitator::Config::single(devnet.chain_id(), chain);
-    fconfig.bind = "127.0.0.1:0".parse()?;
-    fconfig.registry_url = format!("sqlite:{}", registry.display());
-    let facilitator = x402_aa_facilitator::FacilitatorService::new(fconfig).await?.bind().await?;
     let merchant = devnet.keys.spare[5].address();
+    let options = StackOptions::new(devnet.keys.spare[6].clone(), merchant, "0.01 USDT")
+        .registry(cli.devnet_state.with_file_name("facilitator.sqlite"))
+        .paymaster_bind(([127, 0, 0, 1], *paymaster_port).into())
+        .paymaster_api_key(&api_key);
+    let stack = LocalStack::start(&devnet, options).await?;
     // Every funded key's SessionKeyAccount (salt 0) starts with 100 USDT, ready to grant sessions.
     let factory = SessionKeyAccountFactory::new(a.session_account_factory, devnet.provider());
     for key in &devnet.keys.spare {
         let account = factory.getAddress(key.address(), U256::ZERO).call().await?;
         devnet.mint(account, U256::from(100_000_000u64)).await?;
     }
-    let tag = x402_aa_paywall::price_tag(
-        devnet.chain_id(),
-        merchant,
-        "0.01 USDT",
-        &x402_aa_paywall::Token::new(a.token, "USDT", 6),
-        a.settlement,
-    )?;
-    let app = x402_aa_paywall::demo::router(
-        x402_aa_paywall::Paywall::new(&facilitator.url())?.layer([tag])?,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let api_url = format!("http://{}/joke", listener.local_addr()?);
-    let api = tokio::spawn(async move { axum::serve(listener, app).await });
+    let api_url = stack.paid_url();
     drop(spinner);
     let state = DevnetState {
         rpc_url: devnet.rpc_url().to_owned(),
@@ -177,7 +145,7 @@ pub(crate) async fn devnet(cli: &Cli, out: &Out, command: &DevnetCommand) -> any
         settlement: a.settlement,
         token: a.token,
         verifying_paymaster: a.verifying_paymaster,
-        paymaster_url: paymaster.url(),
+        paymaster_url: stack.paymaster.url(),
         paymaster_api_key: api_key,
         funded_keys: devnet.keys.spare.iter().map(|k| k.to_bytes()).collect(),
     };
@@ -199,7 +167,7 @@ pub(crate) async fn devnet(cli: &Cli, out: &Out, command: &DevnetCommand) -> any
     ] {
         text.push_str(&format!("  {name:<26} {address}\n"));
     }
-    text.push_str(&format!("  facilitator                {}\n", facilitator.url()));
+    text.push_str(&format!("  facilitator                {}\n", stack.facilitator.url()));
     text.push_str(&format!("  example paid API           {api_url} (0.01 USDT to {merchant})\n"));
     text.push_str("  funded keys (anvil test keys, never use elsewhere):\n");
     for key in &devnet.keys.spare {
@@ -214,14 +182,13 @@ pub(crate) async fn devnet(cli: &Cli, out: &Out, command: &DevnetCommand) -> any
         cli.devnet_state.display()
     ));
     let mut json = serde_json::to_value(&state)?;
-    json["facilitatorUrl"] = facilitator.url().into();
+    json["facilitatorUrl"] = stack.facilitator.url().into();
     json["paidApiUrl"] = api_url.into();
     out.result(text, json);
     tokio::signal::ctrl_c().await?;
-    api.abort();
-    facilitator.shutdown().await?;
+    let stopped = stack.shutdown().await;
     let _ = std::fs::remove_file(&cli.devnet_state);
-    paymaster.shutdown().await?;
+    stopped?;
     drop(devnet);
     Ok(())
 }

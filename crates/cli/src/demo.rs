@@ -8,6 +8,7 @@ use std::{sync::Arc, time::Duration};
 use alloy::{
     primitives::{Address, B256, U256},
     providers::Provider,
+    signers::local::PrivateKeySigner,
 };
 use anyhow::{Context, bail, ensure};
 use serde_json::json;
@@ -16,18 +17,15 @@ use x402_aa::{
     x402::{AaNativeExtra, AaNativeRequirements},
 };
 use x402_aa_devnet::{Devnet, HandleOpsOutcome};
-use x402_aa_facilitator::{ChainConfig, Config, FacilitatorService, KeySource};
-use x402_aa_paymaster::{PaymasterConfig, PaymasterService};
-use x402_aa_paywall::{Paywall, Token, price_tag};
 use x402_aa_rpc::PaymasterClient;
 use x402_aa_session::{
-    Scopes, SessionFile, TokenInfo,
+    Scopes,
     client::{AaNativeScheme, X402PayingClient},
-    file::AccountDeployment,
     ledger::{ChainSessionStatus, Ledger, OnChainState},
     owner, per_day,
-    signer::{PaidRequest, PaymentSigner, SessionAccount, SignedPayment},
+    signer::{PaidRequest, PaymentSigner, SignedPayment},
 };
+use x402_aa_stack::{LocalStack, StackOptions};
 
 use crate::output::Out;
 
@@ -45,108 +43,62 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
     let devnet = Devnet::spawn().await?;
     let a = devnet.addresses;
     let chain_id = devnet.chain_id();
-    let config = PaymasterConfig::new(
-        devnet.rpc_url().to_owned(),
-        chain_id,
-        a.verifying_paymaster,
-        devnet.keys.paymaster_signer.clone(),
-        vec![API_KEY.to_owned()],
-    );
-    let paymaster = PaymasterService::new(config)?.bind("127.0.0.1:0".parse()?).await?;
     let merchant = devnet.keys.spare[1].address();
     // The facilitator submits directly with its own funded key, bundling ops into handleOps.
-    let registry = std::env::temp_dir().join(format!("x402-aa-demo-{}.sqlite", std::process::id()));
-    let _ = std::fs::remove_file(&registry);
-    let mut chain = ChainConfig::with_direct(
-        devnet.rpc_url(),
-        a.settlement,
-        KeySource::literal(&devnet.keys.spare[2]),
-    );
-    chain.session_account_factory = Some(a.session_account_factory);
-    chain.allowed_tokens = vec![a.token];
-    let mut config = Config::single(chain_id, chain);
-    config.bind = "127.0.0.1:0".parse()?;
-    config.registry_url = format!("sqlite:{}", registry.display());
-    let facilitator = FacilitatorService::new(config).await?.bind().await?;
     // The merchant's paid API: GET /joke costs 1 USDT, verified and settled by the facilitator.
-    let tag =
-        price_tag(chain_id, merchant, "1 USDT", &Token::new(a.token, "USDT", 6), a.settlement)?;
-    let app = x402_aa_paywall::demo::router(Paywall::new(&facilitator.url())?.layer([tag])?);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let api = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let options = StackOptions::new(devnet.keys.spare[2].clone(), merchant, "1 USDT")
+        .paymaster_api_key(API_KEY);
+    let stack = LocalStack::start(&devnet, options).await?;
     drop(spinner);
     out.say(format!("devnet up at {} — EntryPoint v0.6 at {}", devnet.rpc_url(), a.entry_point));
-    out.say(format!("facilitator {}   paid API {api}/joke (1 USDT)", facilitator.url()));
+    let facilitator = stack.facilitator.url();
+    out.say(format!("facilitator {facilitator}   paid API {} (1 USDT)", stack.paid_url()));
 
     // The owner: a counterfactual SessionKeyAccount holding 20 USDT and no native coin.
+    // The grant: one owner signature, then the owner key goes offline.
     let owner_key = devnet.keys.spare[0].clone();
     let provider = devnet.provider().clone();
-    let factory =
-        x402_aa_contracts::SessionKeyAccountFactory::new(a.session_account_factory, &provider);
-    let account = factory.getAddress(owner_key.address(), U256::ZERO).call().await?;
-    devnet.mint(account, U256::from(20 * USD)).await?;
-    out.say(format!(
-        "owner {} → account {account} (not deployed yet), 20 USDT",
-        owner_key.address()
-    ));
-
-    // The grant: one owner signature, then the owner key goes offline.
-    let token = TokenInfo { address: a.token, symbol: "USDT".into(), decimals: 6 };
-    let session_key = alloy::signers::local::PrivateKeySigner::random();
-    let now = devnet.block_timestamp().await?;
     let scopes = Scopes::new()
         .spend_cap("10 USDT".parse()?, per_day())
         .per_payment_max("1 USDT".parse()?)
         .merchants([merchant])
         .valid_for(Duration::from_secs(2 * 86_400))
-        .only_paymaster(a.verifying_paymaster);
-    let grant = scopes.to_grant(
-        session_key.address(),
-        &token,
-        a.settlement,
-        now,
-        0,
+        .only_paymaster(a.verifying_paymaster)
+        // From the latest block on (the stack's default starts one second earlier).
+        .valid_from(devnet.block_timestamp().await?);
+    let session = x402_aa_stack::session_account(
+        &devnet,
+        &owner_key,
+        PrivateKeySigner::random(),
+        &scopes,
         B256::repeat_byte(0x42),
-    )?;
-    let (session_id, signature) = owner::sign_grant(&owner_key, &grant, chain_id, account)?;
-    let deployment = AccountDeployment {
-        factory: a.session_account_factory,
-        owner: owner_key.address(),
-        salt: U256::ZERO,
-    };
-    let file = SessionFile::new(
-        chain_id,
-        account,
-        ENTRY_POINT_V06,
-        Some(deployment),
-        token.clone(),
-        owner_key.address(),
-        vec![merchant],
-        &grant,
-        signature,
-    );
+        false,
+        U256::from(20 * USD),
+    )
+    .await?;
+    let (file, grant) = (&session.file, session.grant().clone());
+    let (account, session_id, token) = (file.account, file.session_id, file.token.clone());
+    out.say(format!(
+        "owner {} → account {account} (not deployed yet), 20 USDT",
+        owner_key.address()
+    ));
     out.say(format!(
         "grant {session_id}: {} per day, max {} per payment, merchant {merchant} only, until {}",
         file.limits.per_period, file.limits.per_payment, file.limits.valid_until
     ));
 
     let ledger = Arc::new(Ledger::in_memory()?);
-    let paymaster_client = || PaymasterClient::new(&paymaster.url());
-    let agent_signer = PaymentSigner::new(
-        SessionAccount::new(file.clone(), session_key.clone())?,
-        provider.clone(),
-    )
-    .await?
-    .paymaster(paymaster_client()?, API_KEY);
+    let paymaster_client = || PaymasterClient::new(&stack.paymaster.url());
+    let agent_signer = PaymentSigner::new(session.clone(), provider.clone())
+        .await?
+        .paymaster(paymaster_client()?, API_KEY);
     let agent = X402PayingClient::builder()
         .register(AaNativeScheme::with_ledger(agent_signer, provider.clone(), ledger.clone())?)
         .build();
     // The same key without the SDK's budget ledger: what a buggy or hostile agent could sign.
-    let rogue =
-        PaymentSigner::new(SessionAccount::new(file.clone(), session_key)?, provider.clone())
-            .await?
-            .paymaster(paymaster_client()?, API_KEY);
+    let rogue = PaymentSigner::new(session, provider.clone())
+        .await?
+        .paymaster(paymaster_client()?, API_KEY);
 
     let price = U256::from(USD);
     let accepted = requirements(chain_id, merchant, a.token, a.settlement, price);
@@ -158,7 +110,7 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
     let mut paid = 0usize;
     let sdk_refusal = loop {
         let n = rows.len() + 1;
-        match agent.get(format!("{api}/joke")).await {
+        match agent.get(stack.paid_url()).await {
             Ok(response) if response.is_settled() => {
                 let tx =
                     response.settlement.as_ref().and_then(|s| s.transaction.parse::<B256>().ok());
@@ -194,7 +146,7 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
         )
         .await
         .context("the rogue signer has no ledger and should sign")?;
-    let facilitator_reason = verify(&http, &facilitator.url(), &over, &accepted).await?;
+    let facilitator_reason = verify(&http, &facilitator, &over, &accepted).await?;
     ensure!(
         facilitator_reason == "spend_cap_exceeded",
         "facilitator /verify said {facilitator_reason}"
@@ -234,8 +186,7 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
         lifetime_spent: state.lifetime_spent,
     };
     ledger.reconcile(session_id, &chain_state)?;
-    let err =
-        agent.get(format!("{api}/joke")).await.err().context("the agent paid after revocation")?;
+    let err = agent.get(stack.paid_url()).await.err().context("the agent paid after revocation")?;
     ensure!(err.reason() == "session_revoked", "SDK said {err}");
     rows.push(Row {
         n: rows.len() + 1,
@@ -243,7 +194,7 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
         tx: None,
     });
     out.say(format!("  SDK refused: {}", err.reason()));
-    let facilitator_reason = verify(&http, &facilitator.url(), &probe, &accepted).await?;
+    let facilitator_reason = verify(&http, &facilitator, &probe, &accepted).await?;
     ensure!(
         facilitator_reason == "session_revoked",
         "facilitator /verify said {facilitator_reason}"
@@ -280,10 +231,7 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
             "refusals": { "sdk": ["spend_cap_exceeded", "session_revoked"], "facilitator": ["spend_cap_exceeded", "session_revoked"], "chain": ["over period cap", "revoked"] },
         }),
     );
-    paymaster.shutdown().await?;
-    facilitator.shutdown().await?;
-    server.abort();
-    let _ = std::fs::remove_file(&registry);
+    stack.shutdown().await?;
     Ok(())
 }
 

@@ -1,0 +1,24 @@
+//! The local aa-native stack on a running [`Devnet`]: the paymaster service, our facilitator and
+//! the example paid API, plus session-account setup. `x402-aa devnet up`, `x402-aa demo`, the
+//! end-to-end tests and the benchmarks all need the same pieces wired the same way; writing them
+//! once here keeps them from drifting apart.
+//!
+//! ```no_run
+//! # async fn run(devnet: &x402_aa_devnet::Devnet) -> Result<(), x402_aa_stack::StackError> {
+//! use x402_aa_stack::{LocalStack, StackOptions};
+//!
+//! let merchant = devnet.keys.spare[5].address();
+//! let options = StackOptions::new(devnet.keys.spare[6].clone(), merchant, "0.01 USDT");
+//! let stack = LocalStack::start(devnet, options).await?;
+//! println!("paid API at {}", stack.paid_url());
+//! stack.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod session;
+mod stack;
+
+pub use error::StackError;
+pub use session::session_account;
+pub use stack::{LocalStack, PAID_ROUTE, StackOptions, paymaster_config};
