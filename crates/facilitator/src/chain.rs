@@ -7,7 +7,10 @@ use alloy::{
     network::TransactionBuilder,
     primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::{Filter, TransactionRequest, state::StateOverridesBuilder},
+    rpc::types::{
+        Filter, TransactionRequest,
+        state::{StateOverride, StateOverridesBuilder},
+    },
     sol_types::{SolCall, SolEvent, SolInterface, decode_revert_reason},
     transports::{RpcError, TransportErrorKind},
 };
@@ -295,10 +298,7 @@ impl Network {
         let overrides = StateOverridesBuilder::default()
             .with_code(VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME)
             .build();
-        let call = async {
-            Ok::<_, std::convert::Infallible>(self.provider.call(tx).overrides(overrides).await)
-        };
-        match self.rpc(WHAT, call).await? {
+        match self.reverting_call(WHAT, tx, Some(overrides)).await? {
             Ok(out) => {
                 let r = VerifyProbe::probeCall::abi_decode_returns(&out)
                     .map_err(|e| ChainError { what: WHAT, message: e.to_string() })?;
@@ -311,14 +311,12 @@ impl Network {
                     Probe::DoesNotSettle
                 })
             }
-            Err(e) => match EntryPointRevert::from_rpc(WHAT, e)? {
-                // An error answer without revert data is the node refusing the call itself
-                // (no state overrides: "too many arguments"), not the op: the probe is unavailable.
-                EntryPointRevert::Undecoded { message, data: None } => {
-                    Err(ChainError { what: WHAT, message })
-                }
-                revert => Ok(Probe::Refused(revert.describe())),
-            },
+            // An error answer without revert data is the node refusing the call itself (no
+            // state overrides: "too many arguments"), not the op: the probe is unavailable.
+            Err(EntryPointRevert::Undecoded { message, data: None }) => {
+                Err(ChainError { what: WHAT, message })
+            }
+            Err(revert) => Ok(Probe::Refused(revert.describe())),
         }
     }
 
@@ -328,7 +326,19 @@ impl Network {
         what: &'static str,
         tx: TransactionRequest,
     ) -> Result<Result<Bytes, EntryPointRevert>, ChainError> {
-        let call = async { Ok::<_, std::convert::Infallible>(self.provider.call(tx).await) };
+        self.reverting_call(what, tx, None).await
+    }
+
+    /// `eth_call` whose reverts are the EntryPoint's (its own, or bubbled up by the probe).
+    async fn reverting_call(
+        &self,
+        what: &'static str,
+        tx: TransactionRequest,
+        overrides: Option<StateOverride>,
+    ) -> Result<Result<Bytes, EntryPointRevert>, ChainError> {
+        let call = async {
+            Ok::<_, std::convert::Infallible>(self.provider.call(tx).overrides_opt(overrides).await)
+        };
         match self.rpc(what, call).await? {
             Ok(out) => Ok(Ok(out)),
             Err(e) => EntryPointRevert::from_rpc(what, e).map(Err),
