@@ -14,7 +14,7 @@ use alloy::{
 use serde::Serialize;
 use serde_json::json;
 use x402_aa::x402::SettlementResponse;
-use x402_aa_facilitator::{ChainConfig, Config, FacilitatorHandle, FacilitatorService, KeySource};
+use x402_aa_facilitator::{FacilitatorHandle, FacilitatorService, SubmissionConfig};
 use x402_aa_session::signer::{PaidRequest, PaymentSigner, SessionAccount, SignedPayment};
 
 use crate::{
@@ -63,27 +63,20 @@ pub(crate) struct FacilitatorReport {
     pub(crate) max_wait_ms: u64,
 }
 
-/// Our facilitator, direct bundling from a funded key, SQLite registry in a temp dir.
+/// Our facilitator as the local stack configures it (direct bundling from a funded key, SQLite
+/// registry in a temp dir), without the background recovery pass; its batching settings.
 async fn start_ours(
     bench: &Bench,
     key: &PrivateKeySigner,
     dir: &tempfile::TempDir,
 ) -> anyhow::Result<(FacilitatorHandle, usize, u64)> {
-    let a = bench.devnet.addresses;
-    let mut chain =
-        ChainConfig::with_direct(bench.devnet.rpc_url(), a.settlement, KeySource::literal(key));
-    chain.session_account_factory = Some(a.session_account_factory);
-    chain.allowed_tokens = vec![a.token];
-    let (max_batch, max_wait_ms) = match &chain.submission {
-        x402_aa_facilitator::SubmissionConfig::Direct { max_batch, max_wait_ms, .. } => {
-            (*max_batch, *max_wait_ms)
-        }
-        x402_aa_facilitator::SubmissionConfig::Bundler { .. } => (0, 0),
-    };
-    let mut config = Config::single(bench.devnet.chain_id(), chain);
-    config.bind = ([127, 0, 0, 1], 0).into();
-    config.registry_url = format!("sqlite:{}", dir.path().join("registry.sqlite3").display());
+    let registry = dir.path().join("registry.sqlite3");
+    let mut config = x402_aa_stack::facilitator_config(&bench.devnet, key, &registry);
     config.recovery_interval_ms = 0;
+    let (max_batch, max_wait_ms) = match config.chains.values().next().map(|c| &c.submission) {
+        Some(SubmissionConfig::Direct { max_batch, max_wait_ms, .. }) => (*max_batch, *max_wait_ms),
+        _ => (0, 0),
+    };
     let service = FacilitatorService::with_env(config, |_| None).await?;
     Ok((service.bind().await?, max_batch, max_wait_ms))
 }
@@ -137,42 +130,20 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<FacilitatorReport> 
     let exact_bodies =
         Arc::new(x402rs::verify_bodies(&payer, &exact_requirements, DISTINCT_PAYLOADS).await?);
 
+    let (ours_url, theirs_url) =
+        (format!("{}/verify", ours.url()), format!("{}/verify", theirs.url));
     let mut verify = Vec::new();
     for (concurrency, max_requests) in LEVELS {
         let budget = Budget { max_requests, max_duration: LEVEL_MAX_DURATION };
         // Alternate who goes first per level so neither side always runs on a warmer node.
+        let ours_run = || load::run(&ours_url, aa_bodies.clone(), concurrency, budget);
+        let theirs_run = || load::run(&theirs_url, exact_bodies.clone(), concurrency, budget);
         let (ours_fig, theirs_fig) = if concurrency % 2 == 0 {
-            let o = load::run(
-                &format!("{}/verify", ours.url()),
-                aa_bodies.clone(),
-                concurrency,
-                budget,
-            )
-            .await?;
-            let t = load::run(
-                &format!("{}/verify", theirs.url),
-                exact_bodies.clone(),
-                concurrency,
-                budget,
-            )
-            .await?;
-            (o, t)
+            let o = ours_run().await?;
+            (o, theirs_run().await?)
         } else {
-            let t = load::run(
-                &format!("{}/verify", theirs.url),
-                exact_bodies.clone(),
-                concurrency,
-                budget,
-            )
-            .await?;
-            let o = load::run(
-                &format!("{}/verify", ours.url()),
-                aa_bodies.clone(),
-                concurrency,
-                budget,
-            )
-            .await?;
-            (o, t)
+            let t = theirs_run().await?;
+            (ours_run().await?, t)
         };
         crate::progress(&format!(
             "  /verify c={concurrency}: ours {:.0} req/s (p50 {} ms, p99 {} ms), x402-rs exact {:.0} req/s (p50 {} ms, p99 {} ms)",
@@ -263,16 +234,15 @@ async fn settle_level(
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
     let payments = latencies.len();
+    let load::Percentiles { p50_ms, max_ms, .. } = load::percentiles(&mut latencies);
     Ok(SettleLevel {
         agents,
         payments,
         seconds: (seconds * 1000.0).round() / 1000.0,
         payments_per_s: ((payments as f64 / seconds) * 100.0).round() / 100.0,
-        p50_ms: latencies.get(payments / 2).copied().map(ms).unwrap_or(0.0),
-        max_ms: latencies.last().copied().map(ms).unwrap_or(0.0),
+        p50_ms,
+        max_ms,
         bundles: txs.len(),
     })
 }

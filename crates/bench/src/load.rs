@@ -91,23 +91,37 @@ pub(crate) async fn run(
         failures += f;
     }
     let seconds = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
-    let pct = |p: f64| {
-        let i = ((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
-        latencies.get(i).copied().map(ms).unwrap_or(0.0)
-    };
     let requests = latencies.len();
+    let Percentiles { p50_ms, p99_ms, max_ms } = percentiles(&mut latencies);
     Ok(LoadFigure {
         concurrency,
         requests,
         failures,
         seconds: (seconds * 1000.0).round() / 1000.0,
         requests_per_s: ((requests as f64 / seconds) * 10.0).round() / 10.0,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        max_ms: latencies.last().copied().map(ms).unwrap_or(0.0),
+        p50_ms,
+        p99_ms,
+        max_ms,
     })
+}
+
+/// Nearest-rank percentiles of a run, in milliseconds to 0.01 ms (all 0 for an empty run).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Percentiles {
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) max_ms: f64,
+}
+
+/// Sorts `latencies` and reads their percentiles.
+pub(crate) fn percentiles(latencies: &mut [Duration]) -> Percentiles {
+    latencies.sort_unstable();
+    let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
+        latencies.get(i).copied().map(ms).unwrap_or(0.0)
+    };
+    Percentiles { p50_ms: pct(0.50), p99_ms: pct(0.99), max_ms: pct(1.0) }
 }
 
 /// One `/verify` round trip; `Ok` only for `200 {isValid: true}`.

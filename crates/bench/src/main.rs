@@ -12,7 +12,7 @@ use std::{fmt::Write as _, path::PathBuf};
 use serde_json::json;
 
 fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { (a as f64 / b as f64 * 1000.0).round() / 1000.0 }
+    ratio_f(a as f64, b as f64)
 }
 
 fn ratio_f(a: f64, b: f64) -> f64 {

@@ -15,7 +15,6 @@ use alloy::{
     providers::ext::AnvilApi,
     signers::local::PrivateKeySigner,
 };
-use base64::Engine as _;
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, task::JoinHandle};
 use x402_aa_devnet::Devnet;
@@ -144,11 +143,7 @@ pub(crate) async fn verify_bodies(
             anyhow::anyhow!("x402-rs' exact client accepts none of {requirements}")
         })?;
         let header = candidate.signer.sign_payment().await?;
-        let payload: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::STANDARD
-                .decode(header.as_bytes())
-                .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(header.as_bytes()))?,
-        )?;
+        let payload: Value = x402_aa::x402::decode_header(&header)?;
         bodies.push(serde_json::to_vec(&json!({
             "x402Version": 2,
             "paymentPayload": payload,

@@ -21,4 +21,4 @@ mod stack;
 
 pub use error::StackError;
 pub use session::session_account;
-pub use stack::{LocalStack, PAID_ROUTE, StackOptions, paymaster_config};
+pub use stack::{LocalStack, PAID_ROUTE, StackOptions, facilitator_config, paymaster_config};

@@ -1,6 +1,9 @@
 //! Paymaster service, facilitator and example paid API on a devnet.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use tokio::task::JoinHandle;
@@ -74,6 +77,23 @@ pub fn paymaster_config(devnet: &Devnet, api_key: &str) -> PaymasterConfig {
     )
 }
 
+/// Our facilitator on the devnet: direct `handleOps` submission from `key`, the devnet's USDT
+/// only, counterfactual session accounts checked against its factory, a SQLite registry at
+/// `registry`, listening on any free local port.
+pub fn facilitator_config(devnet: &Devnet, key: &PrivateKeySigner, registry: &Path) -> Config {
+    let a = devnet.addresses;
+    let chain = ChainConfig {
+        session_account_factory: Some(a.session_account_factory),
+        allowed_tokens: vec![a.token],
+        ..ChainConfig::with_direct(devnet.rpc_url(), a.settlement, KeySource::literal(key))
+    };
+    Config {
+        bind: ([127, 0, 0, 1], 0).into(),
+        registry_url: format!("sqlite:{}", registry.display()),
+        ..Config::single(devnet.chain_id(), chain)
+    }
+}
+
 /// Everything an agent pays through on a devnet, all on 127.0.0.1. Dropping it stops every
 /// service without waiting; [`LocalStack::shutdown`] waits.
 #[derive(Debug)]
@@ -123,20 +143,7 @@ impl LocalStack {
                 (dir.path().join("facilitator.sqlite"), Some(dir))
             }
         };
-        let chain = ChainConfig {
-            session_account_factory: Some(a.session_account_factory),
-            allowed_tokens: vec![a.token],
-            ..ChainConfig::with_direct(
-                devnet.rpc_url(),
-                a.settlement,
-                KeySource::literal(&options.facilitator_key),
-            )
-        };
-        let config = Config {
-            bind: ([127, 0, 0, 1], 0).into(),
-            registry_url: format!("sqlite:{}", registry.display()),
-            ..Config::single(devnet.chain_id(), chain)
-        };
+        let config = facilitator_config(devnet, &options.facilitator_key, &registry);
         let facilitator = FacilitatorService::new(config).await?.bind().await?;
 
         let token = Token::new(a.token, "USDT", 6);
