@@ -7,6 +7,7 @@
 use alloy::primitives::{Address, address};
 
 pub mod abi;
+pub mod accounts;
 pub mod call_data;
 pub mod nonce;
 pub mod request_hash;
