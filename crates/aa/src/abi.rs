@@ -1,4 +1,5 @@
-//! Solidity ABI types for the v0.6 `UserOperation` and the calls that make up a payment.
+//! Solidity ABI types of the calls that make up a payment (the op itself is
+//! [`crate::entry_point::UserOperation`]).
 //!
 //! Kept in one `sol!` block so every Rust type here is generated from the same Solidity text a
 //! reader can hold against the contracts.
@@ -6,22 +7,6 @@
 use alloy::sol;
 
 sol! {
-    /// ERC-4337 v0.6 `UserOperation` as the EntryPoint receives it (`handleOps`, `getUserOpHash`).
-    #[derive(Debug, Default, PartialEq, Eq)]
-    struct UserOperation {
-        address sender;
-        uint256 nonce;
-        bytes initCode;
-        bytes callData;
-        uint256 callGasLimit;
-        uint256 verificationGasLimit;
-        uint256 preVerificationGas;
-        uint256 maxFeePerGas;
-        uint256 maxPriorityFeePerGas;
-        bytes paymasterAndData;
-        bytes signature;
-    }
-
     /// SimpleAccountFactory v0.6 (and SessionKeyAccountFactory, which copies its ABI): the call
     /// the EntryPoint's SenderCreator makes with the tail of `initCode`.
     #[derive(Debug, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use alloy::primitives::{Address, address};
 pub mod abi;
 pub mod accounts;
 pub mod call_data;
+pub mod entry_point;
 pub mod nonce;
 pub mod request_hash;
 pub mod user_op;
@@ -27,7 +28,7 @@ pub use request_hash::{
 pub use user_op::{UserOperation, factory_init_code, pack, user_op_hash};
 
 /// The canonical EntryPoint v0.6 deployment (same address on every chain via CREATE2 salt 0).
-pub const ENTRY_POINT_V06: Address = address!("0x5FF137D4b0FDCD49DcA30c7CF57E578a026d2789");
+pub const ENTRY_POINT_V06: Address = entry_point::EntryPointVersion::V06.canonical_address();
 
 /// The canonical SimpleAccountFactory v0.6 deployment bound to [`ENTRY_POINT_V06`].
 pub const SIMPLE_ACCOUNT_FACTORY_V06: Address =

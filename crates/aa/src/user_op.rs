@@ -6,7 +6,7 @@ use alloy::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::abi;
+use crate::{abi, entry_point};
 
 /// ERC-4337 v0.6 user operation in the shape `eth_sendUserOperation` takes it.
 ///
@@ -87,8 +87,8 @@ pub fn factory_init_code(factory: Address, owner: Address, salt: U256) -> Bytes 
     code.into()
 }
 
-impl From<abi::UserOperation> for UserOperation {
-    fn from(op: abi::UserOperation) -> Self {
+impl From<entry_point::UserOperation> for UserOperation {
+    fn from(op: entry_point::UserOperation) -> Self {
         Self {
             sender: op.sender,
             nonce: op.nonce,
@@ -105,7 +105,7 @@ impl From<abi::UserOperation> for UserOperation {
     }
 }
 
-impl From<UserOperation> for abi::UserOperation {
+impl From<UserOperation> for entry_point::UserOperation {
     fn from(op: UserOperation) -> Self {
         Self {
             sender: op.sender,
@@ -123,7 +123,7 @@ impl From<UserOperation> for abi::UserOperation {
     }
 }
 
-impl From<&UserOperation> for abi::UserOperation {
+impl From<&UserOperation> for entry_point::UserOperation {
     fn from(op: &UserOperation) -> Self {
         op.clone().into()
     }
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn sol_round_trip() {
         let op = sample();
-        let sol: abi::UserOperation = op.clone().into();
+        let sol: entry_point::UserOperation = op.clone().into();
         assert_eq!(UserOperation::from(sol), op);
     }
 

@@ -14,7 +14,7 @@ use std::hint::black_box;
 use x402_aa::{ENTRY_POINT_V06, UserOperation, encode_payment_batch};
 use x402_aa_session::{
     MerchantTree, SessionGrant, SessionMode, SessionSignature, SessionSignatureCodec,
-    scope::{StoredSession, check_budget, check_session_op},
+    policy::{SessionOpSignature, SessionUsage, check_session_op},
     session_digest, session_id,
 };
 
@@ -81,14 +81,14 @@ fn session_op() -> (UserOperation, B256, Address) {
 
 fn bench(c: &mut Criterion) {
     let (op, hash, owner) = session_op();
-    let stored = StoredSession::default();
-    assert!(check_session_op(&op, hash, 689, owner, 5_000).is_ok(), "fixture must be a valid op");
+    let usage = SessionUsage::default();
+    let verify = |op: &UserOperation, hash| {
+        let signature = SessionOpSignature::decode(op, 689).expect("session signature");
+        check_session_op(op, hash, &signature, owner, &usage, 5_000)
+    };
+    assert!(verify(&op, hash).is_ok(), "fixture must be a valid op");
     c.bench_function("session_payment_offchain_verify", |b| {
-        b.iter(|| {
-            let checked = check_session_op(black_box(&op), black_box(hash), 689, owner, 5_000)
-                .expect("valid");
-            check_budget(&checked, &stored).expect("within budget");
-        })
+        b.iter(|| verify(black_box(&op), black_box(hash)).expect("valid"))
     });
     let signer = PrivateKeySigner::from_bytes(&B256::repeat_byte(3)).expect("key");
     let message = op.signature.clone();

@@ -196,6 +196,7 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
     // 2. Our account, owner-signed, steady state.
     let (owner, session) = bench.session_account(false).await?;
     let ours = OwnerAccount {
+        kind: x402_aa::accounts::AccountKind::SessionKeyAccount,
         owner,
         sender: session.sender(),
         token: a.token,

@@ -1,206 +1,18 @@
 //! Bindings for the `@account-abstraction/contracts@0.6.0` deployment the devnet uses.
 //!
-//! Written in Solidity rather than `sol!` over the hardhat JSON so that all four contracts share
-//! one `UserOperation` type (one `sol!` per JSON file would generate four incompatible ones).
-//! `tests::bindings_match_npm_abis` checks every selector here against the npm ABI.
+//! Declared once in the protocol crate ([`x402_aa::entry_point`]) so every binding shares its one
+//! `UserOperation`; re-exported here beside the project's own contracts.
+//! `tests::bindings_match_npm_abis` checks every selector against the npm ABI.
 
-use alloy::sol;
-
-sol! {
-    /// ERC-4337 v0.6 `UserOperation`. A twin of `x402_aa::abi::UserOperation` (a `sol!` type
-    /// cannot be shared across macro invocations); convert via `x402_aa::UserOperation`.
-    #[derive(Debug, Default, PartialEq, Eq)]
-    struct UserOperation {
-        address sender;
-        uint256 nonce;
-        bytes initCode;
-        bytes callData;
-        uint256 callGasLimit;
-        uint256 verificationGasLimit;
-        uint256 preVerificationGas;
-        uint256 maxFeePerGas;
-        uint256 maxPriorityFeePerGas;
-        bytes paymasterAndData;
-        bytes signature;
-    }
-
-    #[derive(Debug, PartialEq, Eq)]
-    struct ReturnInfo {
-        uint256 preOpGas;
-        uint256 prefund;
-        bool sigFailed;
-        uint48 validAfter;
-        uint48 validUntil;
-        bytes paymasterContext;
-    }
-
-    #[derive(Debug, PartialEq, Eq)]
-    struct StakeInfo {
-        uint256 stake;
-        uint256 unstakeDelaySec;
-    }
-
-    #[derive(Debug, PartialEq, Eq)]
-    struct AggregatorStakeInfo {
-        address aggregator;
-        StakeInfo stakeInfo;
-    }
-
-    #[derive(Debug, PartialEq, Eq)]
-    struct DepositInfo {
-        uint112 deposit;
-        bool staked;
-        uint112 stake;
-        uint32 unstakeDelaySec;
-        uint48 withdrawTime;
-    }
-
-    /// EntryPoint v0.6 (`core/EntryPoint.sol` with `IEntryPoint`, `IStakeManager`,
-    /// `INonceManager`).
-    #[sol(rpc)]
-    #[derive(Debug, PartialEq, Eq)]
-    interface EntryPoint {
-        event UserOperationEvent(bytes32 indexed userOpHash, address indexed sender, address indexed paymaster, uint256 nonce, bool success, uint256 actualGasCost, uint256 actualGasUsed);
-        event AccountDeployed(bytes32 indexed userOpHash, address indexed sender, address factory, address paymaster);
-        event UserOperationRevertReason(bytes32 indexed userOpHash, address indexed sender, uint256 nonce, bytes revertReason);
-        event BeforeExecution();
-        event SignatureAggregatorChanged(address indexed aggregator);
-        event Deposited(address indexed account, uint256 totalDeposit);
-        event Withdrawn(address indexed account, address withdrawAddress, uint256 amount);
-        event StakeLocked(address indexed account, uint256 totalStaked, uint256 unstakeDelaySec);
-        event StakeUnlocked(address indexed account, uint256 withdrawTime);
-        event StakeWithdrawn(address indexed account, address withdrawAddress, uint256 amount);
-
-        /// `opIndex` is the position in the `handleOps` array; `reason` starts with an
-        /// `AAxx` code (e.g. "AA23 reverted: ...").
-        error FailedOp(uint256 opIndex, string reason);
-        error SignatureValidationFailed(address aggregator);
-        /// `simulateValidation` always reverts; this is its success result.
-        error ValidationResult(ReturnInfo returnInfo, StakeInfo senderInfo, StakeInfo factoryInfo, StakeInfo paymasterInfo);
-        error ValidationResultWithAggregation(ReturnInfo returnInfo, StakeInfo senderInfo, StakeInfo factoryInfo, StakeInfo paymasterInfo, AggregatorStakeInfo aggregatorInfo);
-        error SenderAddressResult(address sender);
-        error ExecutionResult(uint256 preOpGas, uint256 paid, uint48 validAfter, uint48 validUntil, bool targetSuccess, bytes targetResult);
-
-        function handleOps(UserOperation[] calldata ops, address payable beneficiary) external;
-        function getUserOpHash(UserOperation calldata userOp) external view returns (bytes32);
-        function simulateValidation(UserOperation calldata userOp) external;
-        function simulateHandleOp(UserOperation calldata op, address target, bytes calldata targetCallData) external;
-        function getSenderAddress(bytes memory initCode) external;
-
-        function getNonce(address sender, uint192 key) external view returns (uint256 nonce);
-        function incrementNonce(uint192 key) external;
-
-        function balanceOf(address account) external view returns (uint256);
-        function depositTo(address account) external payable;
-        function getDepositInfo(address account) external view returns (DepositInfo memory info);
-        function addStake(uint32 unstakeDelaySec) external payable;
-        function unlockStake() external;
-        function withdrawStake(address payable withdrawAddress) external;
-        function withdrawTo(address payable withdrawAddress, uint256 withdrawAmount) external;
-    }
-
-    /// The project's `contracts/src/VerifyProbe.sol`, declared here to share `UserOperation`;
-    /// see [`crate::verify_probe`].
-    #[derive(Debug, PartialEq, Eq)]
-    interface VerifyProbe {
-        function probe(address entryPoint, UserOperation calldata op, address settlement, bytes32 requestHash) external returns (bool settled, uint256 blockNumber, uint256 timestamp);
-    }
-
-    /// `samples/SimpleAccountFactory.sol`: ERC-1967 proxies over one SimpleAccount
-    /// implementation, at CREATE2 addresses derived from `(owner, salt)`.
-    #[sol(rpc)]
-    #[derive(Debug, PartialEq, Eq)]
-    interface SimpleAccountFactory {
-        function accountImplementation() external view returns (address);
-        function createAccount(address owner, uint256 salt) external returns (address ret);
-        function getAddress(address owner, uint256 salt) external view returns (address);
-    }
-
-    /// `samples/SimpleAccount.sol`: owner-signed (EIP-191 over the userOpHash) account.
-    #[sol(rpc)]
-    #[derive(Debug, PartialEq, Eq)]
-    interface SimpleAccount {
-        event SimpleAccountInitialized(address indexed entryPoint, address indexed owner);
-
-        function owner() external view returns (address);
-        function entryPoint() external view returns (address);
-        function getNonce() external view returns (uint256);
-        function getDeposit() external view returns (uint256);
-        function addDeposit() external payable;
-        function execute(address dest, uint256 value, bytes calldata func) external;
-        function executeBatch(address[] calldata dest, bytes[] calldata func) external;
-        function validateUserOp(UserOperation calldata userOp, bytes32 userOpHash, uint256 missingAccountFunds) external returns (uint256 validationData);
-    }
-
-    /// `samples/VerifyingPaymaster.sol`: sponsors ops that carry its off-chain signer's
-    /// signature over `getHash(op, validUntil, validAfter)`.
-    #[sol(rpc)]
-    #[derive(Debug, PartialEq, Eq)]
-    interface VerifyingPaymaster {
-        event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
-
-        function verifyingSigner() external view returns (address);
-        function senderNonce(address sender) external view returns (uint256);
-        function getHash(UserOperation calldata userOp, uint48 validUntil, uint48 validAfter) external view returns (bytes32);
-        function parsePaymasterAndData(bytes calldata paymasterAndData) external pure returns (uint48 validUntil, uint48 validAfter, bytes calldata signature);
-        function entryPoint() external view returns (address);
-        function owner() external view returns (address);
-        function deposit() external payable;
-        function getDeposit() external view returns (uint256);
-        function addStake(uint32 unstakeDelaySec) external payable;
-        function unlockStake() external;
-        function withdrawStake(address payable withdrawAddress) external;
-        function withdrawTo(address payable withdrawAddress, uint256 amount) external;
-    }
-}
-
-impl From<x402_aa::UserOperation> for UserOperation {
-    fn from(op: x402_aa::UserOperation) -> Self {
-        Self {
-            sender: op.sender,
-            nonce: op.nonce,
-            initCode: op.init_code,
-            callData: op.call_data,
-            callGasLimit: op.call_gas_limit,
-            verificationGasLimit: op.verification_gas_limit,
-            preVerificationGas: op.pre_verification_gas,
-            maxFeePerGas: op.max_fee_per_gas,
-            maxPriorityFeePerGas: op.max_priority_fee_per_gas,
-            paymasterAndData: op.paymaster_and_data,
-            signature: op.signature,
-        }
-    }
-}
-
-impl From<&x402_aa::UserOperation> for UserOperation {
-    fn from(op: &x402_aa::UserOperation) -> Self {
-        op.clone().into()
-    }
-}
-
-impl From<UserOperation> for x402_aa::UserOperation {
-    fn from(op: UserOperation) -> Self {
-        Self {
-            sender: op.sender,
-            nonce: op.nonce,
-            init_code: op.initCode,
-            call_data: op.callData,
-            call_gas_limit: op.callGasLimit,
-            verification_gas_limit: op.verificationGasLimit,
-            pre_verification_gas: op.preVerificationGas,
-            max_fee_per_gas: op.maxFeePerGas,
-            max_priority_fee_per_gas: op.maxPriorityFeePerGas,
-            paymaster_and_data: op.paymasterAndData,
-            signature: op.signature,
-        }
-    }
-}
+pub use x402_aa::entry_point::{
+    AggregatorStakeInfo, DepositInfo, EntryPoint, ReturnInfo, SimpleAccount, SimpleAccountFactory,
+    StakeInfo, UserOperation, VerifyProbe, VerifyingPaymaster,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{abi_check::assert_subset_of_artifact, npm_artifact};
-    use alloy::sol_types::SolCall;
 
     #[test]
     fn bindings_match_npm_abis() {
@@ -228,19 +40,5 @@ mod tests {
             VerifyingPaymaster::VerifyingPaymasterEvents::SELECTORS,
             &[],
         );
-    }
-
-    #[test]
-    fn user_op_twins_encode_identically() {
-        let op = x402_aa::UserOperation {
-            nonce: alloy::primitives::U256::from(3),
-            call_data: alloy::primitives::Bytes::from_static(b"\x01\x02"),
-            ..Default::default()
-        };
-        let ours = EntryPoint::getUserOpHashCall { userOp: op.clone().into() }.abi_encode();
-        let core = x402_aa::abi::UserOperation::from(op);
-        let mut expected = EntryPoint::getUserOpHashCall::SELECTOR.to_vec();
-        expected.extend(alloy::sol_types::SolValue::abi_encode_params(&(core,)));
-        assert_eq!(ours, expected);
     }
 }

@@ -109,7 +109,8 @@ impl AaNative {
         };
         let payer = req.payer();
         let outcome = async {
-            let decoded = verify::check_static(&self.net, &req)?;
+            let kind = self.net.account_kind(req.op()).await?;
+            let decoded = verify::check_static(&self.net, &req, kind)?;
             verify::check_chain(&self.net, &*self.store, &req, &decoded, true).await
         };
         match outcome.await {
@@ -126,7 +127,11 @@ impl AaNative {
             Err(r) => return self.failure(&r, None),
         };
         let payer = req.payer();
-        let decoded = match verify::check_static(&self.net, &req) {
+        let decoded = match self.net.account_kind(req.op()).await {
+            Ok(kind) => verify::check_static(&self.net, &req, kind),
+            Err(e) => Err(e.into()),
+        };
+        let decoded = match decoded {
             Ok(decoded) => decoded,
             Err(r) => return self.failure(&r, Some(payer)),
         };

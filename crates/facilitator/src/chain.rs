@@ -14,13 +14,13 @@ use alloy::{
     sol_types::{SolCall, SolEvent, SolInterface, decode_revert_reason},
     transports::{RpcError, TransportErrorKind},
 };
-use x402_aa::UserOperation;
+use x402_aa::{UserOperation, accounts::AccountKind};
 use x402_aa_contracts::{
     EntryPoint::{self, EntryPointErrors, UserOperationEvent, UserOperationRevertReason},
     SessionKeyAccount, SessionKeyAccountFactory, SettlementContract, TestStablecoin,
     VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME, VerifyProbe, probe_call,
 };
-use x402_aa_session::scope::StoredSession;
+use x402_aa_policy::{SessionStatus, SessionUsage};
 
 /// A chain read failed or took too long; the facilitator answers `internal_error`.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -94,7 +94,16 @@ pub struct Network {
     pub log_lookback_blocks: u64,
     provider: DynProvider,
     rpc_timeout: Duration,
+    /// The account implementation behind `session_factory`'s proxies, read once.
+    session_implementation: std::sync::Arc<tokio::sync::OnceCell<Address>>,
+    /// Account kinds of deployed senders already resolved: an account's implementation only
+    /// changes by an owner upgrade, which makes the old verdict the stricter one at worst.
+    kinds: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Address, AccountKind>>>,
 }
+
+/// The ERC-1967 implementation slot: where a proxy account keeps its implementation.
+const ERC1967_IMPLEMENTATION_SLOT: B256 =
+    alloy::primitives::b256!("0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc");
 
 impl Network {
     #[allow(clippy::too_many_arguments)]
@@ -119,7 +128,59 @@ impl Network {
             log_lookback_blocks,
             provider,
             rpc_timeout,
+            session_implementation: std::sync::Arc::default(),
+            kinds: std::sync::Arc::default(),
         })
+    }
+
+    /// Which account contract sends `op`, chosen explicitly: by the factory its initCode deploys
+    /// through, else by the implementation behind the deployed proxy. A sender that is neither this
+    /// network's session account nor another known kind is taken as an account with SimpleAccount's
+    /// ABI, which only its owner signs for (the chain then decides whether it validates).
+    pub async fn account_kind(&self, op: &UserOperation) -> Result<AccountKind, ChainError> {
+        let Some(session_factory) = self.session_factory else {
+            return Ok(AccountKind::SimpleAccount);
+        };
+        if let Some(factory) = op.factory() {
+            return Ok(if factory == session_factory {
+                AccountKind::SessionKeyAccount
+            } else {
+                AccountKind::SimpleAccount
+            });
+        }
+        let cached = self
+            .kinds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&op.sender)
+            .copied();
+        if let Some(kind) = cached {
+            return Ok(kind);
+        }
+        let session_implementation = *self
+            .session_implementation
+            .get_or_try_init(|| async {
+                let c = SessionKeyAccountFactory::new(session_factory, &self.provider);
+                self.rpc("accountImplementation()", c.accountImplementation().call()).await
+            })
+            .await?;
+        let slot = self
+            .rpc(
+                "eth_getStorageAt",
+                self.provider.get_storage_at(op.sender, ERC1967_IMPLEMENTATION_SLOT.into()),
+            )
+            .await?;
+        let implementation = Address::from_word(slot.into());
+        let kind = if implementation == session_implementation {
+            AccountKind::SessionKeyAccount
+        } else {
+            AccountKind::SimpleAccount
+        };
+        self.kinds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(op.sender, kind);
+        Ok(kind)
     }
 
     pub fn provider(&self) -> &DynProvider {
@@ -196,15 +257,15 @@ impl Network {
         account: Address,
         session_id: B256,
         deployed: bool,
-    ) -> Result<StoredSession, ChainError> {
+    ) -> Result<SessionUsage, ChainError> {
         if !deployed {
-            return Ok(StoredSession::default());
+            return Ok(SessionUsage::default());
         }
         let c = SessionKeyAccount::new(account, &self.provider);
         let state = self.rpc("sessionState()", c.sessionState(session_id).call()).await?;
         let epoch = self.rpc("sessionEpoch()", c.sessionEpoch().call()).await?;
-        Ok(StoredSession {
-            status: state.status,
+        Ok(SessionUsage {
+            status: SessionStatus::from_chain(state.status),
             period_index: state.periodIndex,
             period_spent: U256::from(state.periodSpent),
             lifetime_spent: U256::from(state.lifetimeSpent),

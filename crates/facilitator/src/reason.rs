@@ -8,7 +8,7 @@
 use alloy::primitives::{Address, U256};
 use serde_json::{Value, json};
 use x402_aa::x402::{PayloadError, Reason};
-use x402_aa_session::scope::ScopeViolation;
+use x402_aa_policy::{Rule, ScopeViolation};
 
 /// Reason strings this facilitator adds to NERO's list and the session-scope list.
 pub const EXTRA_REASONS: [&str; 5] = [
@@ -63,6 +63,10 @@ pub enum Rejection {
     /// A session-key op outside its grant (mirror of the account contract's checks).
     #[error(transparent)]
     Scope(#[from] ScopeViolation),
+    /// The EntryPoint refused the op with one of the account's session reverts that the off-chain
+    /// mirror did not predict (`AA23 reverted: session: …`): the same reason as the mirror's.
+    #[error("the account refuses the session op: {revert}")]
+    ChainScope { rule: Rule, revert: String },
     /// The EntryPoint refused the op in validation.
     #[error("simulateValidation: {reason}")]
     SimulationFailed { reason: String },
@@ -103,6 +107,7 @@ impl Rejection {
             Self::Replay(_) => Reason::Replay.as_str(),
             Self::InFlight => Reason::InFlight.as_str(),
             Self::Scope(v) => v.reason(),
+            Self::ChainScope { rule, .. } => rule.reason(),
             Self::SimulationFailed { .. } => SIMULATION_FAILED,
             Self::InvalidSignature => INVALID_SIGNATURE,
             Self::OutOfTimeRange { .. } => USER_OP_OUT_OF_TIME_RANGE,
@@ -115,9 +120,20 @@ impl Rejection {
         }
     }
 
+    /// An EntryPoint refusal: the session rule it names where it is one, else `simulation_failed`.
+    pub fn entry_point_refusal(reason: String) -> Self {
+        match Rule::from_entry_point(&reason) {
+            Some(rule) => Self::ChainScope { rule, revert: reason },
+            None => Self::SimulationFailed { reason },
+        }
+    }
+
     /// Machine-readable extras for NERO's `details` field, where there are any.
     pub fn details(&self) -> Option<Value> {
         match self {
+            Self::ChainScope { rule, revert } => Some(
+                json!({ "entryPointCode": entry_point_code(revert), "revert": revert, "rule": format!("{rule:?}") }),
+            ),
             Self::SimulationFailed { reason } => {
                 Some(json!({ "entryPointCode": entry_point_code(reason), "revert": reason }))
             }

@@ -10,7 +10,7 @@
 //! 6. network, EntryPoint, settlement contract and token are the ones configured here →
 //!    `requirements_mismatch`, `invalid_payment_requirements`
 //! 7. the requestHash is not settled: registry, then `isSettled` on chain → `replay`, `in_flight`
-//! 8. session ops (signature not 65 bytes): the off-chain mirror of the account's checks with
+//! 8. session ops (by the account kind's own routing of its signature): the off-chain mirror of the account's checks with
 //!    the owner read from the chain (or from `initCode`), then the stored budget → the session
 //!    reasons (`session_expired`, `session_revoked`, `spend_cap_exceeded`, …)
 //! 9. `EntryPoint.simulateValidation` → `simulation_failed` (FailedOp, with its `AAxx` code),
@@ -31,9 +31,10 @@ use serde_json::Value;
 use x402_aa::{
     DecodedPayment, UserOperation,
     abi::createAccountCall,
+    accounts::{AccountKind, SignerRole},
     x402::{AaNativeEnvelope, AaNativeRequirements, PayloadError, decode_payment_payload},
 };
-use x402_aa_session::scope::{check_budget, check_session_op};
+use x402_aa_policy::{SessionOpSignature, check_session_op};
 
 use crate::{
     chain::{ChainError, Execution, Head, Network, Probe, Validation},
@@ -111,15 +112,20 @@ pub fn parse(raw: &str) -> Result<Request, Rejection> {
     Ok(Request { envelope, required })
 }
 
-/// Steps 3–6: everything checkable without the chain.
-pub fn check_static(net: &Network, req: &Request) -> Result<DecodedPayment, Rejection> {
+/// Steps 3–6: everything checkable without the chain, for an op of account `kind`
+/// ([`Network::account_kind`]).
+pub fn check_static(
+    net: &Network,
+    req: &Request,
+    kind: AccountKind,
+) -> Result<DecodedPayment, Rejection> {
     let accepted = req.envelope.accepted.chain_id;
     if accepted != net.chain_id {
         return Err(
             PayloadError::NetworkMismatch { expected: net.chain_id, actual: accepted }.into()
         );
     }
-    let decoded = req.envelope.verify_against(&req.required)?;
+    let decoded = req.envelope.verify_against(&req.required, kind.abi())?;
     if let Some(extra) = &req.required.extra
         && extra.entry_point != net.entry_point
     {
@@ -191,7 +197,8 @@ pub async fn check_chain(
     if net.is_settled(request_hash).await? {
         return Err(Rejection::Replay(format!("requestHash {request_hash} is already settled")));
     }
-    if op.signature.len() != 65 {
+    let kind = net.account_kind(op).await?;
+    if kind.abi().signer_role(&op.signature) == SignerRole::Session {
         check_session(net, op, user_op_hash, head).await?;
     }
     match validation {
@@ -206,14 +213,14 @@ pub async fn check_chain(
             }
         }
         Validation::FailedOp(reason) | Validation::Other(reason) => {
-            return Err(Rejection::SimulationFailed { reason });
+            return Err(Rejection::entry_point_refusal(reason));
         }
     }
     match execution {
         Execution::Settles => match probe_refusal {
             None => Ok(Checked { user_op_hash, head }),
             // Every simulation passes, yet handleOps would not pay: say what it said.
-            Some(reason) => Err(Rejection::SimulationFailed { reason }),
+            Some(reason) => Err(Rejection::entry_point_refusal(reason)),
         },
         Execution::Reverts => {
             let (token, amount) = (decoded.settle.token, decoded.settle.amount);
@@ -261,9 +268,9 @@ async fn check_session(
     } else {
         owner_from_init_code(net, op).await?
     };
-    let checked = check_session_op(op, user_op_hash, net.chain_id, owner, head.timestamp)?;
-    let stored = net.stored_session(op.sender, checked.session_id, deployed).await?;
-    check_budget(&checked, &stored)?;
+    let signature = SessionOpSignature::decode(op, net.chain_id)?;
+    let usage = net.stored_session(op.sender, signature.session_id, deployed).await?;
+    check_session_op(op, user_op_hash, &signature, owner, &usage, head.timestamp)?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::{collections::HashSet, fmt, num::NonZeroU32};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
-use x402_aa::ENTRY_POINT_V06;
+use x402_aa::{ENTRY_POINT_V06, accounts::AccountKind};
 
 /// Everything [`crate::PaymasterService::new`] needs.
 #[derive(Clone)]
@@ -72,10 +72,13 @@ impl fmt::Debug for PaymasterConfig {
 pub struct SponsorPolicy {
     /// If set, only these senders are sponsored.
     pub allowed_senders: Option<HashSet<Address>>,
-    /// If set, only ops whose SimpleAccount-style `execute`/`executeBatch` calls go to these
-    /// contracts are sponsored; callData of any other shape is refused because its targets cannot
-    /// be known. Empty callData (a deploy-only op) calls nothing and passes.
+    /// If set, only ops whose calls (read by [`Self::account_kind`]'s ABI) go to these contracts
+    /// are sponsored; callData of any other shape is refused because its targets cannot be known.
+    /// Empty callData (a deploy-only op) calls nothing and passes.
     pub allowed_targets: Option<HashSet<Address>>,
+    /// The account contract family this paymaster sponsors (declared, not guessed from the op): its
+    /// ABI reads the targets of an op's callData.
+    pub account_kind: AccountKind,
     /// Cap on `callGasLimit + verificationGasLimit + preVerificationGas`, measured after
     /// `verificationGasLimit` has been raised to [`Self::min_verification_gas_limit`].
     pub max_gas_per_op: u64,
@@ -102,6 +105,7 @@ impl Default for SponsorPolicy {
         Self {
             allowed_senders: None,
             allowed_targets: None,
+            account_kind: AccountKind::SimpleAccount,
             max_gas_per_op: 2_000_000,
             max_fee_per_gas: 100_000_000_000,
             min_verification_gas_limit: 150_000,

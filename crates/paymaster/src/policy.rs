@@ -8,14 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{
-    primitives::{Address, U256},
-    sol_types::SolCall,
-};
-use x402_aa::{
-    UserOperation,
-    abi::{executeBatchCall, executeCall},
-};
+use alloy::primitives::{Address, U256};
+use x402_aa::{UserOperation, accounts::AccountKind};
 
 use crate::{PolicyViolation, SponsorPolicy};
 
@@ -36,7 +30,7 @@ pub(crate) fn check(op: &UserOperation, policy: &SponsorPolicy) -> Result<(), Po
         return Err(PolicyViolation::SenderNotAllowed(op.sender));
     }
     if let Some(allowed) = &policy.allowed_targets {
-        for target in call_targets(&op.call_data)? {
+        for target in call_targets(policy.account_kind, &op.call_data)? {
             if !allowed.contains(&target) {
                 return Err(PolicyViolation::TargetNotAllowed(target));
             }
@@ -58,24 +52,14 @@ pub(crate) fn check(op: &UserOperation, policy: &SponsorPolicy) -> Result<(), Po
     Ok(())
 }
 
-/// The contracts a SimpleAccount-style account calls: `execute`'s `dest`, or every
-/// `executeBatch` destination. Empty callData calls nothing.
-pub(crate) fn call_targets(call_data: &[u8]) -> Result<Vec<Address>, PolicyViolation> {
-    if call_data.is_empty() {
-        return Ok(Vec::new());
-    }
-    let selector = call_data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok());
-    let unrecognised =
-        || PolicyViolation::UnrecognisedCallData { selector: selector.map(Into::into) };
-    match selector {
-        Some(executeCall::SELECTOR) => {
-            executeCall::abi_decode(call_data).map(|c| vec![c.dest]).map_err(|_| unrecognised())
-        }
-        Some(executeBatchCall::SELECTOR) => {
-            executeBatchCall::abi_decode(call_data).map(|c| c.dest).map_err(|_| unrecognised())
-        }
-        _ => Err(unrecognised()),
-    }
+/// The contracts an account of `kind` calls with `call_data`.
+pub(crate) fn call_targets(
+    kind: AccountKind,
+    call_data: &[u8],
+) -> Result<Vec<Address>, PolicyViolation> {
+    kind.abi().call_targets(call_data).ok_or_else(|| PolicyViolation::UnrecognisedCallData {
+        selector: call_data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(Into::into),
+    })
 }
 
 /// Sliding-window limit of sponsorships per sender.
@@ -208,13 +192,16 @@ mod tests {
 
     #[test]
     fn call_targets_of_account_calls() {
-        assert_eq!(call_targets(&op().call_data), Ok(vec![TOKEN, SETTLEMENT]));
+        assert_eq!(
+            call_targets(AccountKind::SimpleAccount, &op().call_data),
+            Ok(vec![TOKEN, SETTLEMENT])
+        );
         let single = x402_aa::encode_execute(SETTLEMENT, U256::ZERO, Bytes::new());
-        assert_eq!(call_targets(&single), Ok(vec![SETTLEMENT]));
-        assert_eq!(call_targets(&[]), Ok(vec![]));
+        assert_eq!(call_targets(AccountKind::SimpleAccount, &single), Ok(vec![SETTLEMENT]));
+        assert_eq!(call_targets(AccountKind::SimpleAccount, &[]), Ok(vec![]));
         for bad in [&[0xde, 0xad][..], &[0xde, 0xad, 0xbe, 0xef, 0], &single[..40]] {
             assert_eq!(
-                call_targets(bad).map_err(|v| v.reason()),
+                call_targets(AccountKind::SimpleAccount, bad).map_err(|v| v.reason()),
                 Err("unrecognised_call_data"),
                 "{bad:?}"
             );

@@ -197,38 +197,16 @@ impl<A: PaymentAccount> SchemeInner<A> {
         Ok(requirements)
     }
 
-    /// The ledger's checks (module docs of [`crate::ledger`]) that decide between offers, in its
-    /// order, without reserving. The time checks are left to `pay`, which knows chain time: here
-    /// the remaining budget is read at wall-clock time, and a ledger that cannot answer for this
-    /// time leaves the budget checks to `pay` too.
+    /// The one policy check against the ledger's tally, without reserving, to decide between
+    /// offers. Time rules are left to `pay`, which knows chain time (here the clock is the wall
+    /// clock); without a ledger every check is left to `pay`.
     fn affordable(&self, requirements: &AaNativeRequirements) -> Result<(), SignerError> {
-        let Some((session_id, limits)) = self.signer.account().budget() else { return Ok(()) };
-        let (amount, merchant) = (requirements.amount, requirements.pay_to);
-        let remaining = self.ledger.as_ref().and_then(|l| l.remaining(session_id, unix_now()).ok());
-        if remaining.as_ref().is_some_and(|r| r.revoked) {
-            return Err(LedgerError::SessionRevoked { session_id }.into());
+        let Some((session_id, _)) = self.signer.account().budget() else { return Ok(()) };
+        let Some(ledger) = &self.ledger else { return Ok(()) };
+        match ledger.check(session_id, requirements.pay_to, requirements.amount, unix_now()) {
+            Err(LedgerError::Scope(v)) if v.rule().is_time() => Ok(()),
+            other => other.map_err(SignerError::from),
         }
-        if !limits.allows_merchant(merchant) {
-            return Err(LedgerError::MerchantNotAllowed { merchant }.into());
-        }
-        if amount > limits.per_payment_max {
-            let max = limits.per_payment_max;
-            return Err(LedgerError::PerPaymentMaxExceeded { amount, max }.into());
-        }
-        let Some(remaining) = remaining else { return Ok(()) };
-        if amount > remaining.period_remaining {
-            return Err(LedgerError::SpendCapExceeded {
-                period_index: remaining.period_index,
-                requested: amount,
-                remaining: remaining.period_remaining,
-            }
-            .into());
-        }
-        if amount > remaining.lifetime_remaining {
-            let remaining = remaining.lifetime_remaining;
-            return Err(LedgerError::LifetimeCapExceeded { requested: amount, remaining }.into());
-        }
-        Ok(())
     }
 }
 

@@ -5,7 +5,8 @@
 //! [`PaymentAccount`] for what differs between account contracts: who the sender is, how it is
 //! deployed, and how an op is signed. [`SessionAccount`] pays under a session key; [`OwnerAccount`]
 //! is the plain owner-key path (NERO's `aaNativeSigner`), for SimpleAccount or any
-//! SimpleAccount-compatible account. Kernel, Safe or Biconomy adapters implement the same trait.
+//! SimpleAccount-compatible account. Other account kinds plug in the same way: see
+//! `docs/account-kinds.md`.
 
 use std::{future::Future, sync::Arc};
 
@@ -16,8 +17,9 @@ use alloy::{
     signers::{SignerSync, local::PrivateKeySigner},
 };
 use x402_aa::{
-    ENTRY_POINT_V06, RequestHashInput, SIMPLE_ACCOUNT_FACTORY_V06, UserOperation, encode_nonce,
-    encode_payment_batch, factory_init_code,
+    ENTRY_POINT_V06, RequestHashInput, SIMPLE_ACCOUNT_FACTORY_V06, SettleCall, UserOperation,
+    accounts::{AccountKind, PaymentCall},
+    encode_nonce,
     x402::{
         AaNativePayload, AaNativePaymentPayload, AaNativeRequirements, SettlementCallSpec,
         payment_payload,
@@ -26,10 +28,14 @@ use x402_aa::{
 use x402_aa_contracts::{EntryPoint, SessionKeyAccount};
 use x402_aa_rpc::{BundlerClient, PaymasterClient, SponsorContext};
 
+use x402_aa_policy::{
+    self as policy, Attempt, Limits, ScopeViolation, SessionStatus, SessionUsage,
+};
+
 use crate::{
     file::SessionFile,
-    grant::{GrantWindow, SessionGrant},
-    ledger::{Ledger, LedgerError, Limits, ReservationId, ReservationRequest, SettlementRecord},
+    grant::SessionGrant,
+    ledger::{Ledger, LedgerError, ReservationId, ReservationRequest, SettlementRecord},
     signature::{SessionMode, SessionSignature, SessionSignatureCodec, session_digest},
 };
 
@@ -49,16 +55,9 @@ pub enum SignerError {
     WrongEntryPoint { expected: Address, got: Address },
     #[error("refused by the budget ledger: {0}")]
     Ledger(#[from] LedgerError),
-    #[error("session expired at {valid_until}, now {now}")]
-    SessionExpired { valid_until: u64, now: u64 },
-    #[error("session is valid only from {valid_after}, now {now}")]
-    SessionNotYetValid { valid_after: u64, now: u64 },
-    #[error("session was revoked on-chain")]
-    SessionRevoked,
-    #[error("merchant {0} is not on this session's allowlist")]
-    MerchantNotAllowed(Address),
-    #[error("amount {amount} exceeds the per-payment max {max}")]
-    PerPaymentMaxExceeded { amount: U256, max: U256 },
+    /// Outside the session's scopes (the one policy check, with the chain's figures where read).
+    #[error("out of scope: {0}")]
+    Scope(#[from] ScopeViolation),
     #[error("request hash: {0}")]
     RequestHash(#[from] x402_aa::RequestHashError),
     #[error("chain rpc: {0}")]
@@ -81,11 +80,7 @@ impl SignerError {
             Self::WrongAsset { .. } => "asset_mismatch",
             Self::WrongSettlement { .. } | Self::WrongEntryPoint { .. } => "requirements_mismatch",
             Self::Ledger(e) => e.reason(),
-            Self::SessionExpired { .. } => "session_expired",
-            Self::SessionNotYetValid { .. } => "session_not_yet_valid",
-            Self::SessionRevoked => "session_revoked",
-            Self::MerchantNotAllowed(_) => "merchant_not_allowed",
-            Self::PerPaymentMaxExceeded { .. } => "per_payment_max_exceeded",
+            Self::Scope(v) => v.reason(),
             Self::RequestHash(_) => "invalid_request",
             Self::Chain(_) => "rpc_error",
             Self::Rpc(e) => e.reason(),
@@ -118,11 +113,23 @@ pub struct PaidRequest {
     pub url: String,
 }
 
-/// What differs between account contracts.
+/// Where an op is valid: its EntryPoint and chain (the userOpHash's domain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpDomain {
+    pub entry_point: Address,
+    pub chain_id: u64,
+}
+
+/// What differs between account contracts, on the agent's side: the keys and what the chain must
+/// say before signing. The protocol side (initCode, callData, signature routing) is the kind's
+/// [`AccountAbi`]; adding a kind is one module there and one implementation of this trait (see
+/// `docs/account-kinds.md`).
 pub trait PaymentAccount: Send + Sync {
     /// Whatever `prepare` learns from the chain that signing needs.
     type Prepared: Send + Sync;
 
+    /// The account contract family: its callData and signature routing.
+    fn kind(&self) -> AccountKind;
     fn sender(&self) -> Address;
     fn token(&self) -> Address;
     fn settlement(&self) -> Address;
@@ -139,7 +146,14 @@ pub trait PaymentAccount: Send + Sync {
     ) -> impl Future<Output = Result<Self::Prepared, SignerError>> + Send;
     /// A signature of the final length, for gas estimation and paymaster hashing.
     fn placeholder_signature(&self, prepared: &Self::Prepared) -> Bytes;
-    fn sign(&self, user_op_hash: B256, prepared: &Self::Prepared) -> Result<Bytes, SignerError>;
+    /// Signs the whole op (with its final gas and paymaster fields): some accounts sign the
+    /// userOpHash, others a typed view of the op.
+    fn sign(
+        &self,
+        op: &UserOperation,
+        domain: OpDomain,
+        prepared: &Self::Prepared,
+    ) -> Result<Bytes, SignerError>;
     /// The budget ledger's session id and limits, for accounts with a budget.
     fn budget(&self) -> Option<(B256, Limits)> {
         None
@@ -151,6 +165,7 @@ pub trait PaymentAccount: Send + Sync {
 pub struct SessionAccount {
     pub file: SessionFile,
     grant: SessionGrant,
+    limits: Limits,
     key: PrivateKeySigner,
 }
 
@@ -171,7 +186,10 @@ impl SessionAccount {
                 found: key.address(),
             });
         }
-        Ok(Self { file, grant, key })
+        // The file's own validation already held its merchant list against the grant's root.
+        let limits = Limits::from_grant(&grant, &file.merchants)
+            .map_err(|_| crate::SessionFileError::MerchantRootMismatch)?;
+        Ok(Self { file, grant, limits, key })
     }
 
     pub fn grant(&self) -> &SessionGrant {
@@ -197,6 +215,10 @@ impl SessionAccount {
 impl PaymentAccount for SessionAccount {
     type Prepared = SessionPrepared;
 
+    fn kind(&self) -> AccountKind {
+        AccountKind::SessionKeyAccount
+    }
+
     fn sender(&self) -> Address {
         self.file.account
     }
@@ -210,50 +232,52 @@ impl PaymentAccount for SessionAccount {
     }
 
     fn init_code(&self) -> Option<Bytes> {
-        self.file.deployment.as_ref().map(|d| factory_init_code(d.factory, d.owner, d.salt))
+        let abi = self.kind().abi();
+        self.file.deployment.as_ref().map(|d| abi.init_code(d.factory, d.owner, d.salt))
     }
 
     /// The same checks, in the same order, as `_validateSession` in the contract (time first, since
     /// the contract leaves time to the EntryPoint and we cannot sign into the past).
+    /// Before the ledger and the chain are asked: the rules that need neither (merchant, per-payment
+    /// max, the claimed period's window and time), through the one policy check with no spending.
     fn check(&self, p: &Payment) -> Result<(), SignerError> {
-        let (after, until) = (self.grant.valid_after_secs(), self.grant.valid_until_secs());
-        if p.now < after {
-            return Err(SignerError::SessionNotYetValid { valid_after: after, now: p.now });
-        }
-        if p.now > until {
-            return Err(SignerError::SessionExpired { valid_until: until, now: p.now });
-        }
-        if !self.file.allows_merchant(p.merchant) {
-            return Err(SignerError::MerchantNotAllowed(p.merchant));
-        }
-        let max = U256::from(self.grant.perPaymentMax);
-        if p.amount > max {
-            return Err(SignerError::PerPaymentMaxExceeded { amount: p.amount, max });
-        }
+        let attempt = Attempt::payment(&self.limits, p.merchant, p.amount, p.now);
+        let usage = SessionUsage {
+            status: SessionStatus::Enabled,
+            account_epoch: attempt.grant_epoch,
+            period_index: attempt.period_index,
+            ..SessionUsage::default()
+        };
+        policy::check(&self.limits, &usage, &attempt)?;
         Ok(())
     }
 
+    /// Reads the session's stored state and runs the whole policy check against it, so a payment the
+    /// account would refuse for revocation or its caps is never signed.
     async fn prepare(
         &self,
         provider: &DynProvider,
         payment: &Payment,
         deployed: bool,
     ) -> Result<SessionPrepared, SignerError> {
-        let period_index =
-            self.grant.period_index_at(payment.now).ok_or(SignerError::SessionExpired {
-                valid_until: self.grant.valid_until_secs(),
-                now: payment.now,
-            })?;
-        let mode = if deployed {
+        let usage = if deployed {
             let account = SessionKeyAccount::new(self.file.account, provider);
             let (state, epoch) = tokio::try_join!(
                 async { account.sessionState(self.file.session_id).call().await.map_err(chain) },
                 async { account.sessionEpoch().call().await.map_err(chain) },
             )?;
-            if state.status == 2 || epoch != self.grant.epoch {
-                return Err(SignerError::SessionRevoked);
+            SessionUsage {
+                status: SessionStatus::from_chain(state.status),
+                account_epoch: epoch,
+                period_index: state.periodIndex,
+                period_spent: U256::from(state.periodSpent),
+                lifetime_spent: U256::from(state.lifetimeSpent),
             }
-            if state.status == 1 { SessionMode::Use } else { SessionMode::Enable }
+        } else {
+            SessionUsage { account_epoch: self.grant.epoch, ..SessionUsage::default() }
+        };
+        let mode = if usage.status == SessionStatus::Enabled {
+            SessionMode::Use
         } else {
             SessionMode::Enable
         };
@@ -262,7 +286,14 @@ impl PaymentAccount for SessionAccount {
             .merchant_tree()
             .and_then(|tree| tree.proof(payment.merchant))
             .unwrap_or_default();
-        Ok(SessionPrepared { mode, period_index, merchant_proof })
+        let attempt = Attempt {
+            grant_epoch: self.grant.epoch,
+            mode,
+            merchant_proof: Some(&merchant_proof),
+            ..Attempt::payment(&self.limits, payment.merchant, payment.amount, payment.now)
+        };
+        policy::check(&self.limits, &usage, &attempt)?;
+        Ok(SessionPrepared { mode, period_index: attempt.period_index, merchant_proof })
     }
 
     fn placeholder_signature(&self, prepared: &SessionPrepared) -> Bytes {
@@ -270,22 +301,28 @@ impl PaymentAccount for SessionAccount {
         self.session_signature(prepared, Bytes::from(vec![0xffu8; 65]))
     }
 
-    fn sign(&self, user_op_hash: B256, prepared: &SessionPrepared) -> Result<Bytes, SignerError> {
+    fn sign(
+        &self,
+        op: &UserOperation,
+        domain: OpDomain,
+        prepared: &SessionPrepared,
+    ) -> Result<Bytes, SignerError> {
+        let user_op_hash = op.hash(domain.entry_point, domain.chain_id);
         let digest = session_digest(user_op_hash, self.file.session_id, prepared.period_index);
         let sig = self.key.sign_message_sync(digest.as_slice())?;
         Ok(self.session_signature(prepared, sig.as_bytes().into()))
     }
 
     fn budget(&self) -> Option<(B256, Limits)> {
-        Limits::from_grant(&self.grant, &self.file.merchants)
-            .ok()
-            .map(|l| (self.file.session_id, l))
+        Some((self.file.session_id, self.limits.clone()))
     }
 }
 
 /// The owner key signs every op (SimpleAccount's rule): NERO's `aaNativeSigner`.
 #[derive(Debug, Clone)]
 pub struct OwnerAccount {
+    /// SimpleAccount, or a SessionKeyAccount paid from by its owner.
+    pub kind: AccountKind,
     pub owner: PrivateKeySigner,
     pub sender: Address,
     pub token: Address,
@@ -304,6 +341,7 @@ impl OwnerAccount {
         settlement: Address,
     ) -> Self {
         Self {
+            kind: AccountKind::SimpleAccount,
             owner,
             sender,
             token,
@@ -316,6 +354,10 @@ impl OwnerAccount {
 
 impl PaymentAccount for OwnerAccount {
     type Prepared = ();
+
+    fn kind(&self) -> AccountKind {
+        self.kind
+    }
 
     fn sender(&self) -> Address {
         self.sender
@@ -330,7 +372,7 @@ impl PaymentAccount for OwnerAccount {
     }
 
     fn init_code(&self) -> Option<Bytes> {
-        Some(factory_init_code(self.account_factory, self.owner.address(), self.salt))
+        Some(self.kind.abi().init_code(self.account_factory, self.owner.address(), self.salt))
     }
 
     fn check(&self, _payment: &Payment) -> Result<(), SignerError> {
@@ -345,7 +387,8 @@ impl PaymentAccount for OwnerAccount {
         Bytes::from(vec![0xffu8; 65])
     }
 
-    fn sign(&self, user_op_hash: B256, _: &()) -> Result<Bytes, SignerError> {
+    fn sign(&self, op: &UserOperation, domain: OpDomain, _: &()) -> Result<Bytes, SignerError> {
+        let user_op_hash = op.hash(domain.entry_point, domain.chain_id);
         Ok(self.owner.sign_message_sync(user_op_hash.as_slice())?.as_bytes().into())
     }
 }
@@ -635,13 +678,15 @@ impl<A: PaymentAccount> PaymentSigner<A> {
             sender,
             nonce: encode_nonce(key, 0) + seq,
             init_code,
-            call_data: encode_payment_batch(
-                payment.token,
-                payment.settlement,
-                payment.merchant,
-                payment.amount,
-                payment.request_hash,
-            ),
+            call_data: self.account.kind().abi().encode_payment(&PaymentCall {
+                settlement: payment.settlement,
+                settle: SettleCall {
+                    merchant: payment.merchant,
+                    token: payment.token,
+                    amount: payment.amount,
+                    request_hash: payment.request_hash,
+                },
+            }),
             call_gas_limit: U256::from(self.gas.call_gas_limit),
             verification_gas_limit: U256::from(self.gas.verification_gas_limit + deployment_gas),
             pre_verification_gas: U256::from(self.gas.pre_verification_gas),
@@ -659,8 +704,9 @@ impl<A: PaymentAccount> PaymentSigner<A> {
                 .await?
                 .apply_to(&mut op);
         }
-        let user_op_hash = op.hash(self.entry_point, self.chain_id);
-        op.signature = self.account.sign(user_op_hash, &prepared)?;
+        let domain = OpDomain { entry_point: self.entry_point, chain_id: self.chain_id };
+        let user_op_hash = op.hash(domain.entry_point, domain.chain_id);
+        op.signature = self.account.sign(&op, domain, &prepared)?;
         let spec = SettlementCallSpec {
             merchant: payment.merchant,
             token: payment.token,

@@ -16,6 +16,7 @@ use x402_aa_session::{
         ChainSessionStatus, Ledger, LedgerError, LedgerOptions, Limits, OnChainState,
         ReconcileOutcome, ReservationId, ReservationRequest, ReservationState, SettlementRecord,
     },
+    policy::{LimitsError, ScopeViolation},
 };
 
 const T0: u64 = 1_700_000_000;
@@ -46,8 +47,10 @@ fn limits() -> Limits {
         lifetime_cap: usd(600),
         valid_after: T0,
         valid_until: T0 + 10 * HOUR,
-        merchants: Some(BTreeSet::from([merchant(0xaa), merchant(0xbb)])),
+        merchant_root: B256::ZERO,
+        merchants: None,
     }
+    .with_merchants(Some(BTreeSet::from([merchant(0xaa), merchant(0xbb)])))
 }
 
 fn req(amount: u64, request: u64, now: u64) -> ReservationRequest {
@@ -111,7 +114,13 @@ fn every_refusal_has_its_reason() {
     let a = ledger.reserve(sid(1), &req(100, 1, now)).unwrap();
     let b = ledger.reserve(sid(1), &req(100, 2, now)).unwrap();
     match ledger.reserve(sid(1), &req(60, 3, now)) {
-        Err(e @ LedgerError::SpendCapExceeded { remaining, period_index: 0, .. }) => {
+        Err(
+            e @ LedgerError::Scope(ScopeViolation::PeriodCapExceeded {
+                remaining,
+                period_index: 0,
+                ..
+            }),
+        ) => {
             assert_eq!(remaining, usd(50));
             assert_eq!(e.reason(), "spend_cap_exceeded");
             assert!(e.is_refusal());
@@ -135,7 +144,7 @@ fn every_refusal_has_its_reason() {
     }
     ledger.reserve(sid(1), &req(100, 20, T0 + 2 * HOUR)).unwrap();
     match ledger.reserve(sid(1), &req(60, 21, T0 + 2 * HOUR + 1)) {
-        Err(e @ LedgerError::LifetimeCapExceeded { remaining, .. }) => {
+        Err(e @ LedgerError::Scope(ScopeViolation::LifetimeCapExceeded { remaining, .. })) => {
             assert_eq!(remaining, usd(50));
             assert_eq!(e.reason(), "lifetime_cap_exceeded");
         }
@@ -151,10 +160,19 @@ fn every_refusal_has_its_reason() {
 #[test]
 fn checks_run_in_the_contracts_order() {
     let ledger = ledger_with_session();
-    // Expired AND wrong merchant AND over per-payment max: the window wins.
+    // Expired AND wrong merchant AND over per-payment max: the merchant, as on chain, where
+    // `validateUserOp` refuses the merchant before the EntryPoint looks at the time window.
     let mut r = req(1_000, 1, T0 + 11 * HOUR);
     r.merchant = merchant(0xcc);
-    assert_eq!(reason(ledger.reserve(sid(1), &r)), "session_expired");
+    assert_eq!(reason(ledger.reserve(sid(1), &r)), "merchant_not_allowed");
+    // Expired AND over per-payment max: the amount, for the same reason.
+    let mut late = req(1_000, 1, T0 + 11 * HOUR);
+    late.expires_at = T0 + 12 * HOUR;
+    assert_eq!(reason(ledger.reserve(sid(1), &late)), "per_payment_max_exceeded");
+    // Only expired: the window.
+    let mut late = req(1, 1, T0 + 11 * HOUR);
+    late.expires_at = T0 + 12 * HOUR;
+    assert_eq!(reason(ledger.reserve(sid(1), &late)), "session_expired");
     // Wrong merchant AND over per-payment max: merchant first.
     r.now = T0;
     r.expires_at = T0 + 60;
@@ -174,7 +192,7 @@ fn checks_run_in_the_contracts_order() {
 fn reasons_are_stable_strings() {
     let all = [
         LedgerError::AmountOverflow.reason(),
-        LedgerError::InvalidLimits { detail: "x" }.reason(),
+        LedgerError::Limits(LimitsError::Invalid("x")).reason(),
         LedgerError::Corrupt { detail: "x".into() }.reason(),
         LedgerError::NotALedger { detail: "x".into() }.reason(),
         LedgerError::UnsupportedSchema { found: 9, supported: 1 }.reason(),
@@ -222,7 +240,9 @@ fn limits_from_a_grant_check_the_merchant_list_against_the_root() {
     // Zero root: any merchant, unless the SDK narrows it.
     assert_eq!(Limits::from_grant(&grant(B256::ZERO), &[]).unwrap().merchants, None);
     let narrowed = Limits::from_grant(&grant(B256::ZERO), &[merchant(1)]).unwrap();
-    assert!(narrowed.allows_merchant(merchant(1)) && !narrowed.allows_merchant(merchant(2)));
+    assert!(
+        narrowed.allows_merchant(merchant(1), None) && !narrowed.allows_merchant(merchant(2), None)
+    );
 
     let mut bad = grant(B256::ZERO);
     bad.validUntil = U48::from(T0 - 1);
@@ -456,7 +476,10 @@ fn reconcile_marks_revocation_and_a_chain_ahead_in_time() {
     // The chain already charges period 3 while our clock says period 2.
     ledger.reconcile(sid(1), &chain(5, 3, 10, 10)).unwrap();
     let e = ledger.reserve(sid(1), &req(10, 1, T0 + 2 * HOUR)).unwrap_err();
-    assert!(matches!(e, LedgerError::PeriodAlreadyOver { period_index: 2, chain_period_index: 3 }));
+    assert!(matches!(
+        e,
+        LedgerError::Scope(ScopeViolation::PeriodAlreadyOver { claimed: 2, stored: 3 })
+    ));
     assert_eq!(e.reason(), "period_already_over");
     ledger.reserve(sid(1), &req(10, 1, T0 + 3 * HOUR)).unwrap();
 
@@ -836,7 +859,7 @@ fn child_process_entry() {
         "race" => {
             for i in 0..12 {
                 match ledger.reserve(sid(1), &req(10, pid + i, T0)) {
-                    Ok(_) | Err(LedgerError::SpendCapExceeded { .. }) => {}
+                    Ok(_) | Err(LedgerError::Scope(ScopeViolation::PeriodCapExceeded { .. })) => {}
                     Err(e) => panic!("unexpected {e}"),
                 }
             }

@@ -214,7 +214,10 @@ fn client_builds_payload_from_402() {
     let env = decode_payment_signature(encode_payment_signature(&payload).unwrap()).unwrap();
     assert_eq!(env.payload.accepted, wire);
     assert_eq!(env.payload.resource.as_ref().unwrap().url, "/api/llm");
-    assert_eq!(env.verify_against(&required()).unwrap().settle, spec.to_settle());
+    assert_eq!(
+        env.verify_against(&required(), &crate::accounts::SimpleAccountAbi).unwrap().settle,
+        spec.to_settle()
+    );
 }
 
 #[test]
@@ -284,7 +287,7 @@ fn settlement_response_shapes() {
 #[test]
 fn verify_against_accepts_both_payment_shapes() {
     let env = decode_payment_payload(nero_payload_json()).unwrap();
-    let decoded = env.verify_against(&required()).unwrap();
+    let decoded = env.verify_against(&required(), &crate::accounts::SimpleAccountAbi).unwrap();
     assert_eq!(decoded.settlement, SETTLEMENT);
     assert!(decoded.approve.is_some());
 
@@ -293,7 +296,12 @@ fn verify_against_accepts_both_payment_shapes() {
     json["payload"]["userOp"] =
         serde_json::to_value(user_op(encode_payment_execute(SETTLEMENT, &settle))).unwrap();
     let env = decode_payment_payload(json).unwrap();
-    assert!(env.verify_against(&required()).unwrap().approve.is_none());
+    assert!(
+        env.verify_against(&required(), &crate::accounts::SimpleAccountAbi)
+            .unwrap()
+            .approve
+            .is_none()
+    );
 
     let mut with_extra = required();
     with_extra.extra = Some(AaNativeExtra {
@@ -303,14 +311,14 @@ fn verify_against_accepts_both_payment_shapes() {
     let mut json = nero_payload_json();
     json["accepted"] = serde_json::to_value(with_extra.to_wire()).unwrap();
     let env = decode_payment_payload(json.clone()).unwrap();
-    env.verify_against(&with_extra).unwrap();
+    env.verify_against(&with_extra, &crate::accounts::SimpleAccountAbi).unwrap();
 
     let mut elsewhere = with_extra;
     elsewhere.extra =
         Some(AaNativeExtra { settlement_contract: TOKEN, ..with_extra.extra.unwrap() });
     json["accepted"] = serde_json::to_value(elsewhere.to_wire()).unwrap();
     let env = decode_payment_payload(json).unwrap();
-    let err = env.verify_against(&elsewhere).unwrap_err();
+    let err = env.verify_against(&elsewhere, &crate::accounts::SimpleAccountAbi).unwrap_err();
     assert!(matches!(
         err,
         PayloadError::RequirementsMismatch { field: "extra.settlementContract" }
@@ -329,7 +337,7 @@ fn verify_against_reports_each_mismatch() {
         (AaNativeRequirements { max_timeout_seconds: 30, ..required() }, "requirements_mismatch"),
     ];
     for (req, reason) in cases {
-        let err = env.verify_against(&req).unwrap_err();
+        let err = env.verify_against(&req, &crate::accounts::SimpleAccountAbi).unwrap_err();
         assert_eq!(err.reason(), reason, "{err}");
     }
 
@@ -342,7 +350,10 @@ fn verify_against_reports_each_mismatch() {
     ] {
         let mut json = nero_payload_json();
         json["payload"]["settlementCallSpec"][field] = value;
-        let err = decode_payment_payload(json).unwrap().verify_against(&required()).unwrap_err();
+        let err = decode_payment_payload(json)
+            .unwrap()
+            .verify_against(&required(), &crate::accounts::SimpleAccountAbi)
+            .unwrap_err();
         assert!(matches!(err, PayloadError::SpecMismatch { field: f } if f == field), "{err}");
         assert_eq!(err.reason(), "spec_mismatch");
     }
@@ -358,13 +369,19 @@ fn verify_against_reports_each_mismatch() {
     )))
     .unwrap();
     json["payload"]["settlementCallSpec"]["merchant"] = json!(other);
-    let err = decode_payment_payload(json).unwrap().verify_against(&required()).unwrap_err();
+    let err = decode_payment_payload(json)
+        .unwrap()
+        .verify_against(&required(), &crate::accounts::SimpleAccountAbi)
+        .unwrap_err();
     assert!(matches!(err, PayloadError::PayToMismatch { actual, .. } if actual == other));
 
     // callData that is no payment at all.
     let mut json = nero_payload_json();
     json["payload"]["userOp"]["callData"] = json!("0xdeadbeef");
-    let err = decode_payment_payload(json).unwrap().verify_against(&required()).unwrap_err();
+    let err = decode_payment_payload(json)
+        .unwrap()
+        .verify_against(&required(), &crate::accounts::SimpleAccountAbi)
+        .unwrap_err();
     assert!(matches!(err, PayloadError::CallData(CallDataError::UnknownSelector { .. })));
     assert_eq!(err.reason(), "calldata_decode_failed");
 }

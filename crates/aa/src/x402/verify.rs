@@ -4,7 +4,7 @@
 use super::{
     AaNativeEnvelope, AaNativePayload, AaNativeRequirements, PayloadError, SettlementCallSpec,
 };
-use crate::{DecodedPayment, decode_payment};
+use crate::{DecodedPayment, accounts::AccountAbi};
 
 impl AaNativeEnvelope {
     /// Every stateless check against the merchant's own requirements, in the order their NERO
@@ -12,10 +12,11 @@ impl AaNativeEnvelope {
     pub fn verify_against(
         &self,
         required: &AaNativeRequirements,
+        account: &dyn AccountAbi,
     ) -> Result<DecodedPayment, PayloadError> {
         check_accepted(&self.accepted, required)?;
         let payload = &self.payload.payload;
-        let decoded = payload.check_call_data()?;
+        let decoded = payload.check_call_data(account)?;
         if let Some(extra) = &required.extra
             && decoded.settlement != extra.settlement_contract
         {
@@ -66,8 +67,11 @@ pub fn check_accepted(
 
 impl AaNativePayload {
     /// Steps 3–4: the callData is a payment shape and its `settle` is exactly the spec.
-    pub fn check_call_data(&self) -> Result<DecodedPayment, PayloadError> {
-        let decoded = decode_payment(&self.user_op.call_data)?;
+    pub fn check_call_data(
+        &self,
+        account: &dyn AccountAbi,
+    ) -> Result<DecodedPayment, PayloadError> {
+        let decoded = account.decode_payment(&self.user_op.call_data)?;
         let (spec, call) = (&self.settlement_call_spec, &decoded.settle);
         let field = if call.merchant != spec.merchant {
             Some("merchant")

@@ -210,7 +210,7 @@ async fn paymaster_hash_layout_matches_contract() -> anyhow::Result<()> {
     // pack(op): the op's ABI tuple encoding up to (not including) paymasterAndData's length word.
     let mut probe = op.clone();
     probe.paymaster_and_data = pnd.clone();
-    let sol_op = x402_aa::abi::UserOperation::from(probe.clone());
+    let sol_op = x402_aa::entry_point::UserOperation::from(probe.clone());
     let tuple = (sol_op,).abi_encode_params();
     let body = &tuple[32..]; // skip the outer offset to the dynamic tuple
     let pnd_offset = U256::from_be_slice(&body[9 * 32..10 * 32]).to::<usize>();

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::B256;
 use rusqlite::ErrorCode;
+use x402_aa_policy::{LimitsError, ScopeViolation};
 
 use super::types::{ReservationId, ReservationState};
 
@@ -17,38 +18,16 @@ pub enum LedgerError {
     InvalidRequest { detail: &'static str },
     #[error("unknown session {session_id}")]
     UnknownSession { session_id: B256 },
-    #[error("session {session_id} is revoked")]
-    SessionRevoked { session_id: B256 },
-    #[error("session not yet valid: valid from {valid_after}, now {now}")]
-    SessionNotYetValid { valid_after: u64, now: u64 },
-    #[error("session expired: valid until {valid_until}, now {now}")]
-    SessionExpired { valid_until: u64, now: u64 },
-    #[error("merchant {merchant} is not on the session's allowlist")]
-    MerchantNotAllowed { merchant: Address },
-    #[error("amount {amount} exceeds the per-payment maximum {max}")]
-    PerPaymentMaxExceeded { amount: U256, max: U256 },
-    /// The chain already charges a later period than the one `now` falls in (the local clock is behind
-    /// the chain's); the account contract refuses such a payment (`session: period already over`).
-    #[error(
-        "period {period_index} is already over on chain (chain is in period {chain_period_index})"
-    )]
-    PeriodAlreadyOver { period_index: u32, chain_period_index: u32 },
-    #[error(
-        "period cap exceeded in period {period_index}: {requested} requested, {remaining} remaining"
-    )]
-    SpendCapExceeded { period_index: u32, requested: U256, remaining: U256 },
-    #[error("lifetime cap exceeded: {requested} requested, {remaining} remaining")]
-    LifetimeCapExceeded { requested: U256, remaining: U256 },
+    /// Outside the session's scopes: the one policy check ([`x402_aa_policy::check`]) refused,
+    /// against the ledger's tally of committed and reserved spending.
+    #[error("out of scope: {0}")]
+    Scope(#[from] ScopeViolation),
     #[error("request {request_hash} is already {state} as reservation {existing}")]
     DuplicateRequest { request_hash: B256, existing: ReservationId, state: ReservationState },
 
     // ------------------------------------------------------------ misuse of the ledger's API
-    #[error("invalid limits: {detail}")]
-    InvalidLimits { detail: &'static str },
-    #[error("the grant restricts merchants (root {root}) but no merchant list was given")]
-    MerchantListRequired { root: B256 },
-    #[error("the merchant list has root {computed}, the grant has {expected}")]
-    MerchantRootMismatch { expected: B256, computed: B256 },
+    #[error(transparent)]
+    Limits(#[from] LimitsError),
     #[error("session {session_id} is already registered with different limits")]
     LimitsMismatch { session_id: B256 },
     #[error("unknown reservation {id}")]
@@ -90,18 +69,9 @@ impl LedgerError {
         match self {
             Self::InvalidRequest { .. } => "invalid_request",
             Self::UnknownSession { .. } => "unknown_session",
-            Self::SessionRevoked { .. } => "session_revoked",
-            Self::SessionNotYetValid { .. } => "session_not_yet_valid",
-            Self::SessionExpired { .. } => "session_expired",
-            Self::MerchantNotAllowed { .. } => "merchant_not_allowed",
-            Self::PerPaymentMaxExceeded { .. } => "per_payment_max_exceeded",
-            Self::PeriodAlreadyOver { .. } => "period_already_over",
-            Self::SpendCapExceeded { .. } => "spend_cap_exceeded",
-            Self::LifetimeCapExceeded { .. } => "lifetime_cap_exceeded",
+            Self::Scope(v) => v.reason(),
             Self::DuplicateRequest { .. } => "duplicate_request",
-            Self::InvalidLimits { .. } => "invalid_limits",
-            Self::MerchantListRequired { .. } => "merchant_list_required",
-            Self::MerchantRootMismatch { .. } => "merchant_root_mismatch",
+            Self::Limits(e) => e.reason(),
             Self::LimitsMismatch { .. } => "limits_mismatch",
             Self::UnknownReservation { .. } => "unknown_reservation",
             Self::AlreadyCommitted { .. } => "already_committed",
@@ -121,19 +91,7 @@ impl LedgerError {
     /// opposed to misuse or database trouble. The SDK must not sign when [`super::Ledger::reserve`]
     /// fails for any reason; this only tells the two kinds apart for reporting.
     pub fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            Self::UnknownSession { .. }
-                | Self::SessionRevoked { .. }
-                | Self::SessionNotYetValid { .. }
-                | Self::SessionExpired { .. }
-                | Self::MerchantNotAllowed { .. }
-                | Self::PerPaymentMaxExceeded { .. }
-                | Self::PeriodAlreadyOver { .. }
-                | Self::SpendCapExceeded { .. }
-                | Self::LifetimeCapExceeded { .. }
-                | Self::DuplicateRequest { .. }
-        )
+        matches!(self, Self::UnknownSession { .. } | Self::Scope(_) | Self::DuplicateRequest { .. })
     }
 
     pub(super) fn corrupt(detail: impl Into<String>) -> Self {

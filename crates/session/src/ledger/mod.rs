@@ -80,6 +80,9 @@ pub use types::{
 
 use budget::tally;
 use store::{Baseline, SessionRow};
+use x402_aa_policy::{
+    Attempt, SessionUsage, check_time, claim_period, period_spent, period_window,
+};
 
 /// The budget ledger over one SQLite database.
 #[derive(Debug)]
@@ -177,6 +180,21 @@ impl Ledger {
             tx.commit()?;
         }
         outcome
+    }
+
+    /// Whether [`Ledger::reserve`] would accept a payment of `amount` to `merchant` at `now`, by the
+    /// same policy check, without reserving anything (to choose between offers).
+    pub fn check(
+        &self,
+        session_id: B256,
+        merchant: alloy::primitives::Address,
+        amount: U256,
+        now: u64,
+    ) -> Result<(), LedgerError> {
+        let at = store::enc_u64(now, "now out of range")?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?; // rolled back on drop: the lazy expiry is not kept
+        check_in(&tx, session_id, merchant, amount, now, at).map(|_| ())
     }
 
     /// Records that the reserved payment landed. Idempotent for the same settlement; a different
@@ -293,8 +311,9 @@ impl Ledger {
         let mut conn = self.conn();
         let tx = conn.transaction()?; // one consistent snapshot for both reads
         let row = session(&tx, session_id)?;
-        let period_index = period_at(&row.limits, now)?;
-        not_behind_chain(&row, period_index)?;
+        let period_index = claim_period(&row.limits, now);
+        check_time(period_window(&row.limits, period_index)?, now)?;
+        period_spent(&row.chain_usage(), period_index)?;
         let rows = store::session_reservations(&tx, session_id, true)?;
         let usage = tally(&rows, row.baseline.as_ref(), period_index, now)?;
         drop(tx);
@@ -344,71 +363,14 @@ fn reservation(conn: &Connection, id: ReservationId) -> Result<Reservation, Ledg
     store::load_reservation(conn, id)?.ok_or(LedgerError::UnknownReservation { id })
 }
 
-/// `session_not_yet_valid` / `session_expired`, else the period containing `now`.
-fn period_at(limits: &Limits, now: u64) -> Result<u32, LedgerError> {
-    if now < limits.valid_after {
-        return Err(LedgerError::SessionNotYetValid { valid_after: limits.valid_after, now });
-    }
-    if now > limits.valid_until {
-        return Err(LedgerError::SessionExpired { valid_until: limits.valid_until, now });
-    }
-    limits
-        .period_index_at(now)
-        .ok_or(LedgerError::InvalidLimits { detail: "period index does not fit in 32 bits" })
-}
-
-/// `period_already_over` when the chain already charges a later period (the contract's check).
-fn not_behind_chain(row: &SessionRow, period_index: u32) -> Result<(), LedgerError> {
-    match row.baseline {
-        Some(b) if b.period_index > period_index => {
-            Err(LedgerError::PeriodAlreadyOver { period_index, chain_period_index: b.period_index })
-        }
-        _ => Ok(()),
-    }
-}
-
 fn reserve_in(
     tx: &Connection,
     session_id: B256,
     request: &ReservationRequest,
     now: i64,
 ) -> Result<Reservation, LedgerError> {
-    let row = session(tx, session_id)?;
-    if row.revoked {
-        return Err(LedgerError::SessionRevoked { session_id });
-    }
-    let limits = &row.limits;
-    let period_index = period_at(limits, request.now)?;
-    if !limits.allows_merchant(request.merchant) {
-        return Err(LedgerError::MerchantNotAllowed { merchant: request.merchant });
-    }
-    if request.amount > limits.per_payment_max {
-        return Err(LedgerError::PerPaymentMaxExceeded {
-            amount: request.amount,
-            max: limits.per_payment_max,
-        });
-    }
-    not_behind_chain(&row, period_index)?;
-
-    store::expire_pending(tx, Some(session_id), now)?;
-    let rows = store::session_reservations(tx, session_id, true)?;
-    let usage = tally(&rows, row.baseline.as_ref(), period_index, request.now)?;
-
-    let period_used = usage.period_used()?;
-    if budget::add(period_used, request.amount)? > limits.period_cap {
-        return Err(LedgerError::SpendCapExceeded {
-            period_index,
-            requested: request.amount,
-            remaining: limits.period_cap.saturating_sub(period_used),
-        });
-    }
-    let lifetime_used = usage.lifetime_used()?;
-    if budget::add(lifetime_used, request.amount)? > limits.lifetime_cap {
-        return Err(LedgerError::LifetimeCapExceeded {
-            requested: request.amount,
-            remaining: limits.lifetime_cap.saturating_sub(lifetime_used),
-        });
-    }
+    let period_index =
+        check_in(tx, session_id, request.merchant, request.amount, request.now, now)?;
     if let Some((existing, state)) = store::live_reservation_for(tx, request.request_hash)? {
         return Err(LedgerError::DuplicateRequest {
             request_hash: request.request_hash,
@@ -416,11 +378,47 @@ fn reserve_in(
             state,
         });
     }
-
+    let limits = session(tx, session_id)?.limits;
     // The signed op claims `period_index`; the EntryPoint cannot include it after the period ends.
     let period_end =
         limits.period_window(period_index).map_or(limits.valid_until, |w| w.valid_until);
     let expires_at = request.expires_at.min(period_end.saturating_add(1));
     let id = store::insert_reservation(tx, session_id, request, period_index, expires_at)?;
     reservation(tx, id)
+}
+
+/// The one policy check for a payment of `amount` to `merchant` at `at`, against the chain's
+/// figures plus everything committed or reserved; the claimed period on success.
+fn check_in(
+    tx: &Connection,
+    session_id: B256,
+    merchant: alloy::primitives::Address,
+    amount: U256,
+    at: u64,
+    now: i64,
+) -> Result<u32, LedgerError> {
+    let row = session(tx, session_id)?;
+    let limits = &row.limits;
+    let attempt = Attempt::payment(limits, merchant, amount, at);
+    let period_index = attempt.period_index;
+
+    store::expire_pending(tx, Some(session_id), now)?;
+    let rows = store::session_reservations(tx, session_id, true)?;
+    let tally = tally(&rows, row.baseline.as_ref(), period_index, at)?;
+    // The ledger's view of the session for the one policy check: the chain's period where the chain
+    // is already past the claimed one, else the claimed period with everything committed or
+    // reserved in it.
+    let chain = row.chain_usage();
+    let usage = if chain.period_index > period_index {
+        chain
+    } else {
+        SessionUsage {
+            period_index,
+            period_spent: tally.period_used()?,
+            lifetime_spent: tally.lifetime_used()?,
+            ..chain
+        }
+    };
+    x402_aa_policy::check(limits, &usage, &attempt)?;
+    Ok(period_index)
 }

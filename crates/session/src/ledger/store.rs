@@ -198,6 +198,25 @@ pub(super) struct SessionRow {
     pub(super) baseline: Option<Baseline>,
 }
 
+impl SessionRow {
+    /// The session as the chain last showed it to the ledger (the reconciled baseline), in the
+    /// policy check's terms.
+    pub(super) fn chain_usage(&self) -> x402_aa_policy::SessionUsage {
+        use x402_aa_policy::{SessionStatus, SessionUsage};
+        let status = if self.revoked { SessionStatus::Revoked } else { SessionStatus::Enabled };
+        match &self.baseline {
+            Some(b) => SessionUsage {
+                status,
+                account_epoch: 0,
+                period_index: b.period_index,
+                period_spent: b.period_spent,
+                lifetime_spent: b.lifetime_spent,
+            },
+            None => SessionUsage { status, ..SessionUsage::default() },
+        }
+    }
+}
+
 pub(super) fn load_session(
     conn: &Connection,
     session_id: B256,
@@ -238,8 +257,10 @@ pub(super) fn load_session(
         lifetime_cap: dec_amount(&life)?,
         valid_after: dec_u64(after, "valid_after")?,
         valid_until: dec_u64(until, "valid_until")?,
-        merchants: dec_merchants(merchants.as_deref())?,
-    };
+        merchant_root: B256::ZERO,
+        merchants: None,
+    }
+    .with_merchants(dec_merchants(merchants.as_deref())?);
     limits.validate().map_err(|e| LedgerError::corrupt(format!("stored limits: {e}")))?;
     let baseline = match raw_baseline {
         (None, None, None, None) => None,

@@ -1,102 +1,11 @@
 //! Values going into and coming out of the ledger.
 
-use std::{collections::BTreeSet, fmt, time::Duration};
+use std::{fmt, time::Duration};
 
-use alloy::primitives::{Address, B256, U256, aliases::U48};
+use alloy::primitives::{Address, B256, U256};
 
 use super::LedgerError;
-use crate::{GrantWindow, MerchantTree, PeriodWindow, SessionGrant};
-
-/// The scopes of one session as the ledger enforces them: the amount and time fields of its
-/// [`SessionGrant`], and the merchant list behind its Merkle root.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    pub per_payment_max: U256,
-    pub period_cap: U256,
-    /// Length of a period in seconds; `0` makes the whole grant window one period.
-    pub period_seconds: u32,
-    pub lifetime_cap: U256,
-    /// Grant window, inclusive, unix seconds (the contract's `uint48`s).
-    pub valid_after: u64,
-    pub valid_until: u64,
-    /// `None` = any merchant.
-    pub merchants: Option<BTreeSet<Address>>,
-}
-
-impl Limits {
-    /// The limits of `grant`. The grant holds only the merchant Merkle root, so the list behind it is
-    /// passed in and checked against the root: with a non-zero root `merchants` must build exactly
-    /// that root; with the zero root ("any merchant") an empty list keeps "any", and a non-empty list
-    /// restricts the ledger further than the chain does (the SDK may always be stricter).
-    pub fn from_grant(grant: &SessionGrant, merchants: &[Address]) -> Result<Self, LedgerError> {
-        let root = grant.merchantRoot;
-        let merchants = match (root.is_zero(), MerchantTree::new(merchants.iter().copied())) {
-            (true, None) => None,
-            (true, Some(tree)) => Some(tree.merchants().iter().copied().collect()),
-            (false, None) => return Err(LedgerError::MerchantListRequired { root }),
-            (false, Some(tree)) if tree.root() == root => {
-                Some(tree.merchants().iter().copied().collect())
-            }
-            (false, Some(tree)) => {
-                return Err(LedgerError::MerchantRootMismatch {
-                    expected: root,
-                    computed: tree.root(),
-                });
-            }
-        };
-        let limits = Self {
-            per_payment_max: U256::from(grant.perPaymentMax),
-            period_cap: U256::from(grant.periodCap),
-            period_seconds: grant.period,
-            lifetime_cap: U256::from(grant.lifetimeCap),
-            valid_after: grant.valid_after_secs(),
-            valid_until: grant.valid_until_secs(),
-            merchants,
-        };
-        limits.validate()?;
-        Ok(limits)
-    }
-
-    /// The period containing `now` (`floor((now − valid_after) / period)`, as the contract counts), or
-    /// `None` outside the grant window.
-    pub fn period_index_at(&self, now: u64) -> Option<u32> {
-        self.window_grant()?.period_index_at(now)
-    }
-
-    /// The inclusive window in which a payment claiming `period_index` can be included on chain.
-    pub fn period_window(&self, period_index: u32) -> Option<PeriodWindow> {
-        self.window_grant()?.period_window(period_index)
-    }
-
-    pub fn allows_merchant(&self, merchant: Address) -> bool {
-        self.merchants.as_ref().is_none_or(|set| set.contains(&merchant))
-    }
-
-    /// A grant carrying only the time fields, so period arithmetic is the one in [`GrantWindow`] that
-    /// mirrors the contract, not a second copy of it.
-    fn window_grant(&self) -> Option<SessionGrant> {
-        Some(SessionGrant {
-            validAfter: U48::try_from(self.valid_after).ok()?,
-            validUntil: U48::try_from(self.valid_until).ok()?,
-            period: self.period_seconds,
-            ..SessionGrant::default()
-        })
-    }
-
-    pub(super) fn validate(&self) -> Result<(), LedgerError> {
-        let invalid = |detail| Err(LedgerError::InvalidLimits { detail });
-        if self.window_grant().is_none() {
-            return invalid("valid_after and valid_until must fit in 48 bits");
-        }
-        if self.valid_after > self.valid_until {
-            return invalid("valid_after is after valid_until");
-        }
-        if self.merchants.as_ref().is_some_and(BTreeSet::is_empty) {
-            return invalid("an empty merchant set allows nobody; use None for any merchant");
-        }
-        Ok(())
-    }
-}
+pub use x402_aa_policy::Limits;
 
 /// One payment the agent wants to sign.
 #[derive(Debug, Clone, PartialEq, Eq)]

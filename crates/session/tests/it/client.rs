@@ -75,7 +75,7 @@ fn stand_in_check(
 ) -> Result<(x402::AaNativeEnvelope, AaNativeRequirements), x402::PayloadError> {
     let envelope = x402::decode_payment_payload(body["paymentPayload"].clone())?;
     let required = AaNativeRequirements::parse_json(&body["paymentRequirements"])?;
-    envelope.verify_against(&required)?;
+    envelope.verify_against(&required, &x402_aa::accounts::SimpleAccountAbi)?;
     Ok((envelope, required))
 }
 

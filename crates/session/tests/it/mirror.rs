@@ -1,5 +1,5 @@
 //! The off-chain scope check refuses exactly what the account refuses, case by case: the same
-//! payment ops go to `handleOps` and to `scope::check_session_op` + `check_budget`.
+//! payment ops go to `handleOps` and to the policy's `check_session_op`.
 
 use alloy::primitives::{
     U256,
@@ -9,7 +9,7 @@ use x402_aa::{SettleCall, encode_approve, encode_execute, encode_execute_batch};
 use x402_aa_contracts::SessionKeyAccount;
 use x402_aa_session::{
     SessionMode,
-    scope::{StoredSession, check_budget, check_session_op},
+    policy::{SessionOpSignature, SessionStatus, SessionUsage, check_session_op},
 };
 
 use crate::fixture::{Fx, Pay, USD, request};
@@ -19,21 +19,21 @@ impl Fx {
     async fn offchain(&self, p: &Pay) -> anyhow::Result<Result<(), &'static str>> {
         let (op, hash) = self.op(p).await?;
         let now = self.devnet.block_timestamp().await?;
-        let checked =
-            match check_session_op(&op, hash, self.devnet.chain_id(), self.owner.address(), now) {
-                Ok(c) => c,
-                Err(v) => return Ok(Err(v.reason())),
-            };
+        let signature = match SessionOpSignature::decode(&op, self.devnet.chain_id()) {
+            Ok(s) => s,
+            Err(v) => return Ok(Err(v.reason())),
+        };
         let account = SessionKeyAccount::new(self.account, self.devnet.provider());
-        let s = account.sessionState(checked.session_id).call().await?;
-        let stored = StoredSession {
-            status: s.status,
+        let s = account.sessionState(signature.session_id).call().await?;
+        let usage = SessionUsage {
+            status: SessionStatus::from_chain(s.status),
             period_index: s.periodIndex,
             period_spent: U256::from(s.periodSpent),
             lifetime_spent: U256::from(s.lifetimeSpent),
             account_epoch: account.sessionEpoch().call().await?,
         };
-        Ok(check_budget(&checked, &stored).map_err(|v| v.reason()))
+        let checked = check_session_op(&op, hash, &signature, self.owner.address(), &usage, now);
+        Ok(checked.map(|_| ()).map_err(|v| v.reason()))
     }
 
     /// Both layers must agree: the chain's reason and the off-chain reason for `p`.

@@ -137,7 +137,7 @@ async fn out_of_scope_payments_are_refused_before_signing() -> anyhow::Result<()
     // Expired: an hour later the session is over.
     fx.devnet.increase_time(3_700).await?;
     let err = signer.pay(&accepted(&fx, fx.merchant, USD), &request(14)).await.unwrap_err();
-    assert!(matches!(err, SignerError::SessionExpired { .. } | SignerError::Ledger(_)), "{err}");
+    assert!(matches!(err, SignerError::Scope(_) | SignerError::Ledger(_)), "{err}");
     assert_eq!(err.reason(), "session_expired", "{err}");
     Ok(())
 }

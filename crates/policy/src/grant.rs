@@ -110,7 +110,7 @@ impl GrantWindow for SessionGrant {
     }
 }
 
-/// `v` as the contract's `uint96`, or `None` when it does not fit.
-pub(crate) fn to_u96(v: alloy::primitives::U256) -> Option<alloy::primitives::aliases::U96> {
+/// `v` as the contract's `uint96`, or `None` when it does not fit (the grant's amount fields).
+pub fn to_u96(v: alloy::primitives::U256) -> Option<alloy::primitives::aliases::U96> {
     u128::try_from(v).ok().and_then(|n| alloy::primitives::aliases::U96::try_from(n).ok())
 }

@@ -1,0 +1,40 @@
+//! The session-key policy of aa-native x402 payments, in one place.
+//!
+//! The account contract (`contracts/src/SessionKeyAccount.sol`, `_validateSession`) is the policy's
+//! authority; this crate is its off-chain mirror, shared by every layer that must refuse an
+//! out-of-scope payment before the chain does: the agent SDK before signing, its budget ledger before
+//! reserving, the facilitator before submitting. They all call [`check::check`], so they refuse the
+//! same things, in the contract's order, for the same [`Rule`].
+//!
+//! - [`grant`]: the grant, its id (the EIP-712 digest the owner signs) and period arithmetic.
+//! - [`signature`]: the `UserOperation.signature` layout of session ops (enable and use modes).
+//! - [`merkle`]: the merchant allowlist as a Merkle tree and its proofs.
+//! - [`limits`]: the amount, time and merchant limits of one session.
+//! - [`violation`]: why a payment is out of scope: [`Rule`] (x402 reason and contract revert string)
+//!   and [`ScopeViolation`] (the rule with its numbers).
+//! - [`check`]: the one scope check.
+//! - [`session_op`]: a whole session UserOperation (signatures, gas, callData) through that check.
+
+pub mod check;
+pub mod grant;
+pub mod limits;
+pub mod merkle;
+pub mod session_op;
+pub mod signature;
+pub mod violation;
+
+pub use check::{
+    Attempt, GasRequest, SessionStatus, SessionUsage, authorize_grant, check, check_gas,
+    check_time, claim_period, grant_defect, period_spent, period_window,
+};
+pub use grant::{
+    GrantWindow, PeriodWindow, SessionGrant, account_domain, revoke_all_digest, revoke_digest,
+    session_id, to_u96,
+};
+pub use limits::{Limits, LimitsError};
+pub use merkle::MerchantTree;
+pub use session_op::{CheckedSessionOp, SessionOpSignature, check_session_op};
+pub use signature::{
+    SessionMode, SessionSignature, SessionSignatureCodec, SessionSignatureError, session_digest,
+};
+pub use violation::{GrantDefect, Rule, ScopeViolation};

@@ -1,0 +1,152 @@
+//! A whole session UserOperation through the one scope check: the facilitator's mirror of
+//! `SessionKeyAccount.validateUserOp`, so it refuses before it spends an RPC call or a bundler slot
+//! on an op the chain would refuse anyway, with the reason the chain would give.
+//!
+//! This module only establishes the facts of an op (which grant, which signatures recover to whom,
+//! what the callData pays); the rules and their order are [`crate::check`]'s.
+
+use alloy::primitives::{Address, B256, Signature, U256};
+use x402_aa::{CallDataError, UserOperation, decode_payment};
+
+use crate::{
+    check::{Attempt, GasRequest, SessionUsage, authorize_grant, check, check_gas},
+    grant::{SessionGrant, session_id},
+    limits::Limits,
+    signature::{SessionMode, SessionSignature, SessionSignatureCodec, session_digest},
+    violation::ScopeViolation,
+};
+
+/// What a session op claims, once [`check_session_op`] accepted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedSessionOp {
+    pub session_id: B256,
+    pub grant: SessionGrant,
+    pub mode: SessionMode,
+    pub period_index: u32,
+    pub merchant: Address,
+    pub amount: U256,
+    pub request_hash: B256,
+    /// The window the account returns to the EntryPoint.
+    pub valid_after: u64,
+    pub valid_until: u64,
+}
+
+/// A decoded session signature and the id of the grant it carries: what the caller needs to read
+/// the session's stored usage before [`check_session_op`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOpSignature {
+    pub mode: SessionMode,
+    pub signature: SessionSignature,
+    pub session_id: B256,
+}
+
+impl SessionOpSignature {
+    /// Decodes `op.signature` as a session signature.
+    pub fn decode(op: &UserOperation, chain_id: u64) -> Result<Self, ScopeViolation> {
+        let (mode, signature) = SessionSignature::decode(&op.signature)
+            .map_err(|e| ScopeViolation::MalformedSignature(e.to_string()))?;
+        let session_id = session_id(&signature.grant, chain_id, op.sender);
+        Ok(Self { mode, signature, session_id })
+    }
+}
+
+/// Runs a session op of account `op.sender` (owned by `owner`) through the scope check against the
+/// session's `usage`, at chain time `now`.
+pub fn check_session_op(
+    op: &UserOperation,
+    user_op_hash: B256,
+    decoded: &SessionOpSignature,
+    owner: Address,
+    usage: &SessionUsage,
+    now: u64,
+) -> Result<CheckedSessionOp, ScopeViolation> {
+    let sig = &decoded.signature;
+    let grant = &sig.grant;
+    let id = decoded.session_id;
+
+    let owner_signed = Signature::try_from(sig.ownerSignature.as_ref())
+        .ok()
+        .and_then(|s| s.recover_address_from_prehash(&id).ok())
+        == Some(owner);
+    let session_signed = Signature::try_from(sig.sessionSignature.as_ref()).ok().and_then(|s| {
+        s.recover_address_from_msg(session_digest(user_op_hash, id, sig.periodIndex)).ok()
+    }) == Some(grant.sessionKey);
+
+    let payment = decode_payment(&op.call_data);
+    let call = match &payment {
+        Err(e) => Err(method_violation(e)),
+        Ok(p) if p.settlement != grant.settlement => Err(ScopeViolation::MethodNotAllowed(
+            format!("session: target not allowed ({})", p.settlement),
+        )),
+        Ok(p) if p.settle.token != grant.token => {
+            Err(ScopeViolation::TokenNotAllowed(p.settle.token))
+        }
+        Ok(_) => Ok(()),
+    };
+    let (merchant, amount, request_hash) = payment
+        .as_ref()
+        .map(|p| (p.settle.merchant, p.settle.amount, p.settle.request_hash))
+        .unwrap_or_default();
+
+    let attempt = Attempt {
+        grant_epoch: grant.epoch,
+        mode: decoded.mode,
+        authorization: match decoded.mode {
+            SessionMode::Enable => authorize_grant(grant, owner_signed, owner, op.sender),
+            SessionMode::Use => Ok(()),
+        },
+        gas: check_gas(grant, GasRequest::of(op)),
+        call,
+        merchant,
+        merchant_proof: Some(&sig.merchantProof),
+        amount,
+        period_index: sig.periodIndex,
+        session_signature: if session_signed {
+            Ok(())
+        } else {
+            Err(ScopeViolation::BadSessionSignature)
+        },
+        now: Some(now),
+    };
+    let window = check(&Limits::of_grant(grant), usage, &attempt)?;
+    Ok(CheckedSessionOp {
+        session_id: id,
+        grant: grant.clone(),
+        mode: decoded.mode,
+        period_index: sig.periodIndex,
+        merchant,
+        amount,
+        request_hash,
+        valid_after: window.valid_after,
+        valid_until: window.valid_until,
+    })
+}
+
+/// The violation the contract's diagnostic (`_explainCallData`) names for callData that is not the
+/// payment shape.
+fn method_violation(e: &CallDataError) -> ScopeViolation {
+    let diagnostic = match e {
+        CallDataError::ApproveTargetMismatch { approve_target, .. } => {
+            return ScopeViolation::TokenNotAllowed(*approve_target);
+        }
+        CallDataError::MissingSelector { .. }
+        | CallDataError::UnknownSelector { at: x402_aa::CallSite::Account, .. } => {
+            "session: callData is not execute/executeBatch"
+        }
+        CallDataError::NonzeroValue { .. } => "session: value transfer not allowed",
+        CallDataError::ExtraCalls { .. } => "session: batch must be exactly approve + settle",
+        CallDataError::MissingApprove | CallDataError::SettleBeforeApprove => {
+            "session: first call must be approve"
+        }
+        CallDataError::NoSettle | CallDataError::MultipleSettle { .. } => {
+            "session: second call must be settle"
+        }
+        CallDataError::ApproveSpenderMismatch { .. } => "session: approve spender not allowed",
+        CallDataError::ApproveAmountMismatch { .. } => {
+            "session: approve amount differs from payment"
+        }
+        CallDataError::NonCanonicalAbi { .. } => "session: non-canonical callData",
+        _ => "session: malformed callData",
+    };
+    ScopeViolation::MethodNotAllowed(format!("{diagnostic} ({e})"))
+}

@@ -1,0 +1,333 @@
+//! Why a session payment is out of scope.
+//!
+//! [`Rule`] is the list of the account's session checks, in `_validateSession`'s order. Each rule has
+//! exactly one x402 reason string ([`Rule::reason`], the stable `invalidReason` a facilitator answers
+//! and the SDK reports) and, where the chain names it, exactly one contract revert string
+//! ([`Rule::revert_string`], what the EntryPoint reports as `AA23 reverted: <string>`).
+//! [`Rule::from_entry_point`] reads a rule back from an EntryPoint refusal, so a refusal that only the
+//! chain noticed still gets the same reason as the off-chain check would have given.
+//!
+//! [`ScopeViolation`] is a rule plus the numbers that explain it (amounts, periods, addresses).
+
+use alloy::primitives::{Address, U256};
+
+/// One session check of the account contract. Declared in the contract's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Rule {
+    /// The signature is not `mode ‖ abi.encode(SessionSignature)` (empty, unknown mode, bad ABI).
+    MalformedSignature,
+    /// The session was revoked by the owner.
+    Revoked,
+    /// The grant names an older account epoch: the owner revoked every session.
+    RevokedAll,
+    /// A use-mode op for a session no enable-mode op has enabled yet.
+    NotEnabled,
+    /// The owner's signature on the grant does not recover to the account owner.
+    BadOwnerSignature,
+    /// The grant is not one the account accepts (see [`GrantDefect`]).
+    MalformedGrant,
+    /// The op names a paymaster other than the one the grant pins.
+    PaymasterNotAllowed,
+    /// The op pays its own gas but the grant requires a paymaster.
+    PaymasterRequired,
+    /// The op's self-paid gas could cost more than the grant allows per op.
+    GasCostOverCap,
+    /// `callData` is not the payment shape (`execute`/`executeBatch` around approve + settle).
+    MethodNotAllowed,
+    /// The payment's token is not the grant's.
+    TokenNotAllowed,
+    /// The merchant is not on the grant's allowlist.
+    MerchantNotAllowed,
+    /// The amount is above the grant's per-payment maximum.
+    OverPerPaymentMax,
+    /// The op claims a period before the one the account already charges.
+    PeriodAlreadyOver,
+    /// The payment would take the period's spending above the period cap.
+    OverPeriodCap,
+    /// The payment would take lifetime spending above the lifetime cap.
+    OverLifetimeCap,
+    /// The claimed period lies outside the grant window.
+    PeriodOutsideWindow,
+    /// The session key did not sign the op (EntryPoint `AA24 signature error`).
+    BadSessionSignature,
+    /// Chain time is before the op's window (EntryPoint `AA22 expired or not due`).
+    NotYetValid,
+    /// Chain time is after the op's window (EntryPoint `AA22 expired or not due`).
+    Expired,
+}
+
+impl Rule {
+    /// Every rule, in the contract's order.
+    pub const ALL: [Self; 20] = [
+        Self::MalformedSignature,
+        Self::Revoked,
+        Self::RevokedAll,
+        Self::NotEnabled,
+        Self::BadOwnerSignature,
+        Self::MalformedGrant,
+        Self::PaymasterNotAllowed,
+        Self::PaymasterRequired,
+        Self::GasCostOverCap,
+        Self::MethodNotAllowed,
+        Self::TokenNotAllowed,
+        Self::MerchantNotAllowed,
+        Self::OverPerPaymentMax,
+        Self::PeriodAlreadyOver,
+        Self::OverPeriodCap,
+        Self::OverLifetimeCap,
+        Self::PeriodOutsideWindow,
+        Self::BadSessionSignature,
+        Self::NotYetValid,
+        Self::Expired,
+    ];
+
+    /// The stable x402 reason string (`invalidReason`). Renaming one is a wire break.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Self::MalformedSignature | Self::BadSessionSignature => "invalid_session_signature",
+            Self::Revoked | Self::RevokedAll => "session_revoked",
+            Self::NotEnabled => "session_not_enabled",
+            Self::BadOwnerSignature | Self::MalformedGrant => "invalid_session_grant",
+            Self::PaymasterNotAllowed | Self::PaymasterRequired | Self::GasCostOverCap => {
+                "gas_policy_violation"
+            }
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::TokenNotAllowed => "token_not_allowed",
+            Self::MerchantNotAllowed => "merchant_not_allowed",
+            Self::OverPerPaymentMax => "per_payment_max_exceeded",
+            Self::PeriodAlreadyOver => "period_already_over",
+            Self::OverPeriodCap => "spend_cap_exceeded",
+            Self::OverLifetimeCap => "lifetime_cap_exceeded",
+            Self::PeriodOutsideWindow | Self::Expired => "session_expired",
+            Self::NotYetValid => "session_not_yet_valid",
+        }
+    }
+
+    /// The contract's revert strings for this rule (several for the rules whose diagnostics name
+    /// the precise defect). Empty for the rules the EntryPoint reports itself (`AA22`, `AA24`).
+    pub const fn revert_strings(self) -> &'static [&'static str] {
+        match self {
+            Self::MalformedSignature => {
+                &["session: unknown signature mode", "session: malformed signature"]
+            }
+            Self::Revoked => &["session: revoked"],
+            Self::RevokedAll => &["session: revoked (all sessions)"],
+            Self::NotEnabled => &["session: not enabled"],
+            Self::BadOwnerSignature => &["session: bad owner signature"],
+            Self::MalformedGrant => &GRANT_DEFECT_REVERTS,
+            Self::PaymasterNotAllowed => &["session: paymaster not allowed"],
+            Self::PaymasterRequired => &["session: paymaster required"],
+            Self::GasCostOverCap => &["session: gas cost over cap"],
+            Self::MethodNotAllowed => &[
+                "session: callData is not execute/executeBatch",
+                "session: self-call not allowed",
+                "session: value transfer not allowed",
+                "session: target not allowed",
+                "session: batch must be exactly approve + settle",
+                "session: first call must be approve",
+                "session: second call must be settle",
+                "session: approve spender not allowed",
+                "session: approve amount differs from payment",
+                "session: malformed callData",
+                "session: non-canonical callData",
+            ],
+            Self::TokenNotAllowed => &["session: token not allowed"],
+            Self::MerchantNotAllowed => &["session: merchant not allowed"],
+            Self::OverPerPaymentMax => &["session: over per-payment max"],
+            Self::PeriodAlreadyOver => &["session: period already over"],
+            Self::OverPeriodCap => &["session: over period cap"],
+            Self::OverLifetimeCap => &["session: over lifetime cap"],
+            Self::PeriodOutsideWindow => &["session: period outside grant window"],
+            Self::BadSessionSignature | Self::NotYetValid | Self::Expired => &[],
+        }
+    }
+
+    /// Whether the rule is about time alone (the window and the clock), which a caller without chain
+    /// time cannot judge.
+    pub const fn is_time(self) -> bool {
+        matches!(self, Self::PeriodOutsideWindow | Self::NotYetValid | Self::Expired)
+    }
+
+    /// The rule behind a contract revert string (`session: over period cap`), if it is one.
+    pub fn from_revert_string(revert: &str) -> Option<Self> {
+        let revert = revert.trim();
+        Self::ALL.into_iter().find(|rule| rule.revert_strings().contains(&revert))
+    }
+
+    /// The rule behind an EntryPoint `FailedOp` reason: `AA23 reverted: <revert string>` for a
+    /// session check of the account. `AA22`/`AA24` are not mapped: the EntryPoint reports them for
+    /// owner ops and paymasters too, so only the off-chain check can say whose rule failed.
+    pub fn from_entry_point(reason: &str) -> Option<Self> {
+        reason.strip_prefix("AA23 reverted: ").and_then(Self::from_revert_string)
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+/// Why the account refuses to enable a grant (`_requireWellFormed`), in its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GrantDefect {
+    NoSessionKey = 0,
+    KeyIsOwner = 1,
+    EmptyWindow = 2,
+    ZeroAddress = 3,
+    TargetsAccount = 4,
+    ZeroCap = 5,
+}
+
+/// The contract's revert strings of the [`GrantDefect`]s, indexed by the defect.
+const GRANT_DEFECT_REVERTS: [&str; 6] = [
+    "session: grant has no session key",
+    "session: grant key is the owner",
+    "session: grant window empty",
+    "session: grant has zero address",
+    "session: grant targets account",
+    "session: grant cap is zero",
+];
+
+impl GrantDefect {
+    /// The contract's revert string for this defect.
+    pub const fn revert_string(self) -> &'static str {
+        GRANT_DEFECT_REVERTS[self as usize]
+    }
+}
+
+impl std::fmt::Display for GrantDefect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.revert_string().trim_start_matches("session: "))
+    }
+}
+
+/// A session payment outside its grant: the [`Rule`] it breaks and the figures that show it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScopeViolation {
+    #[error("not a session signature: {0}")]
+    MalformedSignature(String),
+    #[error("session was revoked")]
+    Revoked,
+    #[error(
+        "every session of this account was revoked (grant epoch {grant}, account epoch {account})"
+    )]
+    RevokedAll { grant: u32, account: u32 },
+    #[error("session is not enabled and the op carries no owner signature")]
+    NotEnabled,
+    #[error("the grant is not signed by the account owner")]
+    BadOwnerSignature,
+    #[error("the grant is malformed: {0}")]
+    MalformedGrant(GrantDefect),
+    #[error("paymaster {0} is not the one the grant allows")]
+    PaymasterNotAllowed(Address),
+    #[error("the grant requires a paymaster")]
+    PaymasterRequired,
+    #[error("self-paid gas could cost more than the grant's per-op cap")]
+    GasCostOverCap,
+    /// The payment shape is wrong; the text names how (the contract's diagnostic, where known).
+    #[error("callData is not the permitted payment: {0}")]
+    MethodNotAllowed(String),
+    #[error("payment uses token {0}, not the grant's")]
+    TokenNotAllowed(Address),
+    #[error("merchant {0} is not on the allowlist")]
+    MerchantNotAllowed(Address),
+    #[error("amount {amount} exceeds the per-payment max {max}")]
+    PerPaymentMaxExceeded { amount: U256, max: U256 },
+    #[error("claimed period {claimed} is before the account's period {stored}")]
+    PeriodAlreadyOver { claimed: u32, stored: u32 },
+    #[error("period {period_index} has {remaining} left, payment is {amount}")]
+    PeriodCapExceeded { period_index: u32, amount: U256, remaining: U256 },
+    #[error("lifetime budget has {remaining} left, payment is {amount}")]
+    LifetimeCapExceeded { amount: U256, remaining: U256 },
+    #[error("claimed period {0} is outside the grant window")]
+    PeriodOutsideWindow(u32),
+    #[error("the session key did not sign this op")]
+    BadSessionSignature,
+    #[error("session is not valid until {valid_after} (now {now})")]
+    NotYetValid { valid_after: u64, now: u64 },
+    #[error("session expired at {valid_until} (now {now})")]
+    Expired { valid_until: u64, now: u64 },
+}
+
+impl ScopeViolation {
+    /// The rule this violation breaks.
+    pub const fn rule(&self) -> Rule {
+        match self {
+            Self::MalformedSignature(_) => Rule::MalformedSignature,
+            Self::Revoked => Rule::Revoked,
+            Self::RevokedAll { .. } => Rule::RevokedAll,
+            Self::NotEnabled => Rule::NotEnabled,
+            Self::BadOwnerSignature => Rule::BadOwnerSignature,
+            Self::MalformedGrant(_) => Rule::MalformedGrant,
+            Self::PaymasterNotAllowed(_) => Rule::PaymasterNotAllowed,
+            Self::PaymasterRequired => Rule::PaymasterRequired,
+            Self::GasCostOverCap => Rule::GasCostOverCap,
+            Self::MethodNotAllowed(_) => Rule::MethodNotAllowed,
+            Self::TokenNotAllowed(_) => Rule::TokenNotAllowed,
+            Self::MerchantNotAllowed(_) => Rule::MerchantNotAllowed,
+            Self::PerPaymentMaxExceeded { .. } => Rule::OverPerPaymentMax,
+            Self::PeriodAlreadyOver { .. } => Rule::PeriodAlreadyOver,
+            Self::PeriodCapExceeded { .. } => Rule::OverPeriodCap,
+            Self::LifetimeCapExceeded { .. } => Rule::OverLifetimeCap,
+            Self::PeriodOutsideWindow(_) => Rule::PeriodOutsideWindow,
+            Self::BadSessionSignature => Rule::BadSessionSignature,
+            Self::NotYetValid { .. } => Rule::NotYetValid,
+            Self::Expired { .. } => Rule::Expired,
+        }
+    }
+
+    /// The stable x402 reason string of the rule.
+    pub const fn reason(&self) -> &'static str {
+        self.rule().reason()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_revert_string_maps_back_to_its_rule() {
+        for rule in Rule::ALL {
+            for revert in rule.revert_strings() {
+                assert_eq!(Rule::from_revert_string(revert), Some(rule), "{revert}");
+                let failed_op = format!("AA23 reverted: {revert}");
+                assert_eq!(Rule::from_entry_point(&failed_op), Some(rule));
+            }
+        }
+        assert_eq!(Rule::from_entry_point("AA24 signature error"), None);
+        assert_eq!(Rule::from_entry_point("AA23 reverted: something else"), None);
+    }
+
+    #[test]
+    fn revert_strings_are_unique() {
+        let mut all: Vec<&str> =
+            Rule::ALL.iter().flat_map(|r| r.revert_strings().iter().copied()).collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "a revert string names two rules");
+    }
+
+    #[test]
+    fn reasons_are_stable() {
+        assert_eq!(ScopeViolation::Revoked.reason(), "session_revoked");
+        assert_eq!(
+            ScopeViolation::PeriodAlreadyOver { claimed: 0, stored: 1 }.reason(),
+            "period_already_over"
+        );
+        assert_eq!(
+            ScopeViolation::PeriodCapExceeded {
+                period_index: 0,
+                amount: U256::ONE,
+                remaining: U256::ZERO
+            }
+            .reason(),
+            "spend_cap_exceeded"
+        );
+    }
+}
