@@ -158,8 +158,7 @@ pub(crate) async fn deploy(provider: &DynProvider) -> Result<KernelAddresses> {
             .with_input(set_implementation.abi_encode())
             .with_gas_limit(CALL_GAS),
     ));
-    let add_stake =
-        IKernelFactory::addStakeCall { unstakeDelaySec: KERNEL_FACTORY_UNSTAKE_DELAY };
+    let add_stake = IKernelFactory::addStakeCall { unstakeDelaySec: KERNEL_FACTORY_UNSTAKE_DELAY };
     txs.push((
         "KernelFactory.addStake",
         TransactionRequest::default()
@@ -229,7 +228,8 @@ impl Devnet {
 
     /// The factory's own answer for the owner's account address (`getAccountAddress`).
     pub async fn kernel_account_address(&self, owner: Address, index: U256) -> Result<Address> {
-        let call = IKernelFactory::getAccountAddressCall { _data: initialize_data(owner), _index: index };
+        let call =
+            IKernelFactory::getAccountAddressCall { _data: initialize_data(owner), _index: index };
         Ok(SolCallBuilder::new_sol(self.provider(), &KERNEL_FACTORY, &call).call().await?)
     }
 
@@ -266,6 +266,9 @@ mod tests {
         assert_eq!(&kernel[kernel.len() - 20..], x402_aa::ENTRY_POINT_V06.as_slice());
         let factory = KERNEL_VENDORED[0].init_code().unwrap();
         assert_eq!(&factory[factory.len() - 20..], x402_aa::ENTRY_POINT_V06.as_slice());
-        assert_eq!(&factory[factory.len() - 52..factory.len() - 32], KERNEL_FACTORY_OWNER.as_slice());
+        assert_eq!(
+            &factory[factory.len() - 52..factory.len() - 32],
+            KERNEL_FACTORY_OWNER.as_slice()
+        );
     }
 }

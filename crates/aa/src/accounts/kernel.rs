@@ -114,10 +114,15 @@ pub enum KernelSignatureError {
     MissingMode { len: usize },
     #[error("signature mode 0x{} is none of Kernel's 0, 1, 2", alloy::hex::encode(mode))]
     UnknownMode { mode: [u8; 4] },
-    #[error("signature mode 0x{} is not the owner's (sudo) mode 0x00000000", alloy::hex::encode(mode))]
+    #[error(
+        "signature mode 0x{} is not the owner's (sudo) mode 0x00000000",
+        alloy::hex::encode(mode)
+    )]
     NotSudo { mode: [u8; 4] },
     #[error("owner signature is {len} bytes after the mode; ECDSAValidator takes 65 (r ‖ s ‖ v)")]
     OwnerSignatureLength { len: usize },
+    #[error("owner signature has v = {v}; ECDSAValidator's ecrecover takes only 27 or 28")]
+    OwnerSignatureV { v: u8 },
     #[error("owner signature is not a valid ECDSA signature: {0}")]
     Malformed(#[from] alloy::primitives::SignatureError),
     #[error("enable-mode signature is truncated: {what} needs bytes up to {need}, have {have}")]
@@ -302,10 +307,11 @@ pub fn decode_payment(call_data: &[u8]) -> Result<DecodedPayment, KernelCallData
             encode_simple_batch(dest, func)
         }
         other => {
-            return Err(
-                CallDataError::UnknownSelector { at: CallSite::Account, selector: other.into() }
-                    .into(),
-            );
+            return Err(CallDataError::UnknownSelector {
+                at: CallSite::Account,
+                selector: other.into(),
+            }
+            .into());
         }
     };
     Ok(call_data::decode_payment(&simple)?)
@@ -341,11 +347,19 @@ pub fn verify_owner_signature(
 ) -> Result<(), KernelSignatureError> {
     let rest = match parse_signature(signature)? {
         KernelSignature::Sudo(rest) => rest,
-        KernelSignature::Plugin(_) => return Err(KernelSignatureError::NotSudo { mode: MODE_PLUGIN }),
-        KernelSignature::Enable(_) => return Err(KernelSignatureError::NotSudo { mode: MODE_ENABLE }),
+        KernelSignature::Plugin(_) => {
+            return Err(KernelSignatureError::NotSudo { mode: MODE_PLUGIN });
+        }
+        KernelSignature::Enable(_) => {
+            return Err(KernelSignatureError::NotSudo { mode: MODE_ENABLE });
+        }
     };
     if rest.len() != 65 {
         return Err(KernelSignatureError::OwnerSignatureLength { len: rest.len() });
+    }
+    // The validator hands v to ecrecover unchanged, which knows only 27 and 28.
+    if !matches!(rest[64], 27 | 28) {
+        return Err(KernelSignatureError::OwnerSignatureV { v: rest[64] });
     }
     let sig = Signature::try_from(rest)?;
     let recovered = sig.recover_address_from_msg(user_op_hash)?;
@@ -357,7 +371,7 @@ pub fn verify_owner_signature(
 
 fn parse_enable(signature: &[u8]) -> Result<EnableSignature<'_>, KernelSignatureError> {
     let take = |what: &'static str, from: usize, len: usize| {
-        let need = from.checked_add(len).unwrap_or(usize::MAX);
+        let need = from.saturating_add(len);
         signature.get(from..need).ok_or(KernelSignatureError::EnableTruncated {
             what,
             need,
@@ -468,7 +482,6 @@ mod tests {
                 "0000004000000000000000000000000000000000000000000000000000000000"
                 "0000001470997970c51812dc3a010c7d01b50e0d17dc79c80000000000000000"
                 "0000000000000000000000000000000000000000000000000000000000000000"
-                "00000000"
             ))
         );
     }
@@ -546,7 +559,10 @@ mod tests {
             operation: 1,
         }
         .abi_encode();
-        assert!(matches!(decode_payment(&data), Err(KernelCallDataError::NotACall { operation: 1 })));
+        assert!(matches!(
+            decode_payment(&data),
+            Err(KernelCallDataError::NotACall { operation: 1 })
+        ));
         // Value on a batch entry.
         let data = encode_execute_batch(vec![
             Call { to: TOKEN, value: U256::ZERO, data: encode_approve(SETTLEMENT, amount()) },
@@ -596,7 +612,8 @@ mod tests {
             Err(KernelCallDataError::Shape(CallDataError::MissingSelector { len: 2, .. }))
         ));
         // Trailing bytes: not canonical.
-        let mut long = encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST).to_vec();
+        let mut long =
+            encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST).to_vec();
         long.extend_from_slice(&[0u8; 32]);
         assert!(matches!(
             decode_payment(&long),
@@ -604,8 +621,8 @@ mod tests {
                 CallDataError::MalformedAbi { .. } | CallDataError::NonCanonicalAbi { .. }
             ))
         ));
-        // An operation byte above the enum's range is refused by the strict decoder? It is a
-        // uint8 word; anything non-zero is `NotACall`, a dirty high byte is malformed.
+        // The operation word holds a uint8: 1 is `NotACall` (above), a value that does not fit
+        // (here 256) is malformed ABI, as Kernel's own decoder reverts on it.
         let mut dirty = encode_payment_execute(SETTLEMENT, &settle()).to_vec();
         dirty[4 + 3 * 32 + 30] = 1;
         assert!(matches!(
@@ -637,7 +654,9 @@ mod tests {
         let sig = owner_signature(&owner.sign_message_sync(hash.as_slice()).unwrap());
         assert_eq!(sig.len(), 69);
         assert_eq!(sig[..4], MODE_SUDO);
-        assert!(matches!(parse_signature(&sig), Ok(KernelSignature::Sudo(rest)) if rest.len() == 65));
+        assert!(
+            matches!(parse_signature(&sig), Ok(KernelSignature::Sudo(rest)) if rest.len() == 65)
+        );
         verify_owner_signature(owner.address(), hash, &sig).unwrap();
 
         // ECDSAValidator's fallback: a signature over the raw hash is accepted too.
@@ -661,6 +680,12 @@ mod tests {
         assert!(matches!(
             verify_owner_signature(owner.address(), hash, &sig[..68]),
             Err(KernelSignatureError::OwnerSignatureLength { len: 64 })
+        ));
+        let mut low_v = sig.to_vec();
+        low_v[68] -= 27;
+        assert!(matches!(
+            verify_owner_signature(owner.address(), hash, &low_v),
+            Err(KernelSignatureError::OwnerSignatureV { v: 0 | 1 })
         ));
         assert!(matches!(
             parse_signature(&[0, 0, 0]),

@@ -35,9 +35,9 @@ use crate::common::{USD, op_template};
 /// Factory and validator have no immutables, so theirs are the same on every chain; Kernel bakes
 /// in its own address and the chain id (Solady EIP712), so its hash is this chain's.
 const RUNTIME_HASHES_31337: [(&str, B256); 3] = [
-    ("KernelFactory", b256!("0x0000000000000000000000000000000000000000000000000000000000000000")),
-    ("ECDSAValidator", b256!("0x0000000000000000000000000000000000000000000000000000000000000000")),
-    ("Kernel v2.4", b256!("0x0000000000000000000000000000000000000000000000000000000000000000")),
+    ("KernelFactory", b256!("0x85e5abfdbf53abe55b9b00d6459136985c603dff3d4128ba224c6540ccb58beb")),
+    ("ECDSAValidator", b256!("0x9d44e1437ccb39f09b53f72a0c4827199c4c28d7708d2e548e2a565312858748")),
+    ("Kernel v2.4", b256!("0xf631c1febfe01abc66981afc4d509d3d1035c729e713c1ea6b722139fa1a64bb")),
 ];
 
 async fn view<C: SolCall>(devnet: &Devnet, to: Address, call: C) -> anyhow::Result<C::Return> {
@@ -86,23 +86,33 @@ async fn canonical_kernel_deployment() -> anyhow::Result<()> {
     let p = devnet.provider();
 
     let pristine = runtime_hashes_on_pristine_anvil().await?;
+    let mut hashes = Vec::new();
     for ((c, expected), (name, pinned)) in
         KERNEL_VENDORED.iter().zip(&pristine).zip(RUNTIME_HASHES_31337)
     {
         assert_eq!(c.name, name);
         let code = p.get_code_at(c.address).await?;
         assert!(!code.is_empty(), "{} has no code at {}", c.name, c.address);
-        eprintln!("{} runtime: {} bytes, keccak {}", c.name, code.len(), keccak256(&code));
-        assert_eq!(keccak256(&code), *expected, "{} differs from running its creation code", c.name);
-        assert_eq!(keccak256(&code), pinned, "{} differs from the pinned hash", c.name);
+        assert_eq!(
+            keccak256(&code),
+            *expected,
+            "{} differs from running its creation code",
+            c.name
+        );
+        hashes.push((c.name, keccak256(&code), pinned));
+    }
+    for (name, actual, pinned) in hashes {
+        assert_eq!(actual, pinned, "{name} differs from the pinned hash");
     }
 
     // Factory set up as ZeroDev's scripts leave it.
     let factory = k.factory;
     assert!(
-        view(&devnet, factory, IKernelFactory::isAllowedImplementationCall {
-            implementation: k.implementation
-        })
+        view(
+            &devnet,
+            factory,
+            IKernelFactory::isAllowedImplementationCall { implementation: k.implementation }
+        )
         .await?
     );
     assert_eq!(view(&devnet, factory, IKernelFactory::ownerCall {}).await?, KERNEL_FACTORY_OWNER);
@@ -180,7 +190,10 @@ async fn owner_signed_payment_from_counterfactual_kernel_account() -> anyhow::Re
     assert_eq!((decoded.settlement, decoded.settle.merchant), (a.settlement, merchant));
     assert_eq!((decoded.settle.token, decoded.settle.amount), (a.token, amount));
     assert_eq!(decoded.settle.request_hash, request_hash);
-    assert_eq!(decoded.approve.map(|ap| (ap.token, ap.spender, ap.amount)), Some((a.token, a.settlement, amount)));
+    assert_eq!(
+        decoded.approve.map(|ap| (ap.token, ap.spender, ap.amount)),
+        Some((a.token, a.settlement, amount))
+    );
 
     let (op, hash) = kernel_payment_op(&devnet, &owner, account, 0, call_data).await?;
     kernel::verify_owner_signature(owner.address(), hash, &op.signature)?;
@@ -204,11 +217,16 @@ async fn owner_signed_payment_from_counterfactual_kernel_account() -> anyhow::Re
 
     // The account is a Kernel proxy on v2.4 with the ECDSAValidator holding the owner.
     let k = devnet.kernel();
-    assert_eq!(view(&devnet, account, IKernel::getDefaultValidatorCall {}).await?, k.ecdsa_validator);
     assert_eq!(
-        view(&devnet, k.ecdsa_validator, IECDSAValidator::ecdsaValidatorStorageCall {
-            kernel: account
-        })
+        view(&devnet, account, IKernel::getDefaultValidatorCall {}).await?,
+        k.ecdsa_validator
+    );
+    assert_eq!(
+        view(
+            &devnet,
+            k.ecdsa_validator,
+            IECDSAValidator::ecdsaValidatorStorageCall { kernel: account }
+        )
         .await?,
         owner.address()
     );
@@ -219,7 +237,8 @@ async fn owner_signed_payment_from_counterfactual_kernel_account() -> anyhow::Re
     // Second payment from the deployed account: nonce 1, no initCode, no paymaster, so the
     // account pays its own gas (sudo mode forwards missingAccountFunds to the EntryPoint).
     let request_2 = keccak256("kernel request 2");
-    let call_data = encode_payment_batch(a.token, a.settlement, merchant, U256::from(USD), request_2);
+    let call_data =
+        encode_payment_batch(a.token, a.settlement, merchant, U256::from(USD), request_2);
     devnet.fund(account, parse_ether("1")?).await?;
     let mut op = op_template(account);
     op.nonce = U256::from(1);
@@ -243,7 +262,8 @@ async fn kernel_refusals_are_specific() -> anyhow::Result<()> {
     let bundler = devnet.keys.bundler.address();
     let account = kernel::account_address(owner.address(), U256::ZERO);
     devnet.mint(account, U256::from(10 * USD)).await?;
-    let pay = || encode_payment_batch(a.token, a.settlement, merchant, U256::from(USD), keccak256("r"));
+    let pay =
+        || encode_payment_batch(a.token, a.settlement, merchant, U256::from(USD), keccak256("r"));
 
     // Signed by someone else: ECDSAValidator returns SIG_VALIDATION_FAILED.
     let (mut op, _) = kernel_payment_op(&devnet, &owner, account, 0, pay()).await?;
@@ -266,14 +286,30 @@ async fn kernel_refusals_are_specific() -> anyhow::Result<()> {
     let outcome = devnet.handle_ops(&[op], bundler).await?;
     assert_eq!(outcome.failed_op(), Some((U256::ZERO, "AA24 signature error")));
 
+    // A truncated owner signature (64 bytes after the mode): refused off-chain by length, and
+    // by the chain in validation: ECDSAValidator's signature recovery reverts rather than
+    // returning SIG_VALIDATION_FAILED, so the EntryPoint reports AA23, not AA24.
+    let (mut op, hash) = kernel_payment_op(&devnet, &owner, account, 0, pay()).await?;
+    op.signature = op.signature.slice(..68);
+    assert!(matches!(
+        kernel::verify_owner_signature(owner.address(), hash, &op.signature),
+        Err(KernelSignatureError::OwnerSignatureLength { len: 64 })
+    ));
+    let outcome = devnet.handle_ops(&[op], bundler).await?;
+    assert_eq!(outcome.failed_op(), Some((U256::ZERO, "AA23 reverted (or OOG)")));
+
     // callData that is not the payment shape is refused by the decoder with its reason...
     let transfer = alloy::primitives::Bytes::from(
-        [&[0xa9u8, 0x05, 0x9c, 0xbb][..], &(merchant, U256::from(USD)).abi_encode_params()].concat(),
+        [&[0xa9u8, 0x05, 0x9c, 0xbb][..], &(merchant, U256::from(USD)).abi_encode_params()]
+            .concat(),
     );
     let not_payment = encode_execute(a.token, U256::ZERO, transfer);
     assert!(matches!(
         kernel::decode_payment(&not_payment),
-        Err(KernelCallDataError::Shape(CallDataError::UnknownSelector { at: CallSite::Execute, .. }))
+        Err(KernelCallDataError::Shape(CallDataError::UnknownSelector {
+            at: CallSite::Execute,
+            ..
+        }))
     ));
     let other_spender = encode_execute_batch(vec![
         Call { to: a.token, value: U256::ZERO, data: encode_approve(merchant, U256::from(USD)) },
