@@ -14,6 +14,7 @@
 
 mod deploy;
 mod error;
+pub mod kernel;
 mod outcome;
 
 use std::path::PathBuf;
@@ -195,6 +196,7 @@ impl Devnet {
         let spawned = started.elapsed();
 
         let addresses = deploy::deploy_all(&provider, &keys).await?;
+        kernel::deploy(&provider).await?;
         tracing::debug!(
             target: "x402_aa::devnet",
             %rpc_url, ?spawned, total = ?started.elapsed(), "devnet ready"

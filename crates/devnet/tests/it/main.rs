@@ -3,5 +3,6 @@
 mod common;
 mod deployment;
 mod eip3009;
+mod kernel;
 mod payment;
 mod user_op_hash;

@@ -1,0 +1,743 @@
+//! ZeroDev Kernel v2.4 (the Kernel line for EntryPoint v0.6) with the ECDSAValidator as its
+//! default ("sudo") validator: initCode, counterfactual address, the payment callData and the
+//! owner's signature envelope.
+//!
+//! Everything here follows the v2.4 sources (`zerodevapp/kernel` tag `v2.4`, see
+//! `contracts/vendor/kernel-v2.4/PROVENANCE.md`):
+//! - `KernelFactory.createAccount(implementation, data, index)` deploys a Solady-style ERC-1967
+//!   proxy with CREATE2 at salt `keccak256(data ‖ index) & (2⁹⁶ − 1)` and calls it with `data`,
+//!   here `initialize(ECDSAValidator, owner)`; the address therefore depends on the owner, the
+//!   index and the validator, never on the implementation.
+//! - `Kernel.execute(to, value, data, operation)` and `executeBatch(Call[] {to, value, data})`.
+//!   `operation` is the enum `Operation {Call, DelegateCall}`; Kernel v2.4 refuses anything but
+//!   `Call` there (`DeprecatedOperation`).
+//! - A signature starts with a 4-byte mode. `0x00000000` hands the rest to the default
+//!   validator; ECDSAValidator recovers the owner from the EIP-191 ("\x19Ethereum Signed
+//!   Message:\n32") hash of the userOpHash first and from the raw userOpHash second, so the
+//!   owner signs exactly what a SimpleAccount owner signs.
+//!
+//! The payment shape itself (approve then settle, or a single settle) is the one rule in
+//! [`crate::call_data`]: [`decode_payment`] unwraps Kernel's encoding, checks what only Kernel
+//! has (per-call value, the operation byte) and hands the calls to that rule, so Kernel and
+//! SimpleAccount payments can never disagree about what a payment is.
+
+use alloy::{
+    hex,
+    primitives::{Address, B256, Bytes, Signature, U256, address, keccak256},
+    sol,
+    sol_types::{SolCall, abi::AbiDecoderConfig},
+};
+
+use crate::call_data::{
+    self, CallDataError, CallSite, DecodedPayment, SettleCall, encode_approve,
+    encode_execute as encode_simple_execute, encode_execute_batch as encode_simple_batch,
+};
+
+/// Kernel v2.4 implementation (canonical CREATE2 deployment, bound to EntryPoint v0.6).
+pub const KERNEL_V24_IMPLEMENTATION: Address =
+    address!("0xd3082872F8B06073A021b4602e022d5A070d7cfC");
+/// KernelFactory shared by Kernel v2.x (canonical CREATE2 deployment).
+pub const KERNEL_FACTORY: Address = address!("0x5de4839a76cf55d0c90e2061ef4386d962E15ae3");
+/// ECDSAValidator for Kernel v2 (canonical CREATE2 deployment): one owner key per account.
+pub const ECDSA_VALIDATOR: Address = address!("0xd9AB5096a832b9ce79914329DAEE236f8Eea0390");
+
+/// Signature mode of the default (sudo) validator.
+pub const MODE_SUDO: [u8; 4] = [0, 0, 0, 0];
+/// Signature mode of the validator registered for the callData's selector (`getExecution`).
+pub const MODE_PLUGIN: [u8; 4] = [0, 0, 0, 1];
+/// Signature mode that registers a validator for the selector and validates with it at once.
+pub const MODE_ENABLE: [u8; 4] = [0, 0, 0, 2];
+
+/// `Operation.Call` in `Kernel.execute`; `DelegateCall` (1) is deprecated and reverts.
+pub const OPERATION_CALL: u8 = 0;
+
+sol! {
+    /// Kernel v2's `Call` struct (`src/common/Structs.sol`).
+    #[derive(Debug, PartialEq, Eq)]
+    struct Call {
+        address to;
+        uint256 value;
+        bytes data;
+    }
+
+    /// The parts of `KernelFactory` (`src/factory/KernelFactory.sol`) this project calls.
+    #[derive(Debug, PartialEq, Eq)]
+    interface IKernelFactory {
+        function createAccount(address _implementation, bytes _data, uint256 _index) external payable returns (address proxy);
+        function getAccountAddress(bytes _data, uint256 _index) external view returns (address);
+        function isAllowedImplementation(address implementation) external view returns (bool);
+        function setImplementation(address _implementation, bool _allow) external;
+        function addStake(uint32 unstakeDelaySec) external payable;
+        function owner() external view returns (address);
+        function entryPoint() external view returns (address);
+    }
+
+    /// The parts of `Kernel` / `KernelStorage` v2.4 this project calls. `operation` is the
+    /// Solidity enum `Operation {Call, DelegateCall}`, which the ABI spells `uint8`.
+    #[derive(Debug, PartialEq, Eq)]
+    interface IKernel {
+        function initialize(address _defaultValidator, bytes _data) external payable;
+        function execute(address to, uint256 value, bytes data, uint8 operation) external payable;
+        function executeBatch(Call[] calls) external payable;
+        function getDefaultValidator() external view returns (address);
+        function getNonce() external view returns (uint256);
+        function entryPoint() external view returns (address);
+        function name() external view returns (string);
+        function version() external view returns (string);
+    }
+
+    /// `ECDSAValidator` (`src/validator/ECDSAValidator.sol`): the owner per Kernel account.
+    #[derive(Debug, PartialEq, Eq)]
+    interface IECDSAValidator {
+        function ecdsaValidatorStorage(address kernel) external view returns (address owner);
+    }
+}
+
+/// Why callData is not a Kernel payment.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KernelCallDataError {
+    /// The shared payment-shape rule (selectors, ABI, approve/settle consistency).
+    #[error(transparent)]
+    Shape(#[from] CallDataError),
+    #[error("execute uses operation {operation}; a payment is a plain call (0)")]
+    NotACall { operation: u8 },
+    #[error("executeBatch entry {index} forwards {value} wei; a payment forwards none")]
+    BatchValue { index: usize, value: U256 },
+}
+
+/// Why a signature is not a valid Kernel owner (sudo-mode) signature.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KernelSignatureError {
+    #[error("signature is {len} bytes; Kernel reads a 4-byte mode first")]
+    MissingMode { len: usize },
+    #[error("signature mode 0x{} is none of Kernel's 0, 1, 2", alloy::hex::encode(mode))]
+    UnknownMode { mode: [u8; 4] },
+    #[error(
+        "signature mode 0x{} is not the owner's (sudo) mode 0x00000000",
+        alloy::hex::encode(mode)
+    )]
+    NotSudo { mode: [u8; 4] },
+    #[error("owner signature is {len} bytes after the mode; ECDSAValidator takes 65 (r ‖ s ‖ v)")]
+    OwnerSignatureLength { len: usize },
+    #[error("owner signature has v = {v}; ECDSAValidator's ecrecover takes only 27 or 28")]
+    OwnerSignatureV { v: u8 },
+    #[error("owner signature is not a valid ECDSA signature: {0}")]
+    Malformed(#[from] alloy::primitives::SignatureError),
+    #[error("enable-mode signature is truncated: {what} needs bytes up to {need}, have {have}")]
+    EnableTruncated { what: &'static str, need: usize, have: usize },
+    #[error("owner signature recovers to {recovered}, not the owner {owner}")]
+    WrongSigner { owner: Address, recovered: Address },
+}
+
+/// A Kernel v2.4 signature split by its mode, as `Kernel.validateUserOp` splits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelSignature<'a> {
+    /// Mode 0: the rest goes to the default validator (here ECDSAValidator: r ‖ s ‖ v).
+    Sudo(&'a [u8]),
+    /// Mode 1: the rest goes to the validator stored for the callData's selector.
+    Plugin(&'a [u8]),
+    /// Mode 2: registers a validator for the callData's selector, then uses it.
+    Enable(EnableSignature<'a>),
+}
+
+/// Mode 2's layout (`Kernel._approveValidator`): `mode(4) ‖ validAfter(6) ‖ validUntil(6) ‖
+/// validator(20) ‖ executor(20) ‖ enableDataLength(32) ‖ enableData ‖ enableSigLength(32) ‖
+/// enableSig ‖ validatorSignature`. `enableSig` is checked by the default validator over the
+/// EIP-712 `ValidatorApproved` digest of the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnableSignature<'a> {
+    pub valid_after: u64,
+    pub valid_until: u64,
+    pub validator: Address,
+    pub executor: Address,
+    pub enable_data: &'a [u8],
+    pub enable_signature: &'a [u8],
+    /// What the newly enabled validator's `validateUserOp` receives as `userOp.signature`.
+    pub validator_signature: &'a [u8],
+}
+
+/// `initialize(ECDSAValidator, owner)`: the data the factory calls a new account with (also
+/// what its address is derived from). ECDSAValidator's `enable` reads the owner from the first
+/// 20 bytes, so the owner is packed, not ABI-encoded.
+pub fn initialize_data(owner: Address) -> Bytes {
+    IKernel::initializeCall { _defaultValidator: ECDSA_VALIDATOR, _data: owner.to_vec().into() }
+        .abi_encode()
+        .into()
+}
+
+/// `initCode` deploying the owner's Kernel v2.4 account number `index` through the canonical
+/// factory: `factory ‖ createAccount(implementation, initialize(ECDSAValidator, owner), index)`.
+pub fn init_code(owner: Address, index: U256) -> Bytes {
+    init_code_with(KERNEL_FACTORY, KERNEL_V24_IMPLEMENTATION, initialize_data(owner), index)
+}
+
+/// [`init_code`] for any factory, implementation and initialization data.
+pub fn init_code_with(
+    factory: Address,
+    implementation: Address,
+    initialize_data: Bytes,
+    index: U256,
+) -> Bytes {
+    let call = IKernelFactory::createAccountCall {
+        _implementation: implementation,
+        _data: initialize_data,
+        _index: index,
+    };
+    let mut code = factory.to_vec();
+    code.extend(call.abi_encode());
+    code.into()
+}
+
+/// The counterfactual address of the owner's Kernel account number `index` from the canonical
+/// factory; equal to `KernelFactory.getAccountAddress(initialize_data(owner), index)`.
+pub fn account_address(owner: Address, index: U256) -> Address {
+    account_address_with(KERNEL_FACTORY, &initialize_data(owner), index)
+}
+
+/// [`account_address`] for any factory and initialization data.
+pub fn account_address_with(factory: Address, initialize_data: &[u8], index: U256) -> Address {
+    factory.create2(account_salt(initialize_data, index), proxy_init_code_hash(factory))
+}
+
+/// `bytes32(uint256(keccak256(abi.encodePacked(_data, _index))) & type(uint96).max)`: only the
+/// low 96 bits survive, because Solady's factory reserves the high 160 for a caller prefix.
+pub fn account_salt(initialize_data: &[u8], index: U256) -> B256 {
+    let mut packed = initialize_data.to_vec();
+    packed.extend_from_slice(&index.to_be_bytes::<32>());
+    let mut salt = keccak256(packed);
+    salt.0[..20].fill(0);
+    salt
+}
+
+/// keccak256 of the proxy creation code `AdminLessERC1967Factory._initCode` builds for
+/// `factory`: a 9-byte creation prefix, the runtime (which compares the caller with the
+/// factory's address baked into it) and zero padding up to the 0x89 bytes the factory hashes
+/// and deploys. A factory whose address starts with six zero bytes gets the variant that
+/// pushes its address with PUSH14 and has shorter jumps.
+pub fn proxy_init_code_hash(factory: Address) -> B256 {
+    let mut code = Vec::with_capacity(PROXY_INIT_CODE_LEN);
+    if factory.0[..6] == [0u8; 6] {
+        code.extend_from_slice(&hex!("60793d8160093d39f33d3d336d"));
+        code.extend_from_slice(&factory.0[6..]);
+        code.extend_from_slice(&hex!(
+            "14605157363d3d37363d7f360894a13ba1a3210667c828492db98dca3e2076cc"
+            "3735a920a3ca505d382bbc545af43d6000803e604c573d6000fd5b3d6000f35b"
+            "3d3560203555604080361115604c5736038060403d373d3d355af43d6000803e"
+            "604c573d6000fd"
+        ));
+    } else {
+        code.extend_from_slice(&hex!("607f3d8160093d39f33d3d3373"));
+        code.extend_from_slice(factory.as_slice());
+        code.extend_from_slice(&hex!(
+            "14605757363d3d37363d7f360894a13ba1a3210667c828492db98dca3e2076cc"
+            "3735a920a3ca505d382bbc545af43d6000803e6052573d6000fd5b3d6000f35b"
+            "3d356020355560408036111560525736038060403d373d3d355af43d6000803e"
+            "6052573d6000fd"
+        ));
+    }
+    code.resize(PROXY_INIT_CODE_LEN, 0);
+    keccak256(code)
+}
+
+/// `keccak256(add(m, 0x13), 0x89)` in the factory.
+const PROXY_INIT_CODE_LEN: usize = 0x89;
+
+/// `Kernel.execute(to, value, data, Operation.Call)`.
+pub fn encode_execute(to: Address, value: U256, data: Bytes) -> Bytes {
+    IKernel::executeCall { to, value, data, operation: OPERATION_CALL }.abi_encode().into()
+}
+
+/// `Kernel.executeBatch(calls)`.
+pub fn encode_execute_batch(calls: Vec<Call>) -> Bytes {
+    IKernel::executeBatchCall { calls }.abi_encode().into()
+}
+
+/// The batch payment: `executeBatch([{token, 0, approve(settlement, amount)}, {settlement, 0,
+/// settle(merchant, token, amount, requestHash)}])`.
+pub fn encode_payment_batch(
+    token: Address,
+    settlement: Address,
+    merchant: Address,
+    amount: U256,
+    request_hash: B256,
+) -> Bytes {
+    let settle = SettleCall { merchant, token, amount, request_hash };
+    encode_execute_batch(vec![
+        Call { to: token, value: U256::ZERO, data: encode_approve(settlement, amount) },
+        Call { to: settlement, value: U256::ZERO, data: settle.abi_encode() },
+    ])
+}
+
+/// The single-call payment, for accounts whose allowance is already in place:
+/// `execute(settlement, 0, settle(...), Operation.Call)`.
+pub fn encode_payment_execute(settlement: Address, settle: &SettleCall) -> Bytes {
+    encode_execute(settlement, U256::ZERO, settle.abi_encode())
+}
+
+/// Accepts exactly Kernel's encoding of the two payment shapes, in canonical ABI encoding.
+pub fn decode_payment(call_data: &[u8]) -> Result<DecodedPayment, KernelCallDataError> {
+    let selector: [u8; 4] = call_data
+        .get(..4)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(CallDataError::MissingSelector { at: CallSite::Account, len: call_data.len() })?;
+    // Each branch rewrites Kernel's call in SimpleAccount's encoding and lets the shared rule
+    // judge it; that rebuild is canonical by construction, and Kernel's own bytes were checked
+    // canonical by `decode_strict`.
+    let simple = match selector {
+        IKernel::executeCall::SELECTOR => {
+            let call: IKernel::executeCall = decode_strict(call_data)?;
+            if call.operation != OPERATION_CALL {
+                return Err(KernelCallDataError::NotACall { operation: call.operation });
+            }
+            encode_simple_execute(call.to, call.value, call.data)
+        }
+        IKernel::executeBatchCall::SELECTOR => {
+            let call: IKernel::executeBatchCall = decode_strict(call_data)?;
+            let mut dest = Vec::with_capacity(call.calls.len());
+            let mut func = Vec::with_capacity(call.calls.len());
+            for (index, c) in call.calls.into_iter().enumerate() {
+                if !c.value.is_zero() {
+                    return Err(KernelCallDataError::BatchValue { index, value: c.value });
+                }
+                dest.push(c.to);
+                func.push(c.data);
+            }
+            encode_simple_batch(dest, func)
+        }
+        other => {
+            return Err(CallDataError::UnknownSelector {
+                at: CallSite::Account,
+                selector: other.into(),
+            }
+            .into());
+        }
+    };
+    Ok(call_data::decode_payment(&simple)?)
+}
+
+/// `MODE_SUDO ‖ r ‖ s ‖ v`: what `userOp.signature` carries for an owner-signed op. Sign the
+/// userOpHash with EIP-191 (`signer.sign_message(hash)`), as for a SimpleAccount.
+pub fn owner_signature(signature: &Signature) -> Bytes {
+    let mut out = MODE_SUDO.to_vec();
+    out.extend_from_slice(&signature.as_bytes());
+    out.into()
+}
+
+/// Splits a signature by its mode, exactly as `Kernel.validateUserOp` does.
+pub fn parse_signature(signature: &[u8]) -> Result<KernelSignature<'_>, KernelSignatureError> {
+    let Some((mode, rest)) = signature.split_first_chunk::<4>() else {
+        return Err(KernelSignatureError::MissingMode { len: signature.len() });
+    };
+    match *mode {
+        MODE_SUDO => Ok(KernelSignature::Sudo(rest)),
+        MODE_PLUGIN => Ok(KernelSignature::Plugin(rest)),
+        MODE_ENABLE => parse_enable(signature).map(KernelSignature::Enable),
+        mode => Err(KernelSignatureError::UnknownMode { mode }),
+    }
+}
+
+/// What ECDSAValidator accepts from `owner` for `user_op_hash` in sudo mode: 65 bytes that
+/// recover to the owner over the EIP-191 hash or, failing that, over the raw hash.
+pub fn verify_owner_signature(
+    owner: Address,
+    user_op_hash: B256,
+    signature: &[u8],
+) -> Result<(), KernelSignatureError> {
+    let rest = match parse_signature(signature)? {
+        KernelSignature::Sudo(rest) => rest,
+        KernelSignature::Plugin(_) => {
+            return Err(KernelSignatureError::NotSudo { mode: MODE_PLUGIN });
+        }
+        KernelSignature::Enable(_) => {
+            return Err(KernelSignatureError::NotSudo { mode: MODE_ENABLE });
+        }
+    };
+    if rest.len() != 65 {
+        return Err(KernelSignatureError::OwnerSignatureLength { len: rest.len() });
+    }
+    // The validator hands v to ecrecover unchanged, which knows only 27 and 28.
+    if !matches!(rest[64], 27 | 28) {
+        return Err(KernelSignatureError::OwnerSignatureV { v: rest[64] });
+    }
+    let sig = Signature::try_from(rest)?;
+    let recovered = sig.recover_address_from_msg(user_op_hash)?;
+    if recovered == owner || sig.recover_address_from_prehash(&user_op_hash).ok() == Some(owner) {
+        return Ok(());
+    }
+    Err(KernelSignatureError::WrongSigner { owner, recovered })
+}
+
+fn parse_enable(signature: &[u8]) -> Result<EnableSignature<'_>, KernelSignatureError> {
+    let take = |what: &'static str, from: usize, len: usize| {
+        let need = from.saturating_add(len);
+        signature.get(from..need).ok_or(KernelSignatureError::EnableTruncated {
+            what,
+            need,
+            have: signature.len(),
+        })
+    };
+    let word_len = |what: &'static str, at: usize| -> Result<usize, KernelSignatureError> {
+        let word = U256::from_be_slice(take(what, at, 32)?);
+        // Anything beyond the signature's own length fails the slice below with this reason.
+        Ok(usize::try_from(word).unwrap_or(usize::MAX))
+    };
+    let u48 = |b: &[u8]| b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x));
+    let valid_after = u48(take("validAfter", 4, 6)?);
+    let valid_until = u48(take("validUntil", 10, 6)?);
+    let validator = Address::from_slice(take("validator", 16, 20)?);
+    let executor = Address::from_slice(take("executor", 36, 20)?);
+    let data_len = word_len("enableDataLength", 56)?;
+    let enable_data = take("enableData", 88, data_len)?;
+    let sig_len_at = 88 + enable_data.len();
+    let sig_len = word_len("enableSigLength", sig_len_at)?;
+    let enable_signature = take("enableSig", sig_len_at + 32, sig_len)?;
+    let validator_signature = &signature[sig_len_at + 32 + enable_signature.len()..];
+    Ok(EnableSignature {
+        valid_after,
+        valid_until,
+        validator,
+        executor,
+        enable_data,
+        enable_signature,
+        validator_signature,
+    })
+}
+
+/// Strict decoding plus a re-encode comparison, as in [`crate::call_data`]: two byte strings
+/// that decode to the same call must not both be accepted.
+fn decode_strict<C: SolCall>(data: &[u8]) -> Result<C, CallDataError> {
+    let at = CallSite::Account;
+    let call = C::abi_decode_with_config(data, AbiDecoderConfig::new().strict(true))
+        .map_err(|source| CallDataError::MalformedAbi { at, call: C::SIGNATURE, source })?;
+    if call.abi_encode() != data {
+        return Err(CallDataError::NonCanonicalAbi { at, call: C::SIGNATURE });
+    }
+    Ok(call)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::{
+        primitives::b256,
+        signers::{SignerSync, local::PrivateKeySigner},
+    };
+
+    use crate::call_data::ApproveCall;
+
+    const TOKEN: Address = address!("0x1000000000000000000000000000000000000001");
+    const SETTLEMENT: Address = address!("0x2000000000000000000000000000000000000002");
+    const MERCHANT: Address = address!("0x3000000000000000000000000000000000000003");
+    const REQUEST: B256 =
+        b256!("0x4444444444444444444444444444444444444444444444444444444444444444");
+    /// Anvil's account 1.
+    const OWNER: Address = address!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+
+    fn amount() -> U256 {
+        U256::from(1_500_000u64)
+    }
+
+    fn settle() -> SettleCall {
+        SettleCall { merchant: MERCHANT, token: TOKEN, amount: amount(), request_hash: REQUEST }
+    }
+
+    // Golden vectors below were computed independently with viem 2 (encodeFunctionData,
+    // encodePacked, getContractAddress) from the v2.4 sources' signatures and the factory's
+    // `_initCode` assembly, not with this module.
+
+    #[test]
+    fn selectors_match_kernel_v24() {
+        assert_eq!(IKernel::executeCall::SELECTOR, hex!("51945447"));
+        assert_eq!(IKernel::executeBatchCall::SELECTOR, hex!("34fcd5be"));
+        assert_eq!(IKernel::initializeCall::SELECTOR, hex!("d1f57894"));
+        assert_eq!(IKernelFactory::createAccountCall::SELECTOR, hex!("296601cd"));
+        assert_eq!(IKernelFactory::getAccountAddressCall::SELECTOR, hex!("4d6cb700"));
+    }
+
+    #[test]
+    fn init_code_golden() {
+        assert_eq!(
+            initialize_data(OWNER),
+            Bytes::from(hex!(
+                "d1f57894000000000000000000000000d9ab5096a832b9ce79914329daee236f8eea0390"
+                "0000000000000000000000000000000000000000000000000000000000000040"
+                "0000000000000000000000000000000000000000000000000000000000000014"
+                "70997970c51812dc3a010c7d01b50e0d17dc79c8000000000000000000000000"
+            ))
+        );
+        let code = init_code(OWNER, U256::ZERO);
+        assert_eq!(&code[..20], KERNEL_FACTORY.as_slice());
+        assert_eq!(
+            code,
+            Bytes::from(hex!(
+                "5de4839a76cf55d0c90e2061ef4386d962e15ae3296601cd"
+                "000000000000000000000000d3082872f8b06073a021b4602e022d5a070d7cfc"
+                "0000000000000000000000000000000000000000000000000000000000000060"
+                "0000000000000000000000000000000000000000000000000000000000000000"
+                "0000000000000000000000000000000000000000000000000000000000000084"
+                "d1f57894000000000000000000000000d9ab5096a832b9ce79914329daee236f"
+                "8eea039000000000000000000000000000000000000000000000000000000000"
+                "0000004000000000000000000000000000000000000000000000000000000000"
+                "0000001470997970c51812dc3a010c7d01b50e0d17dc79c80000000000000000"
+                "0000000000000000000000000000000000000000000000000000000000000000"
+            ))
+        );
+    }
+
+    #[test]
+    fn counterfactual_address_golden() {
+        assert_eq!(
+            proxy_init_code_hash(KERNEL_FACTORY),
+            b256!("0xee9d8350bd899dd261db689aafd87eb8a30f085adbaff48152399438ff4eed73")
+        );
+        assert_eq!(
+            account_salt(&initialize_data(OWNER), U256::ZERO),
+            b256!("0x000000000000000000000000000000000000000035b5028e71efb8deb2af4a73")
+        );
+        assert_eq!(
+            account_address(OWNER, U256::ZERO),
+            address!("0x6F42f93260ae23bC3fa7003E6A4b225a4C8Ef9E1")
+        );
+        assert_eq!(
+            account_address(OWNER, U256::from(7)),
+            address!("0x8b26e546D95112DD7d1D2363d9c5b19354aE2F03")
+        );
+    }
+
+    #[test]
+    fn payment_encodings_golden() {
+        let batch = encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST);
+        assert_eq!(batch.len(), 644);
+        assert_eq!(
+            keccak256(&batch),
+            b256!("0x433a15b5b2974de5b5451ebf047b891540a29bc402de39d5576eacb0da251924")
+        );
+        let exec = encode_payment_execute(SETTLEMENT, &settle());
+        assert_eq!(exec.len(), 324);
+        assert_eq!(
+            keccak256(&exec),
+            b256!("0x3560ec3659fef42caed08bc98fe15128081f48c49b8b8bdb9b0f86a5927a0313")
+        );
+    }
+
+    #[test]
+    fn decode_round_trips() {
+        let batch = encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST);
+        assert_eq!(
+            decode_payment(&batch).unwrap(),
+            DecodedPayment {
+                settlement: SETTLEMENT,
+                settle: settle(),
+                approve: Some(ApproveCall { token: TOKEN, spender: SETTLEMENT, amount: amount() }),
+            }
+        );
+        let exec = encode_payment_execute(SETTLEMENT, &settle());
+        assert_eq!(
+            decode_payment(&exec).unwrap(),
+            DecodedPayment { settlement: SETTLEMENT, settle: settle(), approve: None }
+        );
+    }
+
+    #[test]
+    fn decode_refuses_other_shapes_with_reasons() {
+        // SimpleAccount's encoding of the same payment is not Kernel's.
+        let simple = crate::encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST);
+        assert!(matches!(
+            decode_payment(&simple),
+            Err(KernelCallDataError::Shape(CallDataError::UnknownSelector {
+                at: CallSite::Account,
+                ..
+            }))
+        ));
+        // Delegatecall.
+        let data = IKernel::executeCall {
+            to: SETTLEMENT,
+            value: U256::ZERO,
+            data: settle().abi_encode(),
+            operation: 1,
+        }
+        .abi_encode();
+        assert!(matches!(
+            decode_payment(&data),
+            Err(KernelCallDataError::NotACall { operation: 1 })
+        ));
+        // Value on a batch entry.
+        let data = encode_execute_batch(vec![
+            Call { to: TOKEN, value: U256::ZERO, data: encode_approve(SETTLEMENT, amount()) },
+            Call { to: SETTLEMENT, value: U256::from(5), data: settle().abi_encode() },
+        ]);
+        assert!(matches!(
+            decode_payment(&data),
+            Err(KernelCallDataError::BatchValue { index: 1, value }) if value == U256::from(5)
+        ));
+        // Value on execute.
+        let data = encode_execute(SETTLEMENT, U256::from(1), settle().abi_encode());
+        assert!(matches!(
+            decode_payment(&data),
+            Err(KernelCallDataError::Shape(CallDataError::NonzeroValue { .. }))
+        ));
+        // A plain token transfer through execute.
+        let transfer = Bytes::from(hex!("a9059cbb"));
+        let data = encode_execute(TOKEN, U256::ZERO, transfer);
+        assert!(matches!(
+            decode_payment(&data),
+            Err(KernelCallDataError::Shape(CallDataError::UnknownSelector {
+                at: CallSite::Execute,
+                ..
+            }))
+        ));
+        // Approve to another spender.
+        let data = encode_execute_batch(vec![
+            Call { to: TOKEN, value: U256::ZERO, data: encode_approve(MERCHANT, amount()) },
+            Call { to: SETTLEMENT, value: U256::ZERO, data: settle().abi_encode() },
+        ]);
+        assert!(matches!(
+            decode_payment(&data),
+            Err(KernelCallDataError::Shape(CallDataError::ApproveSpenderMismatch { .. }))
+        ));
+        // Settle first.
+        let data = encode_execute_batch(vec![
+            Call { to: SETTLEMENT, value: U256::ZERO, data: settle().abi_encode() },
+            Call { to: TOKEN, value: U256::ZERO, data: encode_approve(SETTLEMENT, amount()) },
+        ]);
+        assert!(matches!(
+            decode_payment(&data),
+            Err(KernelCallDataError::Shape(CallDataError::SettleBeforeApprove))
+        ));
+        // Empty and short.
+        assert!(matches!(
+            decode_payment(&[0x34, 0xfc]),
+            Err(KernelCallDataError::Shape(CallDataError::MissingSelector { len: 2, .. }))
+        ));
+        // Trailing bytes: not canonical.
+        let mut long =
+            encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST).to_vec();
+        long.extend_from_slice(&[0u8; 32]);
+        assert!(matches!(
+            decode_payment(&long),
+            Err(KernelCallDataError::Shape(
+                CallDataError::MalformedAbi { .. } | CallDataError::NonCanonicalAbi { .. }
+            ))
+        ));
+        // The operation word holds a uint8: 1 is `NotACall` (above), a value that does not fit
+        // (here 256) is malformed ABI, as Kernel's own decoder reverts on it.
+        let mut dirty = encode_payment_execute(SETTLEMENT, &settle()).to_vec();
+        dirty[4 + 3 * 32 + 30] = 1;
+        assert!(matches!(
+            decode_payment(&dirty),
+            Err(KernelCallDataError::Shape(CallDataError::MalformedAbi { .. }))
+        ));
+    }
+
+    #[test]
+    fn decode_never_panics_on_corruption() {
+        let good = encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST);
+        for len in 0..good.len() {
+            let _ = decode_payment(&good[..len]);
+        }
+        for i in 0..good.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut data = good.to_vec();
+                data[i] ^= flip;
+                let _ = decode_payment(&data);
+            }
+        }
+    }
+
+    #[test]
+    fn owner_signature_envelope() {
+        let owner = PrivateKeySigner::random();
+        let stranger = PrivateKeySigner::random();
+        let hash = keccak256("user op");
+        let sig = owner_signature(&owner.sign_message_sync(hash.as_slice()).unwrap());
+        assert_eq!(sig.len(), 69);
+        assert_eq!(sig[..4], MODE_SUDO);
+        assert!(
+            matches!(parse_signature(&sig), Ok(KernelSignature::Sudo(rest)) if rest.len() == 65)
+        );
+        verify_owner_signature(owner.address(), hash, &sig).unwrap();
+
+        // ECDSAValidator's fallback: a signature over the raw hash is accepted too.
+        let raw = owner_signature(&owner.sign_hash_sync(&hash).unwrap());
+        verify_owner_signature(owner.address(), hash, &raw).unwrap();
+
+        let wrong = owner_signature(&stranger.sign_message_sync(hash.as_slice()).unwrap());
+        assert!(matches!(
+            verify_owner_signature(owner.address(), hash, &wrong),
+            Err(KernelSignatureError::WrongSigner { recovered, .. }) if recovered == stranger.address()
+        ));
+        // The bare 65 bytes (SimpleAccount's envelope) are read as mode r[0..4].
+        let bare = owner.sign_message_sync(hash.as_slice()).unwrap().as_bytes();
+        assert!(verify_owner_signature(owner.address(), hash, &bare).is_err());
+        let mut plugin = sig.to_vec();
+        plugin[3] = 1;
+        assert!(matches!(
+            verify_owner_signature(owner.address(), hash, &plugin),
+            Err(KernelSignatureError::NotSudo { mode: MODE_PLUGIN })
+        ));
+        assert!(matches!(
+            verify_owner_signature(owner.address(), hash, &sig[..68]),
+            Err(KernelSignatureError::OwnerSignatureLength { len: 64 })
+        ));
+        let mut low_v = sig.to_vec();
+        low_v[68] -= 27;
+        assert!(matches!(
+            verify_owner_signature(owner.address(), hash, &low_v),
+            Err(KernelSignatureError::OwnerSignatureV { v: 0 | 1 })
+        ));
+        assert!(matches!(
+            parse_signature(&[0, 0, 0]),
+            Err(KernelSignatureError::MissingMode { len: 3 })
+        ));
+        assert!(matches!(
+            parse_signature(&[0, 0, 0, 3, 1]),
+            Err(KernelSignatureError::UnknownMode { mode: [0, 0, 0, 3] })
+        ));
+    }
+
+    #[test]
+    fn enable_signature_layout() {
+        let validator = address!("0x5555555555555555555555555555555555555555");
+        let executor = address!("0x6666666666666666666666666666666666666666");
+        let mut sig = MODE_ENABLE.to_vec();
+        sig.extend_from_slice(&[0, 0, 0, 0, 0, 10]); // validAfter
+        sig.extend_from_slice(&[0, 0, 0, 0, 1, 0]); // validUntil
+        sig.extend_from_slice(validator.as_slice());
+        sig.extend_from_slice(executor.as_slice());
+        sig.extend_from_slice(&U256::from(3).to_be_bytes::<32>());
+        sig.extend_from_slice(&[0xd0, 0xd1, 0xd2]);
+        sig.extend_from_slice(&U256::from(2).to_be_bytes::<32>());
+        sig.extend_from_slice(&[0xe0, 0xe1]);
+        sig.extend_from_slice(&[0xf0, 0xf1, 0xf2, 0xf3]);
+        assert_eq!(
+            parse_signature(&sig).unwrap(),
+            KernelSignature::Enable(EnableSignature {
+                valid_after: 10,
+                valid_until: 256,
+                validator,
+                executor,
+                enable_data: &[0xd0, 0xd1, 0xd2],
+                enable_signature: &[0xe0, 0xe1],
+                validator_signature: &[0xf0, 0xf1, 0xf2, 0xf3],
+            })
+        );
+        for len in 4..sig.len() - 4 {
+            assert!(
+                matches!(
+                    parse_signature(&sig[..len]),
+                    Err(KernelSignatureError::EnableTruncated { .. })
+                ),
+                "len {len}"
+            );
+        }
+        // A length word larger than the signature is a truncation, not a panic.
+        let mut huge = sig.clone();
+        huge[56..88].fill(0xff);
+        assert!(matches!(
+            parse_signature(&huge),
+            Err(KernelSignatureError::EnableTruncated { what: "enableData", .. })
+        ));
+    }
+}
