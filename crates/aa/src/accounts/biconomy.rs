@@ -303,16 +303,24 @@ pub fn decode_signature(signature: &[u8]) -> Result<ModuleSignature, SignatureEr
         <(Bytes, Address)>::abi_decode_params_validate(signature)
             .map_err(SignatureError::Malformed)?;
     let decoded = ModuleSignature { module_signature, validation_module };
-    if decoded.abi_encode() != signature {
+    if decoded.abi_encode().as_ref() != signature {
         return Err(SignatureError::NonCanonical);
     }
     Ok(decoded)
 }
 
 /// The digest the owner signs for the ECDSA module: EIP-191 personal-sign over the 32-byte
-/// `userOpHash` (`ECDSA.toEthSignedMessageHash(userOpHash)`), the same as SimpleAccount's.
+/// `userOpHash` (`ECDSA.toEthSignedMessageHash(userOpHash)`), the same as SimpleAccount's, and
+/// what wallets and Biconomy's SDK produce.
 pub fn ecdsa_digest(user_op_hash: B256) -> B256 {
     eip191_hash_message(user_op_hash)
+}
+
+/// Every digest the ECDSA module accepts an owner signature over, in the order it tries them:
+/// the personal-sign digest, then the raw `userOpHash` (`_verifySignature`). An off-chain check
+/// that accepted fewer would refuse ops the chain takes.
+pub fn ecdsa_accepted_digests(user_op_hash: B256) -> [B256; 2] {
+    [ecdsa_digest(user_op_hash), user_op_hash]
 }
 
 #[cfg(test)]
@@ -408,8 +416,8 @@ mod tests {
         assert_eq!(encode_signature(&stub, Deployment::CANONICAL.ecdsa_module).as_ref(), &expected[..]);
     }
 
-    /// viem's Biconomy `sign({ owner: anvil key 0, hash: keccak256(0xdeadbeef) })` recovers to the
-    /// owner under [`ecdsa_digest`]: the owner signs personal-sign over the hash.
+    /// viem's Biconomy `sign({ owner: anvil key 0, hash: keccak256(0xdeadbeef) })` is a raw
+    /// signature over the hash: the module's second digest, which off-chain checks must accept too.
     #[test]
     fn ecdsa_digest_matches_viem() {
         let sig = alloy::primitives::Signature::try_from(
@@ -419,7 +427,10 @@ mod tests {
         )
         .unwrap();
         let hash = keccak256(hex!("deadbeef"));
-        assert_eq!(sig.recover_address_from_prehash(&ecdsa_digest(hash)).unwrap(), ANVIL_0);
+        let [prefixed, raw] = ecdsa_accepted_digests(hash);
+        assert_eq!(prefixed, ecdsa_digest(hash));
+        assert_eq!(sig.recover_address_from_prehash(&raw).unwrap(), ANVIL_0);
+        assert_ne!(sig.recover_address_from_prehash(&prefixed).unwrap(), ANVIL_0);
     }
 
     #[test]
@@ -587,7 +598,12 @@ mod tests {
         let good = encode_signature(&[0x22u8; 65], address!("0x5555555555555555555555555555555555555555"));
         // A bare 65-byte ECDSA signature (SimpleAccount's format) is not an envelope.
         assert!(matches!(decode_signature(&[0x22u8; 65]), Err(SignatureError::Malformed(_))));
-        assert!(matches!(decode_signature(&good[..good.len() - 1]), Err(SignatureError::Malformed(_))));
+        assert!(matches!(decode_signature(&good[..160]), Err(SignatureError::Malformed(_))));
+        // One byte of padding short: the strict decoder reads it, the re-encoding check refuses it.
+        assert!(matches!(
+            decode_signature(&good[..good.len() - 1]),
+            Err(SignatureError::Malformed(_) | SignatureError::NonCanonical)
+        ));
         let mut dirty = good.to_vec();
         dirty[32] = 0x01; // high bytes of the address word
         assert!(matches!(decode_signature(&dirty), Err(SignatureError::Malformed(_))));
