@@ -3,14 +3,13 @@
 //! SessionKeyManager and the stock ERC-20 session validation module.
 //!
 //! Bytecode is the committed `contracts/vendor/biconomy-v2` build of
-//! `@biconomy-devx/account-contracts-v2` (see its `PROVENANCE.md`), embedded at compile time so
-//! the devnet needs neither the npm sources nor a compiler. Everything goes through the CREATE2
+//! `@biconomy-devx/account-contracts-v2` (see its `PROVENANCE.md`), embedded at compile time
+//! ([`vendored`]) so the devnet needs neither the npm sources nor a compiler. Everything goes through the CREATE2
 //! deployer with salt 0, so the addresses are fixed. They are not Biconomy's canonical ones:
 //! those come from Biconomy's own CREATE3 `Deployer` contract and its salts (the address depends
 //! on that deployer's address and the salt, not on the code), which no key of ours controls.
 
 use alloy::{
-    json_abi::ContractObject,
     network::TransactionBuilder,
     primitives::{Address, B256, Bytes, U256, uint},
     providers::{DynProvider, Provider},
@@ -20,7 +19,7 @@ use alloy::{
     sol_types::{SolCall, SolValue},
 };
 use x402_aa::{ENTRY_POINT_V06, UserOperation, accounts::biconomy};
-use x402_aa_contracts::{Artifact, ArtifactError};
+use x402_aa_contracts::Artifact;
 
 use crate::{
     Devnet, Keys, Result,
@@ -157,40 +156,71 @@ impl BiconomyContract {
         }
     }
 
-    fn json(self) -> &'static str {
-        macro_rules! vendor {
-            ($name:literal) => {
-                include_str!(concat!("../../../contracts/vendor/biconomy-v2/", $name, ".json"))
+    /// The artifact, embedded at compile time from `contracts/vendor/biconomy-v2`.
+    pub fn artifact(self) -> Artifact {
+        macro_rules! parts {
+            ($c:ident) => {
+                (
+                    vendored::$c::abi::contract(),
+                    &vendored::$c::BYTECODE,
+                    &vendored::$c::DEPLOYED_BYTECODE,
+                )
             };
         }
-        match self {
-            Self::SmartAccount => vendor!("SmartAccount"),
-            Self::SmartAccountFactory => vendor!("SmartAccountFactory"),
-            Self::EcdsaOwnershipRegistryModule => vendor!("EcdsaOwnershipRegistryModule"),
-            Self::SessionKeyManager => vendor!("SessionKeyManager"),
-            Self::Erc20SessionValidationModule => vendor!("ERC20SessionValidationModule"),
-        }
-    }
-
-    /// The artifact, parsed from the JSON embedded at compile time.
-    pub fn artifact(self) -> Result<Artifact, ArtifactError> {
-        let path = format!("contracts/vendor/biconomy-v2/{}.json", self.name()).into();
-        let object = match ContractObject::from_json(self.json()) {
-            Ok(object) => object,
-            Err(source) => return Err(ArtifactError::Parse { path, source }),
+        let (abi, bytecode, deployed_bytecode) = match self {
+            Self::SmartAccount => parts!(SmartAccount),
+            Self::SmartAccountFactory => parts!(SmartAccountFactory),
+            Self::EcdsaOwnershipRegistryModule => parts!(EcdsaOwnershipRegistryModule),
+            Self::SessionKeyManager => parts!(SessionKeyManager),
+            Self::Erc20SessionValidationModule => parts!(ERC20SessionValidationModule),
         };
-        let bytecode = object.bytecode.unwrap_or_default();
-        if bytecode.is_empty() {
-            return Err(ArtifactError::EmptyBytecode { path });
-        }
-        Ok(Artifact {
+        Artifact {
             name: self.name().to_owned(),
-            path,
-            abi: object.abi.unwrap_or_default(),
-            bytecode,
-            deployed_bytecode: object.deployed_bytecode.unwrap_or_default(),
-        })
+            path: format!("{VENDOR_DIR}/{}.json", self.name()).into(),
+            abi,
+            bytecode: bytecode.clone(),
+            deployed_bytecode: deployed_bytecode.clone(),
+        }
     }
+}
+
+/// Where the committed artifacts live, relative to the workspace root.
+const VENDOR_DIR: &str = "contracts/vendor/biconomy-v2";
+
+/// The committed artifacts, read by `sol!` at compile time: creation and runtime code plus the
+/// JSON ABI (for the drift check of the hand-written interfaces above); nothing is parsed, so
+/// nothing can fail, at run time. Paths are relative to this crate's manifest.
+pub mod vendored {
+    alloy::sol!(
+        #[sol(abi)]
+        #[derive(Debug)]
+        SmartAccount,
+        "../../contracts/vendor/biconomy-v2/SmartAccount.json"
+    );
+    alloy::sol!(
+        #[sol(abi)]
+        #[derive(Debug)]
+        SmartAccountFactory,
+        "../../contracts/vendor/biconomy-v2/SmartAccountFactory.json"
+    );
+    alloy::sol!(
+        #[sol(abi)]
+        #[derive(Debug)]
+        EcdsaOwnershipRegistryModule,
+        "../../contracts/vendor/biconomy-v2/EcdsaOwnershipRegistryModule.json"
+    );
+    alloy::sol!(
+        #[sol(abi)]
+        #[derive(Debug)]
+        SessionKeyManager,
+        "../../contracts/vendor/biconomy-v2/SessionKeyManager.json"
+    );
+    alloy::sol!(
+        #[sol(abi)]
+        #[derive(Debug)]
+        ERC20SessionValidationModule,
+        "../../contracts/vendor/biconomy-v2/ERC20SessionValidationModule.json"
+    );
 }
 
 /// Factory stake, as Biconomy's deploy script stakes it on testnets (0.1 ETH, one day): a staked
@@ -201,8 +231,8 @@ const FACTORY_UNSTAKE_DELAY: u32 = 86_400;
 /// Deploys every Biconomy contract through the CREATE2 deployer with salt 0 and stakes the
 /// factory. Runs after the project's deployments; addresses do not depend on the order.
 pub(crate) async fn deploy(provider: &DynProvider, keys: &Keys) -> Result<BiconomyAddresses> {
-    let [account, factory, ecdsa, skm, erc20] = BiconomyContract::ALL.map(BiconomyContract::artifact);
-    let (account, factory, ecdsa, skm, erc20) = (account?, factory?, ecdsa?, skm?, erc20?);
+    let [account, factory, ecdsa, skm, erc20] =
+        BiconomyContract::ALL.map(BiconomyContract::artifact);
     let owner = keys.deployer.address();
     let mut tx = Txs { provider, from: owner, nonce: provider.get_transaction_count(owner).await? };
 
@@ -254,7 +284,8 @@ impl Devnet {
     ) -> Result<B256> {
         let hash = self.user_op_hash(op);
         let signature = owner.sign_message(hash.as_slice()).await?;
-        op.signature = biconomy::encode_signature(&signature.as_bytes(), self.biconomy.ecdsa_module);
+        op.signature =
+            biconomy::encode_signature(&signature.as_bytes(), self.biconomy.ecdsa_module);
         Ok(hash)
     }
 }
@@ -315,7 +346,7 @@ mod tests {
     #[test]
     fn every_artifact_loads() {
         for c in BiconomyContract::ALL {
-            let a = c.artifact().unwrap();
+            let a = c.artifact();
             assert!(!a.deployed_bytecode.is_empty(), "{}", a.name);
             assert!(!a.abi.functions.is_empty(), "{}", a.name);
         }
@@ -324,7 +355,7 @@ mod tests {
     #[test]
     fn bindings_match_artifact_abis() {
         let check = |c: BiconomyContract, calls: &[[u8; 4]], events: &[[u8; 32]], errors| {
-            let missing = missing_from_artifact(&c.artifact().unwrap(), calls, events, errors);
+            let missing = missing_from_artifact(&c.artifact(), calls, events, errors);
             assert!(missing.is_empty(), "{}: {missing:?}", c.name());
         };
         check(

@@ -122,7 +122,11 @@ impl Deployment {
     };
 
     /// A deployment of the committed `contracts/vendor/biconomy-v2` build (the devnet's).
-    pub const fn vendored(factory: Address, implementation: Address, ecdsa_module: Address) -> Self {
+    pub const fn vendored(
+        factory: Address,
+        implementation: Address,
+        ecdsa_module: Address,
+    ) -> Self {
         Self { factory, implementation, ecdsa_module, proxy_creation_code: PROXY_CREATION_CODE }
     }
 
@@ -213,9 +217,10 @@ pub enum PaymentError {
 /// Biconomy's names for each call (`executeBatch_y6U` / `executeBatch`, `execute_ncC` /
 /// `execute`), in canonical ABI encoding, and nothing else.
 pub fn decode_payment(call_data: &[u8]) -> Result<DecodedPayment, PaymentError> {
-    let selector = call_data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).ok_or(
-        CallDataError::MissingSelector { at: CallSite::Account, len: call_data.len() },
-    )?;
+    let selector = call_data
+        .get(..4)
+        .and_then(|s| <[u8; 4]>::try_from(s).ok())
+        .ok_or(CallDataError::MissingSelector { at: CallSite::Account, len: call_data.len() })?;
     match selector {
         executeBatch_y6UCall::SELECTOR => {
             let c: executeBatch_y6UCall = decode_strict(call_data)?;
@@ -233,8 +238,10 @@ pub fn decode_payment(call_data: &[u8]) -> Result<DecodedPayment, PaymentError> 
             let c: executeCall = decode_strict(call_data)?;
             Ok(decode_shape(&encode_execute(c.dest, c.value, c.func))?)
         }
-        other => Err(CallDataError::UnknownSelector { at: CallSite::Account, selector: other.into() }
-            .into()),
+        other => {
+            Err(CallDataError::UnknownSelector { at: CallSite::Account, selector: other.into() }
+                .into())
+        }
     }
 }
 
@@ -335,11 +342,11 @@ mod tests {
     const REQUEST: B256 =
         b256!("0x4444444444444444444444444444444444444444444444444444444444444444");
 
-    /// The devnet deployment (`x402_aa_devnet::biconomy`): deterministic CREATE2 addresses.
+    /// The devnet deployment (`x402_aa_devnet::biconomy`): CREATE2 with salt 0, so fixed.
     const DEVNET: Deployment = Deployment::vendored(
-        address!("0x0000000000000000000000000000000000000000"),
-        address!("0x0000000000000000000000000000000000000000"),
-        address!("0x0000000000000000000000000000000000000000"),
+        address!("0xdf043d92627fede9ce4349e75b4672edffcf6605"),
+        address!("0x624e1ce491c6a07f552319feb6873cb3b6c29206"),
+        address!("0x2ba663f4eb38fd917f91b464e0a3af1c4b6ff12e"),
     );
 
     /// Anvil's first two default keys, the owners in viem's `toBiconomySmartAccountV2` tests.
@@ -401,6 +408,21 @@ mod tests {
         );
     }
 
+    /// The devnet factory's `getAddressForCounterFactualAccount(ecdsaModule,
+    /// initForSmartAccount(anvil key 3), 0)` and `minimalHandler()`, read from a running devnet.
+    #[test]
+    fn devnet_deployment_matches_its_factory() {
+        let owner = address!("0x90F79bf6EB2c4f870365E785982E1f101E93b906");
+        assert_eq!(
+            DEVNET.account_address(owner, U256::ZERO),
+            address!("0x8b1e3Bc5A38952ebd5fdf0fe9bE10C379F18De1a")
+        );
+        assert_eq!(
+            DEVNET.default_handler(),
+            address!("0x2136f8f95f8c5eae18b344c8d100f264ee947280")
+        );
+    }
+
     /// viem's stub signature for the canonical ECDSA module (`getStubSignature`).
     #[test]
     fn envelope_matches_viem() {
@@ -413,7 +435,10 @@ mod tests {
             "0000000000000000000000000000000000000000000000000000000000000041"
             "fffffffffffffffffffffffffffffff0000000000000000000000000000000007aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1c00000000000000000000000000000000000000000000000000000000000000"
         );
-        assert_eq!(encode_signature(&stub, Deployment::CANONICAL.ecdsa_module).as_ref(), &expected[..]);
+        assert_eq!(
+            encode_signature(&stub, Deployment::CANONICAL.ecdsa_module).as_ref(),
+            &expected[..]
+        );
     }
 
     /// viem's Biconomy `sign({ owner: anvil key 0, hash: keccak256(0xdeadbeef) })` is a raw
@@ -483,7 +508,10 @@ mod tests {
                 .abi_encode();
         let decoded = decode_payment(&ncc).unwrap();
         assert_eq!(decode_payment(&plain).unwrap(), decoded);
-        assert_eq!((decoded.settlement, decoded.settle, decoded.approve), (SETTLEMENT, settle(), None));
+        assert_eq!(
+            (decoded.settlement, decoded.settle, decoded.approve),
+            (SETTLEMENT, settle(), None)
+        );
     }
 
     #[test]
@@ -527,7 +555,8 @@ mod tests {
             Err(PaymentError::Shape(CallDataError::UnknownSelector { at: CallSite::Batch(0), .. }))
         ));
         // Approve alone.
-        let data = batch_y6u(vec![TOKEN], vec![U256::ZERO], vec![encode_approve(SETTLEMENT, amount())]);
+        let data =
+            batch_y6u(vec![TOKEN], vec![U256::ZERO], vec![encode_approve(SETTLEMENT, amount())]);
         assert!(matches!(decode_payment(&data), Err(PaymentError::Shape(CallDataError::NoSettle))));
         // A single transfer through execute_ncC.
         let data = execute_ncCCall { dest: TOKEN, value: U256::ZERO, func: transfer }.abi_encode();
@@ -595,7 +624,8 @@ mod tests {
 
     #[test]
     fn signature_envelope_rejects_bad_input() {
-        let good = encode_signature(&[0x22u8; 65], address!("0x5555555555555555555555555555555555555555"));
+        let good =
+            encode_signature(&[0x22u8; 65], address!("0x5555555555555555555555555555555555555555"));
         // A bare 65-byte ECDSA signature (SimpleAccount's format) is not an envelope.
         assert!(matches!(decode_signature(&[0x22u8; 65]), Err(SignatureError::Malformed(_))));
         assert!(matches!(decode_signature(&good[..160]), Err(SignatureError::Malformed(_))));

@@ -10,7 +10,7 @@ use alloy::{
 };
 use x402_aa::{
     CallDataError, CallSite, ENTRY_POINT_V06, UserOperation,
-    accounts::biconomy::{self, PaymentError, PROXY_CREATION_CODE},
+    accounts::biconomy::{self, PROXY_CREATION_CODE, PaymentError},
 };
 use x402_aa_contracts::{EntryPoint, SettlementContract};
 use x402_aa_devnet::{
@@ -50,13 +50,17 @@ async fn biconomy_contracts_hold_the_committed_code() -> anyhow::Result<()> {
     // Runtime code equals the committed artifact's, immutables aside.
     for (contract, address, immutables) in [
         (BiconomyContract::SmartAccount, b.implementation, vec![ENTRY_POINT_V06, b.implementation]),
-        (BiconomyContract::SmartAccountFactory, b.factory, vec![b.implementation, b.default_handler]),
+        (
+            BiconomyContract::SmartAccountFactory,
+            b.factory,
+            vec![b.implementation, b.default_handler],
+        ),
         (BiconomyContract::EcdsaOwnershipRegistryModule, b.ecdsa_module, vec![]),
         (BiconomyContract::SessionKeyManager, b.session_key_manager, vec![]),
         (BiconomyContract::Erc20SessionValidationModule, b.erc20_session_module, vec![]),
     ] {
         let code = p.get_code_at(address).await?;
-        let expected = contract.artifact()?.deployed_bytecode;
+        let expected = contract.artifact().deployed_bytecode;
         assert_eq!(
             Bytes::from(mask_immutables(&code, &immutables)),
             expected,
@@ -74,7 +78,7 @@ async fn biconomy_contracts_hold_the_committed_code() -> anyhow::Result<()> {
     assert_eq!(factory.basicImplementation().call().await?, b.implementation);
     assert_eq!(factory.minimalHandler().call().await?, b.default_handler);
     assert_eq!(factory.owner().call().await?, devnet.keys.deployer.address());
-    assert_eq!(factory.accountCreationCode().call().await?, PROXY_CREATION_CODE);
+    assert_eq!(factory.accountCreationCode().call().await?.as_ref(), PROXY_CREATION_CODE);
     let stake = EntryPoint::new(ENTRY_POINT_V06, p).getDepositInfo(b.factory).call().await?;
     assert!(stake.staked);
     assert_eq!(U256::from(stake.stake), parse_ether("0.1")?);
@@ -147,7 +151,8 @@ async fn owner_signed_payment_from_counterfactual_biconomy_account() -> anyhow::
     let amount = U256::from(1_500_000);
     let request_hash = keccak256("biconomy request 1");
 
-    let (op, hash) = payment_op(&devnet, &owner, account, 0, merchant, amount, request_hash).await?;
+    let (op, hash) =
+        payment_op(&devnet, &owner, account, 0, merchant, amount, request_hash).await?;
     // What a facilitator reads from the op.
     let decoded = biconomy::decode_payment(&op.call_data)?;
     assert_eq!(decoded.settlement, a.settlement);
@@ -248,8 +253,9 @@ async fn biconomy_refuses_bad_signatures_and_non_payments() -> anyhow::Result<()
         value: U256::from(USD),
     }
     .abi_encode();
-    let call_data = biconomy::execute_ncCCall { dest: a.token, value: U256::ZERO, func: transfer.into() }
-        .abi_encode();
+    let call_data =
+        biconomy::execute_ncCCall { dest: a.token, value: U256::ZERO, func: transfer.into() }
+            .abi_encode();
     assert!(matches!(
         biconomy::decode_payment(&call_data),
         Err(PaymentError::Shape(CallDataError::UnknownSelector { at: CallSite::Execute, .. }))
