@@ -16,10 +16,12 @@ deps: node_modules/.package-lock.json
 # Rebuild the committed artifacts after editing contracts/src.
 contracts: deps
 	node contracts/scripts/compile.mjs
+	node contracts/scripts/compile-biconomy.mjs
 
 # Fails when contracts/src changed without `make contracts`.
 check-contracts: deps
 	node contracts/scripts/compile.mjs --check
+	node contracts/scripts/compile-biconomy.mjs --check
 
 fmt:
 	$(CARGO) fmt --all -- --check

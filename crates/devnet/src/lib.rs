@@ -9,9 +9,11 @@
 //! - `TestStablecoin`, `SettlementContract` (token allowed) and `SessionKeyAccountFactory`;
 //! - `TestEip3009Token`, a USDC look-alike with EIP-3009 authorizations (EIP-712 domain
 //!   "Devnet USD Coin", version "2") for x402's `exact` scheme, deployed last.
+//! - Biconomy Smart Account v2 ([`biconomy`]), in [`Devnet::biconomy`].
 //!
 //! The chain stops when the [`Devnet`] is dropped.
 
+pub mod biconomy;
 mod deploy;
 mod error;
 pub mod kernel;
@@ -127,6 +129,7 @@ impl DevnetBuilder {
 #[derive(Debug)]
 pub struct Devnet {
     pub addresses: Addresses,
+    pub biconomy: biconomy::BiconomyAddresses,
     pub keys: Keys,
     provider: DynProvider,
     chain_id: u64,
@@ -197,11 +200,20 @@ impl Devnet {
 
         let addresses = deploy::deploy_all(&provider, &keys).await?;
         kernel::deploy(&provider).await?;
+        let biconomy = biconomy::deploy(&provider, &keys).await?;
         tracing::debug!(
             target: "x402_aa::devnet",
             %rpc_url, ?spawned, total = ?started.elapsed(), "devnet ready"
         );
-        Ok(Self { addresses, keys, provider, chain_id: opts.chain_id, rpc_url, _anvil: anvil })
+        Ok(Self {
+            addresses,
+            biconomy,
+            keys,
+            provider,
+            chain_id: opts.chain_id,
+            rpc_url,
+            _anvil: anvil,
+        })
     }
 
     /// Provider whose wallet holds every funded key; the deployer signs unless `from` says

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::call_data::{CallDataError, DecodedPayment, SettleCall};
 
+pub mod biconomy;
 pub mod kernel;
 pub mod session_key_account;
 pub mod simple_account;

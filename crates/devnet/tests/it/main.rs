@@ -1,5 +1,6 @@
 //! Integration tests against a real anvil: one binary, one module per concern.
 
+mod biconomy;
 mod common;
 mod deployment;
 mod eip3009;

@@ -1,0 +1,655 @@
+//! Biconomy Smart Account v2 (`SmartAccount` 2.0.0, EntryPoint v0.6): what an aa-native payment
+//! from it looks like on the wire.
+//!
+//! A Biconomy account has no owner of its own: `validateUserOp` reads the last word of
+//! `abi.decode(signature, (bytes, address))` as the *validation module*, requires it to be
+//! enabled on the account, and hands the op to it. An owner payment therefore carries
+//! `abi.encode(ecdsaSignature, EcdsaOwnershipRegistryModule)`, and the module checks the owner
+//! it registered for the account at deployment.
+//!
+//! - **Deployment**: `SmartAccountFactory.deployCounterFactualAccount(ecdsaModule,
+//!   initForSmartAccount(owner), index)` creates a `Proxy` with CREATE2 (salt
+//!   `keccak256(keccak256(initializer) ‖ index)`) and calls `init(defaultHandler, ecdsaModule,
+//!   initForSmartAccount(owner))` on it, which enables the module and registers the owner.
+//! - **Payment callData**: `executeBatch_y6U(address[], uint256[], bytes[])`, Biconomy's
+//!   gas-optimised name for `executeBatch` (its selector `0x00004680` has two zero bytes), with
+//!   `[approve(settlement, A), settle(merchant, token, A, requestHash)]` and zero values.
+//! - **Owner signature**: the ECDSA module accepts the owner's signature over
+//!   `toEthSignedMessageHash(userOpHash)` (EIP-191 personal-sign, what wallets produce) and also a
+//!   raw signature over `userOpHash`; [`ecdsa_digest`] is the EIP-191 one.
+//!
+//! Decoding maps Biconomy's call shapes onto SimpleAccount's and runs the one payment decoder
+//! ([`crate::call_data::decode_payment`]) on them, so the shape rules (exactly approve then settle,
+//! same token, same amount, canonical ABI) exist once for every account kind.
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256, address, eip191_hash_message, hex, keccak256},
+    sol,
+    sol_types::{SolCall, SolValue, abi::AbiDecoderConfig},
+};
+
+use crate::call_data::{
+    CallDataError, CallSite, DecodedPayment, SettleCall, decode_payment as decode_shape,
+    encode_approve, encode_execute, encode_execute_batch,
+};
+
+sol! {
+    /// `SmartAccountFactory` v2: deploys the account proxy at a CREATE2 address salted by the
+    /// initializer and `index`, then calls `init` on it. The EntryPoint's SenderCreator makes this
+    /// call with the tail of `initCode`.
+    #[derive(Debug, PartialEq, Eq)]
+    function deployCounterFactualAccount(address moduleSetupContract, bytes moduleSetupData, uint256 index) returns (address proxy);
+
+    /// `SmartAccountFactory` v2 view of the address [`deployCounterFactualAccount`] would use.
+    #[derive(Debug, PartialEq, Eq)]
+    function getAddressForCounterFactualAccount(address moduleSetupContract, bytes moduleSetupData, uint256 index) returns (address _account);
+
+    /// `BaseSmartAccount.init`: what the factory calls on the new proxy. Its hash salts CREATE2.
+    #[derive(Debug, PartialEq, Eq)]
+    function init(address handler, address moduleSetupContract, bytes moduleSetupData) returns (address);
+
+    /// `EcdsaOwnershipRegistryModule`: registers `eoaOwner` for `msg.sender` (the new account)
+    /// and returns the module's address, which the account then enables.
+    #[derive(Debug, PartialEq, Eq)]
+    function initForSmartAccount(address eoaOwner) returns (address);
+
+    /// `SmartAccount` 2.0.0: one call (EntryPoint only); `execute` is its alias.
+    #[derive(Debug, PartialEq, Eq)]
+    function execute_ncC(address dest, uint256 value, bytes func);
+
+    /// `SmartAccount` 2.0.0: alias of [`execute_ncCCall`].
+    #[derive(Debug, PartialEq, Eq)]
+    function execute(address dest, uint256 value, bytes func);
+
+    /// `SmartAccount` 2.0.0: calls in order (EntryPoint only), each with its own value; reverts
+    /// `WrongBatchProvided` on an empty batch or unequal lengths. `executeBatch` is its alias.
+    #[derive(Debug, PartialEq, Eq)]
+    function executeBatch_y6U(address[] dest, uint256[] value, bytes[] func);
+
+    /// `SmartAccount` 2.0.0: alias of [`executeBatch_y6UCall`].
+    #[derive(Debug, PartialEq, Eq)]
+    function executeBatch(address[] dest, uint256[] value, bytes[] func);
+}
+
+/// `type(Proxy).creationCode` of the committed `contracts/vendor/biconomy-v2` build (the
+/// factory's `accountCreationCode()`); with the implementation appended it is the CREATE2 init
+/// code of every account.
+pub const PROXY_CREATION_CODE: &[u8] = &hex!(
+    "6080346100aa57601f61012038819003918201601f19168301916001600160401b038311848410176100af57"
+    "8084926020946040528339810103126100aa57516001600160a01b0381168082036100aa5715610065573055"
+    "604051605a90816100c68239f35b60405162461bcd60e51b815260206004820152601e60248201527f496e76"
+    "616c696420696d706c656d656e746174696f6e206164647265737300006044820152606490fd5b600080fd5b"
+    "634e487b7160e01b600052604160045260246000fdfe608060405230546000808092368280378136915af43d"
+    "82803e156020573d90f35b3d90fdfea2646970667358221220b166fd81c9c8e2b8487fa5543d2d39a9d0cb9b"
+    "34ea78ce5c7c920c2af79efb5364736f6c63430008110033"
+);
+
+/// The canonical factory's `accountCreationCode()`: the same instructions as
+/// [`PROXY_CREATION_CODE`], only the trailing Solidity metadata hash differs (Biconomy built from
+/// other source bytes than the npm package ships). Pinned by the mainnet addresses in the tests.
+pub const CANONICAL_PROXY_CREATION_CODE: &[u8] = &hex!(
+    "6080346100aa57601f61012038819003918201601f19168301916001600160401b038311848410176100af57"
+    "8084926020946040528339810103126100aa57516001600160a01b0381168082036100aa5715610065573055"
+    "604051605a90816100c68239f35b60405162461bcd60e51b815260206004820152601e60248201527f496e76"
+    "616c696420696d706c656d656e746174696f6e206164647265737300006044820152606490fd5b600080fd5b"
+    "634e487b7160e01b600052604160045260246000fdfe608060405230546000808092368280378136915af43d"
+    "82803e156020573d90f35b3d90fdfea2646970667358221220a03b18dce0be0b4c9afe58a9eb85c35205e2cf"
+    "087da098bbf1d23945bf89496064736f6c63430008110033"
+);
+
+/// Where one Biconomy v2 deployment lives: everything an account's address and initCode depend
+/// on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Deployment {
+    /// `SmartAccountFactory`.
+    pub factory: Address,
+    /// `SmartAccount` implementation the factory's proxies delegate to (`basicImplementation`).
+    pub implementation: Address,
+    /// `EcdsaOwnershipRegistryModule`, the owner's validation module.
+    pub ecdsa_module: Address,
+    /// The factory's `accountCreationCode()`. It ends in a metadata hash of the Proxy source, so
+    /// it differs between builds and must match the factory's or every address is wrong.
+    pub proxy_creation_code: &'static [u8],
+}
+
+impl Deployment {
+    /// Biconomy's own v2 deployment, at the same addresses on every chain it supports.
+    pub const CANONICAL: Self = Self {
+        factory: address!("0x000000a56Aaca3e9a4C479ea6b6CD0DbcB6634F5"),
+        implementation: address!("0x0000002512019Dafb59528B82CB92D3c5D2423aC"),
+        ecdsa_module: address!("0x0000001c5b32F37F5beA87BDD5374eB2aC54eA8e"),
+        proxy_creation_code: CANONICAL_PROXY_CREATION_CODE,
+    };
+
+    /// A deployment of the committed `contracts/vendor/biconomy-v2` build (the devnet's).
+    pub const fn vendored(
+        factory: Address,
+        implementation: Address,
+        ecdsa_module: Address,
+    ) -> Self {
+        Self { factory, implementation, ecdsa_module, proxy_creation_code: PROXY_CREATION_CODE }
+    }
+
+    /// The `DefaultCallbackHandler` the factory's constructor creates (`minimalHandler`): the
+    /// factory's first CREATE, so its address follows from the factory's at nonce 1 (EIP-161).
+    pub fn default_handler(&self) -> Address {
+        self.factory.create(1)
+    }
+
+    /// `init(defaultHandler, ecdsaModule, initForSmartAccount(owner))`, the call the factory makes
+    /// on the fresh proxy.
+    pub fn initializer(&self, owner: Address) -> Bytes {
+        initCall {
+            handler: self.default_handler(),
+            moduleSetupContract: self.ecdsa_module,
+            moduleSetupData: ecdsa_setup_data(owner),
+        }
+        .abi_encode()
+        .into()
+    }
+
+    /// `initCode` deploying `owner`'s account number `index` with the ECDSA module.
+    pub fn init_code(&self, owner: Address, index: U256) -> Bytes {
+        let call = deployCounterFactualAccountCall {
+            moduleSetupContract: self.ecdsa_module,
+            moduleSetupData: ecdsa_setup_data(owner),
+            index,
+        };
+        [self.factory.as_slice(), &call.abi_encode()].concat().into()
+    }
+
+    /// The counterfactual account address, as the factory's `getAddressForCounterFactualAccount`
+    /// computes it: CREATE2 from the factory with salt `keccak256(keccak256(initializer) ‖
+    /// index)` over `proxyCreationCode ‖ uint256(implementation)`.
+    pub fn account_address(&self, owner: Address, index: U256) -> Address {
+        let salt = keccak256((keccak256(self.initializer(owner)), index).abi_encode_packed());
+        let code = [self.proxy_creation_code, &self.implementation.into_word()[..]].concat();
+        self.factory.create2(salt, keccak256(code))
+    }
+}
+
+/// `initForSmartAccount(owner)`: the module setup data registering `owner` with the ECDSA module.
+pub fn ecdsa_setup_data(owner: Address) -> Bytes {
+    initForSmartAccountCall { eoaOwner: owner }.abi_encode().into()
+}
+
+/// The batch payment: `executeBatch_y6U([token, settlement], [0, 0], [approve(settlement,
+/// amount), settle(merchant, token, amount, requestHash)])`.
+pub fn encode_payment_batch(
+    token: Address,
+    settlement: Address,
+    merchant: Address,
+    amount: U256,
+    request_hash: B256,
+) -> Bytes {
+    let settle = SettleCall { merchant, token, amount, request_hash };
+    executeBatch_y6UCall {
+        dest: vec![token, settlement],
+        value: vec![U256::ZERO, U256::ZERO],
+        func: vec![encode_approve(settlement, amount), settle.abi_encode()],
+    }
+    .abi_encode()
+    .into()
+}
+
+/// The single-call payment `execute_ncC(settlement, 0, settle(...))`, for accounts whose
+/// allowance is already in place.
+pub fn encode_payment_execute(settlement: Address, settle: &SettleCall) -> Bytes {
+    execute_ncCCall { dest: settlement, value: U256::ZERO, func: settle.abi_encode() }
+        .abi_encode()
+        .into()
+}
+
+/// Why callData from a Biconomy account is not a payment.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PaymentError {
+    /// A rule every account kind shares (shape, selectors, canonical ABI, approve consistency).
+    #[error(transparent)]
+    Shape(#[from] CallDataError),
+    #[error("executeBatch has {targets} targets but {values} values")]
+    ValueCountMismatch { targets: usize, values: usize },
+    #[error("executeBatch entry {index} forwards {value} wei; a payment forwards none")]
+    BatchValue { index: usize, value: U256 },
+}
+
+/// Accepts the two payment shapes (batch approve + settle, or a single settle) under either of
+/// Biconomy's names for each call (`executeBatch_y6U` / `executeBatch`, `execute_ncC` /
+/// `execute`), in canonical ABI encoding, and nothing else.
+pub fn decode_payment(call_data: &[u8]) -> Result<DecodedPayment, PaymentError> {
+    let selector = call_data
+        .get(..4)
+        .and_then(|s| <[u8; 4]>::try_from(s).ok())
+        .ok_or(CallDataError::MissingSelector { at: CallSite::Account, len: call_data.len() })?;
+    match selector {
+        executeBatch_y6UCall::SELECTOR => {
+            let c: executeBatch_y6UCall = decode_strict(call_data)?;
+            decode_batch(c.dest, c.value, c.func)
+        }
+        executeBatchCall::SELECTOR => {
+            let c: executeBatchCall = decode_strict(call_data)?;
+            decode_batch(c.dest, c.value, c.func)
+        }
+        execute_ncCCall::SELECTOR => {
+            let c: execute_ncCCall = decode_strict(call_data)?;
+            Ok(decode_shape(&encode_execute(c.dest, c.value, c.func))?)
+        }
+        executeCall::SELECTOR => {
+            let c: executeCall = decode_strict(call_data)?;
+            Ok(decode_shape(&encode_execute(c.dest, c.value, c.func))?)
+        }
+        other => {
+            Err(CallDataError::UnknownSelector { at: CallSite::Account, selector: other.into() }
+                .into())
+        }
+    }
+}
+
+/// Values are what Biconomy's batch adds over SimpleAccount's; once they are all zero the batch
+/// is SimpleAccount's `executeBatch(dest, func)` and the shared rules decide.
+fn decode_batch(
+    dest: Vec<Address>,
+    value: Vec<U256>,
+    func: Vec<Bytes>,
+) -> Result<DecodedPayment, PaymentError> {
+    if dest.len() != value.len() {
+        return Err(PaymentError::ValueCountMismatch { targets: dest.len(), values: value.len() });
+    }
+    if let Some((index, value)) = value.iter().enumerate().find(|(_, v)| !v.is_zero()) {
+        return Err(PaymentError::BatchValue { index, value: *value });
+    }
+    Ok(decode_shape(&encode_execute_batch(dest, func))?)
+}
+
+/// Strict decoding plus a re-encode comparison, as for SimpleAccount's calls: two byte strings
+/// that decode to the same call must not both be accepted.
+fn decode_strict<C: SolCall>(data: &[u8]) -> Result<C, CallDataError> {
+    let at = CallSite::Account;
+    let call = C::abi_decode_with_config(data, AbiDecoderConfig::new().strict(true))
+        .map_err(|source| CallDataError::MalformedAbi { at, call: C::SIGNATURE, source })?;
+    if call.abi_encode() != data {
+        return Err(CallDataError::NonCanonicalAbi { at, call: C::SIGNATURE });
+    }
+    Ok(call)
+}
+
+/// `userOp.signature` of a Biconomy account, split into its two parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleSignature {
+    /// What the validation module reads (for the ECDSA module: a 65-byte `r ‖ s ‖ v`).
+    pub module_signature: Bytes,
+    /// The module the account hands validation to; it must be enabled on the account.
+    pub validation_module: Address,
+}
+
+/// Why a signature is not a Biconomy `abi.encode(bytes, address)` envelope.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    #[error("signature is not abi.encode(bytes moduleSignature, address validationModule): {0}")]
+    Malformed(#[source] alloy::sol_types::Error),
+    #[error("signature envelope is not in canonical ABI encoding")]
+    NonCanonical,
+}
+
+impl ModuleSignature {
+    /// `abi.encode(moduleSignature, validationModule)`, the account's `userOp.signature`.
+    pub fn abi_encode(&self) -> Bytes {
+        encode_signature(&self.module_signature, self.validation_module)
+    }
+}
+
+/// `abi.encode(bytes moduleSignature, address validationModule)`.
+pub fn encode_signature(module_signature: &[u8], validation_module: Address) -> Bytes {
+    (Bytes::copy_from_slice(module_signature), validation_module).abi_encode_params().into()
+}
+
+/// Inverse of [`encode_signature`], strict and canonical.
+pub fn decode_signature(signature: &[u8]) -> Result<ModuleSignature, SignatureError> {
+    let (module_signature, validation_module) =
+        <(Bytes, Address)>::abi_decode_params_validate(signature)
+            .map_err(SignatureError::Malformed)?;
+    let decoded = ModuleSignature { module_signature, validation_module };
+    if decoded.abi_encode().as_ref() != signature {
+        return Err(SignatureError::NonCanonical);
+    }
+    Ok(decoded)
+}
+
+/// The digest the owner signs for the ECDSA module: EIP-191 personal-sign over the 32-byte
+/// `userOpHash` (`ECDSA.toEthSignedMessageHash(userOpHash)`), the same as SimpleAccount's, and
+/// what wallets and Biconomy's SDK produce.
+pub fn ecdsa_digest(user_op_hash: B256) -> B256 {
+    eip191_hash_message(user_op_hash)
+}
+
+/// Every digest the ECDSA module accepts an owner signature over, in the order it tries them:
+/// the personal-sign digest, then the raw `userOpHash` (`_verifySignature`). An off-chain check
+/// that accepted fewer would refuse ops the chain takes.
+pub fn ecdsa_accepted_digests(user_op_hash: B256) -> [B256; 2] {
+    [ecdsa_digest(user_op_hash), user_op_hash]
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::{b256, bytes};
+
+    use super::*;
+
+    const TOKEN: Address = address!("0x1000000000000000000000000000000000000001");
+    const SETTLEMENT: Address = address!("0x2000000000000000000000000000000000000002");
+    const MERCHANT: Address = address!("0x3000000000000000000000000000000000000003");
+    const REQUEST: B256 =
+        b256!("0x4444444444444444444444444444444444444444444444444444444444444444");
+
+    /// The devnet deployment (`x402_aa_devnet::biconomy`): CREATE2 with salt 0, so fixed.
+    const DEVNET: Deployment = Deployment::vendored(
+        address!("0xdf043d92627fede9ce4349e75b4672edffcf6605"),
+        address!("0x624e1ce491c6a07f552319feb6873cb3b6c29206"),
+        address!("0x2ba663f4eb38fd917f91b464e0a3af1c4b6ff12e"),
+    );
+
+    /// Anvil's first two default keys, the owners in viem's `toBiconomySmartAccountV2` tests.
+    const ANVIL_0: Address = address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+    const ANVIL_1: Address = address!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+
+    fn amount() -> U256 {
+        U256::from(1_500_000u64)
+    }
+
+    fn settle() -> SettleCall {
+        SettleCall { merchant: MERCHANT, token: TOKEN, amount: amount(), request_hash: REQUEST }
+    }
+
+    fn batch_y6u(dest: Vec<Address>, value: Vec<U256>, func: Vec<Bytes>) -> Bytes {
+        executeBatch_y6UCall { dest, value, func }.abi_encode().into()
+    }
+
+    #[test]
+    fn selectors_match_biconomy_sources() {
+        // Constants in BatchedSessionRouter / ISessionValidationModule of the npm sources.
+        assert_eq!(executeBatch_y6UCall::SELECTOR, hex!("00004680"));
+        assert_eq!(executeBatchCall::SELECTOR, hex!("47e1da2a"));
+        assert_eq!(execute_ncCCall::SELECTOR, hex!("0000189a"));
+        assert_eq!(executeCall::SELECTOR, hex!("b61d27f6"));
+        assert_eq!(initForSmartAccountCall::SELECTOR, hex!("2ede3bc0"));
+        assert_eq!(deployCounterFactualAccountCall::SELECTOR, hex!("df20ffbc"));
+    }
+
+    /// Golden vectors from viem's `toBiconomySmartAccountV2` tests, which run against a mainnet
+    /// fork: the canonical factory's addresses for anvil's keys 0 and 1, and its initCode.
+    #[test]
+    fn canonical_deployment_matches_mainnet() {
+        let c = Deployment::CANONICAL;
+        assert_eq!(c.default_handler(), address!("0x0bBa6d96BD616BedC6BFaa341742FD43c60b83C1"));
+        assert_eq!(
+            c.account_address(ANVIL_0, U256::ZERO),
+            address!("0x0788816536DEFa6A14779711c0B08b7f0edFe68b")
+        );
+        assert_eq!(
+            c.account_address(ANVIL_1, U256::ZERO),
+            address!("0x9d7D81B4eecDf15CEb00bA42284EA36f8BE68B90")
+        );
+        assert_eq!(
+            c.account_address(ANVIL_1, U256::from(1)),
+            address!("0x7cfb07Af979D38c4d178b366469abE1292B91B64")
+        );
+        let factory_data = hex!(
+            "df20ffbc0000000000000000000000000000001c5b32f37f5bea87bdd5374eb2ac54ea8e"
+            "0000000000000000000000000000000000000000000000000000000000000060"
+            "0000000000000000000000000000000000000000000000000000000000000000"
+            "0000000000000000000000000000000000000000000000000000000000000024"
+            "2ede3bc0000000000000000000000000f39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+            "00000000000000000000000000000000000000000000000000000000"
+        );
+        assert_eq!(
+            c.init_code(ANVIL_0, U256::ZERO).as_ref(),
+            [c.factory.as_slice(), &factory_data[..]].concat()
+        );
+    }
+
+    /// The devnet factory's `getAddressForCounterFactualAccount(ecdsaModule,
+    /// initForSmartAccount(anvil key 3), 0)` and `minimalHandler()`, read from a running devnet.
+    #[test]
+    fn devnet_deployment_matches_its_factory() {
+        let owner = address!("0x90F79bf6EB2c4f870365E785982E1f101E93b906");
+        assert_eq!(
+            DEVNET.account_address(owner, U256::ZERO),
+            address!("0x8b1e3Bc5A38952ebd5fdf0fe9bE10C379F18De1a")
+        );
+        assert_eq!(
+            DEVNET.default_handler(),
+            address!("0x2136f8f95f8c5eae18b344c8d100f264ee947280")
+        );
+    }
+
+    /// viem's stub signature for the canonical ECDSA module (`getStubSignature`).
+    #[test]
+    fn envelope_matches_viem() {
+        let stub = hex!(
+            "fffffffffffffffffffffffffffffff0000000000000000000000000000000007aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1c"
+        );
+        let expected = hex!(
+            "0000000000000000000000000000000000000000000000000000000000000040"
+            "0000000000000000000000000000001c5b32f37f5bea87bdd5374eb2ac54ea8e"
+            "0000000000000000000000000000000000000000000000000000000000000041"
+            "fffffffffffffffffffffffffffffff0000000000000000000000000000000007aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1c00000000000000000000000000000000000000000000000000000000000000"
+        );
+        assert_eq!(
+            encode_signature(&stub, Deployment::CANONICAL.ecdsa_module).as_ref(),
+            &expected[..]
+        );
+    }
+
+    /// viem's Biconomy `sign({ owner: anvil key 0, hash: keccak256(0xdeadbeef) })` is a raw
+    /// signature over the hash: the module's second digest, which off-chain checks must accept too.
+    #[test]
+    fn ecdsa_digest_matches_viem() {
+        let sig = alloy::primitives::Signature::try_from(
+            &hex!(
+                "a8a8de243232c52140496c6b3e428090a8a944e1da3af2d6873d0f2151aa54b35aa7e59729d04cd6cc405bacc7e5e834ad56a945a1b2570948ba39febdfbdd3c1c"
+            )[..],
+        )
+        .unwrap();
+        let hash = keccak256(hex!("deadbeef"));
+        let [prefixed, raw] = ecdsa_accepted_digests(hash);
+        assert_eq!(prefixed, ecdsa_digest(hash));
+        assert_eq!(sig.recover_address_from_prehash(&raw).unwrap(), ANVIL_0);
+        assert_ne!(sig.recover_address_from_prehash(&prefixed).unwrap(), ANVIL_0);
+    }
+
+    #[test]
+    fn proxy_creation_code_is_the_committed_factorys() {
+        let artifact =
+            include_str!("../../../../contracts/vendor/biconomy-v2/SmartAccountFactory.json");
+        assert!(artifact.contains(&hex::encode(PROXY_CREATION_CODE)));
+    }
+
+    #[test]
+    fn init_code_layout() {
+        let owner = address!("0x90F79bf6EB2c4f870365E785982E1f101E93b906");
+        let code = DEVNET.init_code(owner, U256::from(7));
+        assert_eq!(&code[..20], DEVNET.factory.as_slice());
+        let call = deployCounterFactualAccountCall::abi_decode(&code[20..]).unwrap();
+        assert_eq!(call.moduleSetupContract, DEVNET.ecdsa_module);
+        assert_eq!(call.index, U256::from(7));
+        assert_eq!(
+            initForSmartAccountCall::abi_decode(&call.moduleSetupData).unwrap().eoaOwner,
+            owner
+        );
+        // 20 (factory) + 4 + 3 words + bytes (1 length word + 36 bytes padded to 2 words).
+        assert_eq!(code.len(), 20 + 4 + 32 * 3 + 32 + 64);
+    }
+
+    #[test]
+    fn batch_round_trip_and_layout() {
+        let data = encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST);
+        assert_eq!(&data[..4], &hex!("00004680"));
+        // SimpleAccount's batch (580 bytes) plus the value array: offset word, length, 2 values.
+        assert_eq!(data.len(), 580 + 32 * 4);
+        let decoded = decode_payment(&data).unwrap();
+        assert_eq!(decoded.settlement, SETTLEMENT);
+        assert_eq!(decoded.settle, settle());
+        let approve = decoded.approve.unwrap();
+        assert_eq!((approve.token, approve.spender, approve.amount), (TOKEN, SETTLEMENT, amount()));
+    }
+
+    #[test]
+    fn aliases_decode_to_the_same_payment() {
+        let y6u = encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST);
+        let c = executeBatch_y6UCall::abi_decode(&y6u).unwrap();
+        let plain = executeBatchCall { dest: c.dest, value: c.value, func: c.func }.abi_encode();
+        assert_eq!(decode_payment(&plain).unwrap(), decode_payment(&y6u).unwrap());
+
+        let ncc = encode_payment_execute(SETTLEMENT, &settle());
+        assert_eq!(&ncc[..4], &hex!("0000189a"));
+        let plain =
+            executeCall { dest: SETTLEMENT, value: U256::ZERO, func: settle().abi_encode() }
+                .abi_encode();
+        let decoded = decode_payment(&ncc).unwrap();
+        assert_eq!(decode_payment(&plain).unwrap(), decoded);
+        assert_eq!(
+            (decoded.settlement, decoded.settle, decoded.approve),
+            (SETTLEMENT, settle(), None)
+        );
+    }
+
+    #[test]
+    fn rejects_values() {
+        let approve = encode_approve(SETTLEMENT, amount());
+        let s = settle().abi_encode();
+        let data = batch_y6u(
+            vec![TOKEN, SETTLEMENT],
+            vec![U256::ZERO, U256::from(1)],
+            vec![approve.clone(), s.clone()],
+        );
+        assert!(matches!(
+            decode_payment(&data),
+            Err(PaymentError::BatchValue { index: 1, value }) if value == U256::from(1)
+        ));
+        let data = batch_y6u(vec![TOKEN, SETTLEMENT], vec![U256::ZERO], vec![approve, s.clone()]);
+        assert!(matches!(
+            decode_payment(&data),
+            Err(PaymentError::ValueCountMismatch { targets: 2, values: 1 })
+        ));
+        let data = execute_ncCCall { dest: SETTLEMENT, value: U256::from(5), func: s }.abi_encode();
+        assert!(matches!(
+            decode_payment(&data),
+            Err(PaymentError::Shape(CallDataError::NonzeroValue { value })) if value == U256::from(5)
+        ));
+    }
+
+    #[test]
+    fn rejects_non_payments_with_the_shared_reasons() {
+        // A token transfer in place of the approve.
+        let transfer = bytes!(
+            "a9059cbb0000000000000000000000003000000000000000000000000000000000000003000000000000000000000000000000000000000000000000000000000016e360"
+        );
+        let data = batch_y6u(
+            vec![TOKEN, SETTLEMENT],
+            vec![U256::ZERO, U256::ZERO],
+            vec![transfer.clone(), settle().abi_encode()],
+        );
+        assert!(matches!(
+            decode_payment(&data),
+            Err(PaymentError::Shape(CallDataError::UnknownSelector { at: CallSite::Batch(0), .. }))
+        ));
+        // Approve alone.
+        let data =
+            batch_y6u(vec![TOKEN], vec![U256::ZERO], vec![encode_approve(SETTLEMENT, amount())]);
+        assert!(matches!(decode_payment(&data), Err(PaymentError::Shape(CallDataError::NoSettle))));
+        // A single transfer through execute_ncC.
+        let data = execute_ncCCall { dest: TOKEN, value: U256::ZERO, func: transfer }.abi_encode();
+        assert!(matches!(
+            decode_payment(&data),
+            Err(PaymentError::Shape(CallDataError::UnknownSelector { at: CallSite::Execute, .. }))
+        ));
+        // SimpleAccount's executeBatch(address[],bytes[]) is not a Biconomy call.
+        let data = encode_execute_batch(vec![TOKEN], vec![encode_approve(SETTLEMENT, amount())]);
+        assert!(matches!(
+            decode_payment(&data),
+            Err(PaymentError::Shape(CallDataError::UnknownSelector { at: CallSite::Account, .. }))
+        ));
+        // Account-changing calls the owner could sign are not payments either.
+        let data = ecdsa_setup_data(MERCHANT);
+        assert!(matches!(
+            decode_payment(&data),
+            Err(PaymentError::Shape(CallDataError::UnknownSelector { at: CallSite::Account, .. }))
+        ));
+        assert!(matches!(
+            decode_payment(&[0x00, 0x00, 0x46]),
+            Err(PaymentError::Shape(CallDataError::MissingSelector { len: 3, .. }))
+        ));
+    }
+
+    #[test]
+    fn rejects_non_canonical_and_truncated_batches() {
+        let good = encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST);
+        let mut long = good.to_vec();
+        long.extend_from_slice(&[0u8; 32]);
+        assert!(matches!(
+            decode_payment(&long),
+            Err(PaymentError::Shape(
+                CallDataError::MalformedAbi { at: CallSite::Account, .. }
+                    | CallDataError::NonCanonicalAbi { at: CallSite::Account, .. }
+            ))
+        ));
+        for len in 0..good.len() {
+            assert!(decode_payment(&good[..len]).is_err(), "prefix of {len} bytes decoded");
+        }
+        for i in 0..good.len() {
+            let mut data = good.to_vec();
+            data[i] ^= 0x80;
+            let _ = decode_payment(&data);
+        }
+    }
+
+    #[test]
+    fn signature_envelope_layout() {
+        let module = address!("0x5555555555555555555555555555555555555555");
+        let sig = [0x11u8; 65];
+        let encoded = encode_signature(&sig, module);
+        // offset of bytes, module, length 65, then 65 bytes padded to 96.
+        let mut expected = Vec::new();
+        expected.extend(U256::from(0x40).to_be_bytes::<32>());
+        expected.extend(module.into_word());
+        expected.extend(U256::from(65).to_be_bytes::<32>());
+        expected.extend([0x11u8; 65]);
+        expected.extend([0u8; 31]);
+        assert_eq!(encoded.as_ref(), expected.as_slice());
+        let decoded = decode_signature(&encoded).unwrap();
+        assert_eq!(decoded.module_signature.as_ref(), &sig[..]);
+        assert_eq!(decoded.validation_module, module);
+    }
+
+    #[test]
+    fn signature_envelope_rejects_bad_input() {
+        let good =
+            encode_signature(&[0x22u8; 65], address!("0x5555555555555555555555555555555555555555"));
+        // A bare 65-byte ECDSA signature (SimpleAccount's format) is not an envelope.
+        assert!(matches!(decode_signature(&[0x22u8; 65]), Err(SignatureError::Malformed(_))));
+        assert!(matches!(decode_signature(&good[..160]), Err(SignatureError::Malformed(_))));
+        // One byte of padding short: the strict decoder reads it, the re-encoding check refuses it.
+        assert!(matches!(
+            decode_signature(&good[..good.len() - 1]),
+            Err(SignatureError::Malformed(_) | SignatureError::NonCanonical)
+        ));
+        let mut dirty = good.to_vec();
+        dirty[32] = 0x01; // high bytes of the address word
+        assert!(matches!(decode_signature(&dirty), Err(SignatureError::Malformed(_))));
+        let mut long = good.to_vec();
+        long.extend([0u8; 32]);
+        assert!(matches!(
+            decode_signature(&long),
+            Err(SignatureError::Malformed(_) | SignatureError::NonCanonical)
+        ));
+    }
+
+    #[test]
+    fn ecdsa_digest_is_personal_sign_over_the_hash() {
+        let hash = b256!("0x0101010101010101010101010101010101010101010101010101010101010101");
+        let mut preimage = b"\x19Ethereum Signed Message:\n32".to_vec();
+        preimage.extend_from_slice(hash.as_slice());
+        assert_eq!(ecdsa_digest(hash), keccak256(preimage));
+    }
+}
