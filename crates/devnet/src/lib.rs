@@ -15,6 +15,7 @@
 mod deploy;
 mod error;
 mod outcome;
+mod safe;
 
 use std::path::PathBuf;
 
@@ -126,6 +127,8 @@ impl DevnetBuilder {
 #[derive(Debug)]
 pub struct Devnet {
     pub addresses: Addresses,
+    /// Safe 1.4.1 + Safe4337Module v0.2.0, at their canonical addresses (`safe.rs`).
+    pub safe: x402_aa::accounts::safe::SafeDeployment,
     pub keys: Keys,
     provider: DynProvider,
     chain_id: u64,
@@ -195,11 +198,12 @@ impl Devnet {
         let spawned = started.elapsed();
 
         let addresses = deploy::deploy_all(&provider, &keys).await?;
+        let safe = safe::deploy_safe(&provider, &keys, opts.chain_id).await?;
         tracing::debug!(
             target: "x402_aa::devnet",
             %rpc_url, ?spawned, total = ?started.elapsed(), "devnet ready"
         );
-        Ok(Self { addresses, keys, provider, chain_id: opts.chain_id, rpc_url, _anvil: anvil })
+        Ok(Self { addresses, safe, keys, provider, chain_id: opts.chain_id, rpc_url, _anvil: anvil })
     }
 
     /// Provider whose wallet holds every funded key; the deployer signs unless `from` says

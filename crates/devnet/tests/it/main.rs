@@ -4,4 +4,5 @@ mod common;
 mod deployment;
 mod eip3009;
 mod payment;
+mod safe;
 mod user_op_hash;
