@@ -203,7 +203,15 @@ impl Devnet {
             target: "x402_aa::devnet",
             %rpc_url, ?spawned, total = ?started.elapsed(), "devnet ready"
         );
-        Ok(Self { addresses, safe, keys, provider, chain_id: opts.chain_id, rpc_url, _anvil: anvil })
+        Ok(Self {
+            addresses,
+            safe,
+            keys,
+            provider,
+            chain_id: opts.chain_id,
+            rpc_url,
+            _anvil: anvil,
+        })
     }
 
     /// Provider whose wallet holds every funded key; the deployer signs unless `from` says

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use alloy::{
     consensus::{Transaction, TxEnvelope},
-    eips::Decodable2718,
+    eips::{BlockNumberOrTag, Decodable2718},
     network::TransactionBuilder,
     primitives::{Address, B256, Bytes, U256, hex},
     providers::{DynProvider, Provider, ext::AnvilApi},
@@ -30,7 +30,9 @@ use x402_aa::accounts::safe::{
     MULTI_SEND_V141, SAFE_4337_MODULE_V020, SAFE_PROXY_FACTORY_V141, SAFE_SINGLETON_FACTORY,
     SAFE_SINGLETON_V141, SafeDeployment,
 };
-use x402_aa_contracts::{Artifact, ArtifactError, node_modules_dir, npm_artifact, project_artifact};
+use x402_aa_contracts::{
+    Artifact, ArtifactError, node_modules_dir, npm_artifact, project_artifact,
+};
 
 use crate::{Error, Keys, Result, deploy::CREATE2_DEPLOYER};
 
@@ -63,7 +65,11 @@ pub(crate) async fn deploy_safe(
     let factory_tx = singleton_factory_tx(chain_id)?;
     let via_factory = [
         ("Safe", "Safe.sol/Safe", SAFE_SINGLETON_V141),
-        ("SafeProxyFactory", "proxies/SafeProxyFactory.sol/SafeProxyFactory", SAFE_PROXY_FACTORY_V141),
+        (
+            "SafeProxyFactory",
+            "proxies/SafeProxyFactory.sol/SafeProxyFactory",
+            SAFE_PROXY_FACTORY_V141,
+        ),
         ("MultiSend", "libraries/MultiSend.sol/MultiSend", MULTI_SEND_V141),
         (
             "MultiSendCallOnly",
@@ -140,6 +146,7 @@ pub(crate) async fn deploy_safe(
 struct FactoryTx {
     raw: Bytes,
     signer: Address,
+    gas_price: u128,
     cost: U256,
 }
 
@@ -148,7 +155,10 @@ fn singleton_factory_tx(chain_id: u64) -> Result<FactoryTx> {
         .join(SINGLETON_FACTORY)
         .join(chain_id.to_string())
         .join("deployment.json");
-    let text = read(&path, " (the Safe singleton factory has no presigned deployment for this chain id, or `npm ci` has not run)")?;
+    let text = read(
+        &path,
+        " (the Safe singleton factory has no presigned deployment for this chain id, or `npm ci` has not run)",
+    )?;
     let parse_error = || ArtifactError::Missing {
         path: path.clone(),
         hint: " (no `transaction` hex string in the factory deployment file)",
@@ -160,13 +170,21 @@ fn singleton_factory_tx(chain_id: u64) -> Result<FactoryTx> {
         .signature()
         .recover_address_from_prehash(&signed.signature_hash())
         .map_err(|_| parse_error())?;
-    let cost = U256::from(envelope.gas_limit()) * U256::from(envelope.max_fee_per_gas());
-    Ok(FactoryTx { raw, signer, cost })
+    let gas_price = envelope.max_fee_per_gas();
+    let cost = U256::from(envelope.gas_limit()) * U256::from(gas_price);
+    Ok(FactoryTx { raw, signer, gas_price, cost })
 }
 
 async fn deploy_singleton_factory(provider: &DynProvider, tx: &FactoryTx) -> Result<()> {
     // The signer's only transaction: funded with exactly its gas, as a chain operator would.
     provider.anvil_set_balance(tx.signer, tx.cost).await?;
+    // Some chains' presigned transactions pay less than anvil's 1 gwei starting base fee (Base:
+    // 0.2 gwei); lower the base fee to what the chain would charge rather than re-signing.
+    let latest = provider.get_block_by_number(BlockNumberOrTag::Latest).await?;
+    let base_fee = latest.and_then(|b| b.header.base_fee_per_gas).unwrap_or_default();
+    if u128::from(base_fee) > tx.gas_price {
+        provider.anvil_set_next_block_base_fee_per_gas(tx.gas_price).await?;
+    }
     let receipt = provider.send_raw_transaction_sync(&tx.raw).await?;
     if !receipt.status() || receipt.contract_address != Some(SAFE_SINGLETON_FACTORY) {
         return Err(Error::Reverted {
@@ -214,7 +232,8 @@ mod tests {
 
     #[test]
     fn json_hex_field_reads_flat_objects() {
-        let text = "{\n\t\"gasPrice\": 1,\n\t\"transaction\": \"0xf8a7\",\n\t\"address\": \"0x91\"\n}";
+        let text =
+            "{\n\t\"gasPrice\": 1,\n\t\"transaction\": \"0xf8a7\",\n\t\"address\": \"0x91\"\n}";
         assert_eq!(json_hex_field(text, "transaction"), Some(Bytes::from(vec![0xf8, 0xa7])));
         assert_eq!(json_hex_field(text, "missing"), None);
         assert_eq!(json_hex_field("{\"transaction\": 5}", "transaction"), None);

@@ -254,7 +254,8 @@ impl SafeConfig {
         }
         for (i, owner) in self.owners.iter().enumerate() {
             // Address 1 is the owners list's sentinel.
-            if *owner == Address::ZERO || *owner == address!("0x0000000000000000000000000000000000000001")
+            if *owner == Address::ZERO
+                || *owner == address!("0x0000000000000000000000000000000000000001")
             {
                 return Err(SafeConfigError::InvalidOwner(*owner));
             }
@@ -631,9 +632,8 @@ pub fn decode_multi_send(transactions: &[u8]) -> Result<Vec<MultiSendTx>, SafeCa
         let index = out.len();
         let truncated = SafeCallDataError::MultiSendTruncated { index };
         let header = rest.get(..HEADER).ok_or(truncated)?;
-        let operation = Operation::from_u8(header[0]).ok_or(
-            SafeCallDataError::MultiSendUnknownOperation { index, operation: header[0] },
-        )?;
+        let operation = Operation::from_u8(header[0])
+            .ok_or(SafeCallDataError::MultiSendUnknownOperation { index, operation: header[0] })?;
         let len = U256::from_be_slice(&header[53..85]);
         let len = usize::try_from(len)
             .ok()
@@ -683,7 +683,7 @@ fn decode_strict<C: SolCall>(data: &[u8]) -> Result<C, SafeCallDataError> {
 
 #[cfg(test)]
 mod tests {
-    use alloy::primitives::b256;
+    use alloy::{primitives::b256, sol_types::SolValue};
 
     use super::*;
     use crate::call_data::{ApproveCall, CallSite};
@@ -836,10 +836,9 @@ mod tests {
         let cases: Vec<(Bytes, fn(&SafeCallDataError) -> bool)> = vec![
             (Bytes::new(), |e| matches!(e, SafeCallDataError::MissingSelector { len: 0 })),
             // SimpleAccount's executeBatch is not a Safe entry point.
-            (
-                crate::encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST),
-                |e| matches!(e, SafeCallDataError::UnknownSelector { .. }),
-            ),
+            (crate::encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST), |e| {
+                matches!(e, SafeCallDataError::UnknownSelector { .. })
+            }),
             (exec(SETTLEMENT, U256::from(1), s.clone(), 0), |e| {
                 matches!(e, SafeCallDataError::NonzeroValue { .. })
             }),
@@ -847,9 +846,10 @@ mod tests {
                 matches!(e, SafeCallDataError::UnknownOperation(2))
             }),
             // A delegatecall anywhere but MultiSend would run foreign code as the Safe.
-            (exec(SETTLEMENT, U256::ZERO, s.clone(), 1), |e| {
-                matches!(e, SafeCallDataError::DelegateCallTarget { to } if *to == SETTLEMENT)
-            }),
+            (
+                exec(SETTLEMENT, U256::ZERO, s.clone(), 1),
+                |e| matches!(e, SafeCallDataError::DelegateCallTarget { to } if *to == SETTLEMENT),
+            ),
             (exec(MULTI_SEND_CALL_ONLY_V141, U256::ZERO, s.clone(), 1), |e| {
                 matches!(e, SafeCallDataError::NotMultiSend)
             }),
@@ -859,7 +859,10 @@ mod tests {
                     U256::ZERO,
                     multi_send(&[
                         call(TOKEN, approve.clone()),
-                        MultiSendTx { operation: Operation::DelegateCall, ..call(SETTLEMENT, s.clone()) },
+                        MultiSendTx {
+                            operation: Operation::DelegateCall,
+                            ..call(SETTLEMENT, s.clone())
+                        },
                     ]),
                     1,
                 ),
@@ -911,7 +914,10 @@ mod tests {
                 exec(
                     MULTI_SEND_CALL_ONLY_V141,
                     U256::ZERO,
-                    multi_send(&[call(TOKEN, Bytes::from_static(&[0xa9, 0x05, 0x9c, 0xbb])), call(SETTLEMENT, s)]),
+                    multi_send(&[
+                        call(TOKEN, Bytes::from_static(&[0xa9, 0x05, 0x9c, 0xbb])),
+                        call(SETTLEMENT, s),
+                    ]),
                     1,
                 ),
                 |e| {
@@ -1015,7 +1021,8 @@ mod tests {
         };
         let low = address!("0x0000000000000000000000000000000000000aaa");
         let high = address!("0xf000000000000000000000000000000000000000");
-        let validity = Validity { valid_after: U48::from(7), valid_until: U48::from(0x0102030405u64) };
+        let validity =
+            Validity { valid_after: U48::from(7), valid_until: U48::from(0x0102030405u64) };
         let encoded = encode_signature(
             validity,
             &[

@@ -2,8 +2,8 @@
 //! aa-native payments from counterfactual Safes through the real EntryPoint v0.6.
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, aliases::U48, keccak256},
     network::TransactionBuilder,
+    primitives::{Address, B256, Bytes, U256, aliases::U48, keccak256},
     providers::Provider,
     rpc::types::TransactionRequest,
     signers::{SignerSync, local::PrivateKeySigner},
@@ -87,14 +87,14 @@ async fn safe_contracts_at_canonical_addresses() -> anyhow::Result<()> {
 
     // No code hash is published for the module release; its addresses are, and CREATE2 ties
     // them to the exact creation code (see contracts/vendor/safe4337-v0.2.0/PROVENANCE.md).
-    for (file, address) in [
-        ("safe-4337-module.json", safe.module),
-        ("add-modules-lib.json", safe.add_modules_lib),
-    ] {
+    for (file, address) in
+        [("safe-4337-module.json", safe.module), ("add-modules-lib.json", safe.add_modules_lib)]
+    {
         let text = npm_file(&format!(
             "@safe-global/safe-modules-deployments/src/assets/safe-4337-module/v0.2.0/{file}"
         ))?;
-        let published: Address = field_after(&text, "\"networkAddresses\"", "1").unwrap().parse()?;
+        let published: Address =
+            field_after(&text, "\"networkAddresses\"", "1").unwrap().parse()?;
         assert_eq!(address, published, "{file}");
         assert!(!p.get_code_at(address).await?.is_empty(), "{file}");
     }
@@ -103,7 +103,8 @@ async fn safe_contracts_at_canonical_addresses() -> anyhow::Result<()> {
     assert_eq!(entry_point, x402_aa::ENTRY_POINT_V06);
 
     // The pinned proxy creation code is the factory's, so counterfactual addresses need no read.
-    let code = view(&devnet, safe.proxy_factory, ISafeProxyFactory::proxyCreationCodeCall {}).await?;
+    let code =
+        view(&devnet, safe.proxy_factory, ISafeProxyFactory::proxyCreationCodeCall {}).await?;
     assert_eq!(code, Bytes::from_static(SAFE_PROXY_CREATION_CODE));
     Ok(())
 }
@@ -168,7 +169,8 @@ async fn owner_payment_from_counterfactual_one_of_one_safe() -> anyhow::Result<(
     let request_2 = keccak256("safe request 2");
     let mut op = op_template(sender);
     op.nonce = U256::from(1);
-    op.call_data = safe.encode_payment_batch(a.token, a.settlement, merchant, U256::from(USD), request_2);
+    op.call_data =
+        safe.encode_payment_batch(a.token, a.settlement, merchant, U256::from(USD), request_2);
     let now = devnet.block_timestamp().await?;
     let validity = Validity { valid_after: U48::from(now - 10), valid_until: U48::from(now + 600) };
     let safe_op_hash = sign(&safe, &devnet, &mut op, validity, &[&owner])?;
@@ -289,8 +291,13 @@ async fn bad_signatures_and_non_payment_call_data_are_refused() -> anyhow::Resul
 
     let payment = |op: &mut UserOperation| {
         op.init_code = safe.init_code(&config).expect("valid config");
-        op.call_data =
-            safe.encode_payment_batch(a.token, a.settlement, merchant, U256::from(USD), keccak256("r"));
+        op.call_data = safe.encode_payment_batch(
+            a.token,
+            a.settlement,
+            merchant,
+            U256::from(USD),
+            keccak256("r"),
+        );
     };
 
     // Signed by a non-owner.
@@ -314,7 +321,12 @@ async fn bad_signatures_and_non_payment_call_data_are_refused() -> anyhow::Resul
     let mut op = op_template(sender);
     payment(&mut op);
     op.signature = Bytes::from_static(&[0u8; 11]);
-    let (_, reason) = devnet.handle_ops(&[op], bundler).await?.failed_op().map(|(i, r)| (i, r.to_owned())).expect("refused");
+    let (_, reason) = devnet
+        .handle_ops(&[op], bundler)
+        .await?
+        .failed_op()
+        .map(|(i, r)| (i, r.to_owned()))
+        .expect("refused");
     assert!(reason.starts_with("AA23 reverted"), "{reason}");
 
     // SimpleAccount's executeBatch is not an entry point the module admits.
