@@ -599,7 +599,7 @@ pub fn split_ecdsa_signatures(signatures: &[u8]) -> Result<Vec<[u8; 65]>, SafeSi
     if signatures.is_empty() {
         return Err(SafeSignatureError::NoSignatures);
     }
-    if signatures.len() % 65 != 0 {
+    if !signatures.len().is_multiple_of(65) {
         return Err(SafeSignatureError::NotWholeSignatures { len: signatures.len() });
     }
     Ok(signatures
@@ -833,7 +833,8 @@ mod tests {
     fn rejects_what_is_not_a_payment() {
         let approve = encode_approve(SETTLEMENT, amount());
         let s = settle().abi_encode();
-        let cases: Vec<(Bytes, fn(&SafeCallDataError) -> bool)> = vec![
+        type Expect = fn(&SafeCallDataError) -> bool;
+        let cases: Vec<(Bytes, Expect)> = vec![
             (Bytes::new(), |e| matches!(e, SafeCallDataError::MissingSelector { len: 0 })),
             // SimpleAccount's executeBatch is not a Safe entry point.
             (crate::encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST), |e| {
