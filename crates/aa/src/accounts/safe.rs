@@ -53,6 +53,9 @@ pub const MULTI_SEND_CALL_ONLY_V141: Address =
 /// Safe 1.4.1 `CompatibilityFallbackHandler`.
 pub const COMPATIBILITY_FALLBACK_HANDLER_V141: Address =
     address!("0xfd0732Dc9E303f09fCEf3a7388Ad10A83459Ec99");
+/// `SENTINEL_OWNERS` / `SENTINEL_MODULES`: the head of Safe's linked lists, never an owner.
+const SENTINEL: Address = address!("0x0000000000000000000000000000000000000001");
+
 /// Safe4337Module v0.2.0 bound to [`ENTRY_POINT_V06`], per
 /// `@safe-global/safe-modules-deployments` (deployed through the 0x4e59… CREATE2 proxy).
 pub const SAFE_4337_MODULE_V020: Address = address!("0xa581c4A4DB7175302464fF3C06380BC3270b4037");
@@ -253,10 +256,7 @@ impl SafeConfig {
             });
         }
         for (i, owner) in self.owners.iter().enumerate() {
-            // Address 1 is the owners list's sentinel.
-            if *owner == Address::ZERO
-                || *owner == address!("0x0000000000000000000000000000000000000001")
-            {
+            if *owner == Address::ZERO || *owner == SENTINEL {
                 return Err(SafeConfigError::InvalidOwner(*owner));
             }
             if self.owners[..i].contains(owner) {
