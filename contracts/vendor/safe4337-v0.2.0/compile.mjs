@@ -4,7 +4,7 @@
 //   node contracts/vendor/safe4337-v0.2.0/compile.mjs <safe-modules checkout>/4337 <solc@0.8.23 package dir> [--check]
 //
 // <4337 dir> is the `4337/` folder of github.com/safe-global/safe-modules at tag `4337/v0.2.0`, e.g.
-//   git --git-dir=<clone> archive 4337/v0.2.0 4337/contracts | tar -x -C /tmp/sm   →  /tmp/sm/4337
+//   mkdir -p /tmp/sm && git --git-dir=<clone> archive 4337/v0.2.0 4337/contracts | tar -x -C /tmp/sm   →  /tmp/sm/4337
 // <solc dir> is an installed `solc@0.8.23` npm package (the upstream's compiler), e.g.
 //   npm install --prefix /tmp/solc-0.8.23 solc@0.8.23  →  /tmp/solc-0.8.23/node_modules/solc
 // Imports (@account-abstraction/contracts 0.6.0, @safe-global/safe-contracts 1.4.1) come from the
