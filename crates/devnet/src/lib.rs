@@ -18,6 +18,7 @@ mod deploy;
 mod error;
 pub mod kernel;
 mod outcome;
+mod safe;
 
 use std::path::PathBuf;
 
@@ -130,6 +131,8 @@ impl DevnetBuilder {
 pub struct Devnet {
     pub addresses: Addresses,
     pub biconomy: biconomy::BiconomyAddresses,
+    /// Safe 1.4.1 + Safe4337Module v0.2.0, at their canonical addresses (`safe.rs`).
+    pub safe: x402_aa::accounts::safe::SafeDeployment,
     pub keys: Keys,
     provider: DynProvider,
     chain_id: u64,
@@ -201,6 +204,7 @@ impl Devnet {
         let addresses = deploy::deploy_all(&provider, &keys).await?;
         kernel::deploy(&provider).await?;
         let biconomy = biconomy::deploy(&provider, &keys).await?;
+        let safe = safe::deploy_safe(&provider, &keys, opts.chain_id).await?;
         tracing::debug!(
             target: "x402_aa::devnet",
             %rpc_url, ?spawned, total = ?started.elapsed(), "devnet ready"
@@ -208,6 +212,7 @@ impl Devnet {
         Ok(Self {
             addresses,
             biconomy,
+            safe,
             keys,
             provider,
             chain_id: opts.chain_id,

@@ -20,6 +20,7 @@ use crate::call_data::{CallDataError, DecodedPayment, SettleCall};
 
 pub mod biconomy;
 pub mod kernel;
+pub mod safe;
 pub mod session_key_account;
 pub mod simple_account;
 

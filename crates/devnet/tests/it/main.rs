@@ -6,4 +6,5 @@ mod deployment;
 mod eip3009;
 mod kernel;
 mod payment;
+mod safe;
 mod user_op_hash;
