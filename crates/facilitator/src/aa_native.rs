@@ -110,7 +110,7 @@ impl AaNative {
         let payer = req.payer();
         let outcome = async {
             let kind = self.net.account_kind(req.op()).await?;
-            let decoded = verify::check_static(&self.net, &req, kind)?;
+            let decoded = verify::check_static_for(&self.net, &req, kind).await?;
             verify::check_chain(&self.net, &*self.store, &req, &decoded, true).await
         };
         match outcome.await {
@@ -128,7 +128,7 @@ impl AaNative {
         };
         let payer = req.payer();
         let decoded = match self.net.account_kind(req.op()).await {
-            Ok(kind) => verify::check_static(&self.net, &req, kind),
+            Ok(kind) => verify::check_static_for(&self.net, &req, kind).await,
             Err(e) => Err(e.into()),
         };
         let decoded = match decoded {

@@ -255,6 +255,29 @@ async fn check_registry(
     }
 }
 
+/// Steps 3–6 for an op of account `kind`, where a session op whose callData is not a payment is
+/// named by the session rule it breaks (the account refuses it as out of scope, e.g. `session:
+/// approve spender not allowed` → `method_not_allowed`, or an earlier rule such as revocation),
+/// so the facilitator, the SDK and the chain give the same reason. Owner ops keep NERO's
+/// `calldata_decode_failed`.
+pub async fn check_static_for(
+    net: &Network,
+    req: &Request,
+    kind: AccountKind,
+) -> Result<DecodedPayment, Rejection> {
+    match check_static(net, req, kind) {
+        Err(Rejection::Payload(PayloadError::CallData(e)))
+            if kind.abi().signer_role(&req.op().signature) == SignerRole::Session =>
+        {
+            let op = req.op();
+            let head = net.head().await?;
+            check_session(net, op, op.hash(net.entry_point, net.chain_id), head).await?;
+            Err(PayloadError::CallData(e).into())
+        }
+        other => other,
+    }
+}
+
 /// Step 8: the account contract's session checks, off-chain, in the contract's order.
 async fn check_session(
     net: &Network,

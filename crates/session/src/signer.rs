@@ -29,7 +29,7 @@ use x402_aa_contracts::{EntryPoint, SessionKeyAccount};
 use x402_aa_rpc::{BundlerClient, PaymasterClient, SponsorContext};
 
 use x402_aa_policy::{
-    self as policy, Attempt, Limits, ScopeViolation, SessionStatus, SessionUsage,
+    self as policy, Attempt, GasRequest, Limits, ScopeViolation, SessionStatus, SessionUsage,
 };
 
 use crate::{
@@ -144,6 +144,11 @@ pub trait PaymentAccount: Send + Sync {
         payment: &Payment,
         deployed: bool,
     ) -> impl Future<Output = Result<Self::Prepared, SignerError>> + Send;
+    /// Rules that need the built op (gas fields, paymaster), run after sponsorship and before the
+    /// op is signed.
+    fn check_op(&self, _op: &UserOperation, _prepared: &Self::Prepared) -> Result<(), SignerError> {
+        Ok(())
+    }
     /// A signature of the final length, for gas estimation and paymaster hashing.
     fn placeholder_signature(&self, prepared: &Self::Prepared) -> Bytes;
     /// Signs the whole op (with its final gas and paymaster fields): some accounts sign the
@@ -294,6 +299,13 @@ impl PaymentAccount for SessionAccount {
         };
         policy::check(&self.limits, &usage, &attempt)?;
         Ok(SessionPrepared { mode, period_index: attempt.period_index, merchant_proof })
+    }
+
+    /// The gas rule with the op's final gas fields and paymaster: a grant that requires (or pins) a
+    /// paymaster never gets an op signed that the account would refuse for it.
+    fn check_op(&self, op: &UserOperation, _: &SessionPrepared) -> Result<(), SignerError> {
+        policy::check_gas(&self.grant, GasRequest::of(op))?;
+        Ok(())
     }
 
     fn placeholder_signature(&self, prepared: &SessionPrepared) -> Bytes {
@@ -532,6 +544,10 @@ impl<A: PaymentAccount> PaymentSigner<A> {
             return Err(SignerError::WrongNetwork { expected: self.chain_id, got: req.chain_id });
         }
         if req.asset != self.account.token() {
+            // For a session this is a scope: the grant names the one token it may pay with.
+            if self.account.budget().is_some() {
+                return Err(ScopeViolation::TokenNotAllowed(req.asset).into());
+            }
             return Err(SignerError::WrongAsset { expected: self.account.token(), got: req.asset });
         }
         if let Some(extra) = req.extra {
@@ -704,6 +720,7 @@ impl<A: PaymentAccount> PaymentSigner<A> {
                 .await?
                 .apply_to(&mut op);
         }
+        self.account.check_op(&op, &prepared)?;
         let domain = OpDomain { entry_point: self.entry_point, chain_id: self.chain_id };
         let user_op_hash = op.hash(domain.entry_point, domain.chain_id);
         op.signature = self.account.sign(&op, domain, &prepared)?;
