@@ -115,16 +115,16 @@ library SessionPolicy {
 
     // ---------------------------------------------------------------- storage layout
     //
-    // account slot  A = keccak(account ‖ NS_ACCOUNT):      the op marker
+    // account slot  A = keccak(account ‖ NS_ACCOUNT):       the op marker
     //   bits 0..127 tag (keccak(callData) | 1, 0 = consumed), 128..159 period index of the op,
     //   160..191 the account's session epoch, 192..223 the epoch the op validated under, 224.. flags
     // account slot  A + 1:                                  session id of the last validated session op
-    // session slot  S = keccak(account ‖ keccak(id ‖ NS_SESSION)):
+    // session slot  S = keccak(account ‖ id ‖ NS_SESSION):
     //   bits 0..7 status, 8..39 period index, 40..135 spent in period, 136..231 spent in life,
     //   232..255 payments in period
     // session slot  S + 1: bits 0..31 gas period index, 32..127 gas spent in period,
     //   128..223 gas spent in life, 224..255 pause nonce
-    // merchant slot M = keccak(account ‖ keccak(id ‖ merchant ‖ NS_MERCHANT)):
+    // merchant slot M = keccak(account ‖ id ‖ merchant ‖ NS_MERCHANT):
     //   bits 0..31 period index, 32..127 spent in period
 
     function accountSlot(address account) internal pure returns (uint256 slot) {
@@ -139,11 +139,11 @@ library SessionPolicy {
     function sessionSlot(address account, bytes32 id) internal pure returns (uint256 slot) {
         bytes32 ns = NS_SESSION;
         assembly ("memory-safe") {
-            mstore(0x00, id)
-            mstore(0x20, ns)
-            mstore(0x20, keccak256(0x00, 0x40))
-            mstore(0x00, account)
-            slot := keccak256(0x00, 0x40)
+            let m := mload(0x40)
+            mstore(m, account)
+            mstore(add(m, 0x20), id)
+            mstore(add(m, 0x40), ns)
+            slot := keccak256(m, 0x60)
         }
     }
 
@@ -151,12 +151,11 @@ library SessionPolicy {
         bytes32 ns = NS_MERCHANT;
         assembly ("memory-safe") {
             let m := mload(0x40)
-            mstore(m, id)
-            mstore(add(m, 0x20), merchant)
-            mstore(add(m, 0x40), ns)
-            mstore(0x20, keccak256(m, 0x60))
-            mstore(0x00, account)
-            slot := keccak256(0x00, 0x40)
+            mstore(m, account)
+            mstore(add(m, 0x20), id)
+            mstore(add(m, 0x40), merchant)
+            mstore(add(m, 0x60), ns)
+            slot := keccak256(m, 0x80)
         }
     }
 

@@ -130,21 +130,21 @@ impl<CTX: ContextTr> Inspector<CTX> for Probe {
             return;
         }
         let Ok(out) = interp.stack.peek(0) else { return };
-        if self.validating() {
-            if let Some(last) = self.keccaks.last_mut() {
-                last.0 = out;
-            }
+        if self.validating()
+            && let Some(last) = self.keccaks.last_mut()
+        {
+            last.0 = out;
         }
-        if let Some((from, to)) = self.hash_override {
-            if B256::from(out) == from {
-                let _ = interp.stack.set(0, U256::from_be_bytes(to.0));
-            }
+        if let Some((from, to)) = self.hash_override
+            && B256::from(out) == from
+        {
+            let _ = interp.stack.set(0, U256::from_be_bytes(to.0));
         }
     }
 
     fn call(&mut self, context: &mut CTX, inputs: &mut CallInputs) -> Option<CallOutcome> {
         self.depth += 1;
-        let Some(sender) = self.erc7562_sender else { return None };
+        let sender = self.erc7562_sender?;
         let data = inputs.input.bytes(context);
         if !self.validating() {
             if inputs.target_address == sender && data.len() >= 4 && data[..4] == VALIDATE_USER_OP {

@@ -21,6 +21,9 @@
 //! `POLICY_FUZZ_SEED` reproduces a run, `POLICY_FUZZ_CASES` sets the number of cases (default 10 000).
 //! A failing case is shrunk (steps, then ops) and printed.
 
+// The event dispatch reads better as one `if` per event kind than as collapsed let-chains.
+#![allow(clippy::collapsible_if, clippy::while_let_loop)]
+
 use std::{collections::HashMap, fmt::Write as _};
 
 use alloy::{
@@ -149,7 +152,7 @@ fn gen_grant(r: &mut Rng) -> GrantSpec {
     let period_cap = per_payment * (1 + r.below(4) as u128);
     let period = [0u32, 3_600, DAY as u32][r.below(3) as usize];
     let gas = if r.pct(60) {
-        let per_op = (1 + r.below(20) as u128) * ETH / 1_000;
+        let per_op = (1 + r.below(20) as u128) * ETH / 200;
         Some((per_op, per_op * (1 + r.below(3) as u128), per_op * (1 + r.below(6) as u128)))
     } else {
         None
@@ -170,11 +173,11 @@ fn gen_grant(r: &mut Rng) -> GrantSpec {
 }
 
 fn gen_gas(r: &mut Rng) -> GasFields {
-    let max_fee = [1u128, 5, 20, 100][r.below(4) as usize] * 1_000_000_000;
+    let max_fee = [1u128, 1, 5, 20, 100][r.below(5) as usize] * 1_000_000_000;
     GasFields {
         call_gas: [60_000, 200_000, 1_000_000][r.below(3) as usize],
         verification_gas: [150_000, 300_000, 1_000_000][r.below(3) as usize],
-        pre_verification_gas: [21_000, 50_000, 500_000, 3_000_000][r.below(4) as usize],
+        pre_verification_gas: [21_000, 50_000, 50_000, 500_000, 3_000_000][r.below(5) as usize],
         max_fee,
         max_priority_fee: if r.pct(70) { max_fee } else { max_fee / 2 },
     }
@@ -182,16 +185,16 @@ fn gen_gas(r: &mut Rng) -> GasFields {
 
 fn gen_control(r: &mut Rng, grants: usize) -> Control {
     let g = r.below(grants as u64) as usize;
-    match r.below(10) {
+    match r.below(20) {
         0 => Control::RevokeAll,
-        1 | 2 => Control::Revoke(g),
-        3..=6 => Control::Pause(g),
+        1..=3 => Control::Revoke(g),
+        4..=10 => Control::Pause(g),
         _ => Control::Resume(g),
     }
 }
 
 fn gen_op(r: &mut Rng, grants: &[GrantSpec]) -> Op {
-    match r.below(10) {
+    match r.below(14) {
         0 => Op::OwnerPay { amount: (1 + r.below(3) as u128) * USD, request: r.below(1 << 40) },
         1 => Op::OwnerControl(gen_control(r, grants.len())),
         _ => {
@@ -213,7 +216,7 @@ fn gen_op(r: &mut Rng, grants: &[GrantSpec]) -> Op {
                 } else {
                     10 + r.below(1 << 40)
                 },
-                enable: r.pct(40),
+                enable: r.pct(55),
                 period_delta: if r.pct(8) { [-1, 1][r.below(2) as usize] } else { 0 },
                 wrong_key: r.pct(4),
                 corrupt_byte: r.pct(6).then(|| r.below(580) as usize),
@@ -255,6 +258,9 @@ struct World {
     session_key: PrivateKeySigner,
     account: Address,
     checks: u64,
+    payments: u64,
+    self_paid: u64,
+    refusals: HashMap<String, u64>,
 }
 
 #[derive(Default, Clone)]
@@ -313,7 +319,17 @@ impl World {
         chain.set_balance(account, U256::from(5 * ETH));
         chain.set_balance(RELAYER, U256::from(ETH));
         let base = chain.snapshot();
-        Ok(Self { chain, base, owner, session_key, account, checks: 0 })
+        Ok(Self {
+            chain,
+            base,
+            owner,
+            session_key,
+            account,
+            checks: 0,
+            payments: 0,
+            self_paid: 0,
+            refusals: HashMap::new(),
+        })
     }
 
     fn run(&mut self, case: &Case) -> Result<(), String> {
@@ -601,6 +617,7 @@ impl Run<'_> {
             // a refused op: the bundler drops it and tries the rest, as a real one would
             match IEntryPoint::FailedOp::abi_decode(&out.output) {
                 Ok(f) => {
+                    *self.w.refusals.entry(f.reason.clone()).or_default() += 1;
                     let i = f.opIndex.to::<usize>();
                     check!(self, i < live.len(), "FailedOp index {i} out of range");
                     live.remove(i);
@@ -654,6 +671,7 @@ impl Run<'_> {
                         Op::Session { grant, .. } => {
                             let g = *grant;
                             if ev.paymaster == Address::ZERO {
+                                self.w.self_paid += 1;
                                 self.model[g].gas.push((now, ev.actualGasCost.to::<u128>()));
                             }
                             for (merchant, amount) in paid {
@@ -718,16 +736,17 @@ impl Run<'_> {
         );
         check!(
             self,
-            MERCHANTS.contains(&merchant),
-            "session {g} paid {merchant}, not a session merchant"
+            merchant != self.w.account && merchant != OWNER_MERCHANT && merchant != Address::ZERO,
+            "session {g} paid {merchant}"
         );
         if grant.merchant_root != B256::ZERO {
             check!(
                 self,
-                merchant != MERCHANTS[2],
-                "session {g} paid a merchant outside its allowlist"
+                merchant == MERCHANTS[0] || merchant == MERCHANTS[1],
+                "session {g} paid {merchant}, outside its allowlist"
             );
         }
+        self.w.payments += 1;
         self.model[g].payments.push((t, merchant, amount));
         Ok(())
     }
@@ -864,7 +883,7 @@ impl Run<'_> {
                 );
                 check!(
                     self,
-                    u32::from(s.paymentsInPeriod.to::<u32>()) == count,
+                    s.paymentsInPeriod.to::<u32>() == count,
                     "session {g}: paymentsInPeriod {} != {count}",
                     s.paymentsInPeriod
                 );
@@ -990,6 +1009,15 @@ fn session_policy_invariants_hold_under_random_op_sequences() -> anyhow::Result<
             w.checks,
             started.elapsed()
         );
+        let mut refusals: Vec<_> = w.refusals.iter().collect();
+        refusals.sort_by(|a, b| b.1.cmp(a.1));
+        println!(
+            "  {} session payments landed, {} self-paid session ops; refusals by reason:",
+            w.payments, w.self_paid
+        );
+        for (reason, n) in refusals {
+            println!("  {n:>7}  {reason}");
+        }
     }
     Ok(())
 }
