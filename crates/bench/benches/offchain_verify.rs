@@ -41,9 +41,9 @@ fn session_op() -> (UserOperation, B256, Address) {
         lifetimeCap: U96::from(100_000_000u64),
         merchantRoot: tree.root(),
         paymaster: Address::ZERO,
-        maxSelfPaidGasCost: 0,
         epoch: 0,
         salt: B256::ZERO,
+        ..Default::default()
     };
     let chain_id = 689;
     let id = session_id(&grant, chain_id, account);
@@ -64,18 +64,18 @@ fn session_op() -> (UserOperation, B256, Address) {
     };
     let mut sig = SessionSignature {
         grant,
-        ownerSignature: owner_sig,
-        periodIndex: 0,
-        merchantProof: tree.proof(merchant).expect("member"),
-        sessionSignature: Bytes::from(vec![0u8; 65]),
+        owner_signature: owner_sig,
+        period_index: 0,
+        merchant_proof: tree.proof(merchant).expect("member"),
+        session_signature: Bytes::from(vec![0u8; 65]),
     };
     let hash = op.hash(ENTRY_POINT_V06, chain_id);
-    sig.sessionSignature = session
+    sig.session_signature = session
         .sign_message_sync(session_digest(hash, id, 0).as_slice())
         .expect("sign")
         .as_bytes()
         .into();
-    op.signature = sig.encode(SessionMode::Enable);
+    op.signature = sig.encode(SessionMode::Enable).expect("encodes");
     (op, hash, owner.address())
 }
 

@@ -139,21 +139,15 @@ sol! {
         uint96 periodCap;
         uint32 period;
         uint96 lifetimeCap;
+        uint24 maxPaymentsPerPeriod;
+        uint96 merchantPeriodCap;
         bytes32 merchantRoot;
         address paymaster;
-        uint128 maxSelfPaidGasCost;
+        uint96 maxGasCostPerOp;
+        uint96 gasPeriodBudget;
+        uint96 gasLifetimeBudget;
         uint32 epoch;
         bytes32 salt;
-    }
-
-    /// The session part of `UserOperation.signature` after its mode byte.
-    #[derive(Debug, Default, PartialEq, Eq)]
-    struct SessionSignature {
-        SessionGrant grant;
-        bytes ownerSignature;
-        uint32 periodIndex;
-        bytes32[] merchantProof;
-        bytes sessionSignature;
     }
 
     /// EntryPoint v0.6 account: SimpleAccount's owner path plus pay-only session keys.
@@ -164,17 +158,20 @@ sol! {
         event SessionEnabled(bytes32 indexed sessionId, address indexed sessionKey);
         event SessionRevoked(bytes32 indexed sessionId);
         event AllSessionsRevoked(uint32 newEpoch);
+        event SessionPaused(bytes32 indexed sessionId, bool paused);
 
         error NotOwner();
         error NotEntryPointOrOwner();
         error InvalidOwnerSignature();
         error WrongEpoch(uint32 expected, uint32 given);
+        error WrongPauseNonce(uint32 expected, uint32 given);
 
         function MODE_ENABLE() external view returns (uint8);
         function MODE_USE() external view returns (uint8);
         function SESSION_GRANT_TYPEHASH() external view returns (bytes32);
         function REVOKE_SESSION_TYPEHASH() external view returns (bytes32);
         function REVOKE_ALL_SESSIONS_TYPEHASH() external view returns (bytes32);
+        function SET_SESSION_PAUSED_TYPEHASH() external view returns (bytes32);
 
         function owner() external view returns (address);
         function entryPoint() external view returns (address);
@@ -188,7 +185,13 @@ sol! {
         function domainSeparator() external view returns (bytes32);
         function sessionId(SessionGrant memory grant) external view returns (bytes32);
         function sessionEpoch() external view returns (uint32);
-        function sessionState(bytes32 id) external view returns (uint8 status, uint32 periodIndex, uint96 periodSpent, uint96 lifetimeSpent);
+        function encodeGrant(SessionGrant memory grant) external pure returns (bytes memory);
+        function sessionState(bytes32 id) external view returns (uint8 status, bool paused, uint32 periodIndex, uint96 periodSpent, uint96 lifetimeSpent, uint24 paymentsInPeriod);
+        function sessionGasState(bytes32 id) external view returns (uint32 gasPeriodIndex, uint96 gasPeriodSpent, uint96 gasLifetimeSpent, uint32 pauseNonce);
+        function sessionMerchantState(bytes32 id, address merchant) external view returns (uint32 periodIndex, uint96 spent);
+        function pauseSession(bytes32 id) external;
+        function resumeSession(bytes32 id) external;
+        function setPausedWithSignature(bytes32 id, bool paused, uint32 nonce, bytes calldata ownerSignature) external;
         function revokeSession(bytes32 id) external;
         function revokeAllSessions() external;
         function revokeWithSignature(bytes32 id, bytes calldata ownerSignature) external;

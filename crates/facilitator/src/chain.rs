@@ -20,7 +20,7 @@ use x402_aa_contracts::{
     SessionKeyAccount, SessionKeyAccountFactory, SettlementContract, TestStablecoin,
     VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME, VerifyProbe, probe_call,
 };
-use x402_aa_policy::{SessionStatus, SessionUsage};
+use x402_aa_policy::{SessionUsage, onchain::read_usage};
 
 /// A chain read failed or took too long; the facilitator answers `internal_error`.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -251,26 +251,17 @@ impl Network {
         self.rpc("isSettled()", c.isSettled(request_hash).call()).await
     }
 
-    /// The account's counters for a session; all zero for an account not deployed yet.
+    /// The account's counters for a session (and for the merchant the op pays); all zero for an
+    /// account not deployed yet.
     pub async fn stored_session(
         &self,
         account: Address,
         session_id: B256,
+        merchant: Address,
         deployed: bool,
     ) -> Result<SessionUsage, ChainError> {
-        if !deployed {
-            return Ok(SessionUsage::default());
-        }
-        let c = SessionKeyAccount::new(account, &self.provider);
-        let state = self.rpc("sessionState()", c.sessionState(session_id).call()).await?;
-        let epoch = self.rpc("sessionEpoch()", c.sessionEpoch().call()).await?;
-        Ok(SessionUsage {
-            status: SessionStatus::from_chain(state.status),
-            period_index: state.periodIndex,
-            period_spent: U256::from(state.periodSpent),
-            lifetime_spent: U256::from(state.lifetimeSpent),
-            account_epoch: epoch,
-        })
+        let read = read_usage(&self.provider, account, session_id, merchant, deployed);
+        self.rpc("sessionState()", read).await
     }
 
     /// ERC-20 `balanceOf`.

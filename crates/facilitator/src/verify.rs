@@ -34,7 +34,7 @@ use x402_aa::{
     accounts::{AccountKind, SignerRole},
     x402::{AaNativeEnvelope, AaNativeRequirements, PayloadError, decode_payment_payload},
 };
-use x402_aa_policy::{SessionOpSignature, check_session_op};
+use x402_aa_policy::{SessionOpSignature, check_session_op, payment_merchant};
 
 use crate::{
     chain::{ChainError, Execution, Head, Network, Probe, Validation},
@@ -292,7 +292,8 @@ async fn check_session(
         owner_from_init_code(net, op).await?
     };
     let signature = SessionOpSignature::decode(op, net.chain_id)?;
-    let usage = net.stored_session(op.sender, signature.session_id, deployed).await?;
+    let merchant = payment_merchant(op).unwrap_or_default();
+    let usage = net.stored_session(op.sender, signature.session_id, merchant, deployed).await?;
     check_session_op(op, user_op_hash, &signature, owner, &usage, head.timestamp)?;
     Ok(())
 }

@@ -7,16 +7,18 @@
 //! caller cannot know yet it passes as satisfied; the order never changes, so the first failing rule
 //! is the one the chain would name.
 //!
-//! | step | rule | contract |
+//! | step | rule | contract (`SessionPolicy.validateSessionOp`) |
 //! |---|---|---|
-//! | 1 | [`Rule::Revoked`], [`Rule::RevokedAll`], [`Rule::NotEnabled`], enable: [`Rule::BadOwnerSignature`], [`Rule::MalformedGrant`] | `_validateSession` §1 |
-//! | 2 | [`Rule::PaymasterNotAllowed`], [`Rule::PaymasterRequired`], [`Rule::GasCostOverCap`] | `_checkGas` |
-//! | 3 | [`Rule::MethodNotAllowed`], [`Rule::TokenNotAllowed`] | `_paymentArgs` |
-//! | 4 | [`Rule::MerchantNotAllowed`] | merchant Merkle proof |
-//! | 5 | [`Rule::OverPerPaymentMax`], [`Rule::PeriodAlreadyOver`], [`Rule::OverPeriodCap`], [`Rule::OverLifetimeCap`] | `_checkAmount` |
-//! | 6 | [`Rule::PeriodOutsideWindow`] | `_periodWindow` |
-//! | 7 | [`Rule::BadSessionSignature`] | EntryPoint `AA24` (the account returns `SIG_VALIDATION_FAILED`) |
-//! | 8 | [`Rule::NotYetValid`], [`Rule::Expired`] | EntryPoint `AA22` |
+//! | 0 | [`Rule::MalformedSignature`] | signature format ([`crate::session_op`]) |
+//! | 1 | [`Rule::Revoked`], [`Rule::Paused`], [`Rule::RevokedAll`], [`Rule::NotEnabled`], enable: [`Rule::BadOwnerSignature`], [`Rule::MalformedGrant`] | status |
+//! | 3 | [`Rule::PaymasterNotAllowed`], [`Rule::PaymasterRequired`], [`Rule::GasCostOverCap`], [`Rule::PeriodAlreadyOver`], [`Rule::OverGasPeriodBudget`], [`Rule::OverGasLifetimeBudget`] | gas ([`check_gas`]) |
+//! | 4 | [`Rule::MethodNotAllowed`], [`Rule::TokenNotAllowed`] | method |
+//! | 5 | [`Rule::InvalidPayment`] | certain to revert in `settle` |
+//! | 6 | [`Rule::MerchantNotAllowed`] | counterparty |
+//! | 7 | [`Rule::OverPerPaymentMax`], [`Rule::PeriodAlreadyOver`], [`Rule::OverPeriodCap`], [`Rule::OverLifetimeCap`], [`Rule::OverPaymentCount`], [`Rule::OverMerchantPeriodCap`] | amount and count |
+//! | 8 | [`Rule::PeriodOutsideWindow`] | time window |
+//! | (2) | [`Rule::BadSessionSignature`] | the account returns `SIG_VALIDATION_FAILED`; the EntryPoint says `AA24` once validation returns |
+//! | — | [`Rule::NotYetValid`], [`Rule::Expired`] | EntryPoint `AA22` |
 
 use alloy::primitives::{Address, B256, U256};
 use x402_aa::UserOperation;
@@ -56,11 +58,43 @@ impl SessionStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SessionUsage {
     pub status: SessionStatus,
+    /// Paused by the owner (the counters stay).
+    pub paused: bool,
     /// The account's current epoch; a grant of another epoch was revoked by revoke-all.
     pub account_epoch: u32,
-    /// The period the spending below belongs to.
+    /// The period the token spending and the payment count below belong to.
     pub period_index: u32,
     pub period_spent: U256,
+    pub lifetime_spent: U256,
+    pub payments_in_period: u32,
+    /// What the payment's merchant was paid (`sessionMerchantState(id, merchant)`).
+    pub merchant: PeriodSpend,
+    /// The self-paid gas charged so far (`sessionGasState(id)`).
+    pub gas: GasUsage,
+}
+
+/// Spending within one period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeriodSpend {
+    pub period_index: u32,
+    pub spent: U256,
+}
+
+impl PeriodSpend {
+    /// What was spent in `claimed`: the stored figure for the stored period, nothing for a later
+    /// one; a claim before the stored period is over.
+    pub fn in_period(&self, claimed: u32) -> Result<U256, ScopeViolation> {
+        if claimed < self.period_index {
+            return Err(ScopeViolation::PeriodAlreadyOver { claimed, stored: self.period_index });
+        }
+        Ok(if claimed == self.period_index { self.spent } else { U256::ZERO })
+    }
+}
+
+/// Self-paid gas charged to a session, in wei.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GasUsage {
+    pub period: PeriodSpend,
     pub lifetime_spent: U256,
 }
 
@@ -79,6 +113,10 @@ pub struct Attempt<'a> {
     /// The callData is the payment shape with the grant's token and settlement.
     pub call: Result<(), ScopeViolation>,
     pub merchant: Address,
+    /// The account that pays (a payment to itself is certain to revert).
+    pub account: Address,
+    /// The `settle` requestHash.
+    pub request_hash: B256,
     /// The Merkle proof the op carries, where there is one.
     pub merchant_proof: Option<&'a [B256]>,
     pub amount: U256,
@@ -93,7 +131,13 @@ pub struct Attempt<'a> {
 impl Attempt<'static> {
     /// A payment before its op exists (the SDK and its ledger): everything about the op is taken
     /// as satisfied, the period is the one `now` falls in.
-    pub fn payment(limits: &Limits, merchant: Address, amount: U256, now: u64) -> Self {
+    pub fn payment(
+        limits: &Limits,
+        merchant: Address,
+        amount: U256,
+        request_hash: B256,
+        now: u64,
+    ) -> Self {
         Self {
             grant_epoch: 0,
             mode: SessionMode::Enable,
@@ -101,6 +145,8 @@ impl Attempt<'static> {
             gas: Ok(()),
             call: Ok(()),
             merchant,
+            account: Address::ZERO,
+            request_hash,
             merchant_proof: None,
             amount,
             period_index: claim_period(limits, now),
@@ -129,9 +175,12 @@ pub fn check(
     usage: &SessionUsage,
     attempt: &Attempt<'_>,
 ) -> Result<PeriodWindow, ScopeViolation> {
-    // 1. revocation and enablement
+    // 1. status: revocation, pause, epoch, enablement
     if usage.status == SessionStatus::Revoked {
         return Err(ScopeViolation::Revoked);
+    }
+    if usage.paused {
+        return Err(ScopeViolation::Paused);
     }
     if attempt.grant_epoch != usage.account_epoch {
         return Err(ScopeViolation::RevokedAll {
@@ -145,49 +194,76 @@ pub fn check(
         }
         attempt.authorization.clone()?;
     }
-    // 2. gas, 3. method
+    // 3. gas, 4. method
     attempt.gas.clone()?;
     attempt.call.clone()?;
-    // 4. counterparty
+    // 5. certain to revert in settle
+    let amount = attempt.amount;
+    if let Some(reason) = certain_to_revert(attempt) {
+        return Err(ScopeViolation::InvalidPayment(reason));
+    }
+    // 6. counterparty
     if !limits.allows_merchant(attempt.merchant, attempt.merchant_proof) {
         return Err(ScopeViolation::MerchantNotAllowed(attempt.merchant));
     }
-    // 5. amount: per payment, per period, lifetime
-    let amount = attempt.amount;
+    // 7. amount and count: per payment, per period, lifetime, count, per merchant
     if amount > limits.per_payment_max {
         return Err(ScopeViolation::PerPaymentMaxExceeded { amount, max: limits.per_payment_max });
     }
-    let spent = period_spent(usage, attempt.period_index)?;
+    let period_index = attempt.period_index;
+    let stored = PeriodSpend { period_index: usage.period_index, spent: usage.period_spent };
+    let spent = stored.in_period(period_index)?;
     let remaining = limits.period_cap.saturating_sub(spent);
     if amount > remaining {
-        return Err(ScopeViolation::PeriodCapExceeded {
-            period_index: attempt.period_index,
-            amount,
-            remaining,
-        });
+        return Err(ScopeViolation::PeriodCapExceeded { period_index, amount, remaining });
     }
     let remaining = limits.lifetime_cap.saturating_sub(usage.lifetime_spent);
     if amount > remaining {
         return Err(ScopeViolation::LifetimeCapExceeded { amount, remaining });
     }
-    // 6. the claimed period's window
-    let window = period_window(limits, attempt.period_index)?;
-    // 7. the session key's signature (the EntryPoint's AA24, after validation returns)
+    let count = if period_index == usage.period_index { usage.payments_in_period } else { 0 };
+    if limits.max_payments_per_period != 0 && count >= limits.max_payments_per_period {
+        return Err(ScopeViolation::PaymentCountExceeded { period_index, count });
+    }
+    if !limits.merchant_period_cap.is_zero() {
+        let spent = usage.merchant.in_period(period_index)?;
+        let remaining = limits.merchant_period_cap.saturating_sub(spent);
+        if amount > remaining {
+            return Err(ScopeViolation::MerchantCapExceeded {
+                merchant: attempt.merchant,
+                period_index,
+                amount,
+                remaining,
+            });
+        }
+    }
+    // 8. the claimed period's window
+    let window = period_window(limits, period_index)?;
+    // (2) the session key's signature (the EntryPoint's AA24, after validation returns)
     attempt.session_signature.clone()?;
-    // 8. time (the EntryPoint's AA22)
+    // the EntryPoint's time check (AA22)
     if let Some(now) = attempt.now {
         check_time(window, now)?;
     }
     Ok(window)
 }
 
-/// What the session already spent in `claimed`: the stored figure for the stored period, nothing
-/// for a later one; a claim before the stored period is over (`_checkAmount`).
-pub fn period_spent(usage: &SessionUsage, claimed: u32) -> Result<U256, ScopeViolation> {
-    if claimed < usage.period_index {
-        return Err(ScopeViolation::PeriodAlreadyOver { claimed, stored: usage.period_index });
+/// A payment `settle` would certainly refuse (step 5): its gas would be lost for nothing.
+/// A caller that does not know the paying account passes zero for it (then not checked).
+fn certain_to_revert(attempt: &Attempt<'_>) -> Option<&'static str> {
+    if attempt.amount.is_zero() {
+        return Some("session: zero amount");
     }
-    Ok(if claimed == usage.period_index { usage.period_spent } else { U256::ZERO })
+    if attempt.merchant.is_zero() {
+        return Some("session: zero merchant");
+    }
+    if attempt.request_hash.is_zero() {
+        return Some("session: zero requestHash");
+    }
+    if !attempt.account.is_zero() && attempt.merchant == attempt.account {
+        return Some("session: merchant is the account");
+    }
+    None
 }
 
 /// The window of a claimed period (`_periodWindow`).
@@ -211,8 +287,9 @@ pub fn check_time(window: PeriodWindow, now: u64) -> Result<(), ScopeViolation> 
 pub enum GasRequest {
     /// `paymasterAndData` names this paymaster.
     Sponsored { paymaster: Address },
-    /// The account pays; `max_cost` is `(callGas + verificationGas + preVerificationGas) ×
-    /// maxFeePerGas`, `None` when it overflows.
+    /// The account pays; `max_cost` is the v0.6 prefund `(callGas + verificationGas +
+    /// preVerificationGas) × maxFeePerGas`, `None` when a gas field is at least 2^64 or the fee at
+    /// least 2^128 (the contract's bounds).
     SelfPaid { max_cost: Option<U256> },
 }
 
@@ -222,34 +299,54 @@ impl GasRequest {
         if let Some(paymaster) = op.paymaster() {
             return Self::Sponsored { paymaster };
         }
-        let gas = op
-            .call_gas_limit
-            .checked_add(op.verification_gas_limit)
-            .and_then(|g| g.checked_add(op.pre_verification_gas));
-        Self::SelfPaid { max_cost: gas.and_then(|g| g.checked_mul(op.max_fee_per_gas)) }
+        let limit = U256::from(u64::MAX);
+        let gas_fields = [op.call_gas_limit, op.verification_gas_limit, op.pre_verification_gas];
+        let fits =
+            gas_fields.iter().all(|g| *g <= limit) && op.max_fee_per_gas <= U256::from(u128::MAX);
+        let gas = gas_fields.iter().fold(U256::ZERO, |a, g| a.saturating_add(*g));
+        Self::SelfPaid { max_cost: fits.then(|| gas.saturating_mul(op.max_fee_per_gas)) }
     }
 }
 
-/// The gas rule (`_checkGas`): a sponsored op must use the grant's paymaster if it pins one; a
-/// self-paid op needs a grant that allows self-paid gas, within its per-op cap.
-pub fn check_gas(grant: &SessionGrant, request: GasRequest) -> Result<(), ScopeViolation> {
-    match request {
+/// The gas rule (step 3): a sponsored op must use the grant's paymaster if it pins one; a
+/// self-paid op needs a grant with a gas budget, within its per-op cap and its period and lifetime
+/// budgets given what `gas` already holds, for the claimed period.
+pub fn check_gas(
+    grant: &SessionGrant,
+    request: GasRequest,
+    gas: &GasUsage,
+    claimed_period: u32,
+) -> Result<(), ScopeViolation> {
+    let max_cost = match request {
         GasRequest::Sponsored { paymaster } => {
             if !grant.paymaster.is_zero() && paymaster != grant.paymaster {
                 return Err(ScopeViolation::PaymasterNotAllowed(paymaster));
             }
-            Ok(())
+            return Ok(());
         }
-        GasRequest::SelfPaid { .. } if grant.maxSelfPaidGasCost == 0 => {
-            Err(ScopeViolation::PaymasterRequired)
-        }
-        GasRequest::SelfPaid { max_cost: Some(cost) }
-            if cost <= U256::from(grant.maxSelfPaidGasCost) =>
-        {
-            Ok(())
-        }
-        GasRequest::SelfPaid { .. } => Err(ScopeViolation::GasCostOverCap),
+        GasRequest::SelfPaid { max_cost } => max_cost,
+    };
+    if grant.gasLifetimeBudget.is_zero() {
+        return Err(ScopeViolation::PaymasterRequired);
     }
+    let cost = match max_cost {
+        Some(cost) if cost <= U256::from(grant.maxGasCostPerOp) => cost,
+        _ => return Err(ScopeViolation::GasCostOverCap),
+    };
+    let spent = gas.period.in_period(claimed_period)?;
+    let remaining = U256::from(grant.gasPeriodBudget).saturating_sub(spent);
+    if cost > remaining {
+        return Err(ScopeViolation::GasPeriodBudgetExceeded {
+            period_index: claimed_period,
+            cost,
+            remaining,
+        });
+    }
+    let remaining = U256::from(grant.gasLifetimeBudget).saturating_sub(gas.lifetime_spent);
+    if cost > remaining {
+        return Err(ScopeViolation::GasLifetimeBudgetExceeded { cost, remaining });
+    }
+    Ok(())
 }
 
 /// The enable rule: the owner signed the grant (`owner_signed`, recovered by the caller) and the
@@ -311,10 +408,10 @@ mod tests {
     fn usage(period_index: u32, period_spent: u64, lifetime_spent: u64) -> SessionUsage {
         SessionUsage {
             status: SessionStatus::Enabled,
-            account_epoch: 0,
             period_index,
             period_spent: U256::from(period_spent),
             lifetime_spent: U256::from(lifetime_spent),
+            ..SessionUsage::default()
         }
     }
 
@@ -322,7 +419,15 @@ mod tests {
     fn rules_fire_in_the_contracts_order() {
         let l = limits();
         let now = 1_000 + 86_400 + 5; // period 1
-        let pay = |amount: u64| Attempt::payment(&l, Address::ZERO, U256::from(amount), now);
+        let pay = |amount: u64| {
+            Attempt::payment(
+                &l,
+                Address::repeat_byte(7),
+                U256::from(amount),
+                B256::repeat_byte(1),
+                now,
+            )
+        };
         assert_eq!(check(&l, &usage(1, 0, 0), &pay(5)).map(|w| w.valid_after), Ok(1_000 + 86_400));
         // Per-payment max before the caps, the period cap before the lifetime cap.
         assert_eq!(
@@ -343,11 +448,29 @@ mod tests {
         let revoked = SessionUsage { status: SessionStatus::Revoked, ..usage(1, 10, 25) };
         assert_eq!(check(&l, &revoked, &pay(6)).unwrap_err().rule(), Rule::Revoked);
         // Time comes last: an over-cap payment after expiry names the cap, as the chain would.
-        let late = Attempt::payment(&l, Address::ZERO, U256::from(6u64), 1_000 + 11 * 86_400);
+        let late = Attempt::payment(
+            &l,
+            Address::repeat_byte(7),
+            U256::from(6u64),
+            B256::repeat_byte(1),
+            1_000 + 11 * 86_400,
+        );
         assert_eq!(check(&l, &usage(0, 0, 0), &late).unwrap_err().rule(), Rule::OverPerPaymentMax);
-        let late = Attempt::payment(&l, Address::ZERO, U256::from(1u64), 1_000 + 11 * 86_400);
+        let late = Attempt::payment(
+            &l,
+            Address::repeat_byte(7),
+            U256::from(1u64),
+            B256::repeat_byte(1),
+            1_000 + 11 * 86_400,
+        );
         assert_eq!(check(&l, &usage(0, 0, 0), &late).unwrap_err().rule(), Rule::Expired);
-        let early = Attempt::payment(&l, Address::ZERO, U256::from(1u64), 999);
+        let early = Attempt::payment(
+            &l,
+            Address::repeat_byte(7),
+            U256::from(1u64),
+            B256::repeat_byte(1),
+            999,
+        );
         assert_eq!(check(&l, &usage(0, 0, 0), &early).unwrap_err().rule(), Rule::NotYetValid);
     }
 
@@ -361,31 +484,70 @@ mod tests {
 
     #[test]
     fn gas_rule() {
-        let grant = SessionGrant { maxSelfPaidGasCost: 100, ..Default::default() };
+        let grant = SessionGrant {
+            maxGasCostPerOp: U96::from(100u64),
+            gasPeriodBudget: U96::from(150u64),
+            gasLifetimeBudget: U96::from(250u64),
+            ..Default::default()
+        };
+        let cost = |c: u64| GasRequest::SelfPaid { max_cost: Some(U256::from(c)) };
+        let used = |period_index: u32, period: u64, life: u64| GasUsage {
+            period: PeriodSpend { period_index, spent: U256::from(period) },
+            lifetime_spent: U256::from(life),
+        };
+        assert_eq!(check_gas(&grant, cost(100), &used(0, 0, 0), 0), Ok(()));
+        let over = |c, u: GasUsage, p| check_gas(&grant, cost(c), &u, p).unwrap_err().rule();
+        assert_eq!(over(101, used(0, 0, 0), 0), Rule::GasCostOverCap);
+        let unbounded = GasRequest::SelfPaid { max_cost: None };
         assert_eq!(
-            check_gas(&grant, GasRequest::SelfPaid { max_cost: Some(U256::from(100)) }),
-            Ok(())
-        );
-        assert_eq!(
-            check_gas(&grant, GasRequest::SelfPaid { max_cost: Some(U256::from(101)) }),
+            check_gas(&grant, unbounded, &used(0, 0, 0), 0),
             Err(ScopeViolation::GasCostOverCap)
         );
-        assert_eq!(
-            check_gas(&grant, GasRequest::SelfPaid { max_cost: None }),
-            Err(ScopeViolation::GasCostOverCap)
-        );
+        assert_eq!(over(100, used(0, 100, 100), 0), Rule::OverGasPeriodBudget);
+        // A later period starts the period budget afresh; the lifetime budget still binds.
+        assert_eq!(check_gas(&grant, cost(100), &used(0, 100, 100), 1), Ok(()));
+        assert_eq!(over(100, used(0, 100, 200), 1), Rule::OverGasLifetimeBudget);
+        assert_eq!(over(1, used(2, 0, 0), 1), Rule::PeriodAlreadyOver);
         let sponsored_only =
             SessionGrant { paymaster: Address::repeat_byte(1), ..Default::default() };
+        let none = GasUsage::default();
         assert_eq!(
-            check_gas(&sponsored_only, GasRequest::SelfPaid { max_cost: Some(U256::ZERO) }),
-            Err(ScopeViolation::PaymasterRequired)
+            check_gas(&sponsored_only, cost(0), &none, 0).unwrap_err().rule(),
+            Rule::PaymasterRequired
         );
+        let other = GasRequest::Sponsored { paymaster: Address::repeat_byte(2) };
         assert_eq!(
-            check_gas(
-                &sponsored_only,
-                GasRequest::Sponsored { paymaster: Address::repeat_byte(2) }
-            ),
+            check_gas(&sponsored_only, other, &none, 0),
             Err(ScopeViolation::PaymasterNotAllowed(Address::repeat_byte(2)))
         );
+    }
+
+    #[test]
+    fn count_and_merchant_sub_budget() {
+        let mut l = limits();
+        l.max_payments_per_period = 2;
+        l.merchant_period_cap = U256::from(6u64);
+        let now = 1_000 + 5;
+        let pay = |amount: u64| {
+            Attempt::payment(
+                &l,
+                Address::repeat_byte(7),
+                U256::from(amount),
+                B256::repeat_byte(1),
+                now,
+            )
+        };
+        let mut u = usage(0, 4, 4);
+        u.payments_in_period = 2;
+        assert_eq!(check(&l, &u, &pay(1)).unwrap_err().rule(), Rule::OverPaymentCount);
+        u.payments_in_period = 1;
+        u.merchant = PeriodSpend { period_index: 0, spent: U256::from(4u64) };
+        assert_eq!(check(&l, &u, &pay(3)).unwrap_err().rule(), Rule::OverMerchantPeriodCap);
+        assert!(check(&l, &u, &pay(2)).is_ok());
+        u.merchant.period_index = 1;
+        assert_eq!(check(&l, &u, &pay(2)).unwrap_err().rule(), Rule::PeriodAlreadyOver);
+        assert_eq!(check(&l, &usage(0, 0, 0), &pay(0)).unwrap_err().rule(), Rule::InvalidPayment);
+        let paused = SessionUsage { paused: true, ..usage(0, 0, 0) };
+        assert_eq!(check(&l, &paused, &pay(1)).unwrap_err().rule(), Rule::Paused);
     }
 }

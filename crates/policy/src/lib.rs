@@ -14,18 +14,20 @@
 //!   and [`ScopeViolation`] (the rule with its numbers).
 //! - [`check`]: the one scope check.
 //! - [`session_op`]: a whole session UserOperation (signatures, gas, callData) through that check.
+//! - [`onchain`]: the session's usage as the account stores it.
 
 pub mod check;
 pub mod grant;
 pub mod limits;
 pub mod merkle;
+pub mod onchain;
 pub mod session_op;
 pub mod signature;
 pub mod violation;
 
 pub use check::{
-    Attempt, GasRequest, SessionStatus, SessionUsage, authorize_grant, check, check_gas,
-    check_time, claim_period, grant_defect, period_spent, period_window,
+    Attempt, GasRequest, GasUsage, PeriodSpend, SessionStatus, SessionUsage, authorize_grant,
+    check, check_gas, check_time, claim_period, grant_defect, period_window,
 };
 pub use grant::{
     GrantWindow, PeriodWindow, SessionGrant, account_domain, revoke_all_digest, revoke_digest,
@@ -33,8 +35,9 @@ pub use grant::{
 };
 pub use limits::{Limits, LimitsError};
 pub use merkle::MerchantTree;
-pub use session_op::{CheckedSessionOp, SessionOpSignature, check_session_op};
+pub use session_op::{CheckedSessionOp, SessionOpSignature, check_session_op, payment_merchant};
 pub use signature::{
-    SessionMode, SessionSignature, SessionSignatureCodec, SessionSignatureError, session_digest,
+    SessionMode, SessionSignature, SessionSignatureCodec, SessionSignatureError, encode_grant,
+    session_digest,
 };
 pub use violation::{GrantDefect, Rule, ScopeViolation};

@@ -41,6 +41,10 @@ pub struct Limits {
     /// Length of a period in seconds; `0` makes the whole grant window one period.
     pub period_seconds: u32,
     pub lifetime_cap: U256,
+    /// Most payments per period; 0 = no count limit.
+    pub max_payments_per_period: u32,
+    /// Most paid to any one merchant per period; 0 = no per-merchant sub-budget.
+    pub merchant_period_cap: U256,
     /// Grant window, inclusive, unix seconds (the contract's `uint48`s).
     pub valid_after: u64,
     pub valid_until: u64,
@@ -85,6 +89,8 @@ impl Limits {
             period_cap: U256::from(grant.periodCap),
             period_seconds: grant.period,
             lifetime_cap: U256::from(grant.lifetimeCap),
+            max_payments_per_period: grant.maxPaymentsPerPeriod.to::<u32>(),
+            merchant_period_cap: U256::from(grant.merchantPeriodCap),
             valid_after: grant.valid_after_secs(),
             valid_until: grant.valid_until_secs(),
             merchant_root: grant.merchantRoot,

@@ -43,15 +43,17 @@ pub struct SessionOpSignature {
 impl SessionOpSignature {
     /// Decodes `op.signature` as a session signature.
     pub fn decode(op: &UserOperation, chain_id: u64) -> Result<Self, ScopeViolation> {
-        let (mode, signature) = SessionSignature::decode(&op.signature)
-            .map_err(|e| ScopeViolation::MalformedSignature(e.to_string()))?;
+        let (mode, signature) = SessionSignature::decode(&op.signature).map_err(|e| {
+            ScopeViolation::MalformedSignature(format!("{} ({e})", e.revert_string()))
+        })?;
         let session_id = session_id(&signature.grant, chain_id, op.sender);
         Ok(Self { mode, signature, session_id })
     }
 }
 
 /// Runs a session op of account `op.sender` (owned by `owner`) through the scope check against the
-/// session's `usage`, at chain time `now`.
+/// session's `usage` (with the merchant figures of the merchant the op pays: [`payment_merchant`]),
+/// at chain time `now`.
 pub fn check_session_op(
     op: &UserOperation,
     user_op_hash: B256,
@@ -64,12 +66,12 @@ pub fn check_session_op(
     let grant = &sig.grant;
     let id = decoded.session_id;
 
-    let owner_signed = Signature::try_from(sig.ownerSignature.as_ref())
+    let owner_signed = Signature::try_from(sig.owner_signature.as_ref())
         .ok()
         .and_then(|s| s.recover_address_from_prehash(&id).ok())
         == Some(owner);
-    let session_signed = Signature::try_from(sig.sessionSignature.as_ref()).ok().and_then(|s| {
-        s.recover_address_from_msg(session_digest(user_op_hash, id, sig.periodIndex)).ok()
+    let session_signed = Signature::try_from(sig.session_signature.as_ref()).ok().and_then(|s| {
+        s.recover_address_from_msg(session_digest(user_op_hash, id, sig.period_index)).ok()
     }) == Some(grant.sessionKey);
 
     let payment = decode_payment(&op.call_data);
@@ -95,12 +97,14 @@ pub fn check_session_op(
             SessionMode::Enable => authorize_grant(grant, owner_signed, owner, op.sender),
             SessionMode::Use => Ok(()),
         },
-        gas: check_gas(grant, GasRequest::of(op)),
+        gas: check_gas(grant, GasRequest::of(op), &usage.gas, sig.period_index),
         call,
         merchant,
-        merchant_proof: Some(&sig.merchantProof),
+        account: op.sender,
+        request_hash,
+        merchant_proof: Some(&sig.merchant_proof),
         amount,
-        period_index: sig.periodIndex,
+        period_index: sig.period_index,
         session_signature: if session_signed {
             Ok(())
         } else {
@@ -113,13 +117,19 @@ pub fn check_session_op(
         session_id: id,
         grant: grant.clone(),
         mode: decoded.mode,
-        period_index: sig.periodIndex,
+        period_index: sig.period_index,
         merchant,
         amount,
         request_hash,
         valid_after: window.valid_after,
         valid_until: window.valid_until,
     })
+}
+
+/// The merchant a session op pays, when its callData is a payment (whose merchant figures the
+/// caller reads for [`check_session_op`]).
+pub fn payment_merchant(op: &UserOperation) -> Option<Address> {
+    decode_payment(&op.call_data).ok().map(|p| p.settle.merchant)
 }
 
 /// The violation the contract's diagnostic (`_explainCallData`) names for callData that is not the

@@ -19,6 +19,8 @@ pub enum Rule {
     MalformedSignature,
     /// The session was revoked by the owner.
     Revoked,
+    /// The owner paused the session (it may resume).
+    Paused,
     /// The grant names an older account epoch: the owner revoked every session.
     RevokedAll,
     /// A use-mode op for a session no enable-mode op has enabled yet.
@@ -33,10 +35,17 @@ pub enum Rule {
     PaymasterRequired,
     /// The op's self-paid gas could cost more than the grant allows per op.
     GasCostOverCap,
+    /// The op's self-paid gas would take the period's gas spending above the gas period budget.
+    OverGasPeriodBudget,
+    /// The op's self-paid gas would take the session's gas spending above its lifetime budget.
+    OverGasLifetimeBudget,
     /// `callData` is not the payment shape (`execute`/`executeBatch` around approve + settle).
     MethodNotAllowed,
     /// The payment's token is not the grant's.
     TokenNotAllowed,
+    /// The payment is certain to revert in `settle` (zero amount, merchant or requestHash, or the
+    /// account paying itself): refused in validation, where its gas would otherwise be lost.
+    InvalidPayment,
     /// The merchant is not on the grant's allowlist.
     MerchantNotAllowed,
     /// The amount is above the grant's per-payment maximum.
@@ -47,6 +56,10 @@ pub enum Rule {
     OverPeriodCap,
     /// The payment would take lifetime spending above the lifetime cap.
     OverLifetimeCap,
+    /// The period already holds the most payments the grant allows.
+    OverPaymentCount,
+    /// The payment would take this merchant's spending in the period above its sub-budget.
+    OverMerchantPeriodCap,
     /// The claimed period lies outside the grant window.
     PeriodOutsideWindow,
     /// The session key did not sign the op (EntryPoint `AA24 signature error`).
@@ -59,9 +72,10 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the contract's order.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 26] = [
         Self::MalformedSignature,
         Self::Revoked,
+        Self::Paused,
         Self::RevokedAll,
         Self::NotEnabled,
         Self::BadOwnerSignature,
@@ -69,13 +83,18 @@ impl Rule {
         Self::PaymasterNotAllowed,
         Self::PaymasterRequired,
         Self::GasCostOverCap,
+        Self::OverGasPeriodBudget,
+        Self::OverGasLifetimeBudget,
         Self::MethodNotAllowed,
         Self::TokenNotAllowed,
+        Self::InvalidPayment,
         Self::MerchantNotAllowed,
         Self::OverPerPaymentMax,
         Self::PeriodAlreadyOver,
         Self::OverPeriodCap,
         Self::OverLifetimeCap,
+        Self::OverPaymentCount,
+        Self::OverMerchantPeriodCap,
         Self::PeriodOutsideWindow,
         Self::BadSessionSignature,
         Self::NotYetValid,
@@ -87,11 +106,16 @@ impl Rule {
         match self {
             Self::MalformedSignature | Self::BadSessionSignature => "invalid_session_signature",
             Self::Revoked | Self::RevokedAll => "session_revoked",
+            Self::Paused => "session_paused",
             Self::NotEnabled => "session_not_enabled",
             Self::BadOwnerSignature | Self::MalformedGrant => "invalid_session_grant",
             Self::PaymasterNotAllowed | Self::PaymasterRequired | Self::GasCostOverCap => {
                 "gas_policy_violation"
             }
+            Self::OverGasPeriodBudget | Self::OverGasLifetimeBudget => "gas_budget_exceeded",
+            Self::InvalidPayment => "invalid_payment",
+            Self::OverPaymentCount => "payment_count_exceeded",
+            Self::OverMerchantPeriodCap => "merchant_cap_exceeded",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::TokenNotAllowed => "token_not_allowed",
             Self::MerchantNotAllowed => "merchant_not_allowed",
@@ -112,13 +136,22 @@ impl Rule {
                 &["session: unknown signature mode", "session: malformed signature"]
             }
             Self::Revoked => &["session: revoked"],
+            Self::Paused => &["session: paused"],
             Self::RevokedAll => &["session: revoked (all sessions)"],
             Self::NotEnabled => &["session: not enabled"],
             Self::BadOwnerSignature => &["session: bad owner signature"],
             Self::MalformedGrant => &GRANT_DEFECT_REVERTS,
             Self::PaymasterNotAllowed => &["session: paymaster not allowed"],
             Self::PaymasterRequired => &["session: paymaster required"],
-            Self::GasCostOverCap => &["session: gas cost over cap"],
+            Self::GasCostOverCap => &["session: gas cost over per-op cap"],
+            Self::OverGasPeriodBudget => &["session: over gas period budget"],
+            Self::OverGasLifetimeBudget => &["session: over gas lifetime budget"],
+            Self::InvalidPayment => &[
+                "session: zero amount",
+                "session: zero merchant",
+                "session: zero requestHash",
+                "session: merchant is the account",
+            ],
             Self::MethodNotAllowed => &[
                 "session: callData is not execute/executeBatch",
                 "session: self-call not allowed",
@@ -138,6 +171,8 @@ impl Rule {
             Self::PeriodAlreadyOver => &["session: period already over"],
             Self::OverPeriodCap => &["session: over period cap"],
             Self::OverLifetimeCap => &["session: over lifetime cap"],
+            Self::OverPaymentCount => &["session: over payment count"],
+            Self::OverMerchantPeriodCap => &["session: over merchant period cap"],
             Self::PeriodOutsideWindow => &["session: period outside grant window"],
             Self::BadSessionSignature | Self::NotYetValid | Self::Expired => &[],
         }
@@ -212,6 +247,8 @@ pub enum ScopeViolation {
     MalformedSignature(String),
     #[error("session was revoked")]
     Revoked,
+    #[error("session is paused by the owner")]
+    Paused,
     #[error(
         "every session of this account was revoked (grant epoch {grant}, account epoch {account})"
     )]
@@ -228,11 +265,18 @@ pub enum ScopeViolation {
     PaymasterRequired,
     #[error("self-paid gas could cost more than the grant's per-op cap")]
     GasCostOverCap,
+    #[error("gas budget of period {period_index} has {remaining} wei left, the op may cost {cost}")]
+    GasPeriodBudgetExceeded { period_index: u32, cost: U256, remaining: U256 },
+    #[error("lifetime gas budget has {remaining} wei left, the op may cost {cost}")]
+    GasLifetimeBudgetExceeded { cost: U256, remaining: U256 },
     /// The payment shape is wrong; the text names how (the contract's diagnostic, where known).
     #[error("callData is not the permitted payment: {0}")]
     MethodNotAllowed(String),
     #[error("payment uses token {0}, not the grant's")]
     TokenNotAllowed(Address),
+    /// The contract's revert string names which (`session: zero amount`, …).
+    #[error("the payment is certain to revert: {0}")]
+    InvalidPayment(&'static str),
     #[error("merchant {0} is not on the allowlist")]
     MerchantNotAllowed(Address),
     #[error("amount {amount} exceeds the per-payment max {max}")]
@@ -243,6 +287,12 @@ pub enum ScopeViolation {
     PeriodCapExceeded { period_index: u32, amount: U256, remaining: U256 },
     #[error("lifetime budget has {remaining} left, payment is {amount}")]
     LifetimeCapExceeded { amount: U256, remaining: U256 },
+    #[error("period {period_index} already holds {count} payments, the most the grant allows")]
+    PaymentCountExceeded { period_index: u32, count: u32 },
+    #[error(
+        "merchant {merchant} has {remaining} left in period {period_index}, payment is {amount}"
+    )]
+    MerchantCapExceeded { merchant: Address, period_index: u32, amount: U256, remaining: U256 },
     #[error("claimed period {0} is outside the grant window")]
     PeriodOutsideWindow(u32),
     #[error("the session key did not sign this op")]
@@ -259,6 +309,7 @@ impl ScopeViolation {
         match self {
             Self::MalformedSignature(_) => Rule::MalformedSignature,
             Self::Revoked => Rule::Revoked,
+            Self::Paused => Rule::Paused,
             Self::RevokedAll { .. } => Rule::RevokedAll,
             Self::NotEnabled => Rule::NotEnabled,
             Self::BadOwnerSignature => Rule::BadOwnerSignature,
@@ -266,6 +317,9 @@ impl ScopeViolation {
             Self::PaymasterNotAllowed(_) => Rule::PaymasterNotAllowed,
             Self::PaymasterRequired => Rule::PaymasterRequired,
             Self::GasCostOverCap => Rule::GasCostOverCap,
+            Self::GasPeriodBudgetExceeded { .. } => Rule::OverGasPeriodBudget,
+            Self::GasLifetimeBudgetExceeded { .. } => Rule::OverGasLifetimeBudget,
+            Self::InvalidPayment(_) => Rule::InvalidPayment,
             Self::MethodNotAllowed(_) => Rule::MethodNotAllowed,
             Self::TokenNotAllowed(_) => Rule::TokenNotAllowed,
             Self::MerchantNotAllowed(_) => Rule::MerchantNotAllowed,
@@ -273,6 +327,8 @@ impl ScopeViolation {
             Self::PeriodAlreadyOver { .. } => Rule::PeriodAlreadyOver,
             Self::PeriodCapExceeded { .. } => Rule::OverPeriodCap,
             Self::LifetimeCapExceeded { .. } => Rule::OverLifetimeCap,
+            Self::PaymentCountExceeded { .. } => Rule::OverPaymentCount,
+            Self::MerchantCapExceeded { .. } => Rule::OverMerchantPeriodCap,
             Self::PeriodOutsideWindow(_) => Rule::PeriodOutsideWindow,
             Self::BadSessionSignature => Rule::BadSessionSignature,
             Self::NotYetValid { .. } => Rule::NotYetValid,

@@ -27,7 +27,8 @@ use crate::{
 };
 
 /// Current session file format. Readers refuse other versions instead of guessing.
-pub const SESSION_FILE_VERSION: u32 = 1;
+/// Version 2: policy v2 grants (payment count, per-merchant sub-budget, gas budget).
+pub const SESSION_FILE_VERSION: u32 = 2;
 /// Marks the document type, so a random JSON file is not mistaken for a session.
 pub const SESSION_FILE_KIND: &str = "x402-aa-session";
 /// Environment variable that may carry the session private key instead of a key file.
@@ -90,6 +91,15 @@ pub struct HumanLimits {
     pub valid_after: String,
     pub valid_until: String,
     pub paymaster_required: bool,
+    /// Most payments per period; 0 = no limit.
+    #[serde(default)]
+    pub payments_per_period: u32,
+    /// Most paid to any one merchant per period; absent = the per-period cap alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_merchant_per_period: Option<String>,
+    /// Self-paid gas budget in wei (per op / per period / lifetime); absent = paymaster required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gas_budget_wei: Option<[String; 3]>,
 }
 
 /// How the account is deployed when its first op still has to create it (counterfactual accounts).
@@ -122,9 +132,13 @@ pub struct GrantJson {
     pub period_cap: U256,
     pub period: u32,
     pub lifetime_cap: U256,
+    pub max_payments_per_period: u32,
+    pub merchant_period_cap: U256,
     pub merchant_root: B256,
     pub paymaster: Address,
-    pub max_self_paid_gas_cost: U256,
+    pub max_gas_cost_per_op: U256,
+    pub gas_period_budget: U256,
+    pub gas_lifetime_budget: U256,
     pub epoch: u32,
     pub salt: B256,
 }
@@ -141,9 +155,13 @@ impl From<&SessionGrant> for GrantJson {
             period_cap: U256::from(g.periodCap),
             period: g.period,
             lifetime_cap: U256::from(g.lifetimeCap),
+            max_payments_per_period: g.maxPaymentsPerPeriod.to(),
+            merchant_period_cap: U256::from(g.merchantPeriodCap),
             merchant_root: g.merchantRoot,
             paymaster: g.paymaster,
-            max_self_paid_gas_cost: U256::from(g.maxSelfPaidGasCost),
+            max_gas_cost_per_op: U256::from(g.maxGasCostPerOp),
+            gas_period_budget: U256::from(g.gasPeriodBudget),
+            gas_lifetime_budget: U256::from(g.gasLifetimeBudget),
             epoch: g.epoch,
             salt: g.salt,
         }
@@ -155,6 +173,7 @@ impl TryFrom<&GrantJson> for SessionGrant {
 
     fn try_from(g: &GrantJson) -> Result<Self, SessionFileError> {
         let field = |name: &'static str| SessionFileError::GrantFieldOutOfRange(name);
+        let u96 = |v: U256, name| crate::grant::to_u96(v).ok_or_else(|| field(name));
         Ok(Self {
             sessionKey: g.session_key,
             validAfter: g.valid_after.try_into().map_err(|_| field("validAfter"))?,
@@ -167,12 +186,16 @@ impl TryFrom<&GrantJson> for SessionGrant {
             period: g.period,
             lifetimeCap: crate::grant::to_u96(g.lifetime_cap)
                 .ok_or_else(|| field("lifetimeCap"))?,
+            maxPaymentsPerPeriod: g
+                .max_payments_per_period
+                .try_into()
+                .map_err(|_| field("maxPaymentsPerPeriod"))?,
+            merchantPeriodCap: u96(g.merchant_period_cap, "merchantPeriodCap")?,
             merchantRoot: g.merchant_root,
             paymaster: g.paymaster,
-            maxSelfPaidGasCost: g
-                .max_self_paid_gas_cost
-                .try_into()
-                .map_err(|_| field("maxSelfPaidGasCost"))?,
+            maxGasCostPerOp: u96(g.max_gas_cost_per_op, "maxGasCostPerOp")?,
+            gasPeriodBudget: u96(g.gas_period_budget, "gasPeriodBudget")?,
+            gasLifetimeBudget: u96(g.gas_lifetime_budget, "gasLifetimeBudget")?,
             epoch: g.epoch,
             salt: g.salt,
         })
@@ -286,7 +309,14 @@ impl HumanLimits {
             lifetime: token.format(U256::from(grant.lifetimeCap)),
             valid_after: rfc3339(grant.valid_after_secs()),
             valid_until: rfc3339(grant.valid_until_secs()),
-            paymaster_required: grant.maxSelfPaidGasCost == 0,
+            paymaster_required: grant.gasLifetimeBudget.is_zero(),
+            payments_per_period: grant.maxPaymentsPerPeriod.to(),
+            per_merchant_per_period: (!grant.merchantPeriodCap.is_zero())
+                .then(|| token.format(U256::from(grant.merchantPeriodCap))),
+            gas_budget_wei: (!grant.gasLifetimeBudget.is_zero()).then(|| {
+                [grant.maxGasCostPerOp, grant.gasPeriodBudget, grant.gasLifetimeBudget]
+                    .map(|w| w.to_string())
+            }),
         }
     }
 }
@@ -446,6 +476,13 @@ impl SessionFile {
                     self.limits.period_seconds, self.limits.paymaster_required
                 ),
                 from_grant: format!("{}/{}", expected.period_seconds, expected.paymaster_required),
+            });
+        }
+        if self.limits != expected {
+            return Err(SessionFileError::LimitMismatch {
+                field: "limits (payments per period, per-merchant cap or gas budget)",
+                in_file: format!("{:?}", self.limits),
+                from_grant: format!("{expected:?}"),
             });
         }
         Ok(())

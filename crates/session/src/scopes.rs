@@ -16,7 +16,10 @@
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use alloy::primitives::{Address, B256, U256, aliases::U48};
+use alloy::primitives::{
+    Address, B256, U256,
+    aliases::{U24, U48},
+};
 
 use crate::{file::TokenInfo, grant::SessionGrant, merkle::MerchantTree};
 
@@ -139,8 +142,21 @@ pub enum Merchants {
 pub enum GasPolicy {
     /// A paymaster must sponsor every op; `Some` pins which one.
     Paymaster(Option<Address>),
-    /// The account's own deposit may pay, at most this many wei per op.
-    SelfPaidUpTo(u128),
+    /// The account's own deposit may pay, within this budget. Every op the EntryPoint validates
+    /// pays its gas even when its payment reverts, so the budget, not the caps on tokens, bounds
+    /// what a runaway key can burn in gas.
+    SelfPaid(GasBudget),
+}
+
+/// Native gas a session may cost the account, in wei.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GasBudget {
+    /// Most one op may cost (its worst-case prefund).
+    pub per_op: u128,
+    /// Most all ops of one period may cost together.
+    pub per_period: u128,
+    /// Most all ops may cost over the session's life.
+    pub lifetime: u128,
 }
 
 /// The limits of one session. Build with the methods, then [`Scopes::to_grant`].
@@ -154,6 +170,11 @@ pub struct Scopes {
     /// Start of the window (unix seconds); `None` = the time passed to `to_grant`.
     pub valid_from: Option<u64>,
     pub gas: GasPolicy,
+    /// Most payments per period (a rate limit for runaway loops of small payments); `None` = any.
+    pub max_payments_per_period: Option<u32>,
+    /// Most paid to any one merchant per period (a sub-budget under the spend cap); `None` = the
+    /// spend cap alone.
+    pub merchant_period_cap: Option<Amount>,
 }
 
 impl Default for Scopes {
@@ -173,6 +194,8 @@ impl Scopes {
             valid_for: Duration::from_secs(86_400),
             valid_from: None,
             gas: GasPolicy::Paymaster(None),
+            max_payments_per_period: None,
+            merchant_period_cap: None,
         }
     }
 
@@ -223,8 +246,21 @@ impl Scopes {
         self
     }
 
-    pub fn self_paid_gas_up_to(mut self, wei_per_op: u128) -> Self {
-        self.gas = GasPolicy::SelfPaidUpTo(wei_per_op);
+    /// Lets the account's own deposit pay the gas of session ops, within `budget`.
+    pub fn self_paid_gas(mut self, budget: GasBudget) -> Self {
+        self.gas = GasPolicy::SelfPaid(budget);
+        self
+    }
+
+    /// At most `count` payments per period.
+    pub fn max_payments_per_period(mut self, count: u32) -> Self {
+        self.max_payments_per_period = Some(count);
+        self
+    }
+
+    /// At most `amount` to any one merchant per period.
+    pub fn merchant_period_cap(mut self, amount: Amount) -> Self {
+        self.merchant_period_cap = Some(amount);
         self
     }
 
@@ -304,10 +340,37 @@ impl Scopes {
             })
         };
         let merchants = self.merchant_list();
-        let (paymaster, max_self_paid) = match self.gas {
-            GasPolicy::Paymaster(pin) => (pin.unwrap_or_default(), 0),
-            GasPolicy::SelfPaidUpTo(wei) => (Address::ZERO, wei),
+        let (paymaster, gas) = match self.gas {
+            GasPolicy::Paymaster(pin) => {
+                (pin.unwrap_or_default(), GasBudget { per_op: 0, per_period: 0, lifetime: 0 })
+            }
+            GasPolicy::SelfPaid(budget) => {
+                if budget.per_op == 0 || budget.per_period == 0 || budget.lifetime == 0 {
+                    return Err(ScopeError::Zero("gas budget"));
+                }
+                (Address::ZERO, budget)
+            }
         };
+        let max_payments = self.max_payments_per_period.unwrap_or(0);
+        if self.max_payments_per_period == Some(0) {
+            return Err(ScopeError::Zero("max_payments_per_period"));
+        }
+        let max_payments = U24::try_from(max_payments).map_err(|_| ScopeError::TooLarge {
+            what: "max_payments_per_period",
+            value: max_payments.to_string(),
+            bits: 24,
+        })?;
+        let merchant_cap = match &self.merchant_period_cap {
+            Some(amount) => {
+                let cap = amount.to_units(token)?;
+                if cap.is_zero() {
+                    return Err(ScopeError::Zero("merchant_period_cap"));
+                }
+                cap
+            }
+            None => U256::ZERO,
+        };
+        let wei = |what: &'static str, v: u128| u96(what, U256::from(v));
         Ok(SessionGrant {
             sessionKey: session_key,
             validAfter: u48("valid_from", valid_after)?,
@@ -318,9 +381,13 @@ impl Scopes {
             periodCap: u96("spend_cap", period_cap)?,
             period: period_secs,
             lifetimeCap: u96("lifetime_cap", lifetime)?,
+            maxPaymentsPerPeriod: max_payments,
+            merchantPeriodCap: u96("merchant_period_cap", merchant_cap)?,
             merchantRoot: MerchantTree::new(merchants).map(|t| t.root()).unwrap_or_default(),
             paymaster,
-            maxSelfPaidGasCost: max_self_paid,
+            maxGasCostPerOp: wei("gas per op", gas.per_op)?,
+            gasPeriodBudget: wei("gas per period", gas.per_period)?,
+            gasLifetimeBudget: wei("gas lifetime", gas.lifetime)?,
             epoch,
             salt,
         })
@@ -360,7 +427,7 @@ mod tests {
         assert_eq!(grant.lifetimeCap, U96::from(10_000_000u64), "one day window = one period");
         assert_eq!((grant.validAfter.to::<u64>(), grant.validUntil.to::<u64>()), (1_000, 87_400));
         assert_eq!(grant.merchantRoot, crate::merkle::leaf(merchant));
-        assert_eq!(grant.maxSelfPaidGasCost, 0);
+        assert!(grant.gasLifetimeBudget.is_zero(), "a paymaster is required");
     }
 
     #[test]

@@ -25,11 +25,12 @@ use x402_aa::{
         payment_payload,
     },
 };
-use x402_aa_contracts::{EntryPoint, SessionKeyAccount};
+use x402_aa_contracts::EntryPoint;
 use x402_aa_rpc::{BundlerClient, PaymasterClient, SponsorContext};
 
 use x402_aa_policy::{
-    self as policy, Attempt, GasRequest, Limits, ScopeViolation, SessionStatus, SessionUsage,
+    self as policy, Attempt, GasRequest, GasUsage, Limits, ScopeViolation, SessionStatus,
+    SessionUsage, onchain::read_usage,
 };
 
 use crate::{
@@ -180,6 +181,8 @@ pub struct SessionPrepared {
     pub mode: SessionMode,
     pub period_index: u32,
     pub merchant_proof: Vec<B256>,
+    /// The session's gas charged so far, for the gas rule on the built op.
+    pub gas: GasUsage,
 }
 
 impl SessionAccount {
@@ -201,19 +204,24 @@ impl SessionAccount {
         &self.grant
     }
 
-    fn session_signature(&self, prepared: &SessionPrepared, session_signature: Bytes) -> Bytes {
+    fn session_signature(
+        &self,
+        prepared: &SessionPrepared,
+        session_signature: Bytes,
+    ) -> Result<Bytes, SignerError> {
         let owner_signature = match prepared.mode {
             SessionMode::Enable => self.file.signed_grant.owner_signature.clone(),
             SessionMode::Use => Bytes::new(),
         };
         SessionSignature {
             grant: self.grant.clone(),
-            ownerSignature: owner_signature,
-            periodIndex: prepared.period_index,
-            merchantProof: prepared.merchant_proof.clone(),
-            sessionSignature: session_signature,
+            owner_signature,
+            period_index: prepared.period_index,
+            merchant_proof: prepared.merchant_proof.clone(),
+            session_signature,
         }
         .encode(prepared.mode)
+        .map_err(|e| SignerError::Scope(ScopeViolation::MalformedSignature(e.to_string())))
     }
 }
 
@@ -241,12 +249,13 @@ impl PaymentAccount for SessionAccount {
         self.file.deployment.as_ref().map(|d| abi.init_code(d.factory, d.owner, d.salt))
     }
 
-    /// The same checks, in the same order, as `_validateSession` in the contract (time first, since
-    /// the contract leaves time to the EntryPoint and we cannot sign into the past).
     /// Before the ledger and the chain are asked: the rules that need neither (merchant, per-payment
     /// max, the claimed period's window and time), through the one policy check with no spending.
     fn check(&self, p: &Payment) -> Result<(), SignerError> {
-        let attempt = Attempt::payment(&self.limits, p.merchant, p.amount, p.now);
+        let attempt = Attempt {
+            account: self.file.account,
+            ..Attempt::payment(&self.limits, p.merchant, p.amount, p.request_hash, p.now)
+        };
         let usage = SessionUsage {
             status: SessionStatus::Enabled,
             account_epoch: attempt.grant_epoch,
@@ -265,22 +274,13 @@ impl PaymentAccount for SessionAccount {
         payment: &Payment,
         deployed: bool,
     ) -> Result<SessionPrepared, SignerError> {
-        let usage = if deployed {
-            let account = SessionKeyAccount::new(self.file.account, provider);
-            let (state, epoch) = tokio::try_join!(
-                async { account.sessionState(self.file.session_id).call().await.map_err(chain) },
-                async { account.sessionEpoch().call().await.map_err(chain) },
-            )?;
-            SessionUsage {
-                status: SessionStatus::from_chain(state.status),
-                account_epoch: epoch,
-                period_index: state.periodIndex,
-                period_spent: U256::from(state.periodSpent),
-                lifetime_spent: U256::from(state.lifetimeSpent),
-            }
-        } else {
-            SessionUsage { account_epoch: self.grant.epoch, ..SessionUsage::default() }
-        };
+        let (account, id) = (self.file.account, self.file.session_id);
+        let mut usage =
+            read_usage(provider, account, id, payment.merchant, deployed).await.map_err(chain)?;
+        if !deployed {
+            // The account will be created with epoch 0, the only epoch a grant for it can name.
+            usage.account_epoch = 0;
+        }
         let mode = if usage.status == SessionStatus::Enabled {
             SessionMode::Use
         } else {
@@ -294,23 +294,32 @@ impl PaymentAccount for SessionAccount {
         let attempt = Attempt {
             grant_epoch: self.grant.epoch,
             mode,
+            account,
             merchant_proof: Some(&merchant_proof),
-            ..Attempt::payment(&self.limits, payment.merchant, payment.amount, payment.now)
+            ..Attempt::payment(
+                &self.limits,
+                payment.merchant,
+                payment.amount,
+                payment.request_hash,
+                payment.now,
+            )
         };
         policy::check(&self.limits, &usage, &attempt)?;
-        Ok(SessionPrepared { mode, period_index: attempt.period_index, merchant_proof })
+        let period_index = attempt.period_index;
+        Ok(SessionPrepared { mode, period_index, merchant_proof, gas: usage.gas })
     }
 
     /// The gas rule with the op's final gas fields and paymaster: a grant that requires (or pins) a
     /// paymaster never gets an op signed that the account would refuse for it.
-    fn check_op(&self, op: &UserOperation, _: &SessionPrepared) -> Result<(), SignerError> {
-        policy::check_gas(&self.grant, GasRequest::of(op))?;
+    fn check_op(&self, op: &UserOperation, prepared: &SessionPrepared) -> Result<(), SignerError> {
+        let request = GasRequest::of(op);
+        policy::check_gas(&self.grant, request, &prepared.gas, prepared.period_index)?;
         Ok(())
     }
 
     fn placeholder_signature(&self, prepared: &SessionPrepared) -> Bytes {
-        // ECDSA signatures are always 65 bytes, so the encoded length is final.
-        self.session_signature(prepared, Bytes::from(vec![0xffu8; 65]))
+        // ECDSA signatures are always 65 bytes and the grant's own fields never fail to encode.
+        self.session_signature(prepared, Bytes::from(vec![0xffu8; 65])).unwrap_or_default()
     }
 
     fn sign(
@@ -322,7 +331,7 @@ impl PaymentAccount for SessionAccount {
         let user_op_hash = op.hash(domain.entry_point, domain.chain_id);
         let digest = session_digest(user_op_hash, self.file.session_id, prepared.period_index);
         let sig = self.key.sign_message_sync(digest.as_slice())?;
-        Ok(self.session_signature(prepared, sig.as_bytes().into()))
+        self.session_signature(prepared, sig.as_bytes().into())
     }
 
     fn budget(&self) -> Option<(B256, Limits)> {

@@ -45,6 +45,8 @@ fn limits() -> Limits {
         period_cap: usd(250),
         period_seconds: 3_600,
         lifetime_cap: usd(600),
+        max_payments_per_period: 0,
+        merchant_period_cap: U256::ZERO,
         valid_after: T0,
         valid_until: T0 + 10 * HOUR,
         merchant_root: B256::ZERO,

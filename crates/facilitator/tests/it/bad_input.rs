@@ -514,12 +514,12 @@ async fn malformed_and_hostile_requests_get_specific_reasons() -> anyhow::Result
         let sig: Bytes = first.payload.payload.user_op.signature.clone();
         let (mode, mut decoded) = SessionSignature::decode(&sig).expect("session signature");
         edit(&mut decoded);
-        hexs(&decoded.encode(mode))
+        hexs(&decoded.encode(mode).expect("encodes"))
     };
     let tampered = session_sig(&|s| {
-        let mut b = s.sessionSignature.to_vec();
+        let mut b = s.session_signature.to_vec();
         b[10] ^= 1;
-        s.sessionSignature = b.into();
+        s.session_signature = b.into();
     });
     cases.push(json_case(
         "session signature tampered",
@@ -527,7 +527,7 @@ async fn malformed_and_hostile_requests_get_specific_reasons() -> anyhow::Result
         200,
         "invalid_session_signature",
     ));
-    let bad_grant = session_sig(&|s| s.ownerSignature = forged.as_bytes().to_vec().into());
+    let bad_grant = session_sig(&|s| s.owner_signature = forged.as_bytes().to_vec().into());
     cases.push(json_case(
         "grant not signed by the owner",
         &with(&first_body, |v| op(v)["signature"] = bad_grant.clone()),

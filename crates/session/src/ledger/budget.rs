@@ -41,6 +41,34 @@ pub(super) fn add(a: U256, b: U256) -> Result<U256, LedgerError> {
     a.checked_add(b).ok_or(LedgerError::AmountOverflow)
 }
 
+/// The payments (committed, or pending and not yet lapsed at `now`) this ledger holds in the period,
+/// and what they pay `merchant`: the ledger's side of the payment-count and per-merchant rules. The
+/// chain's own figures for them are checked by the signer before it signs; a ledger shared by every
+/// client of the session sees every payment, one per client sees its own.
+pub(super) fn period_activity(
+    rows: &[Reservation],
+    period_index: u32,
+    merchant: alloy::primitives::Address,
+    now: u64,
+) -> Result<(u32, U256), LedgerError> {
+    let mut count = 0u32;
+    let mut to_merchant = U256::ZERO;
+    for r in rows.iter().filter(|r| r.period_index == period_index) {
+        let live = match r.state {
+            ReservationState::Committed => true,
+            ReservationState::Pending => r.expires_at > now,
+            _ => false,
+        };
+        if live {
+            count = count.saturating_add(1);
+            if r.merchant == merchant {
+                to_merchant = add(to_merchant, r.amount)?;
+            }
+        }
+    }
+    Ok((count, to_merchant))
+}
+
 /// Whether the chain snapshot `baseline` already contains the committed reservation `r`: it landed in
 /// a block the snapshot was read at or after, in a period the snapshot has reached. (A commit "covered"
 /// by block but in a later period than the snapshot's is impossible on chain; it is then counted on

@@ -78,11 +78,9 @@ pub use types::{
     Remaining, Reservation, ReservationId, ReservationRequest, ReservationState, SettlementRecord,
 };
 
-use budget::tally;
+use budget::{period_activity, tally};
 use store::{Baseline, SessionRow};
-use x402_aa_policy::{
-    Attempt, SessionUsage, check_time, claim_period, period_spent, period_window,
-};
+use x402_aa_policy::{Attempt, PeriodSpend, SessionUsage, check_time, claim_period, period_window};
 
 /// The budget ledger over one SQLite database.
 #[derive(Debug)]
@@ -194,7 +192,9 @@ impl Ledger {
         let at = store::enc_u64(now, "now out of range")?;
         let mut conn = self.conn();
         let tx = conn.transaction()?; // rolled back on drop: the lazy expiry is not kept
-        check_in(&tx, session_id, merchant, amount, now, at).map(|_| ())
+        // Any non-zero requestHash: an offer has no request yet.
+        let request = B256::with_last_byte(1);
+        check_in(&tx, session_id, merchant, amount, request, now, at).map(|_| ())
     }
 
     /// Records that the reserved payment landed. Idempotent for the same settlement; a different
@@ -313,7 +313,9 @@ impl Ledger {
         let row = session(&tx, session_id)?;
         let period_index = claim_period(&row.limits, now);
         check_time(period_window(&row.limits, period_index)?, now)?;
-        period_spent(&row.chain_usage(), period_index)?;
+        let chain = row.chain_usage();
+        PeriodSpend { period_index: chain.period_index, spent: chain.period_spent }
+            .in_period(period_index)?;
         let rows = store::session_reservations(&tx, session_id, true)?;
         let usage = tally(&rows, row.baseline.as_ref(), period_index, now)?;
         drop(tx);
@@ -369,8 +371,8 @@ fn reserve_in(
     request: &ReservationRequest,
     now: i64,
 ) -> Result<Reservation, LedgerError> {
-    let period_index =
-        check_in(tx, session_id, request.merchant, request.amount, request.now, now)?;
+    let r = request;
+    let period_index = check_in(tx, session_id, r.merchant, r.amount, r.request_hash, r.now, now)?;
     if let Some((existing, state)) = store::live_reservation_for(tx, request.request_hash)? {
         return Err(LedgerError::DuplicateRequest {
             request_hash: request.request_hash,
@@ -389,17 +391,19 @@ fn reserve_in(
 
 /// The one policy check for a payment of `amount` to `merchant` at `at`, against the chain's
 /// figures plus everything committed or reserved; the claimed period on success.
+#[allow(clippy::too_many_arguments)]
 fn check_in(
     tx: &Connection,
     session_id: B256,
     merchant: alloy::primitives::Address,
     amount: U256,
+    request_hash: B256,
     at: u64,
     now: i64,
 ) -> Result<u32, LedgerError> {
     let row = session(tx, session_id)?;
     let limits = &row.limits;
-    let attempt = Attempt::payment(limits, merchant, amount, at);
+    let attempt = Attempt::payment(limits, merchant, amount, request_hash, at);
     let period_index = attempt.period_index;
 
     store::expire_pending(tx, Some(session_id), now)?;
@@ -412,10 +416,13 @@ fn check_in(
     let usage = if chain.period_index > period_index {
         chain
     } else {
+        let (payments_in_period, to_merchant) = period_activity(&rows, period_index, merchant, at)?;
         SessionUsage {
             period_index,
             period_spent: tally.period_used()?,
             lifetime_spent: tally.lifetime_used()?,
+            payments_in_period,
+            merchant: PeriodSpend { period_index, spent: to_merchant },
             ..chain
         }
     };

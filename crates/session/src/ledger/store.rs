@@ -19,7 +19,7 @@ use super::{
 
 /// Marks a database as ours, so a foreign SQLite file is refused instead of extended.
 pub(super) const FORMAT: &str = "x402-aa-session/budget-ledger";
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`. Each runs inside the same
 /// `BEGIN IMMEDIATE` transaction that reads and bumps the version, so concurrent openers apply it once;
@@ -60,6 +60,12 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX IF NOT EXISTS reservations_by_session ON reservations(session_id, state);
     CREATE INDEX IF NOT EXISTS reservations_by_request ON reservations(request_hash);
+    ",
+    // 1 -> 2: policy v2 limits (payment count, per-merchant sub-budget); 0 = none, as in a v1 grant.
+    r"
+    ALTER TABLE sessions ADD COLUMN max_payments_per_period INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN merchant_period_cap TEXT NOT NULL
+        DEFAULT '0000000000000000000000000000000000000000000000000000000000000000';
     ",
 ];
 
@@ -207,10 +213,10 @@ impl SessionRow {
         match &self.baseline {
             Some(b) => SessionUsage {
                 status,
-                account_epoch: 0,
                 period_index: b.period_index,
                 period_spent: b.period_spent,
                 lifetime_spent: b.lifetime_spent,
+                ..SessionUsage::default()
             },
             None => SessionUsage { status, ..SessionUsage::default() },
         }
@@ -223,11 +229,13 @@ pub(super) fn load_session(
 ) -> Result<Option<SessionRow>, LedgerError> {
     type Raw = (String, String, i64, String, i64, i64, Option<String>, i64);
     type RawBaseline = (Option<i64>, Option<i64>, Option<String>, Option<String>);
-    let raw: Option<(Raw, RawBaseline)> = conn
+    type RawV2 = (i64, String);
+    let raw: Option<(Raw, RawBaseline, RawV2)> = conn
         .query_row(
             "SELECT per_payment_max, period_cap, period_seconds, lifetime_cap, valid_after,
                     valid_until, merchants, revoked,
-                    chain_block, chain_period_index, chain_period_spent, chain_lifetime_spent
+                    chain_block, chain_period_index, chain_period_spent, chain_lifetime_spent,
+                    max_payments_per_period, merchant_period_cap
              FROM sessions WHERE session_id = ?1",
             [enc_b256(session_id)],
             |r| {
@@ -243,18 +251,21 @@ pub(super) fn load_session(
                         r.get(7)?,
                     ),
                     (r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?),
+                    (r.get(12)?, r.get(13)?),
                 ))
             },
         )
         .optional()
         .map_err(row_error)?;
-    let Some((raw, raw_baseline)) = raw else { return Ok(None) };
+    let Some((raw, raw_baseline, (max_payments, merchant_cap))) = raw else { return Ok(None) };
     let (ppm, cap, period, life, after, until, merchants, revoked) = raw;
     let limits = Limits {
         per_payment_max: dec_amount(&ppm)?,
         period_cap: dec_amount(&cap)?,
         period_seconds: dec_u32(period, "period_seconds")?,
         lifetime_cap: dec_amount(&life)?,
+        max_payments_per_period: dec_u32(max_payments, "max_payments_per_period")?,
+        merchant_period_cap: dec_amount(&merchant_cap)?,
         valid_after: dec_u64(after, "valid_after")?,
         valid_until: dec_u64(until, "valid_until")?,
         merchant_root: B256::ZERO,
@@ -282,8 +293,9 @@ pub(super) fn insert_session(
 ) -> Result<(), LedgerError> {
     conn.execute(
         "INSERT INTO sessions (session_id, per_payment_max, period_cap, period_seconds,
-                               lifetime_cap, valid_after, valid_until, merchants)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                               lifetime_cap, valid_after, valid_until, merchants,
+                               max_payments_per_period, merchant_period_cap)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             enc_b256(session_id),
             enc_amount(limits.per_payment_max),
@@ -293,6 +305,8 @@ pub(super) fn insert_session(
             enc_u64(limits.valid_after, "valid_after out of range")?,
             enc_u64(limits.valid_until, "valid_until out of range")?,
             enc_merchants(limits.merchants.as_ref()),
+            i64::from(limits.max_payments_per_period),
+            enc_amount(limits.merchant_period_cap),
         ],
     )?;
     Ok(())

@@ -57,7 +57,9 @@ async fn several_ops_in_one_bundle_cannot_exceed_the_period_cap() -> anyhow::Res
     fx.devnet.fund(fx.account, U256::from(10u64.pow(18))).await?;
     let mut grant = fx.grant();
     grant.periodCap = U96::from(USD + USD / 2);
-    grant.maxSelfPaidGasCost = 10u128.pow(16);
+    grant.maxGasCostPerOp = U96::from(10u64.pow(16));
+    grant.gasPeriodBudget = U96::from(10u64.pow(17));
+    grant.gasLifetimeBudget = U96::from(10u64.pow(17));
     fx.pay_ok(&{
         let mut p = fx.pay(&grant);
         p.paymaster = false;

@@ -33,6 +33,7 @@ use x402_aa_session::{
     ledger::{Ledger, ReservationState},
     owner::sign_grant,
     per_day,
+    scopes::GasBudget,
     signer::{PaymentSigner, SessionAccount},
 };
 
@@ -172,7 +173,11 @@ fn default_scopes(fx: &Fx) -> Scopes {
         .per_payment_max("1 USDT".parse().expect("amount"))
         .merchants([fx.merchant])
         .valid_for(Duration::from_secs(3600))
-        .self_paid_gas_up_to(10u128.pow(16))
+        .self_paid_gas(GasBudget {
+            per_op: 10u128.pow(16),
+            per_period: 10u128.pow(17),
+            lifetime: 10u128.pow(17),
+        })
 }
 
 /// The session account's scheme, with its ledger (shared, for assertions) and session id.

@@ -58,6 +58,8 @@ pub(crate) struct Pay {
     pub(crate) nonce_key: u64,
     /// Merchants of the allowlist the grant was built from (for proofs).
     pub(crate) allowlist: Vec<Address>,
+    /// Replaces the whole signature (format tests).
+    pub(crate) raw_signature: Option<Bytes>,
 }
 
 impl Fx {
@@ -89,9 +91,9 @@ impl Fx {
             lifetimeCap: U96::from(100 * USD),
             merchantRoot: MerchantTree::new([self.merchant]).map(|t| t.root()).unwrap_or_default(),
             paymaster: a.verifying_paymaster,
-            maxSelfPaidGasCost: 0,
             epoch: 0,
             salt: fresh(),
+            ..SessionGrant::default()
         }
     }
 
@@ -111,6 +113,7 @@ impl Fx {
             sender: None,
             nonce_key: 0,
             allowlist: vec![self.merchant],
+            raw_signature: None,
         }
     }
 
@@ -164,24 +167,30 @@ impl Fx {
         };
         let mut sig = SessionSignature {
             grant: p.grant.clone(),
-            ownerSignature: owner_signature,
-            periodIndex: period_index,
-            merchantProof: proof,
-            sessionSignature: Bytes::from(vec![0u8; 65]),
+            owner_signature,
+            period_index,
+            merchant_proof: proof,
+            session_signature: Bytes::from(vec![0u8; 65]),
         };
         // The paymaster hash covers the signature's length, so size it before asking for sponsorship.
-        op.signature = sig.encode(p.mode);
+        op.signature = match &p.raw_signature {
+            Some(raw) => raw.clone(),
+            None => sig.encode(p.mode)?,
+        };
         if p.paymaster {
             op.paymaster_and_data = self.devnet.paymaster_and_data(&op, now + 3600, 0).await?;
         }
         let hash = self.devnet.user_op_hash(&op);
         let id = session_id(&p.grant, chain_id, sender);
         let signer = p.signer.as_ref().unwrap_or(&self.session_key);
-        sig.sessionSignature = signer
+        sig.session_signature = signer
             .sign_message_sync(session_digest(hash, id, period_index).as_slice())?
             .as_bytes()
             .into();
-        op.signature = sig.encode(p.mode);
+        op.signature = match &p.raw_signature {
+            Some(raw) => raw.clone(),
+            None => sig.encode(p.mode)?,
+        };
         Ok((op, hash))
     }
 

@@ -9,7 +9,7 @@ use x402_aa::{SettleCall, encode_approve, encode_execute, encode_execute_batch};
 use x402_aa_contracts::SessionKeyAccount;
 use x402_aa_session::{
     SessionMode,
-    policy::{SessionOpSignature, SessionStatus, SessionUsage, check_session_op},
+    policy::{SessionOpSignature, check_session_op, onchain::read_usage, payment_merchant},
 };
 
 use crate::fixture::{Fx, Pay, USD, request};
@@ -23,15 +23,10 @@ impl Fx {
             Ok(s) => s,
             Err(v) => return Ok(Err(v.reason())),
         };
-        let account = SessionKeyAccount::new(self.account, self.devnet.provider());
-        let s = account.sessionState(signature.session_id).call().await?;
-        let usage = SessionUsage {
-            status: SessionStatus::from_chain(s.status),
-            period_index: s.periodIndex,
-            period_spent: U256::from(s.periodSpent),
-            lifetime_spent: U256::from(s.lifetimeSpent),
-            account_epoch: account.sessionEpoch().call().await?,
-        };
+        let merchant = payment_merchant(&op).unwrap_or_default();
+        let usage =
+            read_usage(self.devnet.provider(), self.account, signature.session_id, merchant, true)
+                .await?;
         let checked = check_session_op(&op, hash, &signature, self.owner.address(), &usage, now);
         Ok(checked.map(|_| ()).map_err(|v| v.reason()))
     }

@@ -301,11 +301,13 @@ async fn self_paid_gas_is_bounded_by_the_grant() -> anyhow::Result<()> {
     fx.devnet.fund(fx.account, U256::from(10u64.pow(18))).await?;
     let mut grant = fx.grant();
     // (300k + 400k + 60k) gas × 3 gwei = 2.28e15 wei per op at most.
-    grant.maxSelfPaidGasCost = 2_000_000_000_000_000;
+    grant.maxGasCostPerOp = U96::from(2_000_000_000_000_000u64);
+    grant.gasPeriodBudget = U96::from(10u64.pow(17));
+    grant.gasLifetimeBudget = U96::from(10u64.pow(17));
     let mut p = fx.pay(&grant);
     p.paymaster = false;
-    fx.refused(&p, &refused("gas cost over cap")).await?;
-    grant.maxSelfPaidGasCost = 3_000_000_000_000_000;
+    fx.refused(&p, &refused("gas cost over per-op cap")).await?;
+    grant.maxGasCostPerOp = U96::from(3_000_000_000_000_000u64);
     let mut p = fx.pay(&grant);
     p.paymaster = false;
     fx.pay_ok(&p).await?;

@@ -13,6 +13,7 @@ use x402_aa_session::{
     ledger::Ledger,
     owner::sign_grant,
     per_day,
+    scopes::GasBudget,
     signer::{PaidRequest, PaymentSigner, SessionAccount, SignerError},
 };
 
@@ -60,7 +61,11 @@ fn default_scopes(fx: &Fx) -> Scopes {
         .per_payment_max("1 USDT".parse().expect("amount"))
         .merchants([fx.merchant])
         .valid_for(Duration::from_secs(3600))
-        .self_paid_gas_up_to(10u128.pow(16))
+        .self_paid_gas(GasBudget {
+            per_op: 10u128.pow(16),
+            per_period: 10u128.pow(17),
+            lifetime: 10u128.pow(17),
+        })
 }
 
 fn accepted(fx: &Fx, merchant: Address, amount: u64) -> serde_json::Value {
