@@ -50,6 +50,8 @@ pub(crate) struct GasReport {
     pub(crate) session_first_of_life: GasFigure,
     pub(crate) bundles: Vec<BundleFigure>,
     pub(crate) pre_verification_gas: u64,
+    /// Gas of the owner's `revokeSession(id)` transaction for an enabled session.
+    pub(crate) revoke_gas: u64,
 }
 
 pub(crate) struct Bench {
@@ -195,6 +197,7 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
 
     // 2. Our account, owner-signed, steady state.
     let (owner, session) = bench.session_account(false).await?;
+    let owner_of_session = owner.clone();
     let ours = OwnerAccount {
         kind: x402_aa::accounts::AccountKind::SessionKeyAccount,
         owner,
@@ -214,6 +217,9 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
     let session_first = bench.pay(&session, 20).await?;
     bench.pay(&session, 21).await?;
     let session_steady = bench.pay(&session, 22).await?;
+
+    // The owner revokes that session in one transaction.
+    let revoke_gas = revoke(bench, &owner_of_session, session.account()).await?;
 
     // 5. First payment of an account's life: initCode deploy + enable + pay.
     let (_, fresh) = bench.session_account(true).await?;
@@ -251,5 +257,31 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
         session_first_of_life,
         bundles,
         pre_verification_gas: x402_aa_session::signer::GasDefaults::default().pre_verification_gas,
+        revoke_gas,
     })
+}
+
+/// Gas of `revokeSession(id)` sent by the account's owner from its own funded address.
+async fn revoke(
+    bench: &Bench,
+    owner: &PrivateKeySigner,
+    session: &SessionAccount,
+) -> anyhow::Result<u64> {
+    use alloy::{
+        network::{EthereumWallet, TransactionBuilder},
+        providers::{Provider, ProviderBuilder},
+        rpc::types::TransactionRequest,
+        sol_types::SolCall,
+    };
+    bench.devnet.fund(owner.address(), U256::from(10u64.pow(17))).await?;
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(owner.clone()))
+        .connect_http(bench.devnet.rpc_url().parse()?);
+    let call =
+        x402_aa_contracts::SessionKeyAccount::revokeSessionCall { id: session.file.session_id };
+    let tx =
+        TransactionRequest::default().with_to(session.file.account).with_input(call.abi_encode());
+    let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
+    anyhow::ensure!(receipt.status(), "revokeSession reverted");
+    Ok(receipt.gas_used)
 }

@@ -124,7 +124,12 @@ async fn main() -> anyhow::Result<()> {
             ratio(f.handle_ops_gas, base.handle_ops_gas)
         )?;
     }
-    writeln!(md, "\nTargets we aim for: (4) ≤ 1.25×, (3) ≤ 1.6× the baseline.\n")?;
+    writeln!(
+        md,
+        "\nTargets, measured on the handleOps transaction: (4) ≤ 1.15×, (3) ≤ 1.40× the baseline. \
+         The owner's `revokeSession` transaction: {} gas (target ≤ 35,000).\n",
+        g.revoke_gas
+    )?;
     writeln!(md, "### 6. Bundles of steady-state session payments from different accounts\n")?;
     writeln!(md, "| N | handleOps gas | per payment | actualGasUsed per payment |")?;
     writeln!(md, "|---:|---:|---:|---:|")?;
@@ -226,10 +231,13 @@ async fn main() -> anyhow::Result<()> {
         "date": date,
         "machine": machine(),
         "versions": versions,
-        "gas_ratio_session_steady": ratio(g.session_steady.actual_gas_used, base.actual_gas_used),
-        "gas_ratio_session_first": ratio(g.session_first.actual_gas_used, base.actual_gas_used),
-        "gas_ratio_session_steady_handle_ops": ratio(g.session_steady.handle_ops_gas, base.handle_ops_gas),
-        "gas_ratio_session_first_handle_ops": ratio(g.session_first.handle_ops_gas, base.handle_ops_gas),
+        // The handleOps transaction of a one-op bundle: `actualGasUsed` adds the same
+        // preVerificationGas to both sides and so understates the difference (kept beside it).
+        "gas_ratio_session_steady": ratio(g.session_steady.handle_ops_gas, base.handle_ops_gas),
+        "gas_ratio_session_first": ratio(g.session_first.handle_ops_gas, base.handle_ops_gas),
+        "gas_ratio_session_steady_actual_gas_used": ratio(g.session_steady.actual_gas_used, base.actual_gas_used),
+        "gas_ratio_session_first_actual_gas_used": ratio(g.session_first.actual_gas_used, base.actual_gas_used),
+        "revoke_gas": g.revoke_gas,
         "gas_ratio_session_first_of_life": ratio(g.session_first_of_life.actual_gas_used, base.actual_gas_used),
         "gas": raw,
         "bundles": g.bundles,

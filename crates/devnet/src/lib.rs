@@ -205,6 +205,10 @@ impl Devnet {
         kernel::deploy(&provider).await?;
         let biconomy = biconomy::deploy(&provider, &keys).await?;
         let safe = safe::deploy_safe(&provider, &keys, opts.chain_id).await?;
+        // The Safe singleton factory's presigned deployment pays 100 gwei, and anvil suggests gas
+        // prices from recent tips: a few empty blocks bring `eth_gasPrice` back to the base fee, so
+        // clients (and paymaster fee caps) see the devnet's real price.
+        provider.anvil_mine(Some(5), None).await?;
         tracing::debug!(
             target: "x402_aa::devnet",
             %rpc_url, ?spawned, total = ?started.elapsed(), "devnet ready"

@@ -23,6 +23,14 @@ sol! {
     struct RevokeAllSessions {
         uint32 epoch;
     }
+
+    /// Owner-signed, relayable pause (or resume) of one session; `nonce` makes it single use.
+    #[derive(Debug, PartialEq, Eq)]
+    struct SetSessionPaused {
+        bytes32 sessionId;
+        bool paused;
+        uint32 nonce;
+    }
 }
 
 /// Name and version of the account's EIP-712 domain; chain id and account address complete it, so a
@@ -53,6 +61,18 @@ pub fn revoke_digest(session: B256, chain_id: u64, account: Address) -> B256 {
 /// Digest the owner signs for `revokeAllWithSignature(epoch, sig)`.
 pub fn revoke_all_digest(epoch: u32, chain_id: u64, account: Address) -> B256 {
     RevokeAllSessions { epoch }.eip712_signing_hash(&account_domain(chain_id, account))
+}
+
+/// Digest the owner signs for `setPausedWithSignature(id, paused, nonce, sig)`.
+pub fn pause_digest(
+    session: B256,
+    paused: bool,
+    nonce: u32,
+    chain_id: u64,
+    account: Address,
+) -> B256 {
+    SetSessionPaused { sessionId: session, paused, nonce }
+        .eip712_signing_hash(&account_domain(chain_id, account))
 }
 
 /// The window `[valid_after, valid_until]` (inclusive, unix seconds) in which a payment claiming

@@ -11,6 +11,8 @@ use alloy::{
 };
 use x402_aa_contracts::SessionKeyAccount;
 
+use x402_aa_policy::{SessionStatus as ChainStatus, onchain::read_usage};
+
 use crate::grant::{GrantWindow, SessionGrant, revoke_all_digest, revoke_digest, session_id};
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +120,56 @@ pub async fn revoke_all<P: Provider>(
     send(provider, owner, account, SessionKeyAccount::revokeAllSessionsCall {}.abi_encode()).await
 }
 
+/// `pauseSession(id)` (`paused = true`) or `resumeSession(id)` sent by the owner: the session stops
+/// paying, keeps its counters, and resumes where it stopped.
+pub async fn set_paused<P: Provider>(
+    provider: &P,
+    owner: Address,
+    account: Address,
+    session: B256,
+    paused: bool,
+) -> Result<TxHash, OwnerError> {
+    let input = if paused {
+        SessionKeyAccount::pauseSessionCall { id: session }.abi_encode()
+    } else {
+        SessionKeyAccount::resumeSessionCall { id: session }.abi_encode()
+    };
+    send(provider, owner, account, input).await
+}
+
+/// A pause or resume anyone may submit with [`relay_pause`]; `nonce` is the session's pause nonce
+/// (`sessionGasState(id).pauseNonce`), so the signature is single use.
+pub fn signed_pause(
+    owner: &impl SignerSync,
+    session: B256,
+    paused: bool,
+    nonce: u32,
+    chain_id: u64,
+    account: Address,
+) -> Result<Bytes, OwnerError> {
+    let digest = crate::grant::pause_digest(session, paused, nonce, chain_id, account);
+    Ok(owner.sign_hash_sync(&digest)?.as_bytes().into())
+}
+
+/// Submits an owner-signed pause or resume from any funded address.
+pub async fn relay_pause<P: Provider>(
+    provider: &P,
+    relayer: Address,
+    account: Address,
+    session: B256,
+    paused: bool,
+    nonce: u32,
+    owner_signature: Bytes,
+) -> Result<TxHash, OwnerError> {
+    let call = SessionKeyAccount::setPausedWithSignatureCall {
+        id: session,
+        paused,
+        nonce,
+        ownerSignature: owner_signature,
+    };
+    send(provider, relayer, account, call.abi_encode()).await
+}
+
 /// Submits an owner-signed revocation from any funded address.
 pub async fn relay_revocation<P: Provider>(
     provider: &P,
@@ -148,6 +200,8 @@ pub enum SessionStatus {
     Revoked,
     /// Revoked by `revokeAllSessions` (the grant's epoch is no longer the account's).
     RevokedAll,
+    /// Paused by the owner; pays again once resumed.
+    Paused,
 }
 
 /// The chain's view of a session: the spent counters, and what is left now.
@@ -161,6 +215,12 @@ pub struct OnChainSession {
     /// Left in the period containing `now` (0 outside the grant window or when revoked).
     pub period_remaining: U256,
     pub lifetime_remaining: U256,
+    /// Payments made in the stored period.
+    pub payments_in_period: u32,
+    /// Self-paid gas charged so far, in wei.
+    pub gas_lifetime_spent: U256,
+    /// The pause nonce a signed pause or resume must name.
+    pub pause_nonce: u32,
 }
 
 /// Reads `sessionState(id)` and `sessionEpoch()` and works out what `grant` may still spend at `now`.
@@ -173,19 +233,25 @@ pub async fn remaining<P: Provider>(
 ) -> Result<OnChainSession, OwnerError> {
     let id = session_id(grant, chain_id, account);
     let deployed = !provider.get_code_at(account).await.map_err(rpc)?.is_empty();
-    let (status_code, period_index, period_spent, lifetime_spent, epoch) = if deployed {
-        let contract = SessionKeyAccount::new(account, provider);
-        let s = contract.sessionState(id).call().await.map_err(rpc)?;
-        let epoch = contract.sessionEpoch().call().await.map_err(rpc)?;
-        (s.status, s.periodIndex, U256::from(s.periodSpent), U256::from(s.lifetimeSpent), epoch)
+    let usage = read_usage(provider, account, id, Address::ZERO, deployed).await.map_err(rpc)?;
+    let pause_nonce = if deployed {
+        SessionKeyAccount::new(account, provider)
+            .sessionGasState(id)
+            .call()
+            .await
+            .map_err(rpc)?
+            .pauseNonce
     } else {
-        (0, 0, U256::ZERO, U256::ZERO, 0)
+        0
     };
-    let status = match status_code {
-        2 => SessionStatus::Revoked,
-        _ if grant.epoch != epoch => SessionStatus::RevokedAll,
-        1 => SessionStatus::Enabled,
-        _ => SessionStatus::NotEnabled,
+    let (period_index, period_spent, lifetime_spent) =
+        (usage.period_index, usage.period_spent, usage.lifetime_spent);
+    let status = match usage.status {
+        ChainStatus::Revoked => SessionStatus::Revoked,
+        _ if grant.epoch != usage.account_epoch => SessionStatus::RevokedAll,
+        _ if usage.paused => SessionStatus::Paused,
+        ChainStatus::Enabled => SessionStatus::Enabled,
+        ChainStatus::Unknown => SessionStatus::NotEnabled,
     };
     let live = matches!(status, SessionStatus::Enabled | SessionStatus::NotEnabled);
     let lifetime_remaining = if live {
@@ -208,5 +274,8 @@ pub async fn remaining<P: Provider>(
         lifetime_spent,
         period_remaining,
         lifetime_remaining,
+        payments_in_period: usage.payments_in_period,
+        gas_lifetime_spent: usage.gas.lifetime_spent,
+        pause_nonce,
     })
 }

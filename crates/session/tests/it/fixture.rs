@@ -60,6 +60,8 @@ pub(crate) struct Pay {
     pub(crate) allowlist: Vec<Address>,
     /// Replaces the whole signature (format tests).
     pub(crate) raw_signature: Option<Bytes>,
+    /// The token the op's `settle` names, when `call_data` pays another one (the grant's otherwise).
+    pub(crate) token: Option<Address>,
 }
 
 impl Fx {
@@ -114,6 +116,7 @@ impl Fx {
             nonce_key: 0,
             allowlist: vec![self.merchant],
             raw_signature: None,
+            token: None,
         }
     }
 

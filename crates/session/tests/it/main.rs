@@ -7,6 +7,7 @@ mod client;
 mod golden;
 mod mirror;
 mod owner;
+mod reasons;
 mod revocation;
 mod scopes;
 mod signer;
