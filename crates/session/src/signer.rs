@@ -762,7 +762,6 @@ impl<A: PaymentAccount> PaymentSigner<A> {
     }
 }
 
-/// 32 random bytes from the OS for the requestHash's client nonce.
 /// Runs one ledger call on tokio's blocking pool. SQLite blocks on the disk and, under contention,
 /// on another connection's write lock for up to the busy timeout; on a runtime worker that would
 /// stall every other task scheduled there.
@@ -784,6 +783,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// 32 random bytes from the OS for the requestHash's client nonce.
 fn rand_bytes() -> Result<[u8; 32], SignerError> {
     let mut out = [0u8; 32];
     getrandom::fill(&mut out).map_err(|e| SignerError::Randomness(e.to_string()))?;
