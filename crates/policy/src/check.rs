@@ -17,26 +17,6 @@
 //! | 6 | [`Rule::PeriodOutsideWindow`] | `_periodWindow` |
 //! | 7 | [`Rule::BadSessionSignature`] | EntryPoint `AA24` (the account returns `SIG_VALIDATION_FAILED`) |
 //! | 8 | [`Rule::NotYetValid`], [`Rule::Expired`] | EntryPoint `AA22` |
-//!
-//! [`Rule::Revoked`]: crate::Rule::Revoked
-//! [`Rule::RevokedAll`]: crate::Rule::RevokedAll
-//! [`Rule::NotEnabled`]: crate::Rule::NotEnabled
-//! [`Rule::BadOwnerSignature`]: crate::Rule::BadOwnerSignature
-//! [`Rule::MalformedGrant`]: crate::Rule::MalformedGrant
-//! [`Rule::PaymasterNotAllowed`]: crate::Rule::PaymasterNotAllowed
-//! [`Rule::PaymasterRequired`]: crate::Rule::PaymasterRequired
-//! [`Rule::GasCostOverCap`]: crate::Rule::GasCostOverCap
-//! [`Rule::MethodNotAllowed`]: crate::Rule::MethodNotAllowed
-//! [`Rule::TokenNotAllowed`]: crate::Rule::TokenNotAllowed
-//! [`Rule::MerchantNotAllowed`]: crate::Rule::MerchantNotAllowed
-//! [`Rule::OverPerPaymentMax`]: crate::Rule::OverPerPaymentMax
-//! [`Rule::PeriodAlreadyOver`]: crate::Rule::PeriodAlreadyOver
-//! [`Rule::OverPeriodCap`]: crate::Rule::OverPeriodCap
-//! [`Rule::OverLifetimeCap`]: crate::Rule::OverLifetimeCap
-//! [`Rule::PeriodOutsideWindow`]: crate::Rule::PeriodOutsideWindow
-//! [`Rule::BadSessionSignature`]: crate::Rule::BadSessionSignature
-//! [`Rule::NotYetValid`]: crate::Rule::NotYetValid
-//! [`Rule::Expired`]: crate::Rule::Expired
 
 use alloy::primitives::{Address, B256, U256};
 use x402_aa::UserOperation;
@@ -47,6 +27,9 @@ use crate::{
     signature::SessionMode,
     violation::{GrantDefect, ScopeViolation},
 };
+// Only for rustdoc: the step table above names each rule as `Rule::…`.
+#[cfg(doc)]
+use crate::Rule;
 
 /// A session's status in the account (`sessionState(id).status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
