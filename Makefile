@@ -30,7 +30,7 @@ clippy: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 # Every doc comment's links resolve; rustdoc warnings fail the build.
-doc: deps
+doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 
 # cargo-deny, pinned, built once from crates.io into the target dir (skipped while present). Its own
