@@ -5,7 +5,7 @@ CARGO_TARGET_DIR ?= $(abspath ../target)
 export CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: demo test bench deps contracts check-contracts fmt clippy cargo-test
+.PHONY: demo test bench deps contracts check-contracts fmt clippy doc deny cargo-test
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -29,10 +29,30 @@ fmt:
 clippy: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+# Every doc comment's links resolve; rustdoc warnings fail the build.
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
+
+# cargo-deny, pinned, built once from crates.io into the target dir (skipped while present). Its own
+# release profile (fat LTO, one codegen unit) is overridden: CI only runs it for seconds.
+CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY_ROOT := $(CARGO_TARGET_DIR)/tools/cargo-deny-$(CARGO_DENY_VERSION)
+CARGO_DENY := $(CARGO_DENY_ROOT)/bin/cargo-deny
+
+$(CARGO_DENY):
+	env -u CARGO_TARGET_DIR CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+		CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+		$(CARGO) install --locked --quiet cargo-deny@$(CARGO_DENY_VERSION) --root $(CARGO_DENY_ROOT)
+
+# Licenses, banned/duplicate crates and sources, as deny.toml says (advisories: see deny.toml).
+# Run `cargo deny check bans` without --hide-inclusion-graph to see why a duplicate is there.
+deny: $(CARGO_DENY)
+	$(CARGO_DENY) --locked check --hide-inclusion-graph licenses bans sources
+
 cargo-test: deps
 	$(CARGO) test --workspace --locked
 
-test: deps check-contracts fmt clippy cargo-test
+test: deps check-contracts fmt clippy doc deny cargo-test
 
 demo: deps
 	$(CARGO) run --locked -q -p x402-aa-cli -- demo

@@ -1,6 +1,5 @@
 //! `make bench`: measures on a fresh devnet and writes BENCHMARKS.md and BENCHMARKS.json at the
 //! repository root. Figures are reported, never judged: nothing here passes or fails on a number.
-#![allow(clippy::print_stdout)]
 
 mod facilitator;
 mod gas;
@@ -19,6 +18,8 @@ fn ratio_f(a: f64, b: f64) -> f64 {
     if b == 0.0 { 0.0 } else { (a / b * 1000.0).round() / 1000.0 }
 }
 
+/// The one place the bench prints: progress while measuring, then the report.
+#[allow(clippy::print_stdout)]
 fn progress(line: &str) {
     println!("{line}");
 }
@@ -61,13 +62,13 @@ async fn main() -> anyhow::Result<()> {
     // `-- --facilitator-only`: just the facilitator figures, printed, no files written.
     if std::env::args().any(|a| a == "--facilitator-only") {
         let f = facilitator::run(&mut bench).await?;
-        println!("{}", serde_json::to_string_pretty(&f)?);
+        progress(&serde_json::to_string_pretty(&f)?);
         return Ok(());
     }
-    println!("measuring gas per payment ...");
+    progress("measuring gas per payment ...");
     let g = gas::run(&mut bench).await?;
     let base = g.simple_account_owner;
-    println!("measuring facilitator /verify and settlement throughput ...");
+    progress("measuring facilitator /verify and settlement throughput ...");
     let f = facilitator::run(&mut bench).await?;
 
     let anvil = root.join("node_modules/.bin/anvil");
@@ -250,7 +251,7 @@ async fn main() -> anyhow::Result<()> {
     });
     std::fs::write(root.join("BENCHMARKS.md"), &md)?;
     std::fs::write(root.join("BENCHMARKS.json"), serde_json::to_string_pretty(&report)? + "\n")?;
-    println!("{md}");
-    println!("wrote BENCHMARKS.md and BENCHMARKS.json");
+    progress(&md);
+    progress("wrote BENCHMARKS.md and BENCHMARKS.json");
     Ok(())
 }

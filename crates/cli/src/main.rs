@@ -1,11 +1,12 @@
 //! `x402-aa`: the one binary. All terminal output goes through [`output::Out`], so `--json` gives
 //! machine-readable results for scripts and spinners never end up in pipes.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod chain;
 mod commands;
 mod demo;
 mod network;
+// The one module allowed to print: everything else hands it text and a `--json` value.
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 mod output;
 
 use std::path::PathBuf;
@@ -58,22 +59,7 @@ enum Command {
         command: commands::SessionCommand,
     },
     /// Fetch a URL, paying its x402 price with a session key (the SDK refuses what the grant forbids).
-    Pay {
-        url: String,
-        #[arg(long, default_value = "session.json")]
-        session: PathBuf,
-        /// Session key file (default session.key when it exists); else X402_AA_SESSION_KEY.
-        #[arg(long)]
-        key: Option<PathBuf>,
-        /// Budget ledger (SQLite), shared by every payment of this agent.
-        #[arg(long, default_value = ".x402-aa/ledger.sqlite")]
-        ledger: PathBuf,
-        /// Paymaster (pm_sponsor_userop) URL and API key; default: the running devnet's.
-        #[arg(long)]
-        paymaster_url: Option<String>,
-        #[arg(long, env = "X402_AA_PAYMASTER_API_KEY", hide_env_values = true)]
-        paymaster_api_key: Option<String>,
-    },
+    Pay(commands::PayArgs),
     /// Run the facilitator service (`/supported`, `/verify`, `/settle`, `/health`) from a config file;
     /// environment variables override it as in x402-rs.
     Facilitator {
@@ -92,19 +78,7 @@ async fn main() {
         Command::Devnet { command } => commands::devnet(&cli, &out, command).await,
         Command::Account { command } => commands::account(&cli, &out, command).await,
         Command::Session { command } => commands::session(&cli, &out, command).await,
-        Command::Pay { url, session, key, ledger, paymaster_url, paymaster_api_key } => {
-            commands::pay(
-                &cli,
-                &out,
-                url,
-                session,
-                key.as_deref(),
-                ledger,
-                paymaster_url.clone(),
-                paymaster_api_key.clone(),
-            )
-            .await
-        }
+        Command::Pay(args) => commands::pay(&cli, &out, args).await,
         Command::Facilitator { config } => commands::facilitator(&out, config).await,
         Command::Demo => demo::run(&out).await,
     };

@@ -219,7 +219,7 @@ impl Config {
         }
     }
 
-    /// Applies the process environment (see [`env`]).
+    /// Applies the process environment (see [`mod@env`]).
     pub fn apply_env(&mut self) -> Result<(), ConfigError> {
         self.apply_env_from(|name| std::env::var(name).ok())
     }

@@ -29,6 +29,9 @@ use crate::{
     signature::SessionMode,
     violation::{GrantDefect, ScopeViolation},
 };
+// Only for rustdoc: the step table above names each rule as `Rule::…`.
+#[cfg(doc)]
+use crate::Rule;
 
 /// A session's status in the account (`sessionState(id).status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -12,7 +12,7 @@
 //! - [`limits`]: the amount, time and merchant limits of one session.
 //! - [`violation`]: why a payment is out of scope: [`Rule`] (x402 reason and contract revert string)
 //!   and [`ScopeViolation`] (the rule with its numbers).
-//! - [`check`]: the one scope check.
+//! - [`check()`]: the one scope check.
 //! - [`session_op`]: a whole session UserOperation (signatures, gas, callData) through that check.
 //! - [`onchain`]: the session's usage as the account stores it.
 

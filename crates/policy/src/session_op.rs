@@ -3,7 +3,7 @@
 //! on an op the chain would refuse anyway, with the reason the chain would give.
 //!
 //! This module only establishes the facts of an op (which grant, which signatures recover to whom,
-//! what the callData pays); the rules and their order are [`crate::check`]'s.
+//! what the callData pays); the rules and their order are [`crate::check()`]'s.
 
 use alloy::primitives::{Address, B256, Signature, U256};
 use x402_aa::{CallDataError, UserOperation, decode_payment};

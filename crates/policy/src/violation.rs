@@ -3,7 +3,7 @@
 //! [`Rule`] is the list of the account's session checks, in `_validateSession`'s order. Each rule has
 //! exactly one x402 reason string ([`Rule::reason`], the stable `invalidReason` a facilitator answers
 //! and the SDK reports) and, where the chain names it, exactly one contract revert string
-//! ([`Rule::revert_string`], what the EntryPoint reports as `AA23 reverted: <string>`).
+//! ([`Rule::revert_strings`], what the EntryPoint reports as `AA23 reverted: <string>`).
 //! [`Rule::from_entry_point`] reads a rule back from an EntryPoint refusal, so a refusal that only the
 //! chain noticed still gets the same reason as the off-chain check would have given.
 //!

@@ -11,7 +11,7 @@
 //!
 //! - [`scopes`]: limits written the way a person says them, turned into a grant.
 //! - [`owner`]: the owner's side: sign a grant, revoke, read what a session has left.
-//! - [`file`]: the session file (no private key) and the separate 0600 key file.
+//! - [`mod@file`]: the session file (no private key) and the separate 0600 key file.
 
 #[cfg(feature = "client")]
 pub mod client;

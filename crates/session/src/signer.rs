@@ -123,7 +123,7 @@ pub struct OpDomain {
 
 /// What differs between account contracts, on the agent's side: the keys and what the chain must
 /// say before signing. The protocol side (initCode, callData, signature routing) is the kind's
-/// [`AccountAbi`]; adding a kind is one module there and one implementation of this trait (see
+/// [`AccountAbi`](x402_aa::accounts::AccountAbi); adding a kind is one module there and one implementation of this trait (see
 /// `docs/account-kinds.md`).
 pub trait PaymentAccount: Send + Sync {
     /// Whatever `prepare` learns from the chain that signing needs.
@@ -614,7 +614,7 @@ impl<A: PaymentAccount> PaymentSigner<A> {
                     now,
                     expires_at: now.saturating_add(timeout),
                 };
-                Some(ledger.reserve(session_id, &request)?.id)
+                Some(blocking(ledger, move |l| l.reserve(session_id, &request)).await?.id)
             }
             _ => None,
         };
@@ -634,7 +634,8 @@ impl<A: PaymentAccount> PaymentSigner<A> {
             Err(e) => {
                 if let (Some(ledger), Some(id)) = (&self.ledger, reservation) {
                     // The payment was never handed out, so its budget is free again.
-                    let _ = ledger.release(id, e.reason());
+                    let reason = e.reason();
+                    let _ = blocking(ledger, move |l| l.release(id, reason)).await;
                 }
                 Err(e)
             }
@@ -661,6 +662,37 @@ impl<A: PaymentAccount> PaymentSigner<A> {
     pub fn failed(&self, payment: &SignedPayment, reason: &str) -> Result<(), SignerError> {
         if let (Some(ledger), Some(id)) = (&self.ledger, payment.reservation) {
             ledger.release(id, reason)?;
+        }
+        self.lanes.release(payment.nonce_lane);
+        Ok(())
+    }
+
+    /// [`PaymentSigner::settled`] for async callers: the ledger's SQLite write runs on the blocking
+    /// pool, so a slow disk or a busy lock never stalls the runtime's worker threads.
+    pub async fn settled_async(
+        &self,
+        payment: &SignedPayment,
+        tx_hash: B256,
+        block_number: u64,
+    ) -> Result<(), SignerError> {
+        if let (Some(ledger), Some(id)) = (&self.ledger, payment.reservation) {
+            let record =
+                SettlementRecord { tx_hash, user_op_hash: payment.user_op_hash, block_number };
+            blocking(ledger, move |l| l.commit(id, &record)).await?;
+        }
+        self.lanes.release(payment.nonce_lane);
+        Ok(())
+    }
+
+    /// [`PaymentSigner::failed`] for async callers (the ledger write off the runtime's workers).
+    pub async fn failed_async(
+        &self,
+        payment: &SignedPayment,
+        reason: &str,
+    ) -> Result<(), SignerError> {
+        if let (Some(ledger), Some(id)) = (&self.ledger, payment.reservation) {
+            let reason = reason.to_owned();
+            blocking(ledger, move |l| l.release(id, &reason)).await?;
         }
         self.lanes.release(payment.nonce_lane);
         Ok(())
@@ -753,6 +785,27 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         let priority = gas_price.min(1_000_000_000);
         let max_fee = gas_price.saturating_mul(2).saturating_add(priority);
         Ok((U256::from(max_fee), U256::from(priority)))
+    }
+}
+
+/// Runs one ledger call on tokio's blocking pool. SQLite blocks on the disk and, under contention,
+/// on another connection's write lock for up to the busy timeout; on a runtime worker that would
+/// stall every other task scheduled there.
+async fn blocking<T: Send + 'static>(
+    ledger: &Arc<Ledger>,
+    call: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, SignerError> {
+    let ledger = Arc::clone(ledger);
+    match tokio::task::spawn_blocking(move || call(&ledger)).await {
+        Ok(result) => Ok(result?),
+        // A panic in the ledger surfaces exactly as it would from a direct call.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled before it started (the runtime is shutting down): the call never ran.
+        Err(_) => Err(LedgerError::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+            Some("ledger call cancelled: the async runtime is shutting down".into()),
+        ))
+        .into()),
     }
 }
 

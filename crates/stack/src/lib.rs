@@ -1,4 +1,4 @@
-//! The local aa-native stack on a running [`Devnet`]: the paymaster service, our facilitator and
+//! The local aa-native stack on a running [`Devnet`](x402_aa_devnet::Devnet): the paymaster service, our facilitator and
 //! the example paid API, plus session-account setup. `x402-aa devnet up`, `x402-aa demo`, the
 //! end-to-end tests and the benchmarks all need the same pieces wired the same way; writing them
 //! once here keeps them from drifting apart.

@@ -18,7 +18,7 @@ pub enum LedgerError {
     InvalidRequest { detail: &'static str },
     #[error("unknown session {session_id}")]
     UnknownSession { session_id: B256 },
-    /// Outside the session's scopes: the one policy check ([`x402_aa_policy::check`]) refused,
+    /// Outside the session's scopes: the one policy check ([`x402_aa_policy::check()`]) refused,
     /// against the ledger's tally of committed and reserved spending.
     #[error("out of scope: {0}")]
     Scope(#[from] ScopeViolation),
