@@ -47,6 +47,9 @@ use crate::{
 pub const SAFE_SINGLETON_FACTORY: Address = address!("0x914d7Fec6aaC8cd542e72Bca78B30650d45643d7");
 /// Safe 1.4.1 singleton (the non-L2 `Safe`), per `@safe-global/safe-deployments`.
 pub const SAFE_SINGLETON_V141: Address = address!("0x41675C099F32341bf84BFc5382aF534df5C7461a");
+/// Safe 1.4.1 `SafeL2` singleton (emits events for indexers; what Safe deploys on L2s), per
+/// `@safe-global/safe-deployments`. Not on the devnet; recognised so deployed L2 Safes resolve.
+pub const SAFE_L2_SINGLETON_V141: Address = address!("0x29fcB43b46531BcA003ddC8FCB67FFE91900C762");
 /// Safe 1.4.1 `SafeProxyFactory`.
 pub const SAFE_PROXY_FACTORY_V141: Address = address!("0x4e1DCf7AD4e460CfD30791CCC4F9c8a4f820ec67");
 /// Safe 1.4.1 `MultiSend` (delegatecall only; entries may themselves delegatecall).

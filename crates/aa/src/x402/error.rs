@@ -41,16 +41,24 @@ pub enum PayloadError {
     #[error("{field} differs from the merchant's payment requirements")]
     RequirementsMismatch { field: &'static str },
     #[error("userOp.callData is not a settle payment: {0}")]
-    CallData(#[from] AccountCallDataError),
+    CallData(Box<AccountCallDataError>),
     #[error("settle(...) {field} in callData differs from settlementCallSpec")]
     SpecMismatch { field: &'static str },
     #[error("could not serialise the message: {0}")]
     Encode(#[source] serde_json::Error),
 }
 
+impl From<AccountCallDataError> for PayloadError {
+    fn from(e: AccountCallDataError) -> Self {
+        // Boxed: the kinds' decoders carry ABI errors, which would make every result that can
+        // fail with a PayloadError several times larger.
+        Self::CallData(Box::new(e))
+    }
+}
+
 impl From<CallDataError> for PayloadError {
     fn from(e: CallDataError) -> Self {
-        Self::CallData(e.into())
+        AccountCallDataError::from(e).into()
     }
 }
 

@@ -383,10 +383,11 @@ fn verify_against_reports_each_mismatch() {
         .verify_against(&required(), &crate::accounts::SimpleAccountAbi)
         .unwrap_err();
     assert!(matches!(
-        err,
-        PayloadError::CallData(crate::accounts::AccountCallDataError::Simple(
-            CallDataError::UnknownSelector { .. }
-        ))
+        &err,
+        PayloadError::CallData(e) if matches!(
+            **e,
+            crate::accounts::AccountCallDataError::Simple(CallDataError::UnknownSelector { .. })
+        )
     ));
     assert_eq!(err.reason(), "calldata_decode_failed");
 }
