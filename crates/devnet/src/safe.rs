@@ -133,8 +133,17 @@ pub(crate) async fn deploy_safe(
         // at the address computed above.
         crate::deploy::send(provider, &format!("CREATE2 {}", planned.name), tx).await?;
     }
+    // The presigned factory transaction pays its chain's gas price (100 gwei for 31337) and is
+    // the only recent transaction with a tip, so alloy's fee estimator (median non-zero tip of
+    // the last 10 blocks) would suggest ~100 gwei to every wallet transaction that follows, and
+    // `eth_gasPrice` follows the last block's tip: ops would then ask ~200 gwei, above a
+    // paymaster's fee cap. Empty blocks push it out of that window.
+    provider.anvil_mine(Some(FEE_HISTORY_BLOCKS), None).await?;
     Ok(SafeDeployment::CANONICAL)
 }
+
+/// How many blocks alloy's EIP-1559 estimator reads (`EIP1559_FEE_ESTIMATION_PAST_BLOCKS`).
+const FEE_HISTORY_BLOCKS: u64 = 10;
 
 /// The presigned factory deployment for `chain_id`, decoded so its sender and gas cost come
 /// from the signed transaction itself rather than from the JSON beside it.

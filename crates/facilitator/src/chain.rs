@@ -14,13 +14,20 @@ use alloy::{
     sol_types::{SolCall, SolEvent, SolInterface, decode_revert_reason},
     transports::{RpcError, TransportErrorKind},
 };
-use x402_aa::{UserOperation, accounts::AccountKind};
+use x402_aa::{
+    UserOperation,
+    accounts::{
+        AccountAbi, AccountKind, BiconomyAbi, KernelAbi, SafeAbi, biconomy, safe::SafeDeployment,
+    },
+};
 use x402_aa_contracts::{
     EntryPoint::{self, EntryPointErrors, UserOperationEvent, UserOperationRevertReason},
     SessionKeyAccount, SessionKeyAccountFactory, SettlementContract, TestStablecoin,
     VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME, VerifyProbe, probe_call,
 };
 use x402_aa_policy::{SessionUsage, onchain::read_usage};
+
+use crate::config::{AccountsConfig, BiconomyAccounts, KernelAccounts, SafeAccounts};
 
 /// A chain read failed or took too long; the facilitator answers `internal_error`.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -99,6 +106,58 @@ pub struct Network {
     /// Account kinds of deployed senders already resolved: an account's implementation only
     /// changes by an owner upgrade, which makes the old verdict the stricter one at worst.
     kinds: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Address, AccountKind>>>,
+    /// Where the third-party kinds live here, and their ABIs for those deployments.
+    accounts: std::sync::Arc<KnownAccounts>,
+}
+
+/// [`AccountsConfig`] with each kind's [`AccountAbi`] built from it once.
+#[derive(Debug)]
+struct KnownAccounts {
+    kernel: Option<KernelAccounts>,
+    safe: Option<SafeAccounts>,
+    biconomy: Option<BiconomyAccounts>,
+    kernel_abi: KernelAbi,
+    safe_abi: SafeAbi,
+    biconomy_abi: BiconomyAbi,
+}
+
+impl KnownAccounts {
+    fn from_config(c: &AccountsConfig) -> std::sync::Arc<Self> {
+        let kernel_abi = c
+            .kernel
+            .map(|k| KernelAbi { implementation: k.implementation })
+            .unwrap_or(KernelAbi::CANONICAL);
+        let mut safe = SafeDeployment::CANONICAL;
+        if let Some(s) = &c.safe {
+            safe.proxy_factory = s.proxy_factory;
+            safe.multi_send = s.multi_send;
+            safe.multi_send_call_only = s.multi_send_call_only;
+            if let Some(singleton) = s.singletons.first() {
+                safe.singleton = *singleton;
+            }
+        }
+        let mut biconomy = biconomy::Deployment::CANONICAL;
+        if let Some(b) = c.biconomy {
+            biconomy.factory = b.factory;
+            biconomy.implementation = b.implementation;
+            biconomy.ecdsa_module = b.ecdsa_module;
+        }
+        std::sync::Arc::new(Self {
+            kernel: c.kernel,
+            safe: c.safe.clone(),
+            biconomy: c.biconomy,
+            kernel_abi,
+            safe_abi: SafeAbi::new(safe),
+            biconomy_abi: BiconomyAbi::new(biconomy),
+        })
+    }
+}
+
+/// The address a storage word holds, if it holds nothing else (a packed slot, such as a
+/// SimpleAccount's `owner` beside its initializer flags, is not an address word).
+fn address_word(word: U256) -> Option<Address> {
+    let word = B256::from(word);
+    (word[..12] == [0u8; 12] && word != B256::ZERO).then(|| Address::from_word(word))
 }
 
 /// The ERC-1967 implementation slot: where a proxy account keeps its implementation.
@@ -130,23 +189,38 @@ impl Network {
             rpc_timeout,
             session_implementation: std::sync::Arc::default(),
             kinds: std::sync::Arc::default(),
+            accounts: KnownAccounts::from_config(&AccountsConfig::default()),
         })
     }
 
-    /// Which account contract sends `op`, chosen explicitly: by the factory its initCode deploys
-    /// through, else by the implementation behind the deployed proxy. A sender that is neither this
-    /// network's session account nor another known kind is taken as an account with SimpleAccount's
-    /// ABI, which only its owner signs for (the chain then decides whether it validates).
+    /// Recognise the third-party account kinds where `accounts` says they live (the config's
+    /// defaults: their canonical deployments).
+    pub fn with_accounts(mut self, accounts: &AccountsConfig) -> Self {
+        self.accounts = KnownAccounts::from_config(accounts);
+        self
+    }
+
+    /// The protocol side of `kind` on this network: its decoder, targets and signature routing,
+    /// for the deployment configured here.
+    pub fn abi(&self, kind: AccountKind) -> &dyn AccountAbi {
+        match kind {
+            AccountKind::Kernel => &self.accounts.kernel_abi,
+            AccountKind::Safe => &self.accounts.safe_abi,
+            AccountKind::Biconomy => &self.accounts.biconomy_abi,
+            other => other.abi(),
+        }
+    }
+
+    /// Which account contract sends `op`, chosen explicitly: by the factory its initCode calls
+    /// (the session account factory, KernelFactory, SafeProxyFactory, Biconomy's factory), else
+    /// by what the deployed account delegates to (the implementation in its ERC-1967 slot for
+    /// our account and Kernel, the singleton in slot 0 for Safe, the implementation at the slot
+    /// of its own address for Biconomy). An account none of these names is taken as one with
+    /// SimpleAccount's ABI, which only its owner signs for (the chain then decides whether it
+    /// validates). Never read from the signature.
     pub async fn account_kind(&self, op: &UserOperation) -> Result<AccountKind, ChainError> {
-        let Some(session_factory) = self.session_factory else {
-            return Ok(AccountKind::SimpleAccount);
-        };
         if let Some(factory) = op.factory() {
-            return Ok(if factory == session_factory {
-                AccountKind::SessionKeyAccount
-            } else {
-                AccountKind::SimpleAccount
-            });
+            return Ok(self.kind_by_factory(factory));
         }
         let cached = self
             .kinds
@@ -157,30 +231,73 @@ impl Network {
         if let Some(kind) = cached {
             return Ok(kind);
         }
-        let session_implementation = *self
+        let kind = self.kind_by_code(op.sender).await?;
+        self.kinds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(op.sender, kind);
+        Ok(kind)
+    }
+
+    fn kind_by_factory(&self, factory: Address) -> AccountKind {
+        let known = &self.accounts;
+        if self.session_factory == Some(factory) {
+            AccountKind::SessionKeyAccount
+        } else if known.kernel.is_some_and(|k| k.factory == factory) {
+            AccountKind::Kernel
+        } else if known.safe.as_ref().is_some_and(|s| s.proxy_factory == factory) {
+            AccountKind::Safe
+        } else if known.biconomy.is_some_and(|b| b.factory == factory) {
+            AccountKind::Biconomy
+        } else {
+            AccountKind::SimpleAccount
+        }
+    }
+
+    /// The three slots a proxy account of a known kind keeps its code's address in, read at
+    /// once (an account's code only changes by an owner upgrade; the answer is cached).
+    async fn kind_by_code(&self, sender: Address) -> Result<AccountKind, ChainError> {
+        let slot = |key: U256| {
+            self.rpc("eth_getStorageAt", self.provider.get_storage_at(sender, key).into_future())
+        };
+        let (erc1967, slot0, own) = tokio::try_join!(
+            slot(ERC1967_IMPLEMENTATION_SLOT.into()),
+            slot(U256::ZERO),
+            slot(U256::from_be_slice(sender.as_slice())),
+        )?;
+        let erc1967 = address_word(erc1967);
+        if let Some(implementation) = erc1967 {
+            if self.session_implementation().await? == Some(implementation) {
+                return Ok(AccountKind::SessionKeyAccount);
+            }
+            if self.accounts.kernel.is_some_and(|k| k.implementation == implementation) {
+                return Ok(AccountKind::Kernel);
+            }
+        }
+        if let (Some(singleton), Some(safe)) = (address_word(slot0), &self.accounts.safe)
+            && safe.singletons.contains(&singleton)
+        {
+            return Ok(AccountKind::Safe);
+        }
+        if let (Some(implementation), Some(b)) = (address_word(own), self.accounts.biconomy)
+            && b.implementation == implementation
+        {
+            return Ok(AccountKind::Biconomy);
+        }
+        Ok(AccountKind::SimpleAccount)
+    }
+
+    /// The account implementation behind the session factory's proxies, read once.
+    async fn session_implementation(&self) -> Result<Option<Address>, ChainError> {
+        let Some(session_factory) = self.session_factory else { return Ok(None) };
+        let implementation = self
             .session_implementation
             .get_or_try_init(|| async {
                 let c = SessionKeyAccountFactory::new(session_factory, &self.provider);
                 self.rpc("accountImplementation()", c.accountImplementation().call()).await
             })
             .await?;
-        let slot = self
-            .rpc(
-                "eth_getStorageAt",
-                self.provider.get_storage_at(op.sender, ERC1967_IMPLEMENTATION_SLOT.into()),
-            )
-            .await?;
-        let implementation = Address::from_word(slot.into());
-        let kind = if implementation == session_implementation {
-            AccountKind::SessionKeyAccount
-        } else {
-            AccountKind::SimpleAccount
-        };
-        self.kinds
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(op.sender, kind);
-        Ok(kind)
+        Ok(Some(*implementation))
     }
 
     pub fn provider(&self) -> &DynProvider {

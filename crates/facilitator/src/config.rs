@@ -13,6 +13,7 @@
 //!       "rpc_url": "$NERO_TESTNET_RPC",
 //!       "settlement_contract": "0x925dbba44570683ac8da99be08bc5ece8cf5a8c6",
 //!       "session_account_factory": "0x…",
+//!       "accounts": { "biconomy": null },
 //!       "allowed_tokens": ["0x…"],
 //!       "submission": { "mode": "bundler", "url": "${NERO_BUNDLER_URL}" }
 //!     },
@@ -108,6 +109,11 @@ pub struct ChainConfig {
     /// Factory of SessionKeyAccount; needed to check session ops of accounts not deployed yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_account_factory: Option<Address>,
+    /// Where the third-party account kinds live on this network: an op's kind is read from the
+    /// factory its initCode calls or from the implementation behind the deployed account.
+    /// Defaults to each kind's canonical deployment; `null` turns a kind off.
+    #[serde(default)]
+    pub accounts: AccountsConfig,
     /// Tokens accepted as `asset`; empty accepts any (the contract's allowlist still applies).
     #[serde(default)]
     pub allowed_tokens: Vec<Address>,
@@ -123,6 +129,94 @@ pub struct ChainConfig {
     /// registry row lacks its start block.
     #[serde(default = "default_log_lookback_blocks")]
     pub log_lookback_blocks: u64,
+}
+
+/// The third-party account kinds a network recognises, each by its own deployment. An account
+/// none of them (nor the session account factory) names is read as a SimpleAccount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsConfig {
+    #[serde(default = "KernelAccounts::canonical")]
+    pub kernel: Option<KernelAccounts>,
+    #[serde(default = "SafeAccounts::canonical")]
+    pub safe: Option<SafeAccounts>,
+    #[serde(default = "BiconomyAccounts::canonical")]
+    pub biconomy: Option<BiconomyAccounts>,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            kernel: KernelAccounts::canonical(),
+            safe: SafeAccounts::canonical(),
+            biconomy: BiconomyAccounts::canonical(),
+        }
+    }
+}
+
+/// ZeroDev Kernel v2.4: the KernelFactory (initCode) and the implementation behind a deployed
+/// account's ERC-1967 slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelAccounts {
+    pub factory: Address,
+    pub implementation: Address,
+}
+
+impl KernelAccounts {
+    fn canonical() -> Option<Self> {
+        use x402_aa::accounts::kernel;
+        Some(Self {
+            factory: kernel::KERNEL_FACTORY,
+            implementation: kernel::KERNEL_V24_IMPLEMENTATION,
+        })
+    }
+}
+
+/// Safe 1.4.1 with Safe4337Module v0.2.0: the SafeProxyFactory (initCode), the singletons a
+/// deployed Safe may hold in storage slot 0, and the MultiSend libraries a payment batch may
+/// delegatecall.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafeAccounts {
+    pub proxy_factory: Address,
+    pub singletons: Vec<Address>,
+    pub multi_send: Address,
+    pub multi_send_call_only: Address,
+}
+
+impl SafeAccounts {
+    fn canonical() -> Option<Self> {
+        use x402_aa::accounts::safe;
+        Some(Self {
+            proxy_factory: safe::SAFE_PROXY_FACTORY_V141,
+            singletons: vec![safe::SAFE_SINGLETON_V141, safe::SAFE_L2_SINGLETON_V141],
+            multi_send: safe::MULTI_SEND_V141,
+            multi_send_call_only: safe::MULTI_SEND_CALL_ONLY_V141,
+        })
+    }
+}
+
+/// Biconomy Smart Account v2: the SmartAccountFactory (initCode), the implementation a deployed
+/// account's proxy stores at the slot of its own address, and the ECDSA ownership module that
+/// makes a signature the owner's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BiconomyAccounts {
+    pub factory: Address,
+    pub implementation: Address,
+    pub ecdsa_module: Address,
+}
+
+impl BiconomyAccounts {
+    fn canonical() -> Option<Self> {
+        let d = x402_aa::accounts::biconomy::Deployment::CANONICAL;
+        Some(Self {
+            factory: d.factory,
+            implementation: d.implementation,
+            ecdsa_module: d.ecdsa_module,
+        })
+    }
 }
 
 /// How accepted ops reach the chain.
@@ -354,6 +448,7 @@ impl ChainConfig {
             entry_point: default_entry_point(),
             settlement_contract: settlement,
             session_account_factory: None,
+            accounts: AccountsConfig::default(),
             allowed_tokens: Vec::new(),
             submission,
             exact_signer: None,
@@ -552,6 +647,42 @@ mod tests {
         assert!(!schemes[1].enabled);
         let direct = config.chains["eip155:31337"].submission.direct_key().unwrap();
         assert_eq!(direct.private_key_env.as_deref(), Some("FACILITATOR_PRIVATE_KEY"));
+    }
+
+    #[test]
+    fn account_kinds_default_to_canonical_and_can_be_turned_off() {
+        let config = Config::from_json(SAMPLE).unwrap();
+        let accounts = &config.chains["eip155:31337"].accounts;
+        assert_eq!(*accounts, AccountsConfig::default());
+        let kernel = accounts.kernel.unwrap();
+        assert_eq!(kernel.factory, x402_aa::accounts::kernel::KERNEL_FACTORY);
+        let safe = accounts.safe.as_ref().unwrap();
+        assert_eq!(safe.singletons[0], x402_aa::accounts::safe::SAFE_SINGLETON_V141);
+        assert_eq!(
+            accounts.biconomy.unwrap().factory,
+            x402_aa::accounts::biconomy::Deployment::CANONICAL.factory
+        );
+
+        let text = SAMPLE.replace(
+            r#""settlement_contract": "0x2000000000000000000000000000000000000002","#,
+            r#""settlement_contract": "0x2000000000000000000000000000000000000002",
+               "accounts": { "biconomy": null, "kernel": {
+                 "factory": "0x3000000000000000000000000000000000000003",
+                 "implementation": "0x4000000000000000000000000000000000000004" } },"#,
+        );
+        let config = Config::from_json(&text).unwrap();
+        let accounts = &config.chains["eip155:31337"].accounts;
+        assert_eq!(accounts.biconomy, None);
+        assert_eq!(accounts.safe, SafeAccounts::canonical(), "unnamed kinds keep their default");
+        assert_eq!(
+            accounts.kernel.unwrap().implementation,
+            "0x4000000000000000000000000000000000000004".parse::<Address>().unwrap()
+        );
+        let typo = SAMPLE.replace(
+            r#""submission": { "mode": "direct""#,
+            r#""accounts": { "zerodev": null }, "submission": { "mode": "direct""#,
+        );
+        assert!(Config::from_json(&typo).is_err(), "unknown kinds are refused");
     }
 
     #[test]

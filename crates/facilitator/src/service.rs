@@ -215,7 +215,8 @@ async fn network(
         Duration::from_millis(chain.rpc_timeout_ms),
         chain.log_lookback_blocks,
     )
-    .map_err(|e| ConfigError::Chain { chain: caip2.clone(), why: format!("rpc_url: {e}") })?;
+    .map_err(|e| ConfigError::Chain { chain: caip2.clone(), why: format!("rpc_url: {e}") })?
+    .with_accounts(&chain.accounts);
     let on_node = net
         .chain_id_on_node()
         .await

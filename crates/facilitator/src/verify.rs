@@ -4,15 +4,18 @@
 //! 2. `payload.userOp` and `payload.settlementCallSpec` decode → `invalid_inner_payload`
 //! 3. `accepted` equals the merchant's requirements → `network_mismatch`, `amount_mismatch`,
 //!    `asset_mismatch`, `payTo_mismatch`, `requirements_mismatch`
-//! 4. `callData` is `execute`/`executeBatch` around one `settle` → `calldata_decode_failed`
+//! 4. `callData` is the account kind's ([`Network::account_kind`]) encoding of approve + one
+//!    `settle` (SimpleAccount's `executeBatch`, Kernel's `executeBatch`, Safe's MultiSend
+//!    through the 4337 module, Biconomy's `executeBatch_y6U`) → `calldata_decode_failed`
 //! 5. the decoded `settle` equals `settlementCallSpec` → `spec_mismatch`, and the spec pays what
 //!    the requirements ask → `payTo_mismatch`, `asset_mismatch`, `amount_mismatch`
 //! 6. network, EntryPoint, settlement contract and token are the ones configured here →
 //!    `requirements_mismatch`, `invalid_payment_requirements`
 //! 7. the requestHash is not settled: registry, then `isSettled` on chain → `replay`, `in_flight`
-//! 8. session ops (by the account kind's own routing of its signature): the off-chain mirror of the account's checks with
-//!    the owner read from the chain (or from `initCode`), then the stored budget → the session
-//!    reasons (`session_expired`, `session_revoked`, `spend_cap_exceeded`, …)
+//! 8. SessionKeyAccount session ops (by the kind's own routing of its signature): the
+//!    off-chain mirror of the account's checks with the owner read from the chain (or from
+//!    `initCode`), then the stored budget → the session reasons (`session_expired`,
+//!    `session_revoked`, `spend_cap_exceeded`, …)
 //! 9. `EntryPoint.simulateValidation` → `simulation_failed` (FailedOp, with its `AAxx` code),
 //!    `invalid_signature`, `user_op_out_of_time_range`
 //! 10. `EntryPoint.simulateHandleOp` with `isSettled(requestHash)` as target: the execution really
@@ -125,7 +128,7 @@ pub fn check_static(
             PayloadError::NetworkMismatch { expected: net.chain_id, actual: accepted }.into()
         );
     }
-    let decoded = req.envelope.verify_against(&req.required, kind.abi())?;
+    let decoded = req.envelope.verify_against(&req.required, net.abi(kind))?;
     if let Some(extra) = &req.required.extra
         && extra.entry_point != net.entry_point
     {
@@ -198,7 +201,11 @@ pub async fn check_chain(
         return Err(Rejection::Replay(format!("requestHash {request_hash} is already settled")));
     }
     let kind = net.account_kind(op).await?;
-    if kind.abi().signer_role(&op.signature) == SignerRole::Session {
+    // The off-chain session mirror is our SessionKeyAccount's; session ops of other kinds
+    // (Kernel plugin validators, Biconomy session modules) are judged by the chain alone.
+    if kind == AccountKind::SessionKeyAccount
+        && net.abi(kind).signer_role(&op.signature) == SignerRole::Session
+    {
         check_session(net, op, user_op_hash, head).await?;
     }
     match validation {

@@ -12,7 +12,10 @@
 //! - [`scopes`]: limits written the way a person says them, turned into a grant.
 //! - [`owner`]: the owner's side: sign a grant, revoke, read what a session has left.
 //! - [`mod@file`]: the session file (no private key) and the separate 0600 key file.
+//! - [`signer`]: payments signed by a session key or an owner key ([`signer::PaymentAccount`]);
+//!   [`accounts`]: owner-signed Kernel, Safe and Biconomy accounts on the same seam.
 
+pub mod accounts;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod file;

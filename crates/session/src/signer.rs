@@ -18,7 +18,7 @@ use alloy::{
 };
 use x402_aa::{
     ENTRY_POINT_V06, RequestHashInput, SIMPLE_ACCOUNT_FACTORY_V06, SettleCall, UserOperation,
-    accounts::{AccountKind, PaymentCall},
+    accounts::{AccountAbi, AccountConfig, AccountConfigError, AccountKind, PaymentCall},
     encode_nonce,
     x402::{
         AaNativePayload, AaNativePaymentPayload, AaNativeRequirements, SettlementCallSpec,
@@ -67,6 +67,9 @@ pub enum SignerError {
     Rpc(#[from] x402_aa_rpc::RpcError),
     #[error("signing: {0}")]
     Sign(#[from] alloy::signers::Error),
+    /// The account's deployment parameters cannot make an initCode.
+    #[error("account: {0}")]
+    Account(#[from] AccountConfigError),
     #[error("{NONCE_LANES} payments are already in flight")]
     TooManyInFlight,
     #[error("no OS randomness: {0}")]
@@ -86,6 +89,7 @@ impl SignerError {
             Self::Chain(_) => "rpc_error",
             Self::Rpc(e) => e.reason(),
             Self::Sign(_) | Self::Randomness(_) => "signing_failed",
+            Self::Account(_) => "invalid_account",
             Self::TooManyInFlight => "too_many_in_flight",
         }
     }
@@ -131,11 +135,17 @@ pub trait PaymentAccount: Send + Sync {
 
     /// The account contract family: its callData and signature routing.
     fn kind(&self) -> AccountKind;
+    /// The kind's protocol side for this account's deployment; the canonical one unless the
+    /// account was deployed elsewhere (Biconomy on the devnet).
+    fn abi(&self) -> &dyn AccountAbi {
+        self.kind().abi()
+    }
     fn sender(&self) -> Address;
     fn token(&self) -> Address;
     fn settlement(&self) -> Address;
-    /// `factory ‖ createAccount(...)` for an account that does not exist yet.
-    fn init_code(&self) -> Option<Bytes>;
+    /// `factory ‖ createAccount(...)` for an account that does not exist yet; `None` when the
+    /// account cannot be deployed by its first op (it must exist already).
+    fn init_code(&self) -> Result<Option<Bytes>, SignerError>;
     /// Scope checks that need no chain access; run before anything is reserved or signed.
     fn check(&self, payment: &Payment) -> Result<(), SignerError>;
     /// Chain reads needed to sign (e.g. whether a session is already enabled).
@@ -244,9 +254,10 @@ impl PaymentAccount for SessionAccount {
         self.grant.settlement
     }
 
-    fn init_code(&self) -> Option<Bytes> {
-        let abi = self.kind().abi();
-        self.file.deployment.as_ref().map(|d| abi.init_code(d.factory, d.owner, d.salt))
+    fn init_code(&self) -> Result<Option<Bytes>, SignerError> {
+        let Some(d) = &self.file.deployment else { return Ok(None) };
+        let config = AccountConfig::single_owner(d.factory, d.owner, d.salt);
+        Ok(Some(self.abi().init_code(&config)?))
     }
 
     /// Before the ledger and the chain are asked: the rules that need neither (merchant, per-payment
@@ -392,8 +403,10 @@ impl PaymentAccount for OwnerAccount {
         self.settlement
     }
 
-    fn init_code(&self) -> Option<Bytes> {
-        Some(self.kind.abi().init_code(self.account_factory, self.owner.address(), self.salt))
+    fn init_code(&self) -> Result<Option<Bytes>, SignerError> {
+        let config =
+            AccountConfig::single_owner(self.account_factory, self.owner.address(), self.salt);
+        Ok(Some(self.abi().init_code(&config)?))
     }
 
     fn check(&self, _payment: &Payment) -> Result<(), SignerError> {
@@ -729,13 +742,13 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         let deployed = !code.is_empty();
         let prepared = self.account.prepare(&self.provider, payment, deployed).await?;
         let init_code =
-            if deployed { Bytes::new() } else { self.account.init_code().unwrap_or_default() };
+            if deployed { Bytes::new() } else { self.account.init_code()?.unwrap_or_default() };
         let deployment_gas = if init_code.is_empty() { 0 } else { self.gas.deployment_gas };
         let mut op = UserOperation {
             sender,
             nonce: encode_nonce(key, 0) + seq,
             init_code,
-            call_data: self.account.kind().abi().encode_payment(&PaymentCall {
+            call_data: self.account.abi().encode_payment(&PaymentCall {
                 settlement: payment.settlement,
                 settle: SettleCall {
                     merchant: payment.merchant,

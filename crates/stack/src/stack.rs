@@ -8,7 +8,10 @@ use std::{
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use tokio::task::JoinHandle;
 use x402_aa_devnet::Devnet;
-use x402_aa_facilitator::{ChainConfig, Config, FacilitatorHandle, FacilitatorService, KeySource};
+use x402_aa_facilitator::{
+    ChainConfig, Config, FacilitatorHandle, FacilitatorService, KeySource,
+    config::{AccountsConfig, BiconomyAccounts},
+};
 use x402_aa_paymaster::{PaymasterConfig, PaymasterHandle, PaymasterService};
 use x402_aa_paywall::{Paywall, Token, price_tag};
 
@@ -78,12 +81,24 @@ pub fn paymaster_config(devnet: &Devnet, api_key: &str) -> PaymasterConfig {
 }
 
 /// Our facilitator on the devnet: direct `handleOps` submission from `key`, the devnet's USDT
-/// only, counterfactual session accounts checked against its factory, a SQLite registry at
+/// only, counterfactual session accounts checked against its factory, Kernel, Safe and the
+/// devnet's Biconomy deployment recognised, a SQLite registry at
 /// `registry`, listening on any free local port.
 pub fn facilitator_config(devnet: &Devnet, key: &PrivateKeySigner, registry: &Path) -> Config {
     let a = devnet.addresses;
+    let b = devnet.biconomy;
+    // Kernel and Safe sit at their canonical addresses on the devnet; Biconomy's build does not.
+    let accounts = AccountsConfig {
+        biconomy: Some(BiconomyAccounts {
+            factory: b.factory,
+            implementation: b.implementation,
+            ecdsa_module: b.ecdsa_module,
+        }),
+        ..AccountsConfig::default()
+    };
     let chain = ChainConfig {
         session_account_factory: Some(a.session_account_factory),
+        accounts,
         allowed_tokens: vec![a.token],
         ..ChainConfig::with_direct(devnet.rpc_url(), a.settlement, KeySource::literal(key))
     };

@@ -28,6 +28,10 @@ use alloy::{
     sol_types::{SolCall, SolValue, abi::AbiDecoderConfig},
 };
 
+use super::{
+    AccountAbi, AccountCallDataError, AccountConfig, AccountConfigError, AccountKind, PaymentCall,
+    SignerRole,
+};
 use crate::call_data::{
     CallDataError, CallSite, DecodedPayment, SettleCall, decode_payment as decode_shape,
     encode_approve, encode_execute, encode_execute_batch,
@@ -271,6 +275,88 @@ fn decode_strict<C: SolCall>(data: &[u8]) -> Result<C, CallDataError> {
         return Err(CallDataError::NonCanonicalAbi { at, call: C::SIGNATURE });
     }
     Ok(call)
+}
+
+/// Biconomy v2 as an [`AccountAbi`], for one deployment: its ECDSA module is what tells an
+/// owner signature from a session module's, and its proxy code and implementation make the
+/// counterfactual address. The factory comes from the [`AccountConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BiconomyAbi {
+    pub deployment: Deployment,
+}
+
+impl BiconomyAbi {
+    pub const CANONICAL: Self = Self { deployment: Deployment::CANONICAL };
+
+    pub const fn new(deployment: Deployment) -> Self {
+        Self { deployment }
+    }
+
+    fn deployment_with(&self, factory: Address) -> Deployment {
+        Deployment { factory, ..self.deployment }
+    }
+}
+
+impl AccountAbi for BiconomyAbi {
+    fn kind(&self) -> AccountKind {
+        AccountKind::Biconomy
+    }
+
+    fn init_code(&self, config: &AccountConfig) -> Result<Bytes, AccountConfigError> {
+        let owner = config.sole_owner(self.kind())?;
+        Ok(self.deployment_with(config.factory).init_code(owner, config.salt))
+    }
+
+    fn counterfactual_address(
+        &self,
+        config: &AccountConfig,
+    ) -> Result<Option<Address>, AccountConfigError> {
+        let owner = config.sole_owner(self.kind())?;
+        Ok(Some(self.deployment_with(config.factory).account_address(owner, config.salt)))
+    }
+
+    fn encode_payment(&self, p: &PaymentCall) -> Bytes {
+        encode_payment_batch(
+            p.settle.token,
+            p.settlement,
+            p.settle.merchant,
+            p.settle.amount,
+            p.settle.request_hash,
+        )
+    }
+
+    fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, AccountCallDataError> {
+        Ok(decode_payment(call_data)?)
+    }
+
+    fn call_targets(&self, call_data: &[u8]) -> Option<Vec<Address>> {
+        if call_data.is_empty() {
+            return Some(Vec::new());
+        }
+        match call_data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok())? {
+            execute_ncCCall::SELECTOR => {
+                execute_ncCCall::abi_decode(call_data).ok().map(|c| vec![c.dest])
+            }
+            executeCall::SELECTOR => executeCall::abi_decode(call_data).ok().map(|c| vec![c.dest]),
+            executeBatch_y6UCall::SELECTOR => {
+                executeBatch_y6UCall::abi_decode(call_data).ok().map(|c| c.dest)
+            }
+            executeBatchCall::SELECTOR => {
+                executeBatchCall::abi_decode(call_data).ok().map(|c| c.dest)
+            }
+            _ => None,
+        }
+    }
+
+    /// The account's own routing: the signature names its validation module; the deployment's
+    /// ECDSA module is the owner, any other module (SessionKeyManager, a policy module) a
+    /// session.
+    fn signer_role(&self, signature: &[u8]) -> SignerRole {
+        match decode_signature(signature) {
+            Ok(m) if m.validation_module != self.deployment.ecdsa_module => SignerRole::Session,
+            _ => SignerRole::Owner,
+        }
+    }
 }
 
 /// `userOp.signature` of a Biconomy account, split into its two parts.

@@ -28,6 +28,10 @@ use alloy::{
     sol_types::{SolCall, abi::AbiDecoderConfig},
 };
 
+use super::{
+    AccountAbi, AccountCallDataError, AccountConfig, AccountConfigError, AccountKind, PaymentCall,
+    SignerRole,
+};
 use crate::call_data::{
     self, CallDataError, CallSite, DecodedPayment, SettleCall, encode_approve,
     encode_execute as encode_simple_execute, encode_execute_batch as encode_simple_batch,
@@ -315,6 +319,84 @@ pub fn decode_payment(call_data: &[u8]) -> Result<DecodedPayment, KernelCallData
         }
     };
     Ok(call_data::decode_payment(&simple)?)
+}
+
+/// Kernel v2.4 as an [`AccountAbi`]: accounts created through the factory named by the
+/// [`AccountConfig`] with this implementation and the ECDSAValidator as default validator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KernelAbi {
+    /// The implementation `createAccount` points new proxies at. It is not part of the
+    /// account's address, only of what the account runs.
+    pub implementation: Address,
+}
+
+impl KernelAbi {
+    pub const CANONICAL: Self = Self { implementation: KERNEL_V24_IMPLEMENTATION };
+}
+
+impl Default for KernelAbi {
+    fn default() -> Self {
+        Self::CANONICAL
+    }
+}
+
+impl AccountAbi for KernelAbi {
+    fn kind(&self) -> AccountKind {
+        AccountKind::Kernel
+    }
+
+    fn init_code(&self, config: &AccountConfig) -> Result<Bytes, AccountConfigError> {
+        let owner = config.sole_owner(self.kind())?;
+        Ok(init_code_with(config.factory, self.implementation, initialize_data(owner), config.salt))
+    }
+
+    fn counterfactual_address(
+        &self,
+        config: &AccountConfig,
+    ) -> Result<Option<Address>, AccountConfigError> {
+        let owner = config.sole_owner(self.kind())?;
+        Ok(Some(account_address_with(config.factory, &initialize_data(owner), config.salt)))
+    }
+
+    fn encode_payment(&self, p: &PaymentCall) -> Bytes {
+        encode_payment_batch(
+            p.settle.token,
+            p.settlement,
+            p.settle.merchant,
+            p.settle.amount,
+            p.settle.request_hash,
+        )
+    }
+
+    fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, AccountCallDataError> {
+        Ok(decode_payment(call_data)?)
+    }
+
+    fn call_targets(&self, call_data: &[u8]) -> Option<Vec<Address>> {
+        if call_data.is_empty() {
+            return Some(Vec::new());
+        }
+        match call_data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok())? {
+            IKernel::executeCall::SELECTOR => {
+                let c = IKernel::executeCall::abi_decode(call_data).ok()?;
+                // A delegatecall runs foreign code as the account: its targets are unknowable.
+                (c.operation == OPERATION_CALL).then(|| vec![c.to])
+            }
+            IKernel::executeBatchCall::SELECTOR => IKernel::executeBatchCall::abi_decode(call_data)
+                .ok()
+                .map(|c| c.calls.into_iter().map(|call| call.to).collect()),
+            _ => None,
+        }
+    }
+
+    /// Kernel's own routing: mode 0 goes to the default validator (the owner's ECDSAValidator),
+    /// modes 1 and 2 to a plugin validator (a session key's).
+    fn signer_role(&self, signature: &[u8]) -> SignerRole {
+        match parse_signature(signature) {
+            Ok(KernelSignature::Plugin(_) | KernelSignature::Enable(_)) => SignerRole::Session,
+            Ok(KernelSignature::Sudo(_)) | Err(_) => SignerRole::Owner,
+        }
+    }
 }
 
 /// `MODE_SUDO ‖ r ‖ s ‖ v`: what `userOp.signature` carries for an owner-signed op. Sign the

@@ -29,6 +29,10 @@ use alloy::{
     sol_types::{Eip712Domain, SolCall, SolStruct, abi::AbiDecoderConfig},
 };
 
+use super::{
+    AccountAbi, AccountCallDataError, AccountConfig, AccountConfigError, AccountKind, PaymentCall,
+    SignerRole,
+};
 use crate::{
     ENTRY_POINT_V06, UserOperation,
     call_data::{
@@ -43,6 +47,9 @@ use crate::{
 pub const SAFE_SINGLETON_FACTORY: Address = address!("0x914d7Fec6aaC8cd542e72Bca78B30650d45643d7");
 /// Safe 1.4.1 singleton (the non-L2 `Safe`), per `@safe-global/safe-deployments`.
 pub const SAFE_SINGLETON_V141: Address = address!("0x41675C099F32341bf84BFc5382aF534df5C7461a");
+/// Safe 1.4.1 `SafeL2` singleton (emits events for indexers; what Safe deploys on L2s), per
+/// `@safe-global/safe-deployments`. Not on the devnet; recognised so deployed L2 Safes resolve.
+pub const SAFE_L2_SINGLETON_V141: Address = address!("0x29fcB43b46531BcA003ddC8FCB67FFE91900C762");
 /// Safe 1.4.1 `SafeProxyFactory`.
 pub const SAFE_PROXY_FACTORY_V141: Address = address!("0x4e1DCf7AD4e460CfD30791CCC4F9c8a4f820ec67");
 /// Safe 1.4.1 `MultiSend` (delegatecall only; entries may themselves delegatecall).
@@ -529,6 +536,108 @@ impl SafeDeployment {
             entryPoint: self.entry_point,
         };
         safe_op.eip712_signing_hash(&self.domain(chain_id))
+    }
+}
+
+/// Safe + Safe4337Module as an [`AccountAbi`], for one deployment: the singleton, module and
+/// MultiSend libraries a Safe is set up with and pays through. The proxy factory comes from the
+/// [`AccountConfig`], whose owners and threshold are the Safe's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SafeAbi {
+    pub deployment: SafeDeployment,
+}
+
+impl SafeAbi {
+    pub const CANONICAL: Self = Self { deployment: SafeDeployment::CANONICAL };
+
+    pub const fn new(deployment: SafeDeployment) -> Self {
+        Self { deployment }
+    }
+
+    fn parts(&self, config: &AccountConfig) -> (SafeDeployment, SafeConfig) {
+        let deployment = SafeDeployment { proxy_factory: config.factory, ..self.deployment };
+        let safe = SafeConfig {
+            owners: config.owners.clone(),
+            threshold: config.threshold,
+            salt_nonce: config.salt,
+        };
+        (deployment, safe)
+    }
+}
+
+impl AccountAbi for SafeAbi {
+    fn kind(&self) -> AccountKind {
+        AccountKind::Safe
+    }
+
+    fn init_code(&self, config: &AccountConfig) -> Result<Bytes, AccountConfigError> {
+        let (deployment, safe) = self.parts(config);
+        Ok(deployment.init_code(&safe)?)
+    }
+
+    fn counterfactual_address(
+        &self,
+        config: &AccountConfig,
+    ) -> Result<Option<Address>, AccountConfigError> {
+        let (deployment, safe) = self.parts(config);
+        Ok(Some(deployment.account_address(&safe)?))
+    }
+
+    fn encode_payment(&self, p: &PaymentCall) -> Bytes {
+        self.deployment.encode_payment_batch(
+            p.settle.token,
+            p.settlement,
+            p.settle.merchant,
+            p.settle.amount,
+            p.settle.request_hash,
+        )
+    }
+
+    fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, AccountCallDataError> {
+        Ok(self.deployment.decode_payment(call_data)?.payment)
+    }
+
+    /// A plain call's target, or the entries of a MultiSend batch (the library itself only
+    /// runs as the Safe's code); a delegatecall anywhere else runs code whose calls are unknown.
+    fn call_targets(&self, call_data: &[u8]) -> Option<Vec<Address>> {
+        if call_data.is_empty() {
+            return Some(Vec::new());
+        }
+        let (to, data, operation) =
+            match call_data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok())? {
+                ISafe4337Module::executeUserOpCall::SELECTOR => {
+                    let c = ISafe4337Module::executeUserOpCall::abi_decode(call_data).ok()?;
+                    (c.to, c.data, c.operation)
+                }
+                ISafe4337Module::executeUserOpWithErrorStringCall::SELECTOR => {
+                    let c =
+                        ISafe4337Module::executeUserOpWithErrorStringCall::abi_decode(call_data)
+                            .ok()?;
+                    (c.to, c.data, c.operation)
+                }
+                _ => return None,
+            };
+        match Operation::from_u8(operation)? {
+            Operation::Call => Some(vec![to]),
+            Operation::DelegateCall => {
+                let d = &self.deployment;
+                if to != d.multi_send && to != d.multi_send_call_only {
+                    return None;
+                }
+                let call = IMultiSend::multiSendCall::abi_decode(&data).ok()?;
+                let entries = decode_multi_send(&call.transactions).ok()?;
+                entries
+                    .iter()
+                    .all(|tx| tx.operation == Operation::Call)
+                    .then(|| entries.iter().map(|tx| tx.to).collect())
+            }
+        }
+    }
+
+    /// Safe4337Module validates every op against the Safe's owners and threshold; no other
+    /// signer reaches it.
+    fn signer_role(&self, _signature: &[u8]) -> SignerRole {
+        SignerRole::Owner
     }
 }
 

@@ -2,10 +2,13 @@
 //! factory call, callData and owner signature, plus session-key ops, which the account tells apart
 //! from owner ops by the signature's length (exactly 65 bytes is the owner's ECDSA signature).
 
-use alloy::primitives::{Address, Bytes, U256};
+use alloy::primitives::{Address, Bytes};
 
-use super::{AccountAbi, AccountKind, PaymentCall, SignerRole, simple_account::SimpleAccountAbi};
-use crate::call_data::{CallDataError, DecodedPayment};
+use super::{
+    AccountAbi, AccountCallDataError, AccountConfig, AccountConfigError, AccountKind, PaymentCall,
+    SignerRole, simple_account::SimpleAccountAbi,
+};
+use crate::call_data::DecodedPayment;
 
 /// The length of an owner signature; every other signature is a session signature
 /// (`validateUserOp`'s own routing).
@@ -20,15 +23,22 @@ impl AccountAbi for SessionKeyAccountAbi {
         AccountKind::SessionKeyAccount
     }
 
-    fn init_code(&self, factory: Address, owner: Address, salt: U256) -> Bytes {
-        SimpleAccountAbi.init_code(factory, owner, salt)
+    fn init_code(&self, config: &AccountConfig) -> Result<Bytes, AccountConfigError> {
+        SimpleAccountAbi.init_code(config)
+    }
+
+    fn counterfactual_address(
+        &self,
+        config: &AccountConfig,
+    ) -> Result<Option<Address>, AccountConfigError> {
+        SimpleAccountAbi.counterfactual_address(config)
     }
 
     fn encode_payment(&self, payment: &PaymentCall) -> Bytes {
         SimpleAccountAbi.encode_payment(payment)
     }
 
-    fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, CallDataError> {
+    fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, AccountCallDataError> {
         SimpleAccountAbi.decode_payment(call_data)
     }
 

@@ -2,14 +2,17 @@
 //! `execute`/`executeBatch`, the owner's EIP-191 signature over the userOpHash.
 
 use alloy::{
-    primitives::{Address, Bytes, U256},
+    primitives::{Address, Bytes},
     sol_types::SolCall,
 };
 
-use super::{AccountAbi, AccountKind, PaymentCall, SignerRole};
+use super::{
+    AccountAbi, AccountCallDataError, AccountConfig, AccountConfigError, AccountKind, PaymentCall,
+    SignerRole,
+};
 use crate::{
     abi::{executeBatchCall, executeCall},
-    call_data::{CallDataError, DecodedPayment, decode_payment, encode_payment_batch},
+    call_data::{DecodedPayment, decode_payment, encode_payment_batch},
     user_op::factory_init_code,
 };
 
@@ -22,8 +25,19 @@ impl AccountAbi for SimpleAccountAbi {
         AccountKind::SimpleAccount
     }
 
-    fn init_code(&self, factory: Address, owner: Address, salt: U256) -> Bytes {
-        factory_init_code(factory, owner, salt)
+    fn init_code(&self, config: &AccountConfig) -> Result<Bytes, AccountConfigError> {
+        let owner = config.sole_owner(self.kind())?;
+        Ok(factory_init_code(config.factory, owner, config.salt))
+    }
+
+    /// The factory's proxy creation code is not pinned here; its `getAddress(owner, salt)` is
+    /// the one answer.
+    fn counterfactual_address(
+        &self,
+        config: &AccountConfig,
+    ) -> Result<Option<Address>, AccountConfigError> {
+        config.sole_owner(self.kind())?;
+        Ok(None)
     }
 
     fn encode_payment(&self, p: &PaymentCall) -> Bytes {
@@ -36,8 +50,8 @@ impl AccountAbi for SimpleAccountAbi {
         )
     }
 
-    fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, CallDataError> {
-        decode_payment(call_data)
+    fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, AccountCallDataError> {
+        Ok(decode_payment(call_data)?)
     }
 
     fn call_targets(&self, call_data: &[u8]) -> Option<Vec<Address>> {

@@ -3,7 +3,7 @@
 use alloy::primitives::{Address, U256};
 
 use super::Reason;
-use crate::call_data::CallDataError;
+use crate::{accounts::AccountCallDataError, call_data::CallDataError};
 
 /// Why an aa-native header, envelope or payload was refused.
 ///
@@ -41,11 +41,25 @@ pub enum PayloadError {
     #[error("{field} differs from the merchant's payment requirements")]
     RequirementsMismatch { field: &'static str },
     #[error("userOp.callData is not a settle payment: {0}")]
-    CallData(#[from] CallDataError),
+    CallData(Box<AccountCallDataError>),
     #[error("settle(...) {field} in callData differs from settlementCallSpec")]
     SpecMismatch { field: &'static str },
     #[error("could not serialise the message: {0}")]
     Encode(#[source] serde_json::Error),
+}
+
+impl From<AccountCallDataError> for PayloadError {
+    fn from(e: AccountCallDataError) -> Self {
+        // Boxed: the kinds' decoders carry ABI errors, which would make every result that can
+        // fail with a PayloadError several times larger.
+        Self::CallData(Box::new(e))
+    }
+}
+
+impl From<CallDataError> for PayloadError {
+    fn from(e: CallDataError) -> Self {
+        AccountCallDataError::from(e).into()
+    }
 }
 
 impl PayloadError {

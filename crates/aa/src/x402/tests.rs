@@ -382,7 +382,13 @@ fn verify_against_reports_each_mismatch() {
         .unwrap()
         .verify_against(&required(), &crate::accounts::SimpleAccountAbi)
         .unwrap_err();
-    assert!(matches!(err, PayloadError::CallData(CallDataError::UnknownSelector { .. })));
+    assert!(matches!(
+        &err,
+        PayloadError::CallData(e) if matches!(
+            **e,
+            crate::accounts::AccountCallDataError::Simple(CallDataError::UnknownSelector { .. })
+        )
+    ));
     assert_eq!(err.reason(), "calldata_decode_failed");
 }
 

@@ -20,6 +20,7 @@ use x402_aa_contracts::SessionKeyAccountFactory;
 use x402_aa_devnet::Devnet;
 use x402_aa_facilitator::{
     ChainConfig, Config, FacilitatorHandle, FacilitatorService, KeySource, SubmissionConfig,
+    config::BiconomyAccounts,
 };
 use x402_aa_paymaster::{PaymasterConfig, PaymasterHandle, PaymasterService};
 use x402_aa_rpc::PaymasterClient;
@@ -39,7 +40,7 @@ use x402_types::{
 
 /// One dollar in TestStablecoin units (6 decimals).
 pub(crate) const USD: u64 = 1_000_000;
-const API_KEY: &str = "facilitator-tests";
+pub(crate) const API_KEY: &str = "facilitator-tests";
 
 pub(crate) struct Env {
     pub(crate) devnet: Devnet,
@@ -131,6 +132,14 @@ impl Env {
             KeySource::literal(&self.facilitator_key),
         );
         chain.session_account_factory = Some(a.session_account_factory);
+        // The devnet's Biconomy build is not at Biconomy's canonical addresses (Kernel and
+        // Safe are).
+        let b = self.devnet.biconomy;
+        chain.accounts.biconomy = Some(BiconomyAccounts {
+            factory: b.factory,
+            implementation: b.implementation,
+            ecdsa_module: b.ecdsa_module,
+        });
         chain.allowed_tokens = vec![a.token];
         chain.rpc_timeout_ms = 5_000;
         let mut config = Config::single(self.devnet.chain_id(), chain);
@@ -185,11 +194,11 @@ impl Env {
         serde_json::to_value(req.to_wire()).expect("requirements serialise")
     }
 
-    fn token(&self) -> TokenInfo {
+    pub(crate) fn token(&self) -> TokenInfo {
         TokenInfo { address: self.devnet.addresses.token, symbol: "USDT".into(), decimals: 6 }
     }
 
-    fn paymaster_client(&self) -> anyhow::Result<PaymasterClient> {
+    pub(crate) fn paymaster_client(&self) -> anyhow::Result<PaymasterClient> {
         Ok(PaymasterClient::new(&self.paymaster.url())?)
     }
 
