@@ -10,6 +10,7 @@ mod exact;
 mod fallback;
 mod happy;
 mod idempotency;
+mod observability;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod recovery;
