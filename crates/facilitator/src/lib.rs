@@ -12,6 +12,7 @@
 //! - [`scheme`]: the x402-rs 2.0.2 plumbing (`X402SchemeBlueprint`s, the per-chain provider).
 //! - [`server`]: the axum routes and the HTTP status rules.
 //! - [`reason`]: every reason string this facilitator answers with.
+//! - [`metrics`]: Prometheus metrics at `GET /metrics`.
 //!
 //! ```no_run
 //! # async fn run() -> x402_aa_facilitator::Result<()> {
@@ -28,6 +29,7 @@ pub mod aa_native;
 pub mod chain;
 pub mod config;
 mod error;
+pub mod metrics;
 pub mod reason;
 pub mod scheme;
 pub mod server;

@@ -11,6 +11,7 @@ mod fallback;
 mod happy;
 mod idempotency;
 mod kinds;
+mod observability;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod recovery;
