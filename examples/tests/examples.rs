@@ -9,6 +9,7 @@ use std::{path::Path, process::Stdio, time::Duration};
 
 use alloy::{
     primitives::{Address, U256},
+    providers::ext::AnvilApi,
     signers::local::PrivateKeySigner,
 };
 use anyhow::{Context, ensure};
@@ -39,6 +40,11 @@ struct Chain {
 impl Chain {
     async fn start() -> anyhow::Result<Self> {
         let devnet = Devnet::spawn().await?;
+        // The devnet's deployment ends with a presigned factory transaction paying a ~100 gwei tip;
+        // alloy's fee estimate (20th-percentile tip of the last 10 blocks) would then price every
+        // later transaction (mints, handleOps) at that tip, and the payment signer's maxFeePerGas
+        // (twice the gas price) above the paymaster's 100 gwei cap. Ten empty blocks push it out.
+        devnet.provider().anvil_mine(Some(10), None).await?;
         let a = devnet.addresses;
         let merchant = devnet.keys.spare[5].address();
         let options = StackOptions::new(devnet.keys.spare[6].clone(), merchant, "0.25 USDT")

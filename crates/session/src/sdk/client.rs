@@ -223,7 +223,7 @@ pub struct SessionClientBuilder {
 }
 
 enum SessionSource {
-    File(SessionFile),
+    File(Box<SessionFile>),
     Path(PathBuf),
 }
 
@@ -247,7 +247,7 @@ impl fmt::Debug for SessionClientBuilder {
 
 impl SessionClientBuilder {
     pub fn session(mut self, session: SessionFile) -> Self {
-        self.session = Some(SessionSource::File(session));
+        self.session = Some(SessionSource::File(Box::new(session)));
         self
     }
 
@@ -320,7 +320,7 @@ impl SessionClientBuilder {
         let file = match self.session {
             Some(SessionSource::File(file)) => {
                 file.validate()?;
-                file
+                *file
             }
             Some(SessionSource::Path(path)) => SessionFile::load(path)?,
             None => {
