@@ -20,8 +20,8 @@ use tokio::{
 use x402_aa_contracts::SessionKeyAccountFactory;
 use x402_aa_devnet::Devnet;
 use x402_aa_session::sdk::{
-    AccountKind, Network, PayingClient, Scopes, SdkError, SessionFile, SessionKey, SessionOwner,
-    SessionStatus, env, factory_var, per_day, session_status,
+    AccountKind, Network, PayingClient, Rule, ScopeViolation, Scopes, SdkError, SessionFile,
+    SessionKey, SessionOwner, SessionStatus, env, factory_var, per_day, session_status,
 };
 use x402_aa_stack::{LocalStack, StackOptions};
 
@@ -375,9 +375,36 @@ async fn owner_key_client_pays_from_each_kind_and_setup_errors_are_named() -> an
         .build()
         .await;
     assert_eq!(err.map(|_| ()).map_err(|e| e.reason()), Err("invalid_session_key"));
-    let client = session().network(network).build().await?;
+    let client = session().network(network.clone()).build().await?;
     let left = client.remaining().await?.context("a session has a budget")?;
     assert_eq!(left.period_remaining, usd(100));
+
+    // Refusals are typed: the rule and the figures, not only a string.
+    chain.devnet.mint(granted.account(), usd(200)).await?;
+    for _ in 0..4 {
+        assert!(client.get(&chain.url).send().await?.is_settled());
+    }
+    let refused = client.get(&chain.url).send().await.expect_err("1 USDT a day is spent");
+    assert_eq!(refused.rule(), Some(Rule::OverPeriodCap), "{refused}");
+    assert!(
+        matches!(refused.violation(), Some(ScopeViolation::PeriodCapExceeded { remaining, .. }) if remaining.is_zero()),
+        "{refused}"
+    );
+    assert_eq!(chain.balance(granted.account()).await?, usd(100));
+    owner_side.revoke(&granted.file).await?;
+    client.sync().await?;
+    let refused = client.get(&chain.url).send().await.expect_err("revoked");
+    assert_eq!((refused.rule(), refused.reason()), (Some(Rule::Revoked), "session_revoked"));
+    assert!(client.remaining().await?.context("budget")?.revoked);
+
+    // The EntryPoint override is honoured: an address that is no EntryPoint is refused at build.
+    let err = PayingClient::owner(owner, AccountKind::SimpleAccount)
+        .network(network)
+        .entry_point(a.token)
+        .build()
+        .await
+        .expect_err("the token is no EntryPoint");
+    assert_eq!(err.reason(), "rpc_error", "{err}");
 
     chain.stack.shutdown().await?;
     Ok(())
