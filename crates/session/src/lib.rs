@@ -22,6 +22,7 @@ pub mod file;
 pub mod ledger;
 pub mod owner;
 pub mod scopes;
+pub mod sdk;
 pub mod signer;
 
 pub use x402_aa_policy::{self as policy, grant, merkle, signature};
