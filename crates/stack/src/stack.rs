@@ -170,7 +170,7 @@ impl LocalStack {
                 .bind(options.paymaster_bind)
                 .await?;
 
-        let (registry, registry_dir) = match options.registry {
+        let (registry, registry_dir) = match options.registry.clone() {
             Some(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(StackError::io("registry directory"))?;

@@ -59,7 +59,7 @@ async fn official_typescript_peers_pay_and_are_paid() -> anyhow::Result<()> {
     let plain = devnet.keys.spare[0].clone();
     devnet.mint_eip3009(plain.address(), U256::from(100 * PRICE)).await?;
     let before = usdc.of(plain.address()).await?;
-    let paid = ts_client(&stack.paid_url(), &plain).await?;
+    let paid = ts_client(&stack.paid_url(), &plain, a.eip3009_token).await?;
     assert_eq!(paid["status"], 200, "{paid}");
     usdc.check(&settled(&paid["paymentResponse"], plain.address())?, before, plain.address())
         .await?;
@@ -70,7 +70,7 @@ async fn official_typescript_peers_pay_and_are_paid() -> anyhow::Result<()> {
 
     //    a. paid by the official client with exact;
     let before = usdc.of(plain.address()).await?;
-    let paid = ts_client(&url, &plain).await?;
+    let paid = ts_client(&url, &plain, a.eip3009_token).await?;
     assert_eq!(paid["status"], 200, "{paid}");
     usdc.check(&settled(&paid["paymentResponse"], plain.address())?, before, plain.address())
         .await?;
@@ -149,12 +149,8 @@ struct Balances<'a> {
 
 impl Balances<'_> {
     async fn of(&self, payer: Address) -> anyhow::Result<(U256, U256)> {
-        let balance = |who| {
-            x402_aa_contracts::TestStablecoin::new(self.token, self.devnet.provider())
-                .balanceOf(who)
-                .call()
-        };
-        Ok((balance(payer).await?, balance(self.merchant).await?))
+        let token = x402_aa_contracts::TestStablecoin::new(self.token, self.devnet.provider());
+        Ok((token.balanceOf(payer).call().await?, token.balanceOf(self.merchant).call().await?))
     }
 
     /// `tx` succeeded and moved exactly [`PRICE`] of this token from `payer` to the merchant.
@@ -197,13 +193,15 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `ts-client.mjs`: the official client paying `url` with `exact` from `payer`.
-async fn ts_client(url: &str, payer: &PrivateKeySigner) -> anyhow::Result<Value> {
+/// `ts-client.mjs`: the official client paying `url` with `exact` from `payer` in `asset`.
+async fn ts_client(url: &str, payer: &PrivateKeySigner, asset: Address) -> anyhow::Result<Value> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/ts-client.mjs");
     let output = Command::new("node")
         .arg(script)
         .arg(url)
         .env("PAYER_KEY", payer.to_bytes().to_string())
+        .env("NETWORK", "eip155:31337")
+        .env("ASSET", asset.to_checksum(None))
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(60), output).await??;
