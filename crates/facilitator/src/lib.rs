@@ -10,6 +10,8 @@
 //!   `handleOps` from the facilitator's key, batching ops of different senders.
 //! - [`store`]: the settlement registry (SQLite by default, Postgres for several instances).
 //! - [`scheme`]: the x402-rs 2.0.2 plumbing (`X402SchemeBlueprint`s, the per-chain provider).
+//! - [`exact`]: x402-rs' EIP-3009 `exact`, with its refusals in the x402 v2 spec's words.
+//! - [`payment_id`]: the x402 `payment-identifier` extension (idempotent `/settle` by client id).
 //! - [`server`]: the axum routes and the HTTP status rules.
 //! - [`reason`]: every reason string this facilitator answers with.
 //! - [`metrics`]: Prometheus metrics at `GET /metrics`.
@@ -29,7 +31,9 @@ pub mod aa_native;
 pub mod chain;
 pub mod config;
 mod error;
+pub mod exact;
 pub mod metrics;
+pub mod payment_id;
 pub mod reason;
 pub mod scheme;
 pub mod server;

@@ -6,7 +6,12 @@
 //! - [`ExactBlueprint`] (`v2-eip155-exact`) hands x402-rs' own EIP-3009 `V2Eip155Exact` an
 //!   [`ExactProvider`] — a signer over the network's node — instead of x402-rs'
 //!   `Eip155ChainProvider`, whose constructor insists that Permit2 and the EIP-6492 validator
-//!   are deployed (they are not on a devnet or on NERO).
+//!   are deployed (they are not on a devnet or on NERO), and wraps it in
+//!   [`ExactFacilitator`](crate::exact::ExactFacilitator) so its refusals reach the wire as the
+//!   x402 v2 spec words them.
+//!
+//! When `exact` signs with the same key as aa-native's direct submission, both get the same
+//! provider (`service.rs`), so one nonce manager numbers every transaction of that key.
 //!
 //! aa-native answers every verdict as `Ok(VerifyResponse(json))` / `Ok(SettleResponse(json))`
 //! so NERO's reason strings reach the wire: x402-rs' `Err` path only knows its fixed
@@ -36,7 +41,7 @@ use x402_types::{
     },
 };
 
-use crate::aa_native::AaNative;
+use crate::{aa_native::AaNative, exact::ExactFacilitator};
 
 /// x402-rs' per-chain provider for this facilitator: what each scheme needs on one network.
 #[derive(Debug, Clone)]
@@ -170,7 +175,8 @@ impl X402SchemeFacilitatorBuilder<&ChainProvider> for ExactBlueprint {
             .exact
             .clone()
             .ok_or_else(|| format!("exact needs a signer key on eip155:{}", provider.chain_id))?;
-        V2Eip155Exact.build(exact, config)
+        let inner = V2Eip155Exact.build(exact.clone(), config)?;
+        Ok(Box::new(ExactFacilitator::new(inner, exact)))
     }
 }
 
@@ -193,6 +199,11 @@ impl ExactProvider {
         receipt_timeout: Duration,
     ) -> Self {
         Self { chain: Eip155ChainReference::new(chain_id), provider, signer, receipt_timeout }
+    }
+
+    /// The node, for reads.
+    pub fn inner_provider(&self) -> &DynProvider {
+        &self.provider
     }
 }
 

@@ -10,12 +10,14 @@
 //! | `GET /metrics` | Prometheus metrics, OpenMetrics text ([`crate::metrics`]) |
 //! | `GET /verify`, `GET /settle`, `GET /` | x402-rs' descriptions and greeting |
 //!
-//! HTTP statuses follow x402-rs: a request that reaches a scheme is answered 200 whatever the
-//! verdict (aa-native returns every verdict, `in_flight` included, through the scheme's `Ok`
-//! path; `in_flight` adds `Retry-After: 1`); a request no scheme can take is 400 (x402-rs'
-//! `unsupported_scheme`; NERO's `invalid_envelope` for a broken body); a body over the limit is
-//! 413; a body that is not declared JSON is 415 — the statuses axum's `Json` extractor gives
-//! x402-rs. `exact`'s own failures keep x402-rs' statuses and bodies (400, 412, 500).
+//! HTTP statuses follow the official TypeScript facilitator: every verdict of a scheme is
+//! answered 200 (aa-native's `in_flight` adds `Retry-After: 1`), except a fault of the
+//! facilitator itself (`unexpected_verify_error` / `unexpected_settle_error`), which is 500. A
+//! request no scheme can take is 400 with the spec's reason (`invalid_x402_version`,
+//! `invalid_payload`, `invalid_network`, `unsupported_scheme`; NERO's codes when it names
+//! aa-native); a body over the limit is 413, one not declared JSON 415; a `payment-identifier`
+//! reused for another payload is 409. Every refusal carries `payer` and `network` when the
+//! request names them.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -38,7 +40,7 @@ use x402_aa::x402::Reason;
 use x402_facilitator_local::{FacilitatorLocal, handlers};
 use x402_types::{facilitator::Facilitator, proto, scheme::SchemeHandlerSlug};
 
-use crate::{aa_native::AaNative, store::Store};
+use crate::{aa_native::AaNative, payment_id, store::Store};
 
 /// Shared state of the routes.
 pub(crate) struct AppState {
@@ -48,6 +50,8 @@ pub(crate) struct AppState {
     pub(crate) aa_native: BTreeMap<u64, Arc<AaNative>>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) max_body_bytes: usize,
+    /// `/settle` answers by x402 `payment-identifier` (`payment_id.rs`).
+    pub(crate) payment_ids: payment_id::PaymentIds<SettleAnswer>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -111,7 +115,8 @@ async fn handle(
             } else {
                 format!("could not read the request body: {rejection}")
             };
-            return refusal(kind, status, Reason::InvalidEnvelope.as_str(), &message, None);
+            let reason = Reason::InvalidEnvelope.as_str();
+            return refusal(kind, status, reason, &message, &Known::default());
         }
     };
     if !is_json(headers) {
@@ -120,47 +125,172 @@ async fn handle(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Reason::InvalidEnvelope.as_str(),
             "Content-Type must be application/json",
-            None,
+            &Known::default(),
         );
     }
-    let raw = match request_json(&body) {
-        Ok(raw) => raw,
+    let value = match request_json(&body) {
+        Ok(value) => value,
         Err(message) => {
             let reason = Reason::InvalidEnvelope.as_str();
-            return refusal(kind, StatusCode::BAD_REQUEST, reason, &message, None);
+            return refusal(kind, StatusCode::BAD_REQUEST, reason, &message, &Known::default());
+        }
+    };
+    let known = Known::of(&value);
+    let raw = match serde_json::value::to_raw_value(&value) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let (reason, message) = (Reason::InvalidEnvelope.as_str(), e.to_string());
+            return refusal(kind, StatusCode::BAD_REQUEST, reason, &message, &known);
         }
     };
     let request = proto::VerifyRequest::from(raw);
     let routed = request.scheme_handler_slug().is_some_and(|slug| state.routes.contains(&slug));
-    if !routed && let Some((reason, message, network)) = unroutable_aa_native(&request) {
-        return refusal(kind, StatusCode::BAD_REQUEST, reason, &message, network.as_deref());
+    if !routed {
+        let (reason, message) = match unroutable_aa_native(&request) {
+            Some((reason, message, _)) => (reason, message),
+            None => unroutable(&value, &state.routes),
+        };
+        return refusal(kind, StatusCode::BAD_REQUEST, reason, &message, &known);
     }
     match kind {
         Kind::Verify => match state.facilitator.verify(&request).await {
-            Ok(answer) => (StatusCode::OK, Json(answer.0)).into_response(),
+            Ok(answer) => verdict(answer.0, "invalidReason"),
             Err(e) => e.into_response(),
         },
-        Kind::Settle => match state.facilitator.settle(&request).await {
-            Ok(answer) => {
-                let in_flight = answer.0.get("errorReason").and_then(Value::as_str)
-                    == Some(Reason::InFlight.as_str());
-                let mut response = (StatusCode::OK, Json(answer.0)).into_response();
-                if in_flight {
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        Kind::Settle => {
+            let payload = &value["paymentPayload"];
+            match payment_id::payment_id(payload) {
+                Err(message) => {
+                    let reason = crate::exact::INVALID_PAYLOAD;
+                    refusal(kind, StatusCode::BAD_REQUEST, reason, &message, &known)
                 }
-                response
+                Ok(None) => settle(state, &request).await.into_response(),
+                Ok(Some(id)) => {
+                    let Some(slot) = state.payment_ids.slot(&id, payment_id::fingerprint(payload))
+                    else {
+                        let message = format!(
+                            "payment-identifier {id} was already used for another payment payload"
+                        );
+                        let reason = payment_id::CONFLICT;
+                        return refusal(kind, StatusCode::CONFLICT, reason, &message, &known);
+                    };
+                    let mut answered = slot.lock().await;
+                    if let Some(answer) = answered.as_ref() {
+                        return answer.clone().into_response();
+                    }
+                    let answer = settle(state, &request).await;
+                    if answer.1.get("success").and_then(Value::as_bool) == Some(true) {
+                        *answered = Some(answer.clone());
+                    }
+                    answer.into_response()
+                }
             }
-            Err(e) => e.into_response(),
-        },
+        }
+    }
+}
+
+/// A settle answer, kept for its payment id.
+#[derive(Debug, Clone)]
+pub(crate) struct SettleAnswer(StatusCode, Value);
+
+impl IntoResponse for SettleAnswer {
+    fn into_response(self) -> Response {
+        let in_flight =
+            self.1.get("errorReason").and_then(Value::as_str) == Some(Reason::InFlight.as_str());
+        let mut response = (self.0, Json(self.1)).into_response();
+        if in_flight {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+async fn settle(state: &AppState, request: &proto::SettleRequest) -> SettleAnswer {
+    match state.facilitator.settle(request).await {
+        Ok(answer) => SettleAnswer(verdict_status(&answer.0, "errorReason"), answer.0),
+        Err(e) => {
+            // x402-rs' own error path (no scheme here uses it): keep its status and body.
+            let response = e.into_response();
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+            let body = body.ok().and_then(|b| serde_json::from_slice(&b).ok());
+            SettleAnswer(status, body.unwrap_or(Value::Null))
+        }
+    }
+}
+
+/// A scheme's verdict: HTTP 200 as the official facilitator answers every verdict, 500 when the
+/// reason is a fault of the facilitator (spec `unexpected_*_error`).
+fn verdict(body: Value, reason_field: &str) -> Response {
+    (verdict_status(&body, reason_field), Json(body)).into_response()
+}
+
+fn verdict_status(body: &Value, reason_field: &str) -> StatusCode {
+    match body.get(reason_field).and_then(Value::as_str) {
+        Some(reason) if crate::exact::is_facilitator_fault(reason) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        _ => StatusCode::OK,
+    }
+}
+
+/// Why no scheme takes a request that is not aa-native, in the spec's words.
+fn unroutable(body: &Value, routes: &HashSet<SchemeHandlerSlug>) -> (&'static str, String) {
+    use crate::exact::{
+        INVALID_NETWORK, INVALID_PAYLOAD, INVALID_X402_VERSION, UNSUPPORTED_SCHEME,
+    };
+    let version = body.get("x402Version");
+    if version.and_then(Value::as_u64) != Some(2) {
+        let shown = version.map(Value::to_string).unwrap_or_else(|| "missing".into());
+        return (INVALID_X402_VERSION, format!("x402Version {shown} is not supported (2 is)"));
+    }
+    let Some(accepted) = body.get("paymentPayload").and_then(|p| p.get("accepted")) else {
+        return (INVALID_PAYLOAD, "paymentPayload.accepted is missing".into());
+    };
+    let field = |name: &str| accepted.get(name).and_then(Value::as_str);
+    let (Some(scheme), Some(network)) = (field("scheme"), field("network")) else {
+        return (INVALID_PAYLOAD, "paymentPayload.accepted needs scheme and network".into());
+    };
+    if routes.iter().any(|slug| slug.name == scheme) {
+        (INVALID_NETWORK, format!("{scheme} is not served on {network}"))
+    } else {
+        (UNSUPPORTED_SCHEME, format!("scheme {scheme:?} is not served by this facilitator"))
+    }
+}
+
+/// What a request says about who pays where, for refusals: x402 asks for `payer` and `network`
+/// whenever they are known.
+#[derive(Debug, Default)]
+struct Known {
+    payer: Option<String>,
+    network: Option<String>,
+}
+
+impl Known {
+    fn of(body: &Value) -> Self {
+        let payload = &body["paymentPayload"];
+        let inner = &payload["payload"];
+        let address =
+            |v: &Value| v.as_str().and_then(|s| s.parse::<alloy::primitives::Address>().ok());
+        let payer = [
+            &inner["authorization"]["from"],
+            &inner["permit2Authorization"]["from"],
+            &inner["userOp"]["sender"],
+        ]
+        .into_iter()
+        .find_map(address)
+        .map(|a| a.to_checksum(None));
+        let network = [&payload["accepted"]["network"], &body["paymentRequirements"]["network"]]
+            .into_iter()
+            .find_map(|v| v.as_str().map(str::to_owned));
+        Self { payer, network }
     }
 }
 
 /// The body as JSON for x402-rs' dispatcher. A `paymentPayload` given as a string is read as
 /// the `PAYMENT-SIGNATURE` header value (base64 JSON, either alphabet) that merchants sometimes
 /// forward unchanged.
-fn request_json(body: &[u8]) -> Result<Box<serde_json::value::RawValue>, String> {
+fn request_json(body: &[u8]) -> Result<Value, String> {
     let mut value: Value =
         serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
     if let Some(Value::String(header)) = value.get("paymentPayload") {
@@ -172,7 +302,7 @@ fn request_json(body: &[u8]) -> Result<Box<serde_json::value::RawValue>, String>
         }
         value["paymentPayload"] = decoded;
     }
-    serde_json::value::to_raw_value(&value).map_err(|e| format!("body is not JSON: {e}"))
+    Ok(value)
 }
 
 /// `application/json` or `application/*+json`, as axum's `Json` extractor accepts.
@@ -218,15 +348,9 @@ fn unroutable_aa_native(
     }
 }
 
-/// A NERO-shaped refusal of a request no scheme handler saw.
-fn refusal(
-    kind: Kind,
-    status: StatusCode,
-    reason: &str,
-    message: &str,
-    network: Option<&str>,
-) -> Response {
-    let body = match kind {
+/// A refusal of a request no scheme handler saw, shaped as the verdict it stands in for.
+fn refusal(kind: Kind, status: StatusCode, reason: &str, message: &str, known: &Known) -> Response {
+    let mut body = match kind {
         Kind::Verify => json!({
             "isValid": false,
             "invalidReason": reason,
@@ -237,9 +361,12 @@ fn refusal(
             "errorReason": reason,
             "errorMessage": message,
             "transaction": "",
-            "network": network.unwrap_or_default(),
+            "network": known.network.clone().unwrap_or_default(),
         }),
     };
+    if let Some(payer) = &known.payer {
+        body["payer"] = Value::String(payer.clone());
+    }
     (status, Json(body)).into_response()
 }
 

@@ -69,11 +69,14 @@ impl FacilitatorService {
         let store = store::open(&registry_url).await?;
 
         let mut providers = HashMap::new();
+        // One signing provider per (chain, key): its nonce manager then numbers every
+        // transaction of the key, whichever scheme sends it.
+        let mut signing = Signing::default();
         let mut aa_native = BTreeMap::new();
         let mut routes = HashSet::new();
         for (chain_id, chain, caip2, net, aa_on, exact_on) in networks {
             let aa = if aa_on {
-                let submitter = submitter(&net, chain, receipt_timeout, &lookup)?;
+                let submitter = submitter(&net, chain, receipt_timeout, &lookup, &mut signing)?;
                 let aa = AaNative::new(
                     net.clone(),
                     store.clone(),
@@ -98,7 +101,7 @@ impl FacilitatorService {
                 })?;
                 let signer = key.resolve(&format!("{caip2} exact_signer"), &lookup)?;
                 let address = signer.address();
-                let provider = signing_provider(chain_id, chain, signer, &lookup)?;
+                let provider = signing.provider(chain_id, chain, signer, &lookup)?;
                 routes.insert(SchemeHandlerSlug::new(caip2.clone(), 2, "exact".into()));
                 Some(Arc::new(ExactProvider::new(chain_id, provider, address, receipt_timeout)))
             } else {
@@ -122,6 +125,7 @@ impl FacilitatorService {
             aa_native,
             store,
             max_body_bytes: config.max_body_bytes,
+            payment_ids: Default::default(),
         });
         let service = Self {
             state,
@@ -235,6 +239,7 @@ fn submitter(
     chain: &ChainConfig,
     receipt_timeout: Duration,
     lookup: &impl Fn(&str) -> Option<String>,
+    signing: &mut Signing,
 ) -> Result<Submitter> {
     let caip2 = format!("eip155:{}", net.chain_id);
     match &chain.submission {
@@ -262,7 +267,7 @@ fn submitter(
                 .unwrap_or(crate::config::KeySource { private_key_env: None, private_key: None });
             let signer = key.resolve(&format!("{caip2} direct submission"), lookup)?;
             let beneficiary = signer.address();
-            let sender = signing_provider(net.chain_id, chain, signer, lookup)?;
+            let sender = signing.provider(net.chain_id, chain, signer, lookup)?;
             let config = BatchConfig {
                 max_batch: *max_batch,
                 max_wait: Duration::from_millis(*max_wait_ms),
@@ -273,7 +278,30 @@ fn submitter(
     }
 }
 
-/// A provider that signs with `signer` (nonce, gas and fees filled by alloy).
+/// Signing providers by (chain, key), so two schemes sending from one key share its nonces.
+#[derive(Default)]
+struct Signing(HashMap<(u64, alloy::primitives::Address), alloy::providers::DynProvider>);
+
+impl Signing {
+    fn provider(
+        &mut self,
+        chain_id: u64,
+        chain: &ChainConfig,
+        signer: PrivateKeySigner,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<alloy::providers::DynProvider> {
+        let key = (chain_id, signer.address());
+        if let Some(provider) = self.0.get(&key) {
+            return Ok(provider.clone());
+        }
+        let provider = signing_provider(chain_id, chain, signer, lookup)?;
+        self.0.insert(key, provider.clone());
+        Ok(provider)
+    }
+}
+
+/// A provider that signs with `signer` (nonce, gas and fees filled by alloy; the nonce from a
+/// cache, so every sender of the key must share this provider).
 fn signing_provider(
     chain_id: u64,
     chain: &ChainConfig,

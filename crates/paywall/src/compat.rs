@@ -76,6 +76,9 @@ pub(crate) fn finish_response(
     {
         response.headers_mut().insert(PAYMENT_RESPONSE_HEADER, value);
     }
+    if response.status() == StatusCode::PAYMENT_REQUIRED {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if response.status() == StatusCode::PAYMENT_REQUIRED
         && response.body().size_hint().exact() == Some(0)
         && let Some(json) = response
@@ -88,5 +91,28 @@ pub(crate) fn finish_response(
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         *response.body_mut() = Body::from(json);
     }
+    response
+}
+
+/// The `payment-identifier` id of a paid request and its payload's fingerprint, if it has one.
+pub(crate) fn payment_id(req: &Request) -> Option<(String, alloy::primitives::B256)> {
+    let header = req.headers().get(PAYMENT_SIGNATURE_HEADER)?;
+    let json = decode_header_bytes(header.as_bytes()).ok()?;
+    let payload: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    let id = crate::payment_id::payment_id(&payload)?;
+    Some((id, crate::payment_id::fingerprint(&payload)))
+}
+
+/// HTTP 409 for a `payment-identifier` reused with another payment.
+pub(crate) fn conflict(id: &str) -> Response {
+    let body = serde_json::json!({
+        "error": "payment_identifier_conflict",
+        "message": format!("payment-identifier {id} was already used for another payment"),
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = StatusCode::CONFLICT;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

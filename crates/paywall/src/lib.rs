@@ -7,7 +7,9 @@
 //! needs on top, without replacing any of it:
 //!
 //! - [`price_tag`]: aa-native price tags written the way people say prices (`"0.01 USDT"`), turned
-//!   into atomic units in integer arithmetic by [`x402_aa::x402::TokenAmount`].
+//!   into atomic units in integer arithmetic by [`x402_aa::x402::TokenAmount`];
+//!   [`exact_price_tag`]: x402's EIP-3009 `exact` tags, offered beside them so the official x402
+//!   clients can pay the same route (the client picks).
 //! - [`Paywall`] / [`PaywallLayer`]: x402-axum's layer with a thin wrapper in front of it
 //!   ([`PaywallService`]) for what x402-axum 2.0.2 cannot be configured to do:
 //!   - it decodes `PAYMENT-SIGNATURE` as standard padded base64 only, while NERO's docs say
@@ -20,7 +22,13 @@
 //!     also relays the facilitator's failed settle JSON in `PAYMENT-RESPONSE`, as x402 v2 says,
 //!     so a client can tell "never submitted" from "may still land";
 //!   - its `402` has an empty body: the wrapper puts the `PaymentRequired` JSON there too, where
-//!     NERO's clients (and people with curl) look for it.
+//!     NERO's clients (and people with curl) look for it;
+//!   - its `402` may be cached by proxies: the wrapper adds `Cache-Control: no-store`, as the
+//!     official x402 server does;
+//!   - it has no idempotency: the wrapper honours the x402 `payment-identifier` extension
+//!     ([`payment_id`]), which every layer declares.
+//! - Every layer's `resource` carries `mimeType` (`application/json` unless set) and
+//!   `description` (empty unless set), as the official server's does.
 //! - [`demo`]: the example paid API (`GET /joke` paid, `GET /health` free) served by the
 //!   `paid-api` binary.
 
@@ -28,6 +36,7 @@ mod capture;
 mod compat;
 pub mod demo;
 mod error;
+pub mod payment_id;
 mod price;
 
 use std::{
@@ -45,7 +54,11 @@ use x402_axum::{X402LayerBuilder, X402Middleware, layer::X402MiddlewareService};
 
 pub use capture::SettlementCapture;
 pub use error::PaywallError;
-pub use price::{DEFAULT_MAX_TIMEOUT_SECONDS, Token, price_tag, requirements, tag};
+pub use payment_id::PaymentIdentifierDeclaration;
+pub use price::{
+    DEFAULT_MAX_TIMEOUT_SECONDS, EXACT, Eip712Domain, Token, exact_price_tag, price_tag,
+    requirements, tag,
+};
 /// What a facilitator implements; re-exported so a merchant can plug in its own (or a stub).
 pub use x402_axum::facilitator_client::FacilitatorClient;
 pub use x402_axum::paygate::StaticPriceTags;
@@ -100,10 +113,13 @@ impl<F: Clone> Paywall<F> {
     ) -> Result<PaywallLayer<F>, PaywallError> {
         let tags: Vec<PriceTag> = tags.into_iter().collect();
         let (first, rest) = tags.split_first().ok_or(PaywallError::NoPriceTags)?;
-        let x402 = rest.iter().fold(self.middleware.with_price_tag(first.clone()), |b, t| {
-            b.with_price_tag(t.clone())
-        });
-        Ok(PaywallLayer { x402, tags: tags.into() })
+        let x402 = rest
+            .iter()
+            .fold(self.middleware.with_price_tag(first.clone()), |b, t| b.with_price_tag(t.clone()))
+            .with_mime_type("application/json".to_owned())
+            .with_description(String::new())
+            .with_extension(PaymentIdentifierDeclaration::default());
+        Ok(PaywallLayer { x402, tags: tags.into(), ids: Default::default() })
     }
 }
 
@@ -112,6 +128,8 @@ impl<F: Clone> Paywall<F> {
 pub struct PaywallLayer<F> {
     x402: X402LayerBuilder<StaticPriceTags<PriceTag>, SettlementCapture<F>>,
     tags: Arc<[PriceTag]>,
+    /// Paid answers by `payment-identifier`, shared by every service of this layer.
+    ids: Arc<payment_id::PaymentIds>,
 }
 
 impl<F> std::fmt::Debug for PaywallLayer<F> {
@@ -152,7 +170,11 @@ where
         PaywallService<X402MiddlewareService<StaticPriceTags<PriceTag>, SettlementCapture<F>>>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        PaywallService { inner: self.x402.layer(inner), tags: self.tags.clone() }
+        PaywallService {
+            inner: self.x402.layer(inner),
+            tags: self.tags.clone(),
+            ids: self.ids.clone(),
+        }
     }
 }
 
@@ -161,6 +183,7 @@ where
 pub struct PaywallService<S> {
     inner: S,
     tags: Arc<[PriceTag]>,
+    ids: Arc<payment_id::PaymentIds>,
 }
 
 impl<S> std::fmt::Debug for PaywallService<S> {
@@ -186,11 +209,30 @@ where
         // The clone that was polled ready serves this call (tower's usual swap).
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
-        let tags = self.tags.clone();
+        let (tags, ids) = (self.tags.clone(), self.ids.clone());
         Box::pin(async move {
             let req = compat::normalize_request(req, &tags);
+            let Some((id, fingerprint)) = compat::payment_id(&req) else {
+                let (response, settlement) = capture::capture(ready, req).await;
+                return Ok(compat::finish_response(response, settlement));
+            };
+            let Some(slot) = ids.slot(&id, fingerprint) else {
+                return Ok(compat::conflict(&id));
+            };
+            let mut kept = slot.lock().await;
+            if let Some(answer) = kept.as_ref() {
+                return Ok(answer.response());
+            }
             let (response, settlement) = capture::capture(ready, req).await;
-            Ok(compat::finish_response(response, settlement))
+            let response = compat::finish_response(response, settlement);
+            let paid = response.status().is_success()
+                && response.headers().contains_key(x402_aa::x402::PAYMENT_RESPONSE_HEADER);
+            if !paid {
+                return Ok(response);
+            }
+            let (response, answer) = payment_id::Answer::keep(response).await;
+            *kept = answer;
+            Ok(response)
         })
     }
 }

@@ -5,7 +5,10 @@ use x402_aa::{
     ENTRY_POINT_V06,
     x402::{AaNativeExtra, AaNativeRequirements, TokenAmount, default_decimals},
 };
-use x402_types::proto::v2::PriceTag;
+use x402_types::{
+    chain::ChainId,
+    proto::v2::{PaymentRequirements, PriceTag},
+};
 
 use crate::PaywallError;
 
@@ -50,14 +53,54 @@ pub fn price_tag(
     Ok(tag(&requirements(chain_id, pay_to, price, token, settlement)?))
 }
 
-/// The typed requirements behind [`price_tag`], for adjusting before [`tag`].
-pub fn requirements(
+/// The EIP-712 domain of an EIP-3009 token (`name`, `version`), which an `exact` payer signs
+/// its `transferWithAuthorization` under; the `extra` of an `exact` price tag.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Eip712Domain {
+    pub name: String,
+    pub version: String,
+}
+
+impl Eip712Domain {
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        Self { name: name.into(), version: version.into() }
+    }
+}
+
+/// An x402 `exact` price tag (EIP-3009 `transferWithAuthorization`, the scheme of the official
+/// x402 clients): `price` of `token`, whose EIP-712 domain is `domain`, paid to `pay_to` on
+/// chain `chain_id`. Offered beside aa-native tags, it lets any x402 client pay the route.
+pub fn exact_price_tag(
     chain_id: u64,
     pay_to: Address,
     price: &str,
     token: &Token,
-    settlement: Address,
-) -> Result<AaNativeRequirements, PaywallError> {
+    domain: &Eip712Domain,
+) -> Result<PriceTag, PaywallError> {
+    let amount = atomic_amount(price, token)?;
+    for (field, address) in [("payTo", pay_to), ("asset", token.address)] {
+        if address.is_zero() {
+            return Err(PaywallError::ZeroAddress { field });
+        }
+    }
+    let requirements = PaymentRequirements {
+        scheme: EXACT.to_owned(),
+        network: ChainId::new("eip155", chain_id.to_string()),
+        amount: amount.to_string(),
+        pay_to: pay_to.to_checksum(None),
+        max_timeout_seconds: DEFAULT_MAX_TIMEOUT_SECONDS,
+        asset: token.address.to_checksum(None),
+        extra: Some(serde_json::json!({ "name": domain.name, "version": domain.version })),
+    };
+    Ok(PriceTag { requirements, enricher: None })
+}
+
+/// The `scheme` of x402's EIP-3009 payments.
+pub const EXACT: &str = "exact";
+
+/// `price` in `token`'s atomic units; a symbol in `price` must be the token's, and zero is no
+/// price.
+fn atomic_amount(price: &str, token: &Token) -> Result<alloy::primitives::U256, PaywallError> {
     let amount = TokenAmount::parse_with_decimals(price, token.decimals)
         .map_err(|source| PaywallError::Price { price: price.to_owned(), source })?;
     if let Some(symbol) = amount.symbol()
@@ -72,6 +115,18 @@ pub fn requirements(
     if amount.atomic().is_zero() {
         return Err(PaywallError::ZeroPrice { price: price.to_owned() });
     }
+    Ok(amount.atomic())
+}
+
+/// The typed requirements behind [`price_tag`], for adjusting before [`tag`].
+pub fn requirements(
+    chain_id: u64,
+    pay_to: Address,
+    price: &str,
+    token: &Token,
+    settlement: Address,
+) -> Result<AaNativeRequirements, PaywallError> {
+    let amount = atomic_amount(price, token)?;
     for (field, address) in
         [("payTo", pay_to), ("token", token.address), ("settlement", settlement)]
     {
@@ -81,7 +136,7 @@ pub fn requirements(
     }
     Ok(AaNativeRequirements {
         chain_id,
-        amount: amount.atomic(),
+        amount,
         pay_to,
         asset: token.address,
         max_timeout_seconds: DEFAULT_MAX_TIMEOUT_SECONDS,
@@ -134,5 +189,27 @@ mod tests {
         assert!(matches!(zero, PaywallError::ZeroAddress { field: "payTo" }));
         assert!(matches!(Token::known(TOKEN, "WETH"), Err(PaywallError::UnknownDecimals { .. })));
         assert_eq!(refuse("0").reason(), "invalid_payment_requirements");
+    }
+
+    #[test]
+    fn exact_tags_carry_the_eip712_domain() {
+        let usdc = Token::known(TOKEN, "USDC").unwrap();
+        let domain = Eip712Domain::new("Devnet USD Coin", "2");
+        let tag = exact_price_tag(31337, MERCHANT, "0.01 USDC", &usdc, &domain).unwrap();
+        let wire = serde_json::to_value(&tag.requirements).unwrap();
+        assert_eq!(
+            wire,
+            serde_json::json!({
+                "scheme": "exact",
+                "network": "eip155:31337",
+                "amount": "10000",
+                "payTo": MERCHANT.to_checksum(None),
+                "maxTimeoutSeconds": DEFAULT_MAX_TIMEOUT_SECONDS,
+                "asset": TOKEN.to_checksum(None),
+                "extra": { "name": "Devnet USD Coin", "version": "2" },
+            })
+        );
+        let refused = exact_price_tag(31337, MERCHANT, "0.01 USDT", &usdc, &domain).unwrap_err();
+        assert!(matches!(refused, PaywallError::SymbolMismatch { .. }));
     }
 }

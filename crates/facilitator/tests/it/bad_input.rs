@@ -175,7 +175,7 @@ async fn malformed_and_hostile_requests_get_specific_reasons() -> anyhow::Result
             v.as_object_mut().map(|o| o.remove("paymentPayload"));
         }),
         400,
-        "unsupported_scheme",
+        "invalid_payload",
     ));
     cases.push(json_case(
         "unknown scheme",
@@ -205,7 +205,7 @@ async fn malformed_and_hostile_requests_get_specific_reasons() -> anyhow::Result
         "accepted is a string",
         &with(&base, |v| v["paymentPayload"]["accepted"] = json!("aa-native")),
         400,
-        "unsupported_scheme",
+        "invalid_payload",
     ));
     cases.push(json_case(
         "paymentPayload bad base64",

@@ -5,7 +5,6 @@ use alloy::{
     primitives::{Address, B256, U256},
     providers::Provider,
     signers::local::PrivateKeySigner,
-    sol_types::SolError,
 };
 use serde_json::json;
 use x402_aa_contracts::TestEip3009Token;
@@ -34,8 +33,8 @@ async fn exact_is_served_beside_aa_native() -> anyhow::Result<()> {
     let signer = env.facilitator_key.address().to_checksum(None);
     assert_eq!(supported["signers"]["eip155:31337"], json!([signer]), "{supported}");
 
-    // An exact payload x402-rs cannot read is answered by x402-rs' exact handler, with its
-    // own status and reason.
+    // An exact payload x402-rs cannot read is a verdict like any other: HTTP 200, the spec's
+    // `invalid_payload`, and the network the request names.
     let garbage = json!({
         "x402Version": 2,
         "paymentPayload": {
@@ -46,9 +45,15 @@ async fn exact_is_served_beside_aa_native() -> anyhow::Result<()> {
         "paymentRequirements": { "scheme": "exact", "network": "eip155:31337" }
     });
     let (status, v) = f.verify(&garbage).await?;
-    assert_eq!(status, 400, "{v}");
+    assert_eq!(status, 200, "{v}");
     assert_eq!(v["isValid"], false);
-    assert_eq!(v["invalidReason"], "invalid_format", "{v}");
+    assert_eq!(v["invalidReason"], "invalid_payload", "{v}");
+    let (status, s) = f.settle(&garbage).await?;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(
+        (&s["errorReason"], &s["network"]),
+        (&json!("invalid_payload"), &json!("eip155:31337"))
+    );
 
     // aa-native is unaffected.
     let payer = env.session_payer(SessionOpts::default()).await?;
@@ -115,15 +120,20 @@ async fn exact_eip3009_payment_verifies_and_settles_once() -> anyhow::Result<()>
     assert!(token.authorizationState(from, nonce).call().await?);
 
     // The same payload again: the authorization's nonce is used, so it neither verifies nor
-    // settles, and nothing moves. x402-rs reports the token's revert as `unexpected_error` with
-    // the revert data, `AuthorizationUsedOrCanceled(payer, nonce)`, in the message.
-    let used = alloy::hex::encode(TestEip3009Token::AuthorizationUsedOrCanceled::SELECTOR);
-    let (_, again) = f.settle(&body).await?;
+    // settles, and nothing moves. A client-side fault, answered as the official facilitator
+    // does: HTTP 200, its reason, payer and network filled.
+    let (status, again) = f.settle(&body).await?;
+    assert_eq!(status, 200, "{again}");
     assert_eq!(again["success"], false, "{again}");
-    assert!(again["errorMessage"].as_str().is_some_and(|m| m.contains(&used)), "{again}");
-    let (_, v) = f.verify(&body).await?;
+    assert_eq!(again["errorReason"], "invalid_exact_evm_nonce_already_used", "{again}");
+    assert_eq!(again["payer"], from.to_checksum(None), "{again}");
+    assert_eq!(again["network"], "eip155:31337", "{again}");
+    assert_eq!(again["transaction"], "", "{again}");
+    let (status, v) = f.verify(&body).await?;
+    assert_eq!(status, 200, "{v}");
     assert_eq!(v["isValid"], false, "{v}");
-    assert!(v["invalidReasonDetails"].as_str().is_some_and(|d| d.contains(&used)), "{v}");
+    assert_eq!(v["invalidReason"], "invalid_exact_evm_nonce_already_used", "{v}");
+    assert_eq!(v["payer"], from.to_checksum(None), "{v}");
     assert_eq!(eip3009_balances(&env, from).await?, (U256::from(9 * USD), U256::from(USD)));
 
     f.stop().await
@@ -160,7 +170,8 @@ async fn exact_payment_below_the_requirement_is_invalid() -> anyhow::Result<()> 
     let cheap = exact_payload(&payer, &env.exact_requirements(USD / 2)).await?;
     let (_, v) = f.verify(&exact_body(&cheap, &requirements)).await?;
     assert_eq!(v["isValid"], false, "{v}");
-    assert_eq!(v["invalidReason"], "accepted_requirements_mismatch", "{v}");
+    assert_eq!(v["invalidReason"], "invalid_payment_requirements", "{v}");
+    assert_eq!(v["payer"], from.to_checksum(None), "{v}");
 
     // Accepted the right price, but the authorization moves less.
     let mut short = exact_payload(&payer, &requirements).await?;
@@ -168,10 +179,68 @@ async fn exact_payment_below_the_requirement_is_invalid() -> anyhow::Result<()> 
     let body = exact_body(&short, &requirements);
     let (_, v) = f.verify(&body).await?;
     assert_eq!(v["isValid"], false, "{v}");
-    assert_eq!(v["invalidReason"], "invalid_payment_amount", "{v}");
+    assert_eq!(v["invalidReason"], "invalid_exact_evm_payload_authorization_value_mismatch", "{v}");
     let (_, s) = f.settle(&body).await?;
     assert_eq!(s["success"], false, "{s}");
+    assert_eq!(s["payer"], from.to_checksum(None), "{s}");
 
     assert_eq!(eip3009_balances(&env, from).await?, (U256::from(10 * USD), U256::ZERO));
+    f.stop().await
+}
+
+/// Both schemes send from the facilitator's one key (the config names no `exact_signer`): each
+/// must number its transactions after the other's. Before the key's provider was shared, every
+/// `exact` settlement after an aa-native one failed with "nonce too low".
+#[tokio::test]
+async fn schemes_sharing_a_key_interleave() -> anyhow::Result<()> {
+    let (env, f, payer) = exact_env().await?;
+    let session = env.session_payer(SessionOpts::default()).await?;
+    let accepted = env.accepted(USD);
+    let requirements = env.exact_requirements(USD);
+    for round in 1..=2u64 {
+        let (_, s) = f.settle(&body(&session.pay(&accepted, round).await?, &accepted)).await?;
+        assert_eq!(s["success"], true, "aa-native round {round}: {s}");
+        let exact = exact_body(&exact_payload(&payer, &requirements).await?, &requirements);
+        let (_, s) = f.settle(&exact).await?;
+        assert_eq!(s["success"], true, "exact round {round}: {s}");
+    }
+    let balances = eip3009_balances(&env, payer.address()).await?;
+    assert_eq!(balances, (U256::from(8 * USD), U256::from(2 * USD)));
+    f.stop().await
+}
+
+/// x402 `payment-identifier` on `/settle`: the same id and payload answer the first settlement
+/// again without a second one; the same id with another payload is a 409.
+#[tokio::test]
+async fn payment_identifier_makes_settle_idempotent() -> anyhow::Result<()> {
+    let (env, f, payer) = exact_env().await?;
+    let requirements = env.exact_requirements(USD);
+    let with_id = |mut payload: serde_json::Value, id: &str| {
+        payload["extensions"] =
+            json!({ "payment-identifier": { "info": { "required": false, "id": id } } });
+        payload
+    };
+    let id = "pay_interop_0000000000000001";
+    let first =
+        exact_body(&with_id(exact_payload(&payer, &requirements).await?, id), &requirements);
+    let (status, s1) = f.settle(&first).await?;
+    assert_eq!((status, &s1["success"]), (200, &json!(true)), "{s1}");
+    let (status, s2) = f.settle(&first).await?;
+    assert_eq!(status, 200, "{s2}");
+    assert_eq!(s2, s1, "the cached answer");
+    assert_eq!(eip3009_balances(&env, payer.address()).await?.1, U256::from(USD), "paid once");
+
+    let other =
+        exact_body(&with_id(exact_payload(&payer, &requirements).await?, id), &requirements);
+    let (status, c) = f.settle(&other).await?;
+    assert_eq!(status, 409, "{c}");
+    assert_eq!(c["errorReason"], "payment_identifier_conflict", "{c}");
+    assert_eq!(c["payer"], payer.address().to_checksum(None), "{c}");
+    assert_eq!(eip3009_balances(&env, payer.address()).await?.1, U256::from(USD));
+
+    let bad =
+        exact_body(&with_id(exact_payload(&payer, &requirements).await?, "short"), &requirements);
+    let (status, b) = f.settle(&bad).await?;
+    assert_eq!((status, &b["errorReason"]), (400, &json!("invalid_payload")), "{b}");
     f.stop().await
 }

@@ -24,6 +24,13 @@
 //! [`PaymentRequiredCompat`], placed *inside* it, re-encodes a `PAYMENT-REQUIRED` that
 //! x402-reqwest could not read (base64url, `"extensions": null`) into the standard form.
 //!
+//! [`PaymentIdentifier`], also inside it, adds the x402 `payment-identifier` extension to the paid
+//! retry when the 402 declares it ([`payment_id`]).
+//!
+//! Other schemes register beside aa-native: [`exact_scheme`] pays x402's EIP-3009 `exact` from a
+//! plain key (x402-rs' client), and an [`AaNativeScheme`] over an
+//! [`OwnerAccount`](crate::signer::OwnerAccount) pays aa-native from a SimpleAccount's owner key.
+//!
 //! Registered in a bare `X402Client` without the reconciler, an [`AaNativeScheme`] still pays,
 //! but binds the requestHash to `GET` and nothing reconciles: reservations lapse after
 //! `maxTimeoutSeconds` (catch up with [`crate::Ledger::reconcile`]).
@@ -64,6 +71,20 @@ use x402_types::{
     scheme::{X402SchemeId, client::PaymentCandidateSigner},
     util::Base64Bytes,
 };
+
+mod payment_id;
+
+pub use payment_id::{PAYMENT_IDENTIFIER, PaymentIdentifier};
+/// x402-rs' `exact` (EIP-3009) client; [`exact_scheme`] makes one from a plain key.
+pub use x402_chain_eip155::v2_eip155_exact::client::V2Eip155ExactClient as ExactScheme;
+
+/// x402's EIP-3009 `exact` scheme paid from `key`'s own token balance, for
+/// [`X402PayingClientBuilder::register`]: what the official x402 clients pay with.
+pub fn exact_scheme(
+    key: alloy::signers::local::PrivateKeySigner,
+) -> ExactScheme<alloy::signers::local::PrivateKeySigner> {
+    ExactScheme::new(key)
+}
 
 use crate::{
     ledger::{Ledger, LedgerError, ReservationId},
@@ -398,6 +419,12 @@ pub struct PaidResponse {
     pub settlement: Option<SettlementResponse>,
     /// The payment made for this request and its outcome; `None` when none was needed.
     pub payment: Option<PaymentRecord>,
+    /// The x402 `payment-identifier` id sent with the payment, when the merchant declared the
+    /// extension.
+    pub payment_id: Option<String>,
+    /// The `PAYMENT-SIGNATURE` sent with that id: sending it again (same request) returns the
+    /// merchant's first answer without a second payment.
+    pub payment_signature: Option<HeaderValue>,
 }
 
 impl PaidResponse {
@@ -419,7 +446,9 @@ impl PaidResponse {
             .extensions_mut()
             .remove::<SettlementResponse>()
             .or_else(|| settlement_header(response.headers()));
-        Ok(Self { response, settlement, payment })
+        let sent = response.extensions_mut().remove::<SentPaymentId>();
+        let (payment_id, payment_signature) = sent.map(|s| (s.0, s.1)).unzip();
+        Ok(Self { response, settlement, payment, payment_id, payment_signature })
     }
 
     pub fn status(&self) -> StatusCode {
@@ -435,7 +464,8 @@ impl PaidResponse {
 /// A reqwest client that pays 402s with the registered schemes and reconciles each payment.
 ///
 /// ```text
-/// PaymentReconciler → x402-reqwest X402Client (selector, schemes) → PaymentRequiredCompat → reqwest
+/// PaymentReconciler → x402-reqwest X402Client (selector, schemes) → PaymentIdentifier
+///   → PaymentRequiredCompat → reqwest
 /// ```
 #[derive(Debug, Clone)]
 pub struct X402PayingClient {
@@ -505,6 +535,7 @@ impl<S: PaymentSelector + Send + Sync + 'static> X402PayingClientBuilder<S> {
         let http = rqm::ClientBuilder::new(self.client)
             .with(PaymentReconciler)
             .with(self.x402)
+            .with(PaymentIdentifier)
             .with(PaymentRequiredCompat)
             .build();
         X402PayingClient { http }
@@ -540,6 +571,9 @@ impl rqm::Middleware for PaymentReconciler {
         let state = std::mem::take(&mut *attempt.lock());
         match result {
             Ok(mut response) => {
+                if let (Some(id), Some(signature)) = (state.payment_id, state.payment_signature) {
+                    response.extensions_mut().insert(SentPaymentId(id, signature));
+                }
                 if let Some(tracked) = state.signed {
                     let settlement = settlement_header(response.headers());
                     let record = tracked.resolve(&response, settlement.as_ref()).await;
@@ -613,7 +647,15 @@ struct AttemptState {
     refusals: Vec<Refusal>,
     signed: Option<Tracked>,
     sign_error: Option<SignerError>,
+    /// The last 402 declared `payment-identifier`.
+    payment_id_declared: bool,
+    payment_id: Option<String>,
+    payment_signature: Option<HeaderValue>,
 }
+
+/// The id and header [`PaymentIdentifier`] sent, carried to [`PaidResponse`].
+#[derive(Debug, Clone)]
+struct SentPaymentId(String, HeaderValue);
 
 impl Attempt {
     fn new(method: &str, url: &str) -> Self {

@@ -1,0 +1,177 @@
+//! Everything a client or a merchant needs to use a running [`LocalStack`](crate::LocalStack):
+//! URLs, contracts, tokens (and who mints them), the paid API's prices per scheme, and the
+//! funded test keys. `devnet up` prints it as text ([`Display`](std::fmt::Display)) or JSON
+//! (serde, camelCase).
+
+use std::fmt;
+
+use alloy::primitives::{Address, B256};
+use serde::Serialize;
+
+/// A running stack, described.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackInfo {
+    pub chain_id: u64,
+    /// CAIP-2, as x402 names networks (`eip155:31337`).
+    pub network: String,
+    pub rpc_url: String,
+    pub contracts: ContractsInfo,
+    /// The tokens payments move, one per scheme.
+    pub tokens: Vec<TokenInfo>,
+    pub facilitator: FacilitatorInfo,
+    pub paymaster: PaymasterInfo,
+    pub paid_api: PaidApiInfo,
+    /// Anvil's well-known test keys, funded (never use them anywhere else).
+    pub funded_keys: Vec<FundedKey>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContractsInfo {
+    pub entry_point: Address,
+    pub simple_account_factory: Address,
+    pub session_account_factory: Address,
+    pub settlement: Address,
+    pub verifying_paymaster: Address,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenInfo {
+    pub symbol: String,
+    pub address: Address,
+    pub decimals: u8,
+    /// The x402 scheme paid in it (`aa-native` or `exact`).
+    pub scheme: String,
+    /// EIP-712 domain `name`/`version` of an EIP-3009 token (`extra` of `exact` requirements).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eip712_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eip712_version: Option<String>,
+    /// Who may `mint(to, amount)` it, and that key (an anvil test key).
+    pub minter: Address,
+    pub minter_key: B256,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FacilitatorInfo {
+    pub url: String,
+    /// x402 schemes it verifies and settles on this network.
+    pub schemes: Vec<String>,
+    /// Addresses that send its transactions (gas payers).
+    pub signers: Vec<Address>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymasterInfo {
+    /// `pm_sponsor_userop` for the VerifyingPaymaster.
+    pub url: String,
+    pub api_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaidApiInfo {
+    /// The paid route's full URL.
+    pub url: String,
+    pub merchant: Address,
+    /// What one call costs, per scheme; the client picks one.
+    pub prices: Vec<PriceInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceInfo {
+    pub scheme: String,
+    /// As people write it (`0.01 USDT`).
+    pub price: String,
+    pub asset: Address,
+    /// Atomic units.
+    pub amount: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FundedKey {
+    pub address: Address,
+    pub private_key: B256,
+    /// Its SessionKeyAccount (salt 0): the owner grants sessions from it (aa-native).
+    pub session_account: Address,
+    /// Its SimpleAccount (canonical factory, salt 0): pays aa-native with the owner key.
+    pub simple_account: Address,
+    /// What each holds, as people write it: `[(holder, "100 USDT")]`.
+    pub holdings: Vec<(String, String)>,
+}
+
+impl fmt::Display for StackInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.contracts;
+        writeln!(f, "devnet up (chain {}, x402 network {})", self.chain_id, self.network)?;
+        writeln!(f, "  rpc                        {}", self.rpc_url)?;
+        writeln!(
+            f,
+            "  facilitator                {}  schemes: {}  signers: {}",
+            self.facilitator.url,
+            self.facilitator.schemes.join(", "),
+            join(&self.facilitator.signers)
+        )?;
+        writeln!(
+            f,
+            "  paymaster (pm_sponsor_userop) {}  api key: {}",
+            self.paymaster.url, self.paymaster.api_key
+        )?;
+        writeln!(
+            f,
+            "  paid API                   {}  (pays {})",
+            self.paid_api.url, self.paid_api.merchant
+        )?;
+        for p in &self.paid_api.prices {
+            writeln!(f, "    {:<10} {} ({} units of {})", p.scheme, p.price, p.amount, p.asset)?;
+        }
+        for (name, address) in [
+            ("EntryPoint v0.6", c.entry_point),
+            ("SimpleAccountFactory", c.simple_account_factory),
+            ("SessionKeyAccountFactory", c.session_account_factory),
+            ("SettlementContract", c.settlement),
+            ("VerifyingPaymaster", c.verifying_paymaster),
+        ] {
+            writeln!(f, "  {name:<26} {address}")?;
+        }
+        for t in &self.tokens {
+            let domain = match (&t.eip712_name, &t.eip712_version) {
+                (Some(n), Some(v)) => format!(", EIP-712 {n:?} v{v}"),
+                _ => String::new(),
+            };
+            writeln!(
+                f,
+                "  {:<26} {}  ({} decimals, {}{domain}; mint(to, amount) from {} key {})",
+                format!("{} ({})", t.symbol, t.scheme),
+                t.address,
+                t.decimals,
+                t.scheme,
+                t.minter,
+                t.minter_key
+            )?;
+        }
+        writeln!(f, "  funded keys (anvil test keys, never use elsewhere):")?;
+        for k in &self.funded_keys {
+            writeln!(f, "    {}  {}", k.address, k.private_key)?;
+            writeln!(
+                f,
+                "      session account {}  simple account {}",
+                k.session_account, k.simple_account
+            )?;
+            let holdings: Vec<String> =
+                k.holdings.iter().map(|(who, what)| format!("{who}: {what}")).collect();
+            writeln!(f, "      holds {}", holdings.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+fn join(addresses: &[Address]) -> String {
+    addresses.iter().map(Address::to_string).collect::<Vec<_>>().join(", ")
+}
