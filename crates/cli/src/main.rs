@@ -56,7 +56,7 @@ enum Command {
     /// Grant, inspect and revoke session keys.
     Session {
         #[command(subcommand)]
-        command: commands::SessionCommand,
+        command: Box<commands::SessionCommand>,
     },
     /// Fetch a URL, paying its x402 price with a session key (the SDK refuses what the grant forbids).
     Pay(commands::PayArgs),

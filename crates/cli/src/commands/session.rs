@@ -17,6 +17,7 @@ use x402_aa_session::{
     Scopes, SessionFile,
     file::{AccountDeployment, save_session_key},
     owner::{self, SessionStatus},
+    scopes::GasBudget,
     scopes::{every, per_day},
 };
 
@@ -45,6 +46,16 @@ pub(crate) enum SessionCommand {
         /// Allowed merchant (repeat); none = any merchant.
         #[arg(long = "merchant")]
         merchants: Vec<Address>,
+        /// Most payments per period (a rate limit against runaway loops of small payments).
+        #[arg(long)]
+        max_payments_per_period: Option<u32>,
+        /// Most paid to any one merchant per period, e.g. "5 USDT" (a sub-budget of the spend cap).
+        #[arg(long)]
+        per_merchant_cap: Option<String>,
+        /// Let the account's own deposit pay session gas: "PER_OP,PER_PERIOD,LIFETIME" in wei
+        /// (without it a paymaster must sponsor every session op).
+        #[arg(long)]
+        self_paid_gas: Option<String>,
         /// Validity in seconds from now.
         #[arg(long, default_value_t = 86_400)]
         valid_for_secs: u64,
@@ -64,6 +75,18 @@ pub(crate) enum SessionCommand {
     },
     /// Revoke one session (one owner transaction).
     Revoke {
+        file: PathBuf,
+        #[arg(long, env = "X402_AA_OWNER_KEY", hide_env_values = true)]
+        owner_key: PrivateKeySigner,
+    },
+    /// Pause one session (one owner transaction): it stops paying, its counters stay.
+    Pause {
+        file: PathBuf,
+        #[arg(long, env = "X402_AA_OWNER_KEY", hide_env_values = true)]
+        owner_key: PrivateKeySigner,
+    },
+    /// Resume a paused session (one owner transaction).
+    Resume {
         file: PathBuf,
         #[arg(long, env = "X402_AA_OWNER_KEY", hide_env_values = true)]
         owner_key: PrivateKeySigner,
@@ -109,6 +132,9 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
             per_payment,
             lifetime,
             merchants,
+            max_payments_per_period,
+            per_merchant_cap,
+            self_paid_gas,
             valid_for_secs,
             out: out_path,
             key_out,
@@ -139,8 +165,21 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
             if !merchants.is_empty() {
                 scopes = scopes.merchants(merchants.iter().copied());
             }
-            if let Some(paymaster) = chain.paymaster {
-                scopes = scopes.only_paymaster(paymaster);
+            if let Some(count) = max_payments_per_period {
+                scopes = scopes.max_payments_per_period(*count);
+            }
+            if let Some(cap) = per_merchant_cap {
+                scopes = scopes.merchant_period_cap(cap.parse()?);
+            }
+            match (self_paid_gas, chain.paymaster) {
+                (Some(budget), _) => {
+                    scopes = scopes.self_paid_gas(
+                        parse_gas_budget(budget)
+                            .map_err(|e| anyhow::anyhow!("--self-paid-gas: {e}"))?,
+                    );
+                }
+                (None, Some(paymaster)) => scopes = scopes.only_paymaster(paymaster),
+                (None, None) => {}
             }
             let session_key = PrivateKeySigner::random();
             let token = chain.token()?;
@@ -221,6 +260,32 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
                 json!({ "revoked": file.session_id, "tx": tx }),
             );
         }
+        SessionCommand::Pause { file, owner_key } | SessionCommand::Resume { file, owner_key } => {
+            let paused = matches!(command, SessionCommand::Pause { .. });
+            let file = SessionFile::load(file)?;
+            anyhow::ensure!(
+                owner_key.address() == file.owner,
+                "the key is not this session's owner {}",
+                file.owner
+            );
+            let chain = Chain::resolve(cli)?;
+            let provider = chain.provider(Some(owner_key))?;
+            let what = if paused { "paused" } else { "resumed" };
+            let _spinner = out.spinner(if paused { "pausing" } else { "resuming" });
+            deploy_if_needed(&provider, &file, owner_key).await?;
+            let tx = owner::set_paused(
+                &provider,
+                owner_key.address(),
+                file.account,
+                file.session_id,
+                paused,
+            )
+            .await?;
+            out.result(
+                format!("session {} {what} (tx {tx})", file.session_id),
+                json!({ "session": file.session_id, "paused": paused, "tx": tx }),
+            );
+        }
         SessionCommand::RevokeAll { account, owner_key } => {
             let chain = Chain::resolve(cli)?;
             let provider = chain.provider(Some(owner_key))?;
@@ -233,6 +298,16 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
         }
     }
     Ok(())
+}
+
+/// `PER_OP,PER_PERIOD,LIFETIME` in wei.
+fn parse_gas_budget(text: &str) -> Result<GasBudget, String> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    let [per_op, per_period, lifetime] = parts.as_slice() else {
+        return Err(format!("{text:?} is not PER_OP,PER_PERIOD,LIFETIME (three wei amounts)"));
+    };
+    let wei = |s: &str| s.parse::<u128>().map_err(|e| format!("{s:?} is not a wei amount: {e}"));
+    Ok(GasBudget { per_op: wei(per_op)?, per_period: wei(per_period)?, lifetime: wei(lifetime)? })
 }
 
 async fn status(cli: &Cli, file: &SessionFile) -> anyhow::Result<(String, serde_json::Value)> {
@@ -252,13 +327,28 @@ async fn status(cli: &Cli, file: &SessionFile) -> anyhow::Result<(String, serde_
         SessionStatus::Enabled => "active",
         SessionStatus::Revoked => "revoked",
         SessionStatus::RevokedAll => "revoked (all sessions)",
+        SessionStatus::Paused => "paused",
+    };
+    let l = &file.limits;
+    let count_limit = match l.payments_per_period {
+        0 => "no limit".to_owned(),
+        n => format!("at most {n}"),
+    };
+    let per_merchant = l.per_merchant_per_period.as_deref().unwrap_or("no sub-budget");
+    let gas = match &l.gas_budget_wei {
+        Some([per_op, per_period, lifetime]) => format!(
+            "self-paid: {} wei charged of {lifetime} (≤ {per_op} per op, ≤ {per_period} per period)",
+            s.gas_lifetime_spent
+        ),
+        None => "a paymaster must sponsor every op".to_owned(),
     };
     let text = format!(
-        "  status      {status}\n  spent       {} this period, {} in total\n  remaining   {} this period, {} in total",
+        "  status      {status}\n  spent       {} this period, {} in total\n  remaining   {} this period, {} in total\n  payments    {} this period ({count_limit})\n  per merchant {per_merchant} per period\n  gas         {gas}",
         file.token.format(s.period_spent),
         file.token.format(s.lifetime_spent),
         file.token.format(s.period_remaining),
-        file.token.format(s.lifetime_remaining)
+        file.token.format(s.lifetime_remaining),
+        s.payments_in_period,
     );
     let json = json!({
         "sessionId": file.session_id,
@@ -267,6 +357,12 @@ async fn status(cli: &Cli, file: &SessionFile) -> anyhow::Result<(String, serde_
         "lifetimeSpent": s.lifetime_spent.to_string(),
         "periodRemaining": s.period_remaining.to_string(),
         "lifetimeRemaining": s.lifetime_remaining.to_string(),
+        "paymentsInPeriod": s.payments_in_period,
+        "maxPaymentsPerPeriod": l.payments_per_period,
+        "perMerchantPerPeriod": l.per_merchant_per_period,
+        "gasLifetimeSpentWei": s.gas_lifetime_spent.to_string(),
+        "gasBudgetWei": l.gas_budget_wei,
+        "pauseNonce": s.pause_nonce,
     });
     Ok((text, json))
 }

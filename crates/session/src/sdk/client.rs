@@ -366,7 +366,7 @@ impl SessionClientBuilder {
             });
         }
         let grant = file.grant()?;
-        if grant.maxSelfPaidGasCost == 0 && network.paymaster_url().is_none() {
+        if grant.gasLifetimeBudget.is_zero() && network.paymaster_url().is_none() {
             return Err(SdkError::PaymasterRequired);
         }
         let ledger = match self.ledger {

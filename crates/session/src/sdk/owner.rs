@@ -11,6 +11,7 @@ use alloy::{
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
 };
+use x402_aa::accounts::AccountConfig;
 use x402_aa::accounts::AccountKind;
 use x402_aa_contracts::EntryPoint;
 
@@ -258,7 +259,11 @@ impl SessionOwner {
         }
         let d = session.deployment.as_ref().ok_or(SdkError::CannotDeploy(session.account))?;
         // initCode is `factory ‖ calldata`: the same call the EntryPoint would make.
-        let init_code = AccountKind::SessionKeyAccount.abi().init_code(d.factory, d.owner, d.salt);
+        let config = AccountConfig::single_owner(d.factory, d.owner, d.salt);
+        let init_code = AccountKind::SessionKeyAccount
+            .abi()
+            .init_code(&config)
+            .map_err(|e| SdkError::Chain(e.to_string()))?;
         let tx = TransactionRequest::default()
             .with_from(self.address())
             .with_to(d.factory)
@@ -307,7 +312,8 @@ pub async fn sender_address(
     owner: Address,
     salt: U256,
 ) -> Result<Address, SdkError> {
-    let init_code = kind.abi().init_code(factory, owner, salt);
+    let config = AccountConfig::single_owner(factory, owner, salt);
+    let init_code = kind.abi().init_code(&config).map_err(|e| SdkError::Chain(e.to_string()))?;
     let ep = EntryPoint::new(entry_point, provider);
     match ep.getSenderAddress(init_code).call().await {
         Ok(_) => Err(SdkError::Chain(format!(

@@ -161,7 +161,7 @@ async fn agree(
     match rule {
         Rule::BadSessionSignature => assert_eq!(chain, "AA24 signature error", "{name}"),
         Rule::NotYetValid | Rule::Expired => assert_eq!(chain, "AA22 expired or not due", "{name}"),
-        _ => assert_eq!(Rule::from_entry_point(&chain), Some(rule), "{name}: chain said {chain:?}"),
+        _ => assert_eq!(Rule::from_entry_point(chain), Some(rule), "{name}: chain said {chain:?}"),
     }
     assert_eq!(facilitator.as_deref(), Some(rule.reason()), "{name}: facilitator");
     if let Some(sdk) = sdk {
