@@ -118,7 +118,7 @@ impl PayingClient {
     }
 
     /// Takes the chain's figures for the session into the ledger (spending by other clients of
-    /// the same session, a revocation). [`PayingClient::session`] does it once at build time.
+    /// the same session, a revocation); the session builder does it once at build time.
     pub async fn sync(&self) -> Result<(), SdkError> {
         let Some(budget) = &self.budget else { return Ok(()) };
         sync_ledger(&self.provider, &budget.session, &budget.ledger).await

@@ -7,7 +7,7 @@
 //! settings from `X402_AA_*` variables, so one binary runs against a devnet and a real network
 //! unchanged.
 
-use std::{collections::HashMap, str::FromStr};
+use std::{collections::HashMap, fmt, str::FromStr};
 
 use alloy::{
     network::EthereumWallet,
@@ -32,7 +32,7 @@ use crate::file::TokenInfo;
 ///     .with_paymaster("http://127.0.0.1:3000", "local");
 /// # let _ = local; Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Network {
     name: String,
     chain_id: Option<u64>,
@@ -394,6 +394,25 @@ impl Network {
     }
 }
 
+/// The paymaster API key is a credential: it never appears in logs.
+impl fmt::Debug for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Network")
+            .field("name", &self.name)
+            .field("chain_id", &self.chain_id)
+            .field("rpc_url", &self.rpc_url)
+            .field("bundler_url", &self.bundler_url)
+            .field("paymaster_url", &self.paymaster_url)
+            .field("paymaster_api_key", &self.paymaster_api_key.as_ref().map(|_| "<redacted>"))
+            .field("entry_point", &self.entry_point)
+            .field("factories", &self.factories)
+            .field("settlement", &self.settlement)
+            .field("token", &self.token)
+            .field("paymaster", &self.paymaster)
+            .finish()
+    }
+}
+
 impl FromStr for Network {
     type Err = SdkError;
 
@@ -467,6 +486,8 @@ mod tests {
             (Some("http://127.0.0.1:2"), Some("k"))
         );
         assert_eq!(n.factory(AccountKind::SessionKeyAccount), Some(factory));
+        let shown = format!("{n:?}");
+        assert!(shown.contains("<redacted>") && !shown.contains("\"k\""), "{shown}");
     }
 
     #[test]
