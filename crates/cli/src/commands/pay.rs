@@ -17,7 +17,7 @@ use crate::{
     output::Out,
 };
 
-/// The `pay` subcommand's arguments.
+/// One struct for `pay`, so a new flag changes this type, not every signature it passes through.
 #[derive(Debug, clap::Args)]
 pub(crate) struct PayArgs {
     url: String,
