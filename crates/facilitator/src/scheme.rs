@@ -7,7 +7,7 @@
 //!   [`ExactProvider`] — a signer over the network's node — instead of x402-rs'
 //!   `Eip155ChainProvider`, whose constructor insists that Permit2 and the EIP-6492 validator
 //!   are deployed (they are not on a devnet or on NERO), and wraps it in
-//!   [`ExactFacilitator`](crate::exact::ExactFacilitator) so its refusals reach the wire as the
+//!   [`ExactFacilitator`] so its refusals reach the wire as the
 //!   x402 v2 spec words them.
 //!
 //! When `exact` signs with the same key as aa-native's direct submission, both get the same

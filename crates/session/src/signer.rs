@@ -127,7 +127,7 @@ pub struct OpDomain {
 
 /// What differs between account contracts, on the agent's side: the keys and what the chain must
 /// say before signing. The protocol side (initCode, callData, signature routing) is the kind's
-/// [`AccountAbi`](x402_aa::accounts::AccountAbi); adding a kind is one module there and one implementation of this trait (see
+/// [`AccountAbi`]; adding a kind is one module there and one implementation of this trait (see
 /// `docs/account-kinds.md`).
 pub trait PaymentAccount: Send + Sync {
     /// Whatever `prepare` learns from the chain that signing needs.

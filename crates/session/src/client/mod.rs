@@ -25,7 +25,7 @@
 //! x402-reqwest could not read (base64url, `"extensions": null`) into the standard form.
 //!
 //! [`PaymentIdentifier`], also inside it, adds the x402 `payment-identifier` extension to the paid
-//! retry when the 402 declares it ([`payment_id`]).
+//! retry when the 402 declares it (`payment_id`).
 //!
 //! Other schemes register beside aa-native: [`exact_scheme`] pays x402's EIP-3009 `exact` from a
 //! plain key (x402-rs' client), and an [`AaNativeScheme`] over an

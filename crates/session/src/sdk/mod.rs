@@ -24,7 +24,7 @@
 //! settlement contract (the only contract a session op may call; fixed by the network) plus
 //! [`Scopes::merchants`] (who may be paid). Ours add [`Scopes::per_payment_max`],
 //! [`Scopes::lifetime_cap`] and the gas policy ([`Scopes::only_paymaster`],
-//! [`Scopes::self_paid_gas_up_to`]).
+//! [`Scopes::self_paid_gas`]).
 //!
 //! # Quickstart
 //!

@@ -139,7 +139,7 @@ impl Network {
     }
 
     /// `X402_AA_NETWORK` (a preset or an RPC URL; a custom network when only `X402_AA_RPC_URL`
-    /// is set), then every other `X402_AA_*` override in [`env`].
+    /// is set), then every other `X402_AA_*` override in [`mod@env`].
     pub fn from_env() -> Result<Self, SdkError> {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
     }
