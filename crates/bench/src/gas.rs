@@ -1,5 +1,5 @@
-//! Gas per aa-native payment, exact from receipts on anvil: the same payment (executeBatch approve +
-//! settle, same token, amount and merchant) from each kind of account, built by the SDK's own
+//! Gas per aa-native payment, exact from receipts on anvil: the same payment (approve + settle in
+//! the account's batch call, same token, amount and merchant) from each kind of account, built by the SDK's own
 //! `PaymentSigner` and sponsored by the devnet paymaster service.
 
 use std::time::Duration;
@@ -17,7 +17,9 @@ use x402_aa_devnet::{Devnet, Included};
 use x402_aa_paymaster::{PaymasterHandle, PaymasterService};
 use x402_aa_rpc::PaymasterClient;
 use x402_aa_session::{
-    Scopes, per_day,
+    Scopes,
+    accounts::{BiconomyOwnerAccount, KernelOwnerAccount, SafeOwnerAccount},
+    per_day,
     signer::{OwnerAccount, PaidRequest, PaymentAccount, PaymentSigner, SessionAccount},
 };
 
@@ -49,6 +51,10 @@ pub(crate) struct GasReport {
     pub(crate) session_steady: GasFigure,
     pub(crate) session_first_of_life: GasFigure,
     pub(crate) bundles: Vec<BundleFigure>,
+    /// Third-party accounts, owner-signed, steady state, each in its own batch encoding.
+    pub(crate) kernel_owner: GasFigure,
+    pub(crate) safe_owner: GasFigure,
+    pub(crate) biconomy_owner: GasFigure,
     pub(crate) pre_verification_gas: u64,
     /// Gas of the owner's `revokeSession(id)` transaction for an enabled session.
     pub(crate) revoke_gas: u64,
@@ -117,6 +123,20 @@ impl Bench {
         let op = self.sign(signer, n).await?;
         let included = self.submit(&[op]).await?;
         figure(&included)
+    }
+
+    /// Funds `account`, pays three times (the first deploys it through initCode) and returns the
+    /// third payment's gas: the steady state of an owner-signed account.
+    async fn steady_owner<A: PaymentAccount>(
+        &self,
+        account: A,
+        n: u64,
+    ) -> anyhow::Result<GasFigure> {
+        self.devnet.mint(account.sender(), U256::from(100 * USD)).await?;
+        let signer = self.signer(account).await?;
+        self.pay(&signer, n).await?;
+        self.pay(&signer, n + 1).await?;
+        self.pay(&signer, n + 2).await
     }
 
     pub(crate) async fn sign<A: PaymentAccount>(
@@ -249,7 +269,31 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
             actual_gas_used_per_payment: actual / n as u64,
         });
     }
+    // 7–9. Kernel v2.4, Safe 1.4.1 + Safe4337Module (1-of-1) and Biconomy v2, owner-signed,
+    // steady state: the same payment in each account's own batch encoding.
+    let kernel = KernelOwnerAccount::new(bench.fresh_key(), a.token, a.settlement, U256::ZERO);
+    let kernel_owner = bench.steady_owner(kernel, 40).await?;
+    let safe = SafeOwnerAccount::single_owner(
+        bench.fresh_key(),
+        bench.devnet.safe,
+        a.token,
+        a.settlement,
+        U256::ZERO,
+    )?;
+    let safe_owner = bench.steady_owner(safe, 50).await?;
+    let biconomy = BiconomyOwnerAccount::new(
+        bench.fresh_key(),
+        bench.devnet.biconomy.deployment(),
+        a.token,
+        a.settlement,
+        U256::ZERO,
+    );
+    let biconomy_owner = bench.steady_owner(biconomy, 60).await?;
+
     Ok(GasReport {
+        kernel_owner,
+        safe_owner,
+        biconomy_owner,
         simple_account_owner,
         session_account_owner,
         session_first,

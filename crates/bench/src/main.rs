@@ -98,6 +98,21 @@ async fn main() -> anyhow::Result<()> {
             "5. SessionKeyAccount, session key, initCode deploy + enable + pay",
             g.session_first_of_life,
         ),
+        (
+            "kernel_owner",
+            "7. Kernel v2.4 (ECDSAValidator), owner-signed, steady state",
+            g.kernel_owner,
+        ),
+        (
+            "safe_owner",
+            "8. Safe 1.4.1 + Safe4337Module v0.2.0 (1-of-1), owner-signed, steady state",
+            g.safe_owner,
+        ),
+        (
+            "biconomy_owner",
+            "9. Biconomy v2 (ECDSA module), owner-signed, steady state",
+            g.biconomy_owner,
+        ),
     ];
 
     let mut md = String::new();
@@ -107,7 +122,9 @@ async fn main() -> anyhow::Result<()> {
     writeln!(md, "## Gas per aa-native payment (exact, from receipts on anvil)\n")?;
     writeln!(
         md,
-        "Same payment everywhere: `executeBatch([token, settlement], [approve, settle])`, 0.01 USDT to a merchant \
+        "Same payment everywhere: approve + settle in the account's batch call (SimpleAccount's \
+         `executeBatch([token, settlement], [approve, settle])`, Kernel's `executeBatch(Call[])`, Safe's MultiSend \
+         through the 4337 module, Biconomy's `executeBatch_y6U`), 0.01 USDT to a merchant \
          that already holds USDT, sponsored by the VerifyingPaymaster, built by the SDK's `PaymentSigner`. \
          `actualGasUsed` is the EntryPoint's figure and includes the op's preVerificationGas ({} for every op); \
          `handleOps gas` is the bundle transaction's.\n",

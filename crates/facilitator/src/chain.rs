@@ -630,3 +630,18 @@ pub(crate) fn receipt_log_in(
 pub(crate) fn bundler_log(log: &x402_aa_rpc::Log) -> Option<alloy::primitives::Log> {
     alloy::primitives::Log::new(log.address, log.topics.clone(), log.data.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_words_hold_nothing_else() {
+        let a = alloy::primitives::address!("0x41675C099F32341bf84BFc5382aF534df5C7461a");
+        assert_eq!(address_word(U256::from_be_slice(a.into_word().as_slice())), Some(a));
+        assert_eq!(address_word(U256::ZERO), None);
+        // SimpleAccount's slot 0: owner beside Initializable's flags, not an address word.
+        let packed = (U256::from_be_slice(a.as_slice()) << 16) | U256::from(1);
+        assert_eq!(address_word(packed), None);
+    }
+}

@@ -10,8 +10,9 @@
 //!
 //! # Adding a kind
 //! See `docs/account-kinds.md`: one module here (the ABI) and one `PaymentAccount` implementation
-//! in the SDK; the facilitator and paymaster need only the new [`AccountKind`] variant in their
-//! configuration.
+//! in the SDK (`x402_aa_session::accounts`); the facilitator needs the kind's addresses in its
+//! network config and in `Network::account_kind`, the paymaster only the [`AccountKind`] it
+//! sponsors.
 
 use alloy::primitives::{Address, Bytes, U256};
 use serde::{Deserialize, Serialize};
