@@ -6,6 +6,7 @@ mod common;
 mod bad_input;
 mod batching;
 mod bundler;
+mod crash;
 mod exact;
 mod fallback;
 mod happy;
