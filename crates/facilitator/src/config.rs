@@ -607,7 +607,7 @@ mod tests {
         assert_eq!(ids, [31337, 689]);
         assert!(matches!(
             config.chains["eip155:31337"].submission,
-            SubmissionConfig::Direct { max_batch: 4, max_wait_ms: 0, .. }
+            SubmissionConfig::Direct { max_batch: 4, max_wait_ms: 30, .. }
         ));
         config
             .apply_env_from(lookup(&[

@@ -5,7 +5,6 @@
 
 use std::{
     collections::{HashSet, VecDeque},
-    sync::LazyLock,
     time::Duration,
 };
 
@@ -325,7 +324,6 @@ impl Worker {
 
     async fn send(&self, jobs: Vec<Job>) {
         let tx = self.handle_ops_tx(&jobs);
-        halt_point("before_send").await;
         let tx_hash = match self.sender.send_transaction(tx).await {
             Ok(pending) => *pending.tx_hash(),
             Err(e) => {
@@ -338,7 +336,6 @@ impl Worker {
                 return;
             }
         };
-        halt_point("after_send").await;
         let receipt = match self.wait_for_receipt(tx_hash).await {
             Some(receipt) => receipt,
             None => {
@@ -357,7 +354,6 @@ impl Worker {
             reply_all(jobs, |_| Submitted::Refused { message: message.clone(), maybe_sent: false });
             return;
         }
-        halt_point("after_receipt").await;
         crate::metrics::bundle(jobs.len(), "landed");
         let block_number = receipt.block_number.unwrap_or_default();
         let logs: Vec<alloy::primitives::Log> =
@@ -402,22 +398,6 @@ impl Worker {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(500));
         }
-    }
-}
-
-/// The environment variable naming a [`halt_point`] to stop at.
-pub const HALT_AT_ENV: &str = "X402_AA_FACILITATOR_HALT_AT";
-
-static HALT_AT: LazyLock<Option<String>> = LazyLock::new(|| std::env::var(HALT_AT_ENV).ok());
-
-/// Fault injection for crash tests: when [`HALT_AT_ENV`] names `point` (`before_send`,
-/// `after_send`, `after_receipt`), the submission task logs that it reached it and never moves
-/// on, so a test can SIGKILL the process exactly there: before the bundle is sent, after it was
-/// sent, after its receipt was read but before any caller (and so the registry) learnt of it.
-async fn halt_point(point: &str) {
-    if HALT_AT.as_deref() == Some(point) {
-        tracing::error!(target: "x402_aa::facilitator", "halt point {point} reached; waiting to be killed");
-        std::future::pending::<()>().await;
     }
 }
 

@@ -3,9 +3,8 @@
 //! the simulation's target call.
 //!
 //! The op is simulated before the account signs it (the paymaster's signature must be in the op
-//! the account signs), so both signatures are placeholders: the caller's (an owner-shaped one
-//! replaced by a well-formed signature over a fixed message), and that same signature in
-//! `paymasterAndData`. Both recover to the wrong address, which
+//! the account signs), so both signatures are placeholders: the caller's, and a well-formed
+//! signature over a fixed message in `paymasterAndData`. Both recover to the wrong address, which
 //! accounts and the VerifyingPaymaster report as `SIG_VALIDATION_FAILED`, not as a revert;
 //! `simulateHandleOp` goes on to execute the op regardless. So every other validation rule (the
 //! session scope, the deposit, the gas limits) and the execution itself run as they will on
@@ -48,10 +47,9 @@ impl Simulation<'_> {
         payment: Option<(Address, B256)>,
     ) -> Result<(), SponsorError> {
         let mut op = op.clone();
-        if op.signature.is_empty() || op.signature.len() == 65 {
-            // Owner-shaped (or absent): SimpleAccount's `ECDSA.recover` reverts on a malformed
-            // signature (wrong length, the SDK's 0xff… placeholder with its high `s`), where a
-            // well-formed one by the wrong key gets SIG_VALIDATION_FAILED and validation goes on.
+        if op.signature.is_empty() {
+            // Owner-shaped: SimpleAccount-style accounts answer SIG_VALIDATION_FAILED instead of
+            // reverting on a signature of the wrong length.
             op.signature = self.placeholder.clone();
         }
         let (target, target_call) = match payment {

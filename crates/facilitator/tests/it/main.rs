@@ -6,7 +6,6 @@ mod common;
 mod bad_input;
 mod batching;
 mod bundler;
-mod crash;
 mod exact;
 mod fallback;
 mod happy;
