@@ -245,8 +245,7 @@ pub enum SubmissionConfig {
         /// Most ops in one `handleOps`.
         #[serde(default = "default_max_batch")]
         max_batch: usize,
-        /// How long the first op of an idle submitter waits for company; 0 (the default) sends
-        /// it at once. Ops arriving while a bundle is in flight always share the next one.
+        /// How long the first op of a batch waits for company.
         #[serde(default = "default_max_wait_ms")]
         max_wait_ms: u64,
     },
@@ -568,7 +567,7 @@ fn default_max_batch() -> usize {
     8
 }
 fn default_max_wait_ms() -> u64 {
-    0
+    30
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ mod fallback;
 mod happy;
 mod idempotency;
 mod kinds;
-mod observability;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod recovery;

@@ -4,6 +4,4 @@
 mod common;
 mod errors;
 mod lifecycle;
-mod limits;
-mod metrics;
 mod sponsor;
