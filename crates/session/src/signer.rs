@@ -19,7 +19,6 @@ use alloy::{
 use x402_aa::{
     ENTRY_POINT_V06, RequestHashInput, SIMPLE_ACCOUNT_FACTORY_V06, SettleCall, UserOperation,
     accounts::{AccountAbi, AccountConfig, AccountConfigError, AccountKind, PaymentCall},
-    encode_nonce,
     x402::{
         AaNativePayload, AaNativePaymentPayload, AaNativeRequirements, SettlementCallSpec,
         payment_payload,
@@ -749,7 +748,8 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         let deployment_gas = if init_code.is_empty() { 0 } else { self.gas.deployment_gas };
         let mut op = UserOperation {
             sender,
-            nonce: encode_nonce(key, 0) + seq,
+            // `getNonce(sender, key)` is already `key << 64 | sequence`: the op's whole nonce.
+            nonce: seq,
             init_code,
             call_data: self.account.abi().encode_payment(&PaymentCall {
                 settlement: payment.settlement,
