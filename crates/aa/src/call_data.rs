@@ -266,7 +266,9 @@ fn selector(data: &[u8], at: CallSite) -> Result<[u8; 4], CallDataError> {
 
 /// Strict decoding plus a re-encode comparison: two byte strings that decode to the same call
 /// must not both be accepted, or a signature over one could be replayed as the other.
-fn decode_strict<C: SolCall>(data: &[u8], at: CallSite) -> Result<C, CallDataError> {
+/// Strict ABI decoding that also refuses any encoding but the canonical one (shared by every
+/// account kind's decoder).
+pub(crate) fn decode_strict<C: SolCall>(data: &[u8], at: CallSite) -> Result<C, CallDataError> {
     let call = C::abi_decode_with_config(data, AbiDecoderConfig::new().strict(true))
         .map_err(|source| CallDataError::MalformedAbi { at, call: C::SIGNATURE, source })?;
     if call.abi_encode() != data {

@@ -25,7 +25,7 @@ use alloy::{
     hex,
     primitives::{Address, B256, Bytes, Signature, U256, address, keccak256},
     sol,
-    sol_types::{SolCall, abi::AbiDecoderConfig},
+    sol_types::SolCall,
 };
 
 use super::{
@@ -487,16 +487,8 @@ fn parse_enable(signature: &[u8]) -> Result<EnableSignature<'_>, KernelSignature
     })
 }
 
-/// Strict decoding plus a re-encode comparison, as in [`crate::call_data`]: two byte strings
-/// that decode to the same call must not both be accepted.
 fn decode_strict<C: SolCall>(data: &[u8]) -> Result<C, CallDataError> {
-    let at = CallSite::Account;
-    let call = C::abi_decode_with_config(data, AbiDecoderConfig::new().strict(true))
-        .map_err(|source| CallDataError::MalformedAbi { at, call: C::SIGNATURE, source })?;
-    if call.abi_encode() != data {
-        return Err(CallDataError::NonCanonicalAbi { at, call: C::SIGNATURE });
-    }
-    Ok(call)
+    crate::call_data::decode_strict(data, CallSite::Account)
 }
 
 #[cfg(test)]
