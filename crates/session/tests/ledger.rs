@@ -30,8 +30,11 @@ fn merchant(n: u8) -> Address {
     Address::repeat_byte(n)
 }
 
+/// Request hash `n`; never zero, which `settle` (and so the policy) refuses.
 fn hash(n: u64) -> B256 {
-    B256::left_padding_from(&n.to_be_bytes())
+    let mut h = B256::left_padding_from(&n.to_be_bytes());
+    h.0[0] = 0x01;
+    h
 }
 
 fn usd(n: u64) -> U256 {
@@ -767,11 +770,11 @@ fn a_foreign_or_newer_database_is_refused() {
     let version: String = raw
         .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, "1");
-    raw.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'", []).unwrap();
+    assert_eq!(version, "2");
+    raw.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'", []).unwrap();
     drop(raw);
     match Ledger::open(&path2) {
-        Err(LedgerError::UnsupportedSchema { found: 2, supported: 1 }) => {}
+        Err(LedgerError::UnsupportedSchema { found: 3, supported: 2 }) => {}
         other => panic!("expected unsupported schema, got {other:?}"),
     }
 }

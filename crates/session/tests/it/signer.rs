@@ -123,7 +123,11 @@ async fn out_of_scope_payments_are_refused_before_signing() -> anyhow::Result<()
     assert_eq!(err.reason(), "per_payment_max_exceeded", "{err}");
     let mut wrong_asset = accepted(&fx, fx.merchant, USD);
     wrong_asset["asset"] = fx.stranger.to_string().into();
-    assert_eq!(signer.pay(&wrong_asset, &request(3)).await.unwrap_err().reason(), "asset_mismatch");
+    // A session's grant names its one token: another asset is the token rule, as on chain.
+    assert_eq!(
+        signer.pay(&wrong_asset, &request(3)).await.unwrap_err().reason(),
+        "token_not_allowed"
+    );
     let mut wrong_network = accepted(&fx, fx.merchant, USD);
     wrong_network["network"] = "eip155:1".into();
     assert_eq!(
