@@ -661,8 +661,8 @@ mod tests {
     #[test]
     fn every_inconsistency_is_refused_with_its_reason() {
         refuse(
-            |j| j["version"] = 2.into(),
-            |e| matches!(e, SessionFileError::UnsupportedVersion(2)),
+            |j| j["version"] = 1.into(),
+            |e| matches!(e, SessionFileError::UnsupportedVersion(1)),
         );
         refuse(|j| j["kind"] = "wallet".into(), |e| matches!(e, SessionFileError::WrongKind(_)));
         refuse(
