@@ -143,8 +143,9 @@ async fn malformed_and_hostile_requests_get_specific_reasons() -> anyhow::Result
         path: "/settle",
         ..raw_case("settle: not JSON", "application/json", b"{".to_vec(), 400)
     });
+    // No scheme takes a body without `x402Version`: the spec's reason for that.
     cases.push(Case {
-        reason: "unsupported_scheme",
+        reason: "invalid_x402_version",
         ..raw_case("JSON array", "application/json", b"[]".to_vec(), 400)
     });
 
