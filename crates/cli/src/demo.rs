@@ -20,6 +20,7 @@ use x402_aa_devnet::{Devnet, HandleOpsOutcome};
 use x402_aa_rpc::PaymasterClient;
 use x402_aa_session::{
     Scopes,
+    accounts::UncheckedSessionAccount,
     client::{AaNativeScheme, X402PayingClient},
     ledger::{ChainSessionStatus, Ledger, OnChainState},
     owner, per_day,
@@ -96,7 +97,7 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
         .register(AaNativeScheme::with_ledger(agent_signer, provider.clone(), ledger.clone())?)
         .build();
     // The same key with the SDK's checks taken out: what a buggy or hostile agent could sign.
-    let rogue = PaymentSigner::new(Rogue(session), provider.clone())
+    let rogue = PaymentSigner::new(UncheckedSessionAccount(session), provider.clone())
         .await?
         .paymaster(paymaster_client()?, API_KEY);
 
@@ -291,78 +292,5 @@ async fn chain_refusal(
         HandleOpsOutcome::Included(_) => {
             bail!("the EntryPoint accepted an op the grant does not allow")
         }
-    }
-}
-
-/// A session account whose owner-side scope checks are skipped, as a hostile agent's own code would:
-/// it signs whatever it is asked to, so the demo can show the facilitator and the chain refusing it.
-#[derive(Debug)]
-struct Rogue(x402_aa_session::signer::SessionAccount);
-
-impl x402_aa_session::signer::PaymentAccount for Rogue {
-    type Prepared = x402_aa_session::signer::SessionPrepared;
-
-    fn kind(&self) -> x402_aa::accounts::AccountKind {
-        self.0.kind()
-    }
-
-    fn sender(&self) -> alloy::primitives::Address {
-        self.0.sender()
-    }
-
-    fn token(&self) -> alloy::primitives::Address {
-        self.0.token()
-    }
-
-    fn settlement(&self) -> alloy::primitives::Address {
-        self.0.settlement()
-    }
-
-    fn init_code(
-        &self,
-    ) -> Result<Option<alloy::primitives::Bytes>, x402_aa_session::signer::SignerError> {
-        self.0.init_code()
-    }
-
-    fn check(
-        &self,
-        _: &x402_aa_session::signer::Payment,
-    ) -> Result<(), x402_aa_session::signer::SignerError> {
-        Ok(())
-    }
-
-    async fn prepare(
-        &self,
-        _: &alloy::providers::DynProvider,
-        payment: &x402_aa_session::signer::Payment,
-        _: bool,
-    ) -> Result<Self::Prepared, x402_aa_session::signer::SignerError> {
-        use x402_aa_session::GrantWindow;
-        let grant = self.0.grant();
-        let merchant_proof = self
-            .0
-            .file
-            .merchant_tree()
-            .and_then(|tree| tree.proof(payment.merchant))
-            .unwrap_or_default();
-        Ok(x402_aa_session::signer::SessionPrepared {
-            mode: x402_aa_session::SessionMode::Use,
-            period_index: grant.period_index_at(payment.now).unwrap_or_default(),
-            merchant_proof,
-            gas: Default::default(),
-        })
-    }
-
-    fn placeholder_signature(&self, prepared: &Self::Prepared) -> alloy::primitives::Bytes {
-        self.0.placeholder_signature(prepared)
-    }
-
-    fn sign(
-        &self,
-        op: &x402_aa::UserOperation,
-        domain: x402_aa_session::signer::OpDomain,
-        prepared: &Self::Prepared,
-    ) -> Result<alloy::primitives::Bytes, x402_aa_session::signer::SignerError> {
-        self.0.sign(op, domain, prepared)
     }
 }

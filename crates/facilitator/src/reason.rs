@@ -121,10 +121,20 @@ impl Rejection {
     }
 
     /// An EntryPoint refusal: the session rule it names where it is one, else `simulation_failed`.
+    ///
+    /// The EntryPoint's initCode refusals (AA10 sender already constructed, AA13 initCode
+    /// failed, AA14 initCode must return sender, AA15 initCode must create sender) are a fault in
+    /// the payload, not in the chain: they answer `invalid_inner_payload`, like the static
+    /// initCode checks, whichever account kind's factory the initCode calls.
     pub fn entry_point_refusal(reason: String) -> Self {
-        match Rule::from_entry_point(&reason) {
-            Some(rule) => Self::ChainScope { rule, revert: reason },
-            None => Self::SimulationFailed { reason },
+        if let Some(rule) = Rule::from_entry_point(&reason) {
+            return Self::ChainScope { rule, revert: reason };
+        }
+        match entry_point_code(&reason) {
+            Some("AA10" | "AA13" | "AA14" | "AA15") => {
+                Self::InitCode(format!("the EntryPoint refuses the initCode: {reason}"))
+            }
+            _ => Self::SimulationFailed { reason },
         }
     }
 
@@ -186,6 +196,15 @@ mod tests {
             Rejection::Scope(ScopeViolation::Revoked).reason(),
             "session_revoked",
             "scope reasons pass through"
+        );
+        assert_eq!(
+            Rejection::entry_point_refusal("AA14 initCode must return sender".into()).reason(),
+            "invalid_inner_payload",
+            "an initCode the EntryPoint refuses is the payload's fault"
+        );
+        assert_eq!(
+            Rejection::entry_point_refusal("AA21 didn't pay prefund".into()).reason(),
+            "simulation_failed"
         );
         assert!(!Rejection::UserOpFailed(String::new()).is_retryable());
         assert!(Rejection::Bundler(String::new()).is_retryable());

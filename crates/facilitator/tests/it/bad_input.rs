@@ -592,7 +592,8 @@ async fn malformed_and_hostile_requests_get_specific_reasons() -> anyhow::Result
     // Stateful: replay, spend cap, in flight, revocation, expiry.
     let (_, s) = f.settle(&first_body).await?;
     assert_eq!(s["success"], true, "{s}");
-    let second = session.pay(&accepted, 12).await?;
+    // The SDK refuses to sign past the cap; a hostile agent's own code does not.
+    let second = session.pay_unchecked(&accepted, 12).await?;
     let (_, s) = f.settle(&base).await?;
     assert_eq!(s["success"], true, "{s}");
     let busy = owner.pay(&accepted, 3).await?;
@@ -650,7 +651,7 @@ async fn malformed_and_hostile_requests_get_specific_reasons() -> anyhow::Result
 
 /// The owner revokes the session with a relayable signature (the owner holds no ETH).
 async fn revoke(env: &Env, payer: &Payer) -> anyhow::Result<()> {
-    let Payer::Session(signer, owner) = payer else { anyhow::bail!("not a session payer") };
+    let Payer::Session(signer, owner, _) = payer else { anyhow::bail!("not a session payer") };
     let account = signer.account().file.account;
     let grant = signer.account().grant();
     let id = session_id(grant, env.devnet.chain_id(), account);

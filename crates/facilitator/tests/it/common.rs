@@ -26,6 +26,7 @@ use x402_aa_paymaster::{PaymasterConfig, PaymasterHandle, PaymasterService};
 use x402_aa_rpc::PaymasterClient;
 use x402_aa_session::{
     Scopes, SessionFile, TokenInfo,
+    accounts::UncheckedSessionAccount,
     file::AccountDeployment,
     owner::sign_grant,
     per_day,
@@ -53,8 +54,14 @@ pub(crate) struct Env {
 
 /// A payer and the signer that makes its payloads.
 pub(crate) enum Payer {
-    /// The signer and the account owner's key (for revocations).
-    Session(Box<PaymentSigner<SessionAccount>>, PrivateKeySigner),
+    /// The signer, the account owner's key (for revocations), and the same session signing
+    /// without the SDK's scope checks (a hostile agent's view: payments only the facilitator and
+    /// the chain refuse).
+    Session(
+        Box<PaymentSigner<SessionAccount>>,
+        PrivateKeySigner,
+        Box<PaymentSigner<UncheckedSessionAccount>>,
+    ),
     Owner(Box<PaymentSigner<OwnerAccount>>),
 }
 
@@ -88,14 +95,29 @@ impl Payer {
         let request =
             PaidRequest { method: "GET".into(), url: format!("http://127.0.0.1:9/paid/{n}") };
         Ok(match self {
-            Self::Session(s, _) => s.pay(accepted, &request).await?,
+            Self::Session(s, ..) => s.pay(accepted, &request).await?,
             Self::Owner(s) => s.pay(accepted, &request).await?,
         })
     }
 
+    /// A session payment signed without the SDK's scope checks (over a cap, say), which the
+    /// facilitator and the account must refuse.
+    pub(crate) async fn pay_unchecked(
+        &self,
+        accepted: &Value,
+        n: u64,
+    ) -> anyhow::Result<SignedPayment> {
+        let request =
+            PaidRequest { method: "GET".into(), url: format!("http://127.0.0.1:9/paid/{n}") };
+        match self {
+            Self::Session(.., rogue) => Ok(rogue.pay(accepted, &request).await?),
+            Self::Owner(_) => anyhow::bail!("an owner payer has no session scope to skip"),
+        }
+    }
+
     pub(crate) fn sender(&self) -> Address {
         match self {
-            Self::Session(s, _) => s.account().file.account,
+            Self::Session(s, ..) => s.account().file.account,
             Self::Owner(s) => s.account().sender,
         }
     }
@@ -262,10 +284,16 @@ impl Env {
             sig,
         );
         let account = SessionAccount::new(file, session_key)?;
+        let rogue = PaymentSigner::new(
+            UncheckedSessionAccount(account.clone()),
+            self.devnet.provider().clone(),
+        )
+        .await?
+        .paymaster(self.paymaster_client()?, API_KEY);
         let signer = PaymentSigner::new(account, self.devnet.provider().clone())
             .await?
             .paymaster(self.paymaster_client()?, API_KEY);
-        Ok(Payer::Session(Box::new(signer), owner))
+        Ok(Payer::Session(Box::new(signer), owner, Box::new(rogue)))
     }
 
     /// A canonical SimpleAccount (not deployed: the payment deploys it) holding `balance`

@@ -12,10 +12,14 @@ use alloy::{hex, primitives::Signature};
 pub mod biconomy;
 pub mod kernel;
 pub mod safe;
+#[cfg(feature = "unchecked")]
+pub mod unchecked;
 
 pub use biconomy::BiconomyOwnerAccount;
 pub use kernel::KernelOwnerAccount;
 pub use safe::{SafeAccountError, SafeOwnerAccount};
+#[cfg(feature = "unchecked")]
+pub use unchecked::UncheckedSessionAccount;
 
 /// A well-formed ECDSA signature no key made (viem's stub: low `s`, `v` 28), as the final-length
 /// placeholder while gas is estimated and the paymaster signs. Well-formed matters: all-`0xff`

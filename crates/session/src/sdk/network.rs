@@ -204,6 +204,7 @@ impl Network {
     }
 
     /// A network with nothing set but EntryPoint v0.6 and the canonical SimpleAccountFactory.
+    #[cfg(feature = "client")]
     pub(crate) fn custom() -> Self {
         Self::base("custom")
     }
