@@ -20,8 +20,9 @@ use tokio::{
 use x402_aa_contracts::SessionKeyAccountFactory;
 use x402_aa_devnet::Devnet;
 use x402_aa_session::sdk::{
-    AccountKind, Network, PayingClient, Rule, ScopeViolation, Scopes, SdkError, SessionFile,
-    SessionKey, SessionOwner, SessionStatus, env, factory_var, per_day, session_status,
+    AccountKind, Network, PayingClient, Rule, SafeConfig, ScopeViolation, Scopes, SdkError,
+    SessionFile, SessionKey, SessionOwner, SessionStatus, env, factory_var, per_day,
+    session_status,
 };
 use x402_aa_stack::{LocalStack, StackOptions};
 
@@ -297,15 +298,32 @@ async fn owner_key_client_pays_from_each_kind_and_setup_errors_are_named() -> an
     let a = chain.devnet.addresses;
     let provider = chain.devnet.provider();
 
-    // One argument selects the account kind; the address is the factory's, as the EntryPoint
-    // computes it, and the first payment deploys the account.
+    // One argument selects the account kind; the address is the factory's (as the EntryPoint
+    // computes it, or as the kind's deployment derives it), and the first payment deploys the
+    // account. The devnet's Biconomy build is not at Biconomy's canonical addresses, so its
+    // network says where it is; Kernel and Safe are at theirs.
+    let network = network.with_biconomy_deployment(chain.devnet.biconomy.deployment());
+    let spare = &chain.devnet.keys.spare;
     for (kind, owner) in [
-        (AccountKind::SimpleAccount, chain.devnet.keys.spare[0].clone()),
-        (AccountKind::SessionKeyAccount, chain.devnet.keys.spare[1].clone()),
+        (AccountKind::SimpleAccount, spare[0].clone()),
+        (AccountKind::SessionKeyAccount, spare[1].clone()),
+        (AccountKind::Kernel, spare[3].clone()),
+        (AccountKind::Safe, spare[4].clone()),
+        (AccountKind::Biconomy, spare[5].clone()),
     ] {
         let expected = match kind {
             AccountKind::SimpleAccount => {
                 chain.devnet.simple_account_address(owner.address(), U256::ZERO).await?
+            }
+            AccountKind::Kernel => {
+                chain.devnet.kernel_account_address(owner.address(), U256::ZERO).await?
+            }
+            AccountKind::Safe => chain
+                .devnet
+                .safe
+                .account_address(&SafeConfig::single_owner(owner.address(), U256::ZERO))?,
+            AccountKind::Biconomy => {
+                chain.devnet.biconomy_account_address(owner.address(), U256::ZERO).await?
             }
             _ => {
                 SessionKeyAccountFactory::new(a.session_account_factory, provider)
@@ -322,7 +340,7 @@ async fn owner_key_client_pays_from_each_kind_and_setup_errors_are_named() -> an
         assert_eq!(chain.balance(expected).await?, usd(75), "{kind}");
         assert!(client.remaining().await?.is_none(), "an owner key has no budget");
     }
-    assert_eq!(chain.balance(chain.merchant).await?, usd(50));
+    assert_eq!(chain.balance(chain.merchant).await?, usd(125));
 
     // The factory override selects the account contract: a session-key factory under the
     // SimpleAccount kind gives that factory's account.

@@ -16,14 +16,18 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use reqwest::{IntoUrl, Method};
-use x402_aa::accounts::AccountKind;
+use x402_aa::accounts::{AccountKind, KernelAbi, biconomy, safe::SafeDeployment};
 use x402_aa_contracts::SessionKeyAccount;
 use x402_aa_policy::{Rule, ScopeViolation};
 use x402_aa_rpc::{BundlerClient, PaymasterClient};
 
 use super::{Network, SdkError, chain, latest_timestamp, owner::sender_address};
 use crate::{
-    client::{AaNativeScheme, ClientError, PaidResponse, X402PayingClient},
+    accounts::{BiconomyOwnerAccount, KernelOwnerAccount, SafeOwnerAccount},
+    client::{
+        AaNativeScheme, ClientError, FirstMatch, PaidResponse, X402PayingClient,
+        X402PayingClientBuilder,
+    },
     file::{SessionFile, load_session_key},
     ledger::{ChainSessionStatus, Ledger, LedgerError, OnChainState, Remaining},
     signer::{OwnerAccount, PaymentAccount, PaymentSigner, SessionAccount, SignerError},
@@ -457,36 +461,62 @@ impl OwnerClientBuilder {
             Some(factory) => factory,
             None => network.require_factory(kind)?,
         };
-        let sender = match self.sender {
-            Some(sender) => sender,
-            None => {
-                sender_address(
-                    &provider,
-                    entry_point,
-                    kind,
-                    factory,
-                    self.owner.address(),
-                    self.salt,
-                )
-                .await?
-            }
-        };
         let token = network.token().ok_or(SdkError::Missing {
             what: "payment token",
             hint: "use Network::with_token or X402_AA_TOKEN",
         })?;
         let settlement = network.require_settlement()?;
+        let (owner, salt) = (self.owner, self.salt);
         // One arm per account kind with an owner-key `PaymentAccount`; a new kind adds its arm.
-        let account = match kind {
-            AccountKind::SimpleAccount | AccountKind::SessionKeyAccount => OwnerAccount {
-                kind,
-                owner: self.owner,
-                sender,
-                token,
-                settlement,
-                account_factory: factory,
-                salt: self.salt,
-            },
+        // The kinds whose address follows from their deployment compute it here; SimpleAccount's
+        // factory is asked through the EntryPoint.
+        let scheme: Arc<dyn OwnerScheme> = match kind {
+            AccountKind::SimpleAccount | AccountKind::SessionKeyAccount => {
+                let sender = match self.sender {
+                    Some(sender) => sender,
+                    None => {
+                        sender_address(&provider, entry_point, kind, factory, owner.address(), salt)
+                            .await?
+                    }
+                };
+                let account = OwnerAccount {
+                    kind,
+                    owner,
+                    sender,
+                    token,
+                    settlement,
+                    account_factory: factory,
+                    salt,
+                };
+                owner_scheme(account, &provider, &network, entry_point).await?
+            }
+            AccountKind::Kernel => {
+                let account = KernelOwnerAccount::with_deployment(
+                    owner,
+                    token,
+                    settlement,
+                    salt,
+                    factory,
+                    KernelAbi::CANONICAL,
+                );
+                expect_sender(self.sender, account.sender())?;
+                owner_scheme(account, &provider, &network, entry_point).await?
+            }
+            AccountKind::Safe => {
+                let deployment =
+                    SafeDeployment { proxy_factory: factory, ..network.safe_deployment() };
+                let account =
+                    SafeOwnerAccount::single_owner(owner, deployment, token, settlement, salt)
+                        .map_err(|e| SdkError::Chain(e.to_string()))?;
+                expect_sender(self.sender, account.sender())?;
+                owner_scheme(account, &provider, &network, entry_point).await?
+            }
+            AccountKind::Biconomy => {
+                let deployment = biconomy::Deployment { factory, ..network.biconomy_deployment() };
+                let account = BiconomyOwnerAccount::new(owner, deployment, token, settlement, salt);
+                expect_sender(self.sender, account.sender())?;
+                owner_scheme(account, &provider, &network, entry_point).await?
+            }
             other => {
                 return Err(SdkError::UnsupportedAccountKind {
                     kind: other,
@@ -494,11 +524,63 @@ impl OwnerClientBuilder {
                 });
             }
         };
-        let signer = configure(PaymentSigner::new(account, provider.clone()).await?, &network)?
-            .entry_point(entry_point);
-        let scheme = AaNativeScheme::new(signer, provider.clone());
-        Ok(finish(scheme, provider, None, self.http))
+        Ok(finish_dyn(scheme, provider, self.http))
     }
+}
+
+/// The builder's `account(..)` must name the address the kind's deployment gives the owner.
+fn expect_sender(given: Option<Address>, derived: Address) -> Result<(), SdkError> {
+    match given {
+        Some(given) if given != derived => Err(SdkError::Chain(format!(
+            "account {given} is not the owner's account {derived} of this kind and deployment"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// An owner-key scheme of any account kind, ready to register with the HTTP client.
+trait OwnerScheme: Payer {
+    fn register(
+        self: Arc<Self>,
+        builder: X402PayingClientBuilder<FirstMatch>,
+    ) -> X402PayingClientBuilder<FirstMatch>;
+    fn as_payer(self: Arc<Self>) -> Arc<dyn Payer>;
+}
+
+impl<A: PaymentAccount + 'static> OwnerScheme for AaNativeScheme<A> {
+    fn register(
+        self: Arc<Self>,
+        builder: X402PayingClientBuilder<FirstMatch>,
+    ) -> X402PayingClientBuilder<FirstMatch> {
+        builder.register((*self).clone())
+    }
+
+    fn as_payer(self: Arc<Self>) -> Arc<dyn Payer> {
+        self
+    }
+}
+
+async fn owner_scheme<A: PaymentAccount + 'static>(
+    account: A,
+    provider: &DynProvider,
+    network: &Network,
+    entry_point: Address,
+) -> Result<Arc<dyn OwnerScheme>, SdkError> {
+    let signer = configure(PaymentSigner::new(account, provider.clone()).await?, network)?
+        .entry_point(entry_point);
+    Ok(Arc::new(AaNativeScheme::new(signer, provider.clone())))
+}
+
+fn finish_dyn(
+    scheme: Arc<dyn OwnerScheme>,
+    provider: DynProvider,
+    http: Option<reqwest::Client>,
+) -> PayingClient {
+    let mut builder = scheme.clone().register(X402PayingClient::builder());
+    if let Some(http) = http {
+        builder = builder.client(http);
+    }
+    PayingClient { http: builder.build(), payer: scheme.as_payer(), provider, budget: None }
 }
 
 /// The network's bundler and paymaster, if it names them.

@@ -76,7 +76,11 @@ pub use alloy::{
     primitives::{Address, B256, TxHash, U256},
     signers::local::PrivateKeySigner,
 };
-pub use x402_aa::accounts::AccountKind;
+pub use x402_aa::accounts::{
+    AccountKind,
+    biconomy::Deployment as BiconomyDeployment,
+    safe::{SafeConfig, SafeDeployment},
+};
 pub use x402_aa_policy::{Rule, ScopeViolation};
 
 #[cfg(feature = "client")]

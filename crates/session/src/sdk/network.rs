@@ -15,7 +15,10 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
-use x402_aa::{ENTRY_POINT_V06, SIMPLE_ACCOUNT_FACTORY_V06, accounts::AccountKind};
+use x402_aa::{
+    ENTRY_POINT_V06, SIMPLE_ACCOUNT_FACTORY_V06,
+    accounts::{AccountKind, biconomy, kernel::KERNEL_FACTORY, safe::SafeDeployment},
+};
 
 use super::SdkError;
 use crate::file::TokenInfo;
@@ -47,6 +50,12 @@ pub struct Network {
     /// Symbol and decimals when known without asking the chain (presets).
     token_info: Option<TokenInfo>,
     paymaster: Option<Address>,
+    /// Safe's singleton, module and libraries (canonical unless set): a Safe's address and
+    /// initCode depend on all of them.
+    safe: SafeDeployment,
+    /// Biconomy's implementation, ECDSA module and proxy code (canonical unless set; the
+    /// devnet's vendored build differs).
+    biconomy: biconomy::Deployment,
 }
 
 /// The names [`Network::preset`] knows.
@@ -218,11 +227,20 @@ impl Network {
             paymaster_url: None,
             paymaster_api_key: None,
             entry_point: ENTRY_POINT_V06,
-            factories: HashMap::from([(AccountKind::SimpleAccount, SIMPLE_ACCOUNT_FACTORY_V06)]),
+            // Kernel, Safe and Biconomy deploy their factories at the same address on every
+            // chain they support (and on the devnet, except Biconomy's vendored build).
+            factories: HashMap::from([
+                (AccountKind::SimpleAccount, SIMPLE_ACCOUNT_FACTORY_V06),
+                (AccountKind::Kernel, KERNEL_FACTORY),
+                (AccountKind::Safe, SafeDeployment::CANONICAL.proxy_factory),
+                (AccountKind::Biconomy, biconomy::Deployment::CANONICAL.factory),
+            ]),
             settlement: None,
             token: None,
             token_info: None,
             paymaster: None,
+            safe: SafeDeployment::CANONICAL,
+            biconomy: biconomy::Deployment::CANONICAL,
         }
     }
 
@@ -258,6 +276,22 @@ impl Network {
     /// The factory deploying accounts of `kind` (counterfactual accounts, initCode).
     pub fn with_factory(mut self, kind: AccountKind, factory: Address) -> Self {
         self.factories.insert(kind, factory);
+        self
+    }
+
+    /// Where Safe's contracts live, when not at Safe's canonical addresses (also sets the
+    /// [`AccountKind::Safe`] factory).
+    pub fn with_safe_deployment(mut self, deployment: SafeDeployment) -> Self {
+        self.factories.insert(AccountKind::Safe, deployment.proxy_factory);
+        self.safe = deployment;
+        self
+    }
+
+    /// Where Biconomy's contracts live, when not at Biconomy's canonical addresses, as on the
+    /// devnet (also sets the [`AccountKind::Biconomy`] factory).
+    pub fn with_biconomy_deployment(mut self, deployment: biconomy::Deployment) -> Self {
+        self.factories.insert(AccountKind::Biconomy, deployment.factory);
+        self.biconomy = deployment;
         self
     }
 
@@ -315,6 +349,14 @@ impl Network {
 
     pub fn settlement(&self) -> Option<Address> {
         self.settlement
+    }
+
+    pub fn safe_deployment(&self) -> SafeDeployment {
+        self.safe
+    }
+
+    pub fn biconomy_deployment(&self) -> biconomy::Deployment {
+        self.biconomy
     }
 
     pub fn token(&self) -> Option<Address> {
@@ -410,7 +452,7 @@ impl fmt::Debug for Network {
             .field("settlement", &self.settlement)
             .field("token", &self.token)
             .field("paymaster", &self.paymaster)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
