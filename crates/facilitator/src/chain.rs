@@ -125,7 +125,10 @@ impl KnownAccounts {
     fn from_config(c: &AccountsConfig) -> std::sync::Arc<Self> {
         let kernel_abi = c
             .kernel
-            .map(|k| KernelAbi { implementation: k.implementation })
+            .map(|k| KernelAbi {
+                implementation: k.implementation,
+                session_validator: k.session_validator,
+            })
             .unwrap_or(KernelAbi::CANONICAL);
         let mut safe = SafeDeployment::CANONICAL;
         if let Some(s) = &c.safe {

@@ -161,6 +161,10 @@ impl Default for AccountsConfig {
 pub struct KernelAccounts {
     pub factory: Address,
     pub implementation: Address,
+    /// This project's `KernelSessionValidator`: session payments from Kernel accounts carry a
+    /// charge call to it. Absent: Kernel session payments are not recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_validator: Option<Address>,
 }
 
 impl KernelAccounts {
@@ -169,6 +173,7 @@ impl KernelAccounts {
         Some(Self {
             factory: kernel::KERNEL_FACTORY,
             implementation: kernel::KERNEL_V24_IMPLEMENTATION,
+            session_validator: None,
         })
     }
 }

@@ -9,6 +9,55 @@ use x402_aa_contracts::SessionKeyAccount;
 
 use crate::check::{GasUsage, PeriodSpend, SessionStatus, SessionUsage};
 
+alloy::sol! {
+    /// The views of this project's `KernelSessionValidator` (one deployment for every Kernel
+    /// account, so each view names the account first); the same figures as SessionKeyAccount's.
+    #[sol(rpc)]
+    interface KernelSessionViews {
+        function sessionEpoch(address account) external view returns (uint32);
+        function sessionState(address account, bytes32 id) external view returns (uint8 status, bool paused, uint32 periodIndex, uint96 periodSpent, uint96 lifetimeSpent, uint24 paymentsInPeriod);
+        function sessionGasState(address account, bytes32 id) external view returns (uint32 gasPeriodIndex, uint96 gasPeriodSpent, uint96 gasLifetimeSpent, uint32 pauseNonce);
+        function sessionMerchantState(address account, bytes32 id, address merchant) external view returns (uint32 periodIndex, uint96 spent);
+    }
+}
+
+/// The same figures from either host's views (their return types differ only in name).
+macro_rules! usage_of {
+    ($state:ident, $gas:ident, $epoch:ident, $merchant:ident) => {
+        SessionUsage {
+            status: SessionStatus::from_chain($state.status),
+            paused: $state.paused,
+            account_epoch: $epoch,
+            period_index: $state.periodIndex,
+            period_spent: U256::from($state.periodSpent),
+            lifetime_spent: U256::from($state.lifetimeSpent),
+            payments_in_period: $state.paymentsInPeriod.to::<u32>(),
+            merchant: PeriodSpend {
+                period_index: $merchant.periodIndex,
+                spent: U256::from($merchant.spent),
+            },
+            gas: GasUsage {
+                period: PeriodSpend {
+                    period_index: $gas.gasPeriodIndex,
+                    spent: U256::from($gas.gasPeriodSpent),
+                },
+                lifetime_spent: U256::from($gas.gasLifetimeSpent),
+            },
+        }
+    };
+}
+
+/// Where a session's state lives: in the account itself (SessionKeyAccount), or in a validator
+/// plugin serving many accounts (Kernel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SessionHost {
+    /// The account's own storage, read through its views.
+    #[default]
+    Account,
+    /// This project's `KernelSessionValidator` at this address.
+    KernelValidator(Address),
+}
+
 /// Reads `sessionState`, `sessionGasState`, `sessionEpoch` and, for `merchant`,
 /// `sessionMerchantState` of `account`. An account without code stores nothing: all zero.
 pub async fn read_usage<P: Provider>(
@@ -18,8 +67,30 @@ pub async fn read_usage<P: Provider>(
     merchant: Address,
     deployed: bool,
 ) -> Result<SessionUsage, alloy::contract::Error> {
+    read_usage_in(provider, SessionHost::Account, account, session_id, merchant, deployed).await
+}
+
+/// [`read_usage`] from wherever `host` keeps the session's state.
+pub async fn read_usage_in<P: Provider>(
+    provider: &P,
+    host: SessionHost,
+    account: Address,
+    session_id: B256,
+    merchant: Address,
+    deployed: bool,
+) -> Result<SessionUsage, alloy::contract::Error> {
     if !deployed {
         return Ok(SessionUsage::default());
+    }
+    if let SessionHost::KernelValidator(validator) = host {
+        let c = KernelSessionViews::new(validator, provider);
+        let (state, gas, epoch, merchant) = tokio::try_join!(
+            async { c.sessionState(account, session_id).call().await },
+            async { c.sessionGasState(account, session_id).call().await },
+            async { c.sessionEpoch(account).call().await },
+            async { c.sessionMerchantState(account, session_id, merchant).call().await },
+        )?;
+        return Ok(usage_of!(state, gas, epoch, merchant));
     }
     let c = SessionKeyAccount::new(account, provider);
     let (state, gas, epoch, merchant) = tokio::try_join!(
@@ -28,24 +99,5 @@ pub async fn read_usage<P: Provider>(
         async { c.sessionEpoch().call().await },
         async { c.sessionMerchantState(session_id, merchant).call().await },
     )?;
-    Ok(SessionUsage {
-        status: SessionStatus::from_chain(state.status),
-        paused: state.paused,
-        account_epoch: epoch,
-        period_index: state.periodIndex,
-        period_spent: U256::from(state.periodSpent),
-        lifetime_spent: U256::from(state.lifetimeSpent),
-        payments_in_period: state.paymentsInPeriod.to::<u32>(),
-        merchant: PeriodSpend {
-            period_index: merchant.periodIndex,
-            spent: U256::from(merchant.spent),
-        },
-        gas: GasUsage {
-            period: PeriodSpend {
-                period_index: gas.gasPeriodIndex,
-                spent: U256::from(gas.gasPeriodSpent),
-            },
-            lifetime_spent: U256::from(gas.gasLifetimeSpent),
-        },
-    })
+    Ok(usage_of!(state, gas, epoch, merchant))
 }

@@ -20,6 +20,8 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use serde::{Deserialize, Serialize};
+use x402_aa::accounts::AccountKind;
+use x402_aa_policy::SessionHost;
 
 use crate::{
     grant::{GrantWindow, SessionGrant, session_id},
@@ -202,6 +204,14 @@ impl TryFrom<&GrantJson> for SessionGrant {
     }
 }
 
+fn session_key_account() -> AccountKind {
+    AccountKind::SessionKeyAccount
+}
+
+fn is_session_key_account(kind: &AccountKind) -> bool {
+    *kind == AccountKind::SessionKeyAccount
+}
+
 /// The session file document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -212,6 +222,14 @@ pub struct SessionFile {
     pub network: String,
     pub chain_id: u64,
     pub account: Address,
+    /// The account contract the session lives in: `session-key-account` (the session state is
+    /// the account's own) or `kernel` (the state is in [`SessionFile::session_validator`]).
+    /// Files written before Kernel sessions existed have no field and mean a SessionKeyAccount.
+    #[serde(default = "session_key_account", skip_serializing_if = "is_session_key_account")]
+    pub account_kind: AccountKind,
+    /// The `KernelSessionValidator` a Kernel session is installed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_validator: Option<Address>,
     pub entry_point: Address,
     /// Present when the account may not be deployed yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -344,6 +362,8 @@ impl SessionFile {
             network: format!("eip155:{chain_id}"),
             chain_id,
             account,
+            account_kind: AccountKind::SessionKeyAccount,
+            session_validator: None,
             entry_point,
             deployment,
             settlement: grant.settlement,
@@ -354,6 +374,23 @@ impl SessionFile {
             owner,
             merchants,
             signed_grant: SignedGrant { grant: grant.into(), owner_signature },
+        }
+    }
+
+    /// The same session hosted by a Kernel account's `KernelSessionValidator` at `validator`
+    /// (the grant's EIP-712 domain is the Kernel account, as for a SessionKeyAccount).
+    pub fn in_kernel(mut self, validator: Address) -> Self {
+        self.account_kind = AccountKind::Kernel;
+        self.session_validator = Some(validator);
+        self.deployment = None;
+        self
+    }
+
+    /// Where the session's state lives on chain.
+    pub fn host(&self) -> SessionHost {
+        match (self.account_kind, self.session_validator) {
+            (AccountKind::Kernel, Some(validator)) => SessionHost::KernelValidator(validator),
+            _ => SessionHost::Account,
         }
     }
 
@@ -417,6 +454,15 @@ impl SessionFile {
                 network: self.network.clone(),
                 chain_id: self.chain_id,
             });
+        }
+        match (self.account_kind, self.session_validator) {
+            (AccountKind::SessionKeyAccount, None) => {}
+            (AccountKind::Kernel, Some(_)) if self.deployment.is_none() => {}
+            _ => {
+                return Err(SessionFileError::FieldMismatch(
+                    "accountKind (session-key-account without sessionValidator, or kernel with one and no deployment)",
+                ));
+            }
         }
         let grant = self.grant()?;
         let computed = session_id(&grant, self.chain_id, self.account);

@@ -18,7 +18,10 @@ use alloy::{
 };
 use x402_aa::{
     ENTRY_POINT_V06, RequestHashInput, SIMPLE_ACCOUNT_FACTORY_V06, SettleCall, UserOperation,
-    accounts::{AccountAbi, AccountConfig, AccountConfigError, AccountKind, PaymentCall},
+    accounts::{
+        AccountAbi, AccountConfig, AccountConfigError, AccountKind, KernelSessionAbi, PaymentCall,
+        kernel,
+    },
     x402::{
         AaNativePayload, AaNativePaymentPayload, AaNativeRequirements, SettlementCallSpec,
         payment_payload,
@@ -28,8 +31,8 @@ use x402_aa_contracts::EntryPoint;
 use x402_aa_rpc::{BundlerClient, PaymasterClient, SponsorContext};
 
 use x402_aa_policy::{
-    self as policy, Attempt, GasRequest, GasUsage, Limits, ScopeViolation, SessionStatus,
-    SessionUsage, onchain::read_usage,
+    self as policy, Attempt, GasRequest, GasUsage, Limits, ScopeViolation, SessionHost,
+    SessionStatus, SessionUsage, read_usage_in,
 };
 
 use crate::{
@@ -182,6 +185,9 @@ pub struct SessionAccount {
     grant: SessionGrant,
     limits: Limits,
     key: PrivateKeySigner,
+    /// Set for a session installed in a Kernel account (the file's `kernel` kind): the payment
+    /// shape with its charge call and the plugin-mode signature.
+    kernel: Option<KernelSessionAbi>,
 }
 
 /// Session-specific signing state.
@@ -209,7 +215,11 @@ impl SessionAccount {
             let listed = file.merchants.iter().copied().collect();
             Limits::of_grant(&grant).with_merchants(Some(listed))
         });
-        Ok(Self { file, grant, limits, key })
+        let kernel = match file.host() {
+            SessionHost::KernelValidator(validator) => Some(KernelSessionAbi::new(validator)),
+            SessionHost::Account => None,
+        };
+        Ok(Self { file, grant, limits, key, kernel })
     }
 
     pub fn grant(&self) -> &SessionGrant {
@@ -225,7 +235,7 @@ impl SessionAccount {
             SessionMode::Enable => self.file.signed_grant.owner_signature.clone(),
             SessionMode::Use => Bytes::new(),
         };
-        SessionSignature {
+        let packed = SessionSignature {
             grant: self.grant.clone(),
             owner_signature,
             period_index: prepared.period_index,
@@ -233,7 +243,12 @@ impl SessionAccount {
             session_signature,
         }
         .encode(prepared.mode)
-        .map_err(|e| SignerError::Scope(ScopeViolation::MalformedSignature(e.to_string())))
+        .map_err(|e| SignerError::Scope(ScopeViolation::MalformedSignature(e.to_string())))?;
+        // Kernel hands the validator registered for `executeBatch` what follows its mode.
+        Ok(match self.kernel {
+            Some(_) => kernel::session_signature(&packed),
+            None => packed,
+        })
     }
 }
 
@@ -241,7 +256,14 @@ impl PaymentAccount for SessionAccount {
     type Prepared = SessionPrepared;
 
     fn kind(&self) -> AccountKind {
-        AccountKind::SessionKeyAccount
+        self.file.account_kind
+    }
+
+    fn abi(&self) -> &dyn AccountAbi {
+        match &self.kernel {
+            Some(abi) => abi,
+            None => self.kind().abi(),
+        }
     }
 
     fn sender(&self) -> Address {
@@ -288,8 +310,16 @@ impl PaymentAccount for SessionAccount {
         deployed: bool,
     ) -> Result<SessionPrepared, SignerError> {
         let (account, id) = (self.file.account, self.file.session_id);
+        if self.kernel.is_some() && !deployed {
+            return Err(SignerError::Chain(format!(
+                "Kernel account {account} is not deployed: its owner installs the session \
+                 validator in an existing account"
+            )));
+        }
         let mut usage =
-            read_usage(provider, account, id, payment.merchant, deployed).await.map_err(chain)?;
+            read_usage_in(provider, self.file.host(), account, id, payment.merchant, deployed)
+                .await
+                .map_err(chain)?;
         if !deployed {
             // The account will be created with epoch 0, the only epoch a grant for it can name.
             usage.account_epoch = 0;

@@ -90,6 +90,13 @@ sol! {
         function version() external view returns (string);
     }
 
+    /// This project's `KernelSessionValidator`: the execution-phase charge that is the third
+    /// call of every session payment (`contracts/src/kernel/KernelPayment.sol`).
+    #[derive(Debug, PartialEq, Eq)]
+    interface IKernelSessionCharge {
+        function chargePayment(address token, address settlement, address merchant, uint256 amount, bytes32 requestHash) external;
+    }
+
     /// `ECDSAValidator` (`src/validator/ECDSAValidator.sol`): the owner per Kernel account.
     #[derive(Debug, PartialEq, Eq)]
     interface IECDSAValidator {
@@ -108,6 +115,12 @@ pub enum KernelCallDataError {
     NotACall { operation: u8 },
     #[error("executeBatch entry {index} forwards {value} wei; a payment forwards none")]
     BatchValue { index: usize, value: U256 },
+    /// A three-call batch whose third call is not the session validator's charge of exactly
+    /// this payment.
+    #[error(
+        "session payment's third call must be chargePayment of the same payment on {validator}"
+    )]
+    SessionCharge { validator: Address },
 }
 
 /// Why a signature is not a valid Kernel owner (sudo-mode) signature.
@@ -280,6 +293,50 @@ pub fn encode_payment_execute(settlement: Address, settle: &SettleCall) -> Bytes
     encode_execute(settlement, U256::ZERO, settle.abi_encode())
 }
 
+/// A session payment through this project's `KernelSessionValidator` (Kernel's plugin mode):
+/// the batch payment plus a third call, `chargePayment(token, settlement, merchant, amount,
+/// requestHash)` on the validator, which charges the session's budget in the execution phase.
+/// Kernel's `executeBatch` reverts as a whole when any call does, so the charge stands exactly
+/// when the payment does. The validator accepts these bytes and no others.
+pub fn encode_session_payment(
+    validator: Address,
+    settlement: Address,
+    settle: &SettleCall,
+) -> Bytes {
+    let SettleCall { merchant, token, amount, request_hash } = *settle;
+    let charge = IKernelSessionCharge::chargePaymentCall {
+        token,
+        settlement,
+        merchant,
+        amount,
+        requestHash: request_hash,
+    };
+    encode_execute_batch(vec![
+        Call { to: token, value: U256::ZERO, data: encode_approve(settlement, amount) },
+        Call { to: settlement, value: U256::ZERO, data: settle.abi_encode() },
+        Call { to: validator, value: U256::ZERO, data: charge.abi_encode().into() },
+    ])
+}
+
+/// The payment a session op of `validator` makes: [`encode_session_payment`]'s bytes exactly
+/// (re-encoded and compared, so nothing non-canonical passes).
+pub fn decode_session_payment(
+    call_data: &[u8],
+    validator: Address,
+) -> Result<DecodedPayment, KernelCallDataError> {
+    let call: IKernel::executeBatchCall = decode_strict(call_data)?;
+    let [approve, settle, charge] = <[Call; 3]>::try_from(call.calls)
+        .map_err(|_| KernelCallDataError::SessionCharge { validator })?;
+    if charge.to != validator {
+        return Err(KernelCallDataError::SessionCharge { validator });
+    }
+    let payment = decode_payment(&encode_execute_batch(vec![approve, settle]))?;
+    if encode_session_payment(validator, payment.settlement, &payment.settle)[..] != *call_data {
+        return Err(KernelCallDataError::SessionCharge { validator });
+    }
+    Ok(payment)
+}
+
 /// Accepts exactly Kernel's encoding of the two payment shapes, in canonical ABI encoding.
 pub fn decode_payment(call_data: &[u8]) -> Result<DecodedPayment, KernelCallDataError> {
     let selector: [u8; 4] = call_data
@@ -328,10 +385,19 @@ pub struct KernelAbi {
     /// The implementation `createAccount` points new proxies at. It is not part of the
     /// account's address, only of what the account runs.
     pub implementation: Address,
+    /// This project's `KernelSessionValidator`, whose session payments carry a third call to
+    /// it; `None`: only owner payments are recognised.
+    pub session_validator: Option<Address>,
 }
 
 impl KernelAbi {
-    pub const CANONICAL: Self = Self { implementation: KERNEL_V24_IMPLEMENTATION };
+    pub const CANONICAL: Self =
+        Self { implementation: KERNEL_V24_IMPLEMENTATION, session_validator: None };
+
+    /// [`KernelAbi::CANONICAL`] that also knows session payments through `validator`.
+    pub const fn with_session_validator(validator: Address) -> Self {
+        Self { implementation: KERNEL_V24_IMPLEMENTATION, session_validator: Some(validator) }
+    }
 }
 
 impl Default for KernelAbi {
@@ -368,7 +434,14 @@ impl AccountAbi for KernelAbi {
         )
     }
 
+    /// The owner shapes, and the session shape when a session validator is known (a batch of
+    /// three whose last call goes to it).
     fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, AccountCallDataError> {
+        if let Some(validator) = self.session_validator
+            && is_session_shape(call_data, validator)
+        {
+            return Ok(decode_session_payment(call_data, validator)?);
+        }
         Ok(decode_payment(call_data)?)
     }
 
@@ -399,11 +472,75 @@ impl AccountAbi for KernelAbi {
     }
 }
 
+/// A Kernel account's session side: payments in the session shape through `validator`, signed
+/// in plugin mode. Address and initCode are the owner's (a session is installed in an account
+/// that exists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KernelSessionAbi {
+    pub account: KernelAbi,
+    pub validator: Address,
+}
+
+impl KernelSessionAbi {
+    pub const fn new(validator: Address) -> Self {
+        Self { account: KernelAbi::with_session_validator(validator), validator }
+    }
+}
+
+impl AccountAbi for KernelSessionAbi {
+    fn kind(&self) -> AccountKind {
+        AccountKind::Kernel
+    }
+
+    fn init_code(&self, config: &AccountConfig) -> Result<Bytes, AccountConfigError> {
+        self.account.init_code(config)
+    }
+
+    fn counterfactual_address(
+        &self,
+        config: &AccountConfig,
+    ) -> Result<Option<Address>, AccountConfigError> {
+        self.account.counterfactual_address(config)
+    }
+
+    fn encode_payment(&self, p: &PaymentCall) -> Bytes {
+        encode_session_payment(self.validator, p.settlement, &p.settle)
+    }
+
+    fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, AccountCallDataError> {
+        Ok(decode_session_payment(call_data, self.validator)?)
+    }
+
+    fn call_targets(&self, call_data: &[u8]) -> Option<Vec<Address>> {
+        self.account.call_targets(call_data)
+    }
+
+    fn signer_role(&self, signature: &[u8]) -> SignerRole {
+        self.account.signer_role(signature)
+    }
+}
+
+/// Whether `call_data` is a batch of three calls whose last goes to `validator` (the session
+/// shape, to be judged by [`decode_session_payment`]).
+fn is_session_shape(call_data: &[u8], validator: Address) -> bool {
+    call_data.get(..4) == Some(&IKernel::executeBatchCall::SELECTOR[..])
+        && IKernel::executeBatchCall::abi_decode(call_data)
+            .is_ok_and(|c| c.calls.len() == 3 && c.calls[2].to == validator)
+}
+
 /// `MODE_SUDO ‖ r ‖ s ‖ v`: what `userOp.signature` carries for an owner-signed op. Sign the
 /// userOpHash with EIP-191 (`signer.sign_message(hash)`), as for a SimpleAccount.
 pub fn owner_signature(signature: &Signature) -> Bytes {
     let mut out = MODE_SUDO.to_vec();
     out.extend_from_slice(&signature.as_bytes());
+    out.into()
+}
+
+/// `MODE_PLUGIN ‖ <session signature>`: what a session op carries; Kernel hands the rest to the
+/// validator registered for `executeBatch`.
+pub fn session_signature(session_signature: &[u8]) -> Bytes {
+    let mut out = MODE_PLUGIN.to_vec();
+    out.extend_from_slice(session_signature);
     out.into()
 }
 
@@ -489,6 +626,62 @@ fn parse_enable(signature: &[u8]) -> Result<EnableSignature<'_>, KernelSignature
 
 fn decode_strict<C: SolCall>(data: &[u8]) -> Result<C, CallDataError> {
     crate::call_data::decode_strict(data, CallSite::Account)
+}
+
+#[cfg(test)]
+mod session_shape_tests {
+    use super::*;
+
+    const VALIDATOR: Address = address!("0x5000000000000000000000000000000000000005");
+
+    fn settle() -> SettleCall {
+        SettleCall {
+            merchant: address!("0x3000000000000000000000000000000000000003"),
+            token: address!("0x1000000000000000000000000000000000000001"),
+            amount: U256::from(1_500_000u64),
+            request_hash: B256::repeat_byte(0x44),
+        }
+    }
+
+    #[test]
+    fn session_payment_round_trips_and_is_the_validators_996_bytes() {
+        let settlement = address!("0x2000000000000000000000000000000000000002");
+        let data = encode_session_payment(VALIDATOR, settlement, &settle());
+        // `KernelPayment.LENGTH` in contracts/src/kernel/KernelPayment.sol.
+        assert_eq!(data.len(), 996);
+        let decoded = decode_session_payment(&data, VALIDATOR).unwrap();
+        assert_eq!((decoded.settlement, decoded.settle), (settlement, settle()));
+        let abi = KernelAbi::with_session_validator(VALIDATOR);
+        assert_eq!(abi.decode_payment(&data).unwrap().settle, settle());
+        assert_eq!(abi.call_targets(&data).unwrap(), vec![settle().token, settlement, VALIDATOR]);
+        // Without the validator configured, the three-call batch is no payment.
+        assert!(KernelAbi::CANONICAL.decode_payment(&data).is_err());
+    }
+
+    #[test]
+    fn a_charge_that_differs_from_the_payment_is_refused() {
+        let settlement = address!("0x2000000000000000000000000000000000000002");
+        let mut other = settle();
+        other.amount = U256::from(1u64);
+        let IKernel::executeBatchCall { calls: honest } = IKernel::executeBatchCall::abi_decode(
+            &encode_session_payment(VALIDATOR, settlement, &settle()),
+        )
+        .unwrap();
+        let IKernel::executeBatchCall { calls: cheap } = IKernel::executeBatchCall::abi_decode(
+            &encode_session_payment(VALIDATOR, settlement, &other),
+        )
+        .unwrap();
+        let [a, s, _] = <[Call; 3]>::try_from(honest).unwrap();
+        let [_, _, c] = <[Call; 3]>::try_from(cheap).unwrap();
+        let mixed = encode_execute_batch(vec![a, s, c]);
+        assert!(matches!(
+            decode_session_payment(&mixed, VALIDATOR),
+            Err(KernelCallDataError::SessionCharge { .. })
+        ));
+        // The charge sent elsewhere is not the session shape either.
+        let elsewhere = encode_session_payment(Address::repeat_byte(9), settlement, &settle());
+        assert!(decode_session_payment(&elsewhere, VALIDATOR).is_err());
+    }
 }
 
 #[cfg(test)]

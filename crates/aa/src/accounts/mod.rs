@@ -26,7 +26,7 @@ pub mod session_key_account;
 pub mod simple_account;
 
 pub use biconomy::BiconomyAbi;
-pub use kernel::KernelAbi;
+pub use kernel::{KernelAbi, KernelSessionAbi};
 pub use safe::SafeAbi;
 pub use session_key_account::SessionKeyAccountAbi;
 pub use simple_account::SimpleAccountAbi;
