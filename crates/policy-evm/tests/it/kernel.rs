@@ -212,11 +212,16 @@ impl Kx {
         Ok(self.chain.token_balance(who)?)
     }
 
-    /// Pays 1 USDT with the grant enabled by this op, asserting it lands.
-    pub(crate) fn enable(&mut self, grant: &Grant) -> anyhow::Result<()> {
+    /// Pays 1 USDT (request `request`) with the grant enabled by this op, asserting it lands.
+    pub(crate) fn enable(&mut self, grant: &Grant, request: u64) -> anyhow::Result<()> {
         let nonce = self.nonce(self.account)?;
-        let op =
-            self.session_op(grant, true, self.pay(MERCHANT, USD, 1), GasFields::default(), nonce)?;
+        let op = self.session_op(
+            grant,
+            true,
+            self.pay(MERCHANT, USD, request),
+            GasFields::default(),
+            nonce,
+        )?;
         let out = self.submit(vec![op])?;
         anyhow::ensure!(out.success, "enable: {:?}", out.revert_reason());
         anyhow::ensure!(execution_reverts(&out).is_empty(), "{:?}", execution_reverts(&out));
@@ -254,7 +259,7 @@ fn a_session_pays_within_its_grant_on_kernel() -> anyhow::Result<()> {
         kx.owner.address()
     );
     let grant = kx.grant();
-    kx.enable(&grant)?;
+    kx.enable(&grant, 1001)?;
     for n in 2..=4u64 {
         let nonce = kx.nonce(account)?;
         let op =
@@ -287,7 +292,7 @@ fn a_session_pays_within_its_grant_on_kernel() -> anyhow::Result<()> {
 fn kernel_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<()> {
     let mut kx = Kx::new()?;
     let grant = kx.grant();
-    kx.enable(&grant)?;
+    kx.enable(&grant, 1002)?;
     let a = kx.chain.addrs;
     let (v, account) = (kx.kernel.session_validator, kx.account);
     let attacker = address!("00000000000000000000000000000000000bad01");
@@ -395,7 +400,7 @@ fn kernel_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<
 fn kernel_grants_do_not_replay_across_accounts_or_chains() -> anyhow::Result<()> {
     let mut kx = Kx::new()?;
     let grant = kx.grant();
-    kx.enable(&grant)?;
+    kx.enable(&grant, 1003)?;
     let other = kx.chain.create_kernel_account(kx.owner.address(), U256::from(1))?;
     kx.fund(other)?;
     assert!(kx.install(other)?.success);
@@ -453,7 +458,7 @@ fn raw_session_sig(
 fn kernel_bundle_of_payments_cannot_pass_the_cap() -> anyhow::Result<()> {
     let mut kx = Kx::new()?;
     let grant = kx.grant();
-    kx.enable(&grant)?; // 1 paid
+    kx.enable(&grant, 1004)?; // 1 paid
     let nonce = kx.nonce(kx.account)?;
     let mut bundle = Vec::new();
     for i in 0..6u64 {
@@ -526,7 +531,7 @@ fn kernel_revoked_paused_and_expired_sessions_cannot_pay() -> anyhow::Result<()>
         let op = kx.session_op(grant, false, kx.pay(MERCHANT, USD, n), GasFields::default(), nonce)?;
         kx.submit(vec![op])
     };
-    kx.enable(&grant)?;
+    kx.enable(&grant, 1005)?;
     let id = kx.id(&grant);
 
     // pause by relayed signature, then resume by owner op
@@ -561,14 +566,14 @@ fn kernel_revoked_paused_and_expired_sessions_cannot_pay() -> anyhow::Result<()>
 
     // a fresh grant under epoch 1; revoked by owner op; another revoked by relayed signature
     grant.epoch = 1;
-    kx.enable(&grant)?;
+    kx.enable(&grant, 1006)?;
     let id = kx.id(&grant);
     let op = kx.control_op(IKernelSessionValidator::revokeCall { id }.abi_encode())?;
     assert!(kx.submit(vec![op])?.success);
     let out = pay(&mut kx, &grant, 64)?;
     assert!(refused_with(&out, "session: revoked"), "{:?}", out.revert_reason());
     grant.salt = B256::repeat_byte(0xbb);
-    kx.enable(&grant)?;
+    kx.enable(&grant, 1007)?;
     let id = kx.id(&grant);
     let sig = ops::sign_hash(&kx.owner, ops::control_digest(account, &RevokeSession { sessionId: id }))?;
     let relay = IKernelSessionValidator::revokeWithSignatureCall { account, id, ownerSignature: sig.into() };
@@ -578,7 +583,7 @@ fn kernel_revoked_paused_and_expired_sessions_cannot_pay() -> anyhow::Result<()>
 
     // expired: the EntryPoint enforces the window the validator returns
     grant.salt = B256::repeat_byte(0xcc);
-    kx.enable(&grant)?;
+    kx.enable(&grant, 1008)?;
     kx.chain.set_time(grant.valid_until + 1);
     let out = pay(&mut kx, &grant, 66)?;
     assert_eq!(out.revert_reason().unwrap_or_default(), "AA22 expired or not due");
