@@ -6,7 +6,7 @@
 use alloy::{
     primitives::{Address, B256, Bytes, U256, address, b256, keccak256},
     signers::local::PrivateKeySigner,
-    sol_types::{SolCall, SolEvent, SolStruct, SolValue, eip712_domain},
+    sol_types::{SolCall, SolError, SolEvent, SolStruct, SolValue, eip712_domain},
 };
 use x402_aa_policy_evm::{
     Chain, Outcome,
