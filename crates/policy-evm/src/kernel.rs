@@ -12,7 +12,7 @@ use alloy::{
 use crate::{
     Chain, Error, Result,
     abi::{
-        IToken, ISettlement,
+        ISettlement, IToken,
         kernel::{Call, IKernel, IKernelFactory, IKernelSessionValidator},
     },
     artifacts::{ProjectArtifacts, workspace_root},
@@ -86,7 +86,10 @@ impl Chain {
             _index: index,
         };
         self.must(crate::chain::ADMIN, KERNEL_FACTORY, U256::ZERO, create.abi_encode())?;
-        self.view(KERNEL_FACTORY, IKernelFactory::getAccountAddressCall { _data: data, _index: index })
+        self.view(
+            KERNEL_FACTORY,
+            IKernelFactory::getAccountAddressCall { _data: data, _index: index },
+        )
     }
 }
 
@@ -146,7 +149,14 @@ pub fn session_payment(
     amount: U256,
     request_hash: B256,
 ) -> Bytes {
-    execute_batch(session_payment_calls(token, settlement, validator, merchant, amount, request_hash))
+    execute_batch(session_payment_calls(
+        token,
+        settlement,
+        validator,
+        merchant,
+        amount,
+        request_hash,
+    ))
 }
 
 /// An owner payment: `executeBatch([approve, settle])`, as the SDK builds it for Kernel.
@@ -157,14 +167,8 @@ pub fn owner_payment(
     amount: U256,
     request_hash: B256,
 ) -> Bytes {
-    let mut calls = session_payment_calls(
-        token,
-        settlement,
-        Address::ZERO,
-        merchant,
-        amount,
-        request_hash,
-    );
+    let mut calls =
+        session_payment_calls(token, settlement, Address::ZERO, merchant, amount, request_hash);
     calls.truncate(2);
     execute_batch(calls)
 }

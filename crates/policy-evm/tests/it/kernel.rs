@@ -66,7 +66,8 @@ impl Kx {
             _enableData: Bytes::new(),
         };
         let nonce = self.nonce(account)?;
-        let op = self.owner_op_for(account, data.abi_encode().into(), GasFields::default(), nonce)?;
+        let op =
+            self.owner_op_for(account, data.abi_encode().into(), GasFields::default(), nonce)?;
         self.submit(vec![op])
     }
 
@@ -262,8 +263,13 @@ fn a_session_pays_within_its_grant_on_kernel() -> anyhow::Result<()> {
     kx.enable(&grant, 1001)?;
     for n in 2..=4u64 {
         let nonce = kx.nonce(account)?;
-        let op =
-            kx.session_op(&grant, false, kx.pay(MERCHANT, 5 * USD, n), GasFields::default(), nonce)?;
+        let op = kx.session_op(
+            &grant,
+            false,
+            kx.pay(MERCHANT, 5 * USD, n),
+            GasFields::default(),
+            nonce,
+        )?;
         let out = kx.submit(vec![op])?;
         assert!(out.success && execution_reverts(&out).is_empty(), "{out:?}");
     }
@@ -275,14 +281,19 @@ fn a_session_pays_within_its_grant_on_kernel() -> anyhow::Result<()> {
     assert_eq!(s.paymentsInPeriod.to::<u32>(), 4);
     // 16 + 5 > 20: the period cap holds
     let nonce = kx.nonce(account)?;
-    let op = kx.session_op(&grant, false, kx.pay(MERCHANT, 5 * USD, 5), GasFields::default(), nonce)?;
+    let op =
+        kx.session_op(&grant, false, kx.pay(MERCHANT, 5 * USD, 5), GasFields::default(), nonce)?;
     let out = kx.submit(vec![op])?;
     assert!(refused_with(&out, "session: over period cap"), "{:?}", out.revert_reason());
     // ERC-1271 and direct calls are never authorised by this validator
     let h = B256::repeat_byte(7);
-    let sig = IKernelSessionValidator::validateSignatureCall { hash: h, signature: vec![0u8; 65].into() };
+    let sig =
+        IKernelSessionValidator::validateSignatureCall { hash: h, signature: vec![0u8; 65].into() };
     assert_eq!(kx.chain.view(v, sig)?, U256::from(1));
-    let caller = IKernelSessionValidator::validCallerCall { caller: kx.session_key.address(), data: Bytes::new() };
+    let caller = IKernelSessionValidator::validCallerCall {
+        caller: kx.session_key.address(),
+        data: Bytes::new(),
+    };
     assert!(!kx.chain.view(v, caller)?);
     Ok(())
 }
@@ -311,27 +322,55 @@ fn kernel_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<
     let mut cases: Vec<(&str, Bytes, &str)> = Vec::new();
     let mut c = kx.calls(MERCHANT, USD, 10);
     c[0].data = IToken::approveCall { spender: attacker, value: usd }.abi_encode().into();
-    cases.push(("another spender", k::execute_batch(c), "AA23 reverted: session: approve spender not allowed"));
+    cases.push((
+        "another spender",
+        k::execute_batch(c),
+        "AA23 reverted: session: approve spender not allowed",
+    ));
     let mut c = kx.calls(MERCHANT, USD, 11);
     c[0].data = alloy::primitives::Bytes::from(
         [&[0xa9, 0x05, 0x9c, 0xbb][..], &(attacker, usd).abi_encode_params()].concat(),
     );
-    cases.push(("another call (transfer)", k::execute_batch(c), "AA23 reverted: session: first call must be approve"));
+    cases.push((
+        "another call (transfer)",
+        k::execute_batch(c),
+        "AA23 reverted: session: first call must be approve",
+    ));
     let mut c = kx.calls(MERCHANT, USD, 12);
     c[1].value = U256::from(1);
-    cases.push(("native value", k::execute_batch(c), "AA23 reverted: session: value transfer not allowed"));
+    cases.push((
+        "native value",
+        k::execute_batch(c),
+        "AA23 reverted: session: value transfer not allowed",
+    ));
     let mut c = kx.calls(MERCHANT, USD, 13);
     c[2] = k::call(account, set_execution.abi_encode());
-    cases.push(("self-call: setExecution", k::execute_batch(c), "AA23 reverted: session: self-call not allowed"));
+    cases.push((
+        "self-call: setExecution",
+        k::execute_batch(c),
+        "AA23 reverted: session: self-call not allowed",
+    ));
     let mut c = kx.calls(MERCHANT, USD, 14);
     c.push(k::call(account, set_default.abi_encode()));
-    cases.push(("self-call: setDefaultValidator", k::execute_batch(c), "AA23 reverted: session: self-call not allowed"));
+    cases.push((
+        "self-call: setDefaultValidator",
+        k::execute_batch(c),
+        "AA23 reverted: session: self-call not allowed",
+    ));
     let mut c = kx.calls(MERCHANT, USD, 15);
     c.truncate(2);
-    cases.push(("payment without the charge", k::execute_batch(c), "AA23 reverted: session: batch must be exactly approve + settle + charge"));
+    cases.push((
+        "payment without the charge",
+        k::execute_batch(c),
+        "AA23 reverted: session: batch must be exactly approve + settle + charge",
+    ));
     let mut c = kx.calls(MERCHANT, USD, 16);
     c[2].to = attacker;
-    cases.push(("charge at another contract", k::execute_batch(c), "AA23 reverted: session: target not allowed"));
+    cases.push((
+        "charge at another contract",
+        k::execute_batch(c),
+        "AA23 reverted: session: target not allowed",
+    ));
     let mut c = kx.calls(MERCHANT, USD, 17);
     c[2].data = IKernelSessionValidator::chargePaymentCall {
         token: a.token,
@@ -342,27 +381,60 @@ fn kernel_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<
     }
     .abi_encode()
     .into();
-    cases.push(("charge smaller than the payment", k::execute_batch(c), "AA23 reverted: session: charge differs from payment"));
+    cases.push((
+        "charge smaller than the payment",
+        k::execute_batch(c),
+        "AA23 reverted: session: charge differs from payment",
+    ));
     let mut c = kx.calls(MERCHANT, USD, 18);
     c[2].data = IKernelSessionValidator::revokeAllCall {}.abi_encode().into();
-    cases.push(("another validator function", k::execute_batch(c), "AA23 reverted: session: third call must be the charge"));
+    cases.push((
+        "another validator function",
+        k::execute_batch(c),
+        "AA23 reverted: session: third call must be the charge",
+    ));
     let mut c = kx.calls(MERCHANT, 500 * USD, 19);
     c.swap(0, 1);
-    cases.push(("calls reordered", k::execute_batch(c), "AA23 reverted: session: token not allowed"));
+    cases.push((
+        "calls reordered",
+        k::execute_batch(c),
+        "AA23 reverted: session: token not allowed",
+    ));
     let mut data = kx.pay(MERCHANT, USD, 20).to_vec();
     data[520..532].copy_from_slice(&[0xff; 12]);
-    cases.push(("merchant word not an address", data.into(), "AA23 reverted: session: charge differs from payment"));
+    cases.push((
+        "merchant word not an address",
+        data.into(),
+        "AA23 reverted: session: charge differs from payment",
+    ));
     let mut data = kx.pay(MERCHANT, USD, 21).to_vec();
     data.extend([0u8; 32]);
     cases.push(("trailing bytes", data.into(), "AA23 reverted: session: non-canonical callData"));
-    cases.push(("over per-payment max", kx.pay(MERCHANT, 6 * USD, 22), "AA23 reverted: session: over per-payment max"));
+    cases.push((
+        "over per-payment max",
+        kx.pay(MERCHANT, 6 * USD, 22),
+        "AA23 reverted: session: over per-payment max",
+    ));
     cases.push(("zero amount", kx.pay(MERCHANT, 0, 23), "AA23 reverted: session: zero amount"));
-    cases.push(("merchant is the account", kx.pay(account, USD, 24), "AA23 reverted: session: merchant is the account"));
+    cases.push((
+        "merchant is the account",
+        kx.pay(account, USD, 24),
+        "AA23 reverted: session: merchant is the account",
+    ));
     // Kernel routes plugin-mode ops by the callData's selector: only executeBatch reaches the session
     // validator; other selectors have no validator and Kernel itself refuses them (without a reason).
-    cases.push(("top-level setExecution", set_execution.abi_encode().into(), "AA23 reverted (or OOG)"));
-    cases.push(("top-level setDefaultValidator", set_default.abi_encode().into(), "AA23 reverted (or OOG)"));
-    let execute = IKernel::executeCall { to: attacker, value: usd, data: Bytes::new(), operation: 0 };
+    cases.push((
+        "top-level setExecution",
+        set_execution.abi_encode().into(),
+        "AA23 reverted (or OOG)",
+    ));
+    cases.push((
+        "top-level setDefaultValidator",
+        set_default.abi_encode().into(),
+        "AA23 reverted (or OOG)",
+    ));
+    let execute =
+        IKernel::executeCall { to: attacker, value: usd, data: Bytes::new(), operation: 0 };
     cases.push(("top-level execute", execute.abi_encode().into(), "AA23 reverted (or OOG)"));
 
     let before = kx.tokens_of(MERCHANT)? + kx.tokens_of(attacker)?;
@@ -378,7 +450,8 @@ fn kernel_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<
     }
     // The session key signing in the owner's (sudo) mode
     let nonce = kx.nonce(account)?;
-    let mut op = kx.session_op(&grant, false, kx.pay(MERCHANT, USD, 30), GasFields::default(), nonce)?;
+    let mut op =
+        kx.session_op(&grant, false, kx.pay(MERCHANT, USD, 30), GasFields::default(), nonce)?;
     let mut sig = op.signature.to_vec();
     sig[..4].copy_from_slice(&MODE_SUDO);
     op.signature = sig.into();
@@ -413,7 +486,14 @@ fn kernel_grants_do_not_replay_across_accounts_or_chains() -> anyhow::Result<()>
     let out = kx.submit(vec![op])?;
     assert!(refused_with(&out, "session: bad owner signature"), "{:?}", out.revert_reason());
     // use mode on account 2 (the grant was never enabled there)
-    let op = kx.session_op_for(other, &grant, false, kx.pay(MERCHANT, USD, 41), GasFields::default(), nonce)?;
+    let op = kx.session_op_for(
+        other,
+        &grant,
+        false,
+        kx.pay(MERCHANT, USD, 41),
+        GasFields::default(),
+        nonce,
+    )?;
     let out = kx.submit(vec![op])?;
     assert!(refused_with(&out, "session: not enabled"), "{:?}", out.revert_reason());
 
@@ -463,7 +543,13 @@ fn kernel_bundle_of_payments_cannot_pass_the_cap() -> anyhow::Result<()> {
     let mut bundle = Vec::new();
     for i in 0..6u64 {
         let data = kx.pay(MERCHANT, 5 * USD, 50 + i);
-        bundle.push(kx.session_op(&grant, false, data, GasFields::default(), nonce + U256::from(i))?);
+        bundle.push(kx.session_op(
+            &grant,
+            false,
+            data,
+            GasFields::default(),
+            nonce + U256::from(i),
+        )?);
     }
     let out = kx.submit(bundle)?;
     assert!(out.success, "{:?}", out.revert_reason());
@@ -528,7 +614,8 @@ fn kernel_revoked_paused_and_expired_sessions_cannot_pay() -> anyhow::Result<()>
     let mut grant = kx.grant();
     let pay = |kx: &mut Kx, grant: &Grant, n: u64| -> anyhow::Result<Outcome> {
         let nonce = kx.nonce(kx.account)?;
-        let op = kx.session_op(grant, false, kx.pay(MERCHANT, USD, n), GasFields::default(), nonce)?;
+        let op =
+            kx.session_op(grant, false, kx.pay(MERCHANT, USD, n), GasFields::default(), nonce)?;
         kx.submit(vec![op])
     };
     kx.enable(&grant, 1005)?;
@@ -547,14 +634,16 @@ fn kernel_revoked_paused_and_expired_sessions_cannot_pay() -> anyhow::Result<()>
     kx.chain.must(ADMIN, v, U256::ZERO, relay.abi_encode())?;
     let out = pay(&mut kx, &grant, 60)?;
     assert!(refused_with(&out, "session: paused"), "{:?}", out.revert_reason());
-    let op = kx.control_op(IKernelSessionValidator::setPausedCall { id, paused: false }.abi_encode())?;
+    let op =
+        kx.control_op(IKernelSessionValidator::setPausedCall { id, paused: false }.abi_encode())?;
     assert!(kx.submit(vec![op])?.success);
     assert!(pay(&mut kx, &grant, 61)?.success, "resumed");
 
     // revoke-all by an owner op earlier in the same bundle as a payment
     let op = kx.control_op(IKernelSessionValidator::revokeAllCall {}.abi_encode())?;
     let nonce = op.nonce + U256::from(1);
-    let payment = kx.session_op(&grant, false, kx.pay(MERCHANT, USD, 62), GasFields::default(), nonce)?;
+    let payment =
+        kx.session_op(&grant, false, kx.pay(MERCHANT, USD, 62), GasFields::default(), nonce)?;
     let paid = kx.tokens_of(MERCHANT)?;
     let out = kx.submit(vec![op, payment])?;
     assert!(out.success, "{:?}", out.revert_reason());
@@ -575,8 +664,13 @@ fn kernel_revoked_paused_and_expired_sessions_cannot_pay() -> anyhow::Result<()>
     grant.salt = B256::repeat_byte(0xbb);
     kx.enable(&grant, 1007)?;
     let id = kx.id(&grant);
-    let sig = ops::sign_hash(&kx.owner, ops::control_digest(account, &RevokeSession { sessionId: id }))?;
-    let relay = IKernelSessionValidator::revokeWithSignatureCall { account, id, ownerSignature: sig.into() };
+    let sig =
+        ops::sign_hash(&kx.owner, ops::control_digest(account, &RevokeSession { sessionId: id }))?;
+    let relay = IKernelSessionValidator::revokeWithSignatureCall {
+        account,
+        id,
+        ownerSignature: sig.into(),
+    };
     kx.chain.must(ADMIN, v, U256::ZERO, relay.abi_encode())?;
     let out = pay(&mut kx, &grant, 65)?;
     assert!(refused_with(&out, "session: revoked"), "{:?}", out.revert_reason());
@@ -629,7 +723,8 @@ fn kernel_session_ops_pass_the_erc7562_checker() -> anyhow::Result<()> {
     grant.merchant_period_cap = 3 * USD;
     grant.merchant_root = keccak256(MERCHANT.as_slice());
     let mut kinds = 0;
-    for (n, (enable, sponsor)) in [(true, false), (false, false), (false, true)].into_iter().enumerate()
+    for (n, (enable, sponsor)) in
+        [(true, false), (false, false), (false, true)].into_iter().enumerate()
     {
         let nonce = kx.nonce(kx.account)?;
         let mut op = ops::unsigned_op(
@@ -666,8 +761,13 @@ fn kernel_gas_owner_vs_session_payment() -> anyhow::Result<()> {
     let mut owner_gas = 0;
     for n in 0..3u64 {
         let nonce = kx.nonce(account)?;
-        let data =
-            k::owner_payment(a.token, a.settlement, MERCHANT, U256::from(USD / 100), request_hash(100 + n));
+        let data = k::owner_payment(
+            a.token,
+            a.settlement,
+            MERCHANT,
+            U256::from(USD / 100),
+            request_hash(100 + n),
+        );
         let mut op = ops::unsigned_op(account, nonce, data, GasFields::default());
         ops::sponsor(&mut kx.chain, &mut op)?;
         sign_owner(&mut op, &kx.owner)?;
@@ -684,8 +784,12 @@ fn kernel_gas_owner_vs_session_payment() -> anyhow::Result<()> {
     let mut session = Vec::new();
     for n in 0..3u64 {
         let nonce = kx.nonce(account)?;
-        let mut op =
-            ops::unsigned_op(account, nonce, kx.pay(MERCHANT, USD / 100, 200 + n), GasFields::default());
+        let mut op = ops::unsigned_op(
+            account,
+            nonce,
+            kx.pay(MERCHANT, USD / 100, 200 + n),
+            GasFields::default(),
+        );
         ops::sponsor(&mut kx.chain, &mut op)?;
         kx.sign_session(&mut op, &grant, n == 0)?;
         let out = kx.submit(vec![op])?;
@@ -697,8 +801,15 @@ fn kernel_gas_owner_vs_session_payment() -> anyhow::Result<()> {
     {
         println!("handleOps gas, one-op bundle, sponsored, Kernel v2.4:");
         println!("  owner payment (sudo, 2 calls)        {owner_gas}");
-        println!("  session first (enable)               {}  ratio {:.3}", session[0], session[0] as f64 / owner_gas as f64);
-        println!("  session steady (plugin, 3 calls)     {}  ratio {ratio:.3} (goal <= 1.15)", session[2]);
+        println!(
+            "  session first (enable)               {}  ratio {:.3}",
+            session[0],
+            session[0] as f64 / owner_gas as f64
+        );
+        println!(
+            "  session steady (plugin, 3 calls)     {}  ratio {ratio:.3} (goal <= 1.15)",
+            session[2]
+        );
     }
     assert!(session[2] > owner_gas, "a session payment does strictly more work");
     Ok(())
