@@ -17,7 +17,15 @@ const outDir = path.join(contractsDir, "artifacts");
 const nodeModules = path.join(repoRoot, "node_modules");
 
 // Artifacts we ship; everything else compiled along the way is a dependency.
-const SHIPPED = ["SessionKeyAccount", "SessionKeyAccountFactory", "SettlementContract", "TestStablecoin", "TestEip3009Token", "VerifyProbe"];
+const SHIPPED = [
+  "SessionKeyAccount",
+  "SessionKeyAccountFactory",
+  "SettlementContract",
+  "TestStablecoin",
+  "TestEip3009Token",
+  "VerifyProbe",
+  "KernelSessionValidator",
+];
 
 const SETTINGS = {
   optimizer: { enabled: true, runs: 10000 },
@@ -28,10 +36,14 @@ const SETTINGS = {
   outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
 };
 
-function sources() {
-  const out = {};
-  for (const f of fs.readdirSync(srcDir).sort()) {
-    if (f.endsWith(".sol")) out[`src/${f}`] = { content: fs.readFileSync(path.join(srcDir, f), "utf8") };
+// Every .sol under contracts/src, subdirectories included (host adapters live in e.g. src/kernel/).
+function sources(dir = srcDir, out = {}) {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) sources(full, out);
+    else if (entry.name.endsWith(".sol")) {
+      out[path.relative(contractsDir, full).split(path.sep).join("/")] = { content: fs.readFileSync(full, "utf8") };
+    }
   }
   return out;
 }

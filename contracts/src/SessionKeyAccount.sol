@@ -121,8 +121,9 @@ contract SessionKeyAccount is IAccount, Initializable, UUPSUpgradeable {
             validationData = (err == ECDSA.RecoverError.NoError && signer == owner) ? 0 : SIG_VALIDATION_FAILED;
             SessionPolicy.markOwnerOp(address(this), userOp.callData);
         } else {
-            validationData =
-                SessionPolicy.validateSessionOp(address(this), owner, userOp, userOp.signature, userOpHash);
+            validationData = SessionPolicy.validateSessionOp(
+                address(this), _ownerOf, userOp, userOp.signature, userOpHash, SessionPolicy.simpleAccountPayment
+            );
         }
         if (missingAccountFunds != 0) {
             (bool ok,) = payable(msg.sender).call{value: missingAccountFunds, gas: type(uint256).max}("");
@@ -254,6 +255,11 @@ contract SessionKeyAccount is IAccount, Initializable, UUPSUpgradeable {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// SessionPolicy asks for the owner only when a grant is being enabled.
+    function _ownerOf(address) internal view returns (address) {
+        return owner;
+    }
 
     function _requireOwnerSignature(bytes32 structHash, bytes calldata signature) internal view {
         bytes32 digest = SessionPolicy.typedDataHash(address(this), structHash);

@@ -188,20 +188,29 @@ library SessionPolicy {
         uint256 a = accountSlot(account);
         uint256 marker = _load(a);
         uint256 epoch = (marker >> 160) & 0xffffffff;
-        _store(a, FLAG_LIVE | (epoch << 192) | (epoch << 160) | _tag(callData));
+        _store(a, FLAG_LIVE | (epoch << 192) | (epoch << 160) | tagOf(callData));
     }
 
     // ---------------------------------------------------------------- session ops: validation
 
-    /// Validates a session op for `account` whose owner is `owner`. `sig` is the session signature
-    /// (mode byte first). Returns the EntryPoint validation data; reverts with `session: …` on any scope
-    /// violation; writes the enable flag, the gas charge and the op marker.
+    /// Validates a session op for `account`. `sig` is the session signature (mode byte first). Returns
+    /// the EntryPoint validation data; reverts with `session: …` on any scope violation; writes the
+    /// enable flag, the gas charge and the op marker.
+    ///
+    /// The host supplies what depends on its account contract: `ownerOf(account)`, the address whose
+    /// signature enables a grant (asked only when a grant is being enabled), and
+    /// `parsePayment(callData, account, token, settlement)`, which proves callData is exactly the host's
+    /// payment shape for the grant's token and settlement (reverting with a `session: …` diagnosis
+    /// otherwise) and returns settle's merchant, amount and requestHash plus the tag its execution
+    /// will present to `consumeMarker`.
     function validateSessionOp(
         address account,
-        address owner,
+        function(address) view returns (address) ownerOf,
         UserOperation calldata op,
         bytes calldata sig,
-        bytes32 userOpHash
+        bytes32 userOpHash,
+        function(bytes calldata, address, address, address) view returns (address, uint256, bytes32, uint256)
+            parsePayment
     ) internal returns (uint256) {
         // 0. signature format
         require(sig.length != 0, "session: malformed signature");
@@ -224,6 +233,7 @@ library SessionPolicy {
         require(_u(g, 215, 4) == epoch, "session: revoked (all sessions)");
         if (state & ENABLED == 0) {
             require(mode == MODE_ENABLE, "session: not enabled");
+            address owner = ownerOf(account);
             require(
                 _recovers(id, sig[AT_OWNER_SIG:AT_OWNER_SIG + 65], owner), "session: bad owner signature"
             );
@@ -244,8 +254,14 @@ library SessionPolicy {
         // 3. gas: a paymaster (pinned if the grant says so), or the account's own budget, charged now
         _checkAndChargeGas(op, g, sSlot, periodIndex);
 
-        // 4. method: exactly the payment shape; 5. arguments that are certain to revert in settle
-        (address merchant, uint256 amount) = _paymentArgs(op.callData, account, g);
+        // 4. method: exactly the host's payment shape
+        (address merchant, uint256 amount, bytes32 requestHash, uint256 tag) =
+            parsePayment(op.callData, account, address(uint160(_u(g, 32, 20))), address(uint160(_u(g, 52, 20))));
+        // 5. arguments that are certain to revert in settle
+        require(amount != 0, "session: zero amount");
+        require(merchant != address(0), "session: zero merchant");
+        require(requestHash != 0, "session: zero requestHash");
+        require(merchant != account, "session: merchant is the account");
 
         // 6. counterparty
         bytes32 root = bytes32(_u(g, 127, 32));
@@ -262,7 +278,7 @@ library SessionPolicy {
         _store(
             aSlot,
             FLAG_LIVE | FLAG_SESSION | (perMerchant ? FLAG_MERCHANT : 0) | (epoch << 192) | (epoch << 160)
-                | (uint256(periodIndex) << 128) | _tag(op.callData)
+                | (uint256(periodIndex) << 128) | tag
         );
         _store(aSlot + 1, uint256(id));
         return (sigFailed ? SIG_VALIDATION_FAILED : 0) | (validUntil << 160) | (validAfter << 208);
@@ -306,19 +322,19 @@ library SessionPolicy {
         _store(sSlot + 1, (gasSlot & (0xffffffff << 224)) | (inLife << 128) | (inPeriod << 32) | periodIndex);
     }
 
-    /// Proves callData is byte for byte the canonical encoding of one of the two payment shapes with the
-    /// grant's token and settlement, reading the variable words where that encoding puts them, and
-    /// refuses arguments that settle is certain to reject.
-    function _paymentArgs(bytes calldata callData, address account, bytes calldata g)
-        private
+    /// The SimpleAccount-shaped host's `parsePayment` (SessionKeyAccount): proves callData is byte for
+    /// byte the canonical encoding of one of the two payment shapes with the grant's token and
+    /// settlement, reading the variable words where that encoding puts them. The tag is the whole
+    /// callData's, which the host's `execute`/`executeBatch` hands to `consumeOp` as `msg.data`.
+    function simpleAccountPayment(bytes calldata callData, address account, address tokenAddress, address settlementAddress)
+        internal
         pure
-        returns (address merchant, uint256 amount)
+        returns (address merchant, uint256 amount, bytes32 requestHash, uint256 tag)
     {
-        uint256 token = _u(g, 32, 20);
-        uint256 settlement = _u(g, 52, 20);
+        uint256 token = uint160(tokenAddress);
+        uint256 settlement = uint160(settlementAddress);
         uint256 diff;
         uint256 at;
-        uint256 requestHash;
         if (callData.length == BATCH_PAYMENT_LENGTH && bytes4(callData[:4]) == EXECUTE_BATCH_SELECTOR) {
             at = BATCH_SETTLE_ARGS;
             assembly ("memory-safe") {
@@ -354,10 +370,7 @@ library SessionPolicy {
         }
         if (diff != 0 || m >> 160 != 0) revert(_explainCallData(callData, account, token, settlement));
         merchant = address(uint160(m));
-        require(amount != 0, "session: zero amount");
-        require(merchant != address(0), "session: zero merchant");
-        require(requestHash != 0, "session: zero requestHash");
-        require(merchant != account, "session: merchant is the account");
+        tag = tagOf(callData);
     }
 
     function _checkAmount(
@@ -445,17 +458,38 @@ library SessionPolicy {
 
     // ---------------------------------------------------------------- session ops: execution
 
-    /// Called by the host at the start of every execution the EntryPoint makes. Only the op that validated
-    /// last may execute; a session op is charged here, so a payment that reverts (undoing this frame)
-    /// costs no token budget. Re-checks revocation, pause and epoch, which an op earlier in the same
-    /// bundle may have changed after this op validated.
+    /// The SimpleAccount-shaped host's execution hook (SessionKeyAccount), called at the start of every
+    /// execution the EntryPoint makes with `data = msg.data`. Only the op that validated last may
+    /// execute; a session op is charged here, so a payment that reverts (undoing this frame) costs no
+    /// token budget.
     function consumeOp(address account, bytes calldata data) internal {
-        uint256 aSlot = accountSlot(account);
-        uint256 marker = _load(aSlot);
-        require(marker & TAG_MASK == _tag(data), "account: op was not the last validated");
-        _store(aSlot, marker & ~TAG_MASK);
+        uint256 marker = consumeMarker(account, tagOf(data));
         if (marker & FLAG_SESSION == 0) return;
+        uint256 at = bytes4(data[:4]) == EXECUTE_BATCH_SELECTOR ? BATCH_SETTLE_ARGS : EXECUTE_SETTLE_ARGS;
+        chargeSession(
+            account,
+            marker,
+            address(uint160(uint256(bytes32(data[at:at + 32])))),
+            uint256(bytes32(data[at + 64:at + 96]))
+        );
+    }
 
+    /// Only the op that validated last may execute: `tag` must be the one its `parsePayment` (or
+    /// `markOwnerOp`) returned. Clears the tag, so each validation allows one execution. Returns the
+    /// marker as validation left it; `FLAG_SESSION` says whether `chargeSession` must follow.
+    function consumeMarker(address account, uint256 tag) internal returns (uint256 marker) {
+        uint256 aSlot = accountSlot(account);
+        marker = _load(aSlot);
+        require(marker & TAG_MASK == tag, "account: op was not the last validated");
+        _store(aSlot, marker & ~TAG_MASK);
+    }
+
+    /// Charges the session op whose marker `consumeMarker` returned with the payment its validation
+    /// checked (the host passes settle's merchant and amount from the executing calldata, whose tag
+    /// matched). Re-checks revocation, pause and epoch, which an op earlier in the same bundle may have
+    /// changed after this op validated.
+    function chargeSession(address account, uint256 marker, address merchant, uint256 amount) internal {
+        uint256 aSlot = accountSlot(account);
         require((marker >> 160) & 0xffffffff == (marker >> 192) & 0xffffffff, "session: revoked (all sessions)");
         bytes32 id = bytes32(_load(aSlot + 1));
         uint256 sSlot = sessionSlot(account, id);
@@ -463,8 +497,6 @@ library SessionPolicy {
         require(state & REVOKED == 0, "session: revoked");
         require(state & PAUSED == 0, "session: paused");
 
-        uint256 at = bytes4(data[:4]) == EXECUTE_BATCH_SELECTOR ? BATCH_SETTLE_ARGS : EXECUTE_SETTLE_ARGS;
-        uint256 amount = uint256(bytes32(data[at + 64:at + 96]));
         uint256 periodIndex = (marker >> 128) & 0xffffffff;
         uint256 storedPeriod = (state >> 8) & 0xffffffff;
         uint256 inPeriod = (state >> 40) & type(uint96).max;
@@ -481,7 +513,6 @@ library SessionPolicy {
         _store(sSlot, (count << 232) | (inLife << 136) | (inPeriod << 40) | (periodIndex << 8) | (state & 0xff));
 
         if (marker & FLAG_MERCHANT != 0) {
-            address merchant = address(uint160(uint256(bytes32(data[at:at + 32]))));
             uint256 mSlot = merchantSlot(account, id, merchant);
             uint256 mState = _load(mSlot);
             uint256 spent = (mState & 0xffffffff) == periodIndex ? (mState >> 32) & type(uint96).max : 0;
@@ -654,7 +685,8 @@ library SessionPolicy {
         }
     }
 
-    function _tag(bytes calldata data) private pure returns (uint256 tag) {
+    /// The marker tag of an execution's calldata: keccak's low 128 bits, never 0 (0 = consumed).
+    function tagOf(bytes calldata data) internal pure returns (uint256 tag) {
         assembly ("memory-safe") {
             let m := mload(0x40)
             calldatacopy(m, data.offset, data.length)
@@ -722,7 +754,7 @@ library SessionPolicy {
     }
 
     function _explainSettle(bytes calldata d, uint256 start, uint256 len, uint256 token)
-        private
+        internal
         pure
         returns (string memory)
     {
@@ -731,7 +763,7 @@ library SessionPolicy {
         return "session: non-canonical callData";
     }
 
-    function _word(bytes calldata d, uint256 at) private pure returns (bool ok, uint256 w) {
+    function _word(bytes calldata d, uint256 at) internal pure returns (bool ok, uint256 w) {
         if (at > d.length || d.length - at < 32) return (false, 0);
         return (true, uint256(bytes32(d[at:at + 32])));
     }
@@ -739,7 +771,7 @@ library SessionPolicy {
     /// A `bytes` value whose offset (relative to `base`) sits at `headAt`: returns where its data starts
     /// and its length, if both lie inside `d`.
     function _bytesAt(bytes calldata d, uint256 base, uint256 headAt)
-        private
+        internal
         pure
         returns (bool ok, uint256 start, uint256 len)
     {

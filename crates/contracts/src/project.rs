@@ -197,6 +197,57 @@ sol! {
         function revokeWithSignature(bytes32 id, bytes calldata ownerSignature) external;
         function revokeAllWithSignature(uint32 epoch, bytes calldata ownerSignature) external;
     }
+
+    /// Session keys with SessionPolicy's scopes for Kernel v2.4 accounts (`contracts/src/kernel/`).
+    /// One deployment serves every account; state is keyed by the account. Installed by the owner
+    /// with `Kernel.setExecution(0x34fcd5be /* executeBatch((address,uint256,bytes)[]) */, address(0),
+    /// validator, 0, 0, "")`; session ops then carry signature `0x00000001 ‖ session signature` and
+    /// callData `executeBatch([{token, 0, approve(settlement, A)}, {settlement, 0, settle(merchant,
+    /// token, A, requestHash)}, {validator, 0, chargePayment(token, settlement, merchant, A,
+    /// requestHash)}])` (canonical ABI, 996 bytes). `validateUserOp` is left out for the reason given
+    /// in this module's head.
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    interface KernelSessionValidator {
+        event SessionRevoked(address indexed account, bytes32 indexed sessionId);
+        event AllSessionsRevoked(address indexed account, uint32 newEpoch);
+        event SessionPaused(address indexed account, bytes32 indexed sessionId, bool paused);
+
+        error InvalidOwnerSignature();
+        error WrongEpoch(uint32 expected, uint32 given);
+        error WrongPauseNonce(uint32 expected, uint32 given);
+
+        function MODE_ENABLE() external view returns (uint8);
+        function MODE_USE() external view returns (uint8);
+        function SESSION_GRANT_TYPEHASH() external view returns (bytes32);
+        function REVOKE_SESSION_TYPEHASH() external view returns (bytes32);
+        function REVOKE_ALL_SESSIONS_TYPEHASH() external view returns (bytes32);
+        function SET_SESSION_PAUSED_TYPEHASH() external view returns (bytes32);
+        function ECDSA_VALIDATOR() external view returns (address);
+
+        function enable(bytes calldata data) external payable;
+        function disable(bytes calldata data) external payable;
+        function validateSignature(bytes32 hash, bytes calldata signature) external view returns (uint256);
+        function validCaller(address caller, bytes calldata data) external view returns (bool);
+
+        function chargePayment(address token, address settlement, address merchant, uint256 amount, bytes32 requestHash) external;
+
+        function revoke(bytes32 id) external;
+        function revokeAll() external;
+        function setPaused(bytes32 id, bool paused) external;
+        function revokeWithSignature(address account, bytes32 id, bytes calldata ownerSignature) external;
+        function revokeAllWithSignature(address account, uint32 epoch, bytes calldata ownerSignature) external;
+        function setPausedWithSignature(address account, bytes32 id, bool paused, uint32 nonce, bytes calldata ownerSignature) external;
+
+        function ownerOf(address account) external view returns (address);
+        function domainSeparator(address account) external view returns (bytes32);
+        function sessionId(address account, SessionGrant memory grant) external view returns (bytes32);
+        function encodeGrant(SessionGrant memory grant) external pure returns (bytes memory);
+        function sessionEpoch(address account) external view returns (uint32);
+        function sessionState(address account, bytes32 id) external view returns (uint8 status, bool paused, uint32 periodIndex, uint96 periodSpent, uint96 lifetimeSpent, uint24 paymentsInPeriod);
+        function sessionGasState(address account, bytes32 id) external view returns (uint32 gasPeriodIndex, uint96 gasPeriodSpent, uint96 gasLifetimeSpent, uint32 pauseNonce);
+        function sessionMerchantState(address account, bytes32 id, address merchant) external view returns (uint32 periodIndex, uint96 spent);
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +299,14 @@ mod tests {
                 SessionKeyAccountFactory::SessionKeyAccountFactoryCalls::SELECTORS,
                 &[],
                 &[],
+            );
+        }
+        if let Some(a) = artifact_or_skip("KernelSessionValidator") {
+            assert_subset_of_artifact(
+                &a,
+                KernelSessionValidator::KernelSessionValidatorCalls::SELECTORS,
+                KernelSessionValidator::KernelSessionValidatorEvents::SELECTORS,
+                KernelSessionValidator::KernelSessionValidatorErrors::SELECTORS,
             );
         }
         if let Some(a) = artifact_or_skip("SessionKeyAccount") {

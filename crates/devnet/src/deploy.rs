@@ -7,7 +7,7 @@ use alloy::{
     rpc::types::{TransactionReceipt, TransactionRequest},
     sol_types::{SolCall, SolValue},
 };
-use x402_aa::{ENTRY_POINT_V06, SIMPLE_ACCOUNT_FACTORY_V06};
+use x402_aa::{ENTRY_POINT_V06, SIMPLE_ACCOUNT_FACTORY_V06, accounts::kernel::ECDSA_VALIDATOR};
 use x402_aa_contracts::{
     Artifact, EntryPoint, SettlementContract, VerifyingPaymaster, npm_artifact, project_artifact,
 };
@@ -36,6 +36,7 @@ pub(crate) async fn deploy_all(provider: &DynProvider, keys: &Keys) -> Result<Ad
     let settlement_art = project_artifact("SettlementContract")?;
     let session_factory_art = project_artifact("SessionKeyAccountFactory")?;
     let eip3009_token_art = project_artifact("TestEip3009Token")?;
+    let kernel_session_validator_art = project_artifact("KernelSessionValidator")?;
 
     let owner = keys.deployer.address();
     let mut d = Deployer::new(provider, owner).await?;
@@ -78,6 +79,11 @@ pub(crate) async fn deploy_all(provider: &DynProvider, keys: &Keys) -> Result<Ad
         d.create2(&session_factory_art, &entry_point.abi_encode()).await?;
     // Last: every earlier deployment keeps its address (and the deployer its nonces).
     let eip3009_token = d.create2(&eip3009_token_art, &owner.abi_encode()).await?;
+    // CREATE2 with salt 0 and the canonical ECDSAValidator as its only constructor argument: the same
+    // address on every devnet (the ECDSAValidator itself is deployed later, by `kernel::deploy`; the
+    // constructor only records its address).
+    let kernel_session_validator =
+        d.create2(&kernel_session_validator_art, &ECDSA_VALIDATOR.abi_encode()).await?;
 
     Ok(Addresses {
         entry_point,
@@ -87,6 +93,7 @@ pub(crate) async fn deploy_all(provider: &DynProvider, keys: &Keys) -> Result<Ad
         token,
         session_account_factory,
         eip3009_token,
+        kernel_session_validator,
     })
 }
 

@@ -8,7 +8,9 @@
 //! - a VerifyingPaymaster with a 100 ETH EntryPoint deposit and a stake;
 //! - `TestStablecoin`, `SettlementContract` (token allowed) and `SessionKeyAccountFactory`;
 //! - `TestEip3009Token`, a USDC look-alike with EIP-3009 authorizations (EIP-712 domain
-//!   "Devnet USD Coin", version "2") for x402's `exact` scheme, deployed last.
+//!   "Devnet USD Coin", version "2") for x402's `exact` scheme;
+//! - `KernelSessionValidator` (session keys for Kernel v2.4 accounts), deployed last;
+//! - Kernel v2.4, its factory and ECDSAValidator at their canonical addresses ([`kernel`]).
 //! - Biconomy Smart Account v2 ([`biconomy`]), in [`Devnet::biconomy`].
 //!
 //! The chain stops when the [`Devnet`] is dropped.
@@ -72,6 +74,10 @@ pub struct Addresses {
     pub session_account_factory: Address,
     /// `TestEip3009Token` (6-decimal `USDC` with `transferWithAuthorization`), for `exact`.
     pub eip3009_token: Address,
+    /// `KernelSessionValidator` (session keys on Kernel v2.4 accounts), CREATE2 salt 0 with the
+    /// canonical ECDSAValidator as constructor argument; installed per account with
+    /// `setExecution(executeBatch.selector, 0, validator, 0, 0, "")`.
+    pub kernel_session_validator: Address,
 }
 
 /// Funded keys (anvil's default mnemonic), each with one job so tests never race on a nonce.

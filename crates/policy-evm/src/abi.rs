@@ -152,3 +152,60 @@ pub mod v2 {
         }
     }
 }
+
+/// Kernel v2.4 (`zerodevapp/kernel` tag v2.4) and the session validator, as the tests call them.
+pub mod kernel {
+    alloy::sol! {
+        /// Kernel v2's `Call` (`src/common/Structs.sol`).
+        #[derive(Debug, Default, PartialEq, Eq)]
+        struct Call {
+            address to;
+            uint256 value;
+            bytes data;
+        }
+
+        #[derive(Debug)]
+        interface IKernel {
+            function initialize(address _defaultValidator, bytes _data) external payable;
+            function execute(address to, uint256 value, bytes data, uint8 operation) external payable;
+            function executeBatch(Call[] calls) external payable;
+            function setExecution(bytes4 _selector, address _executor, address _validator, uint48 _validUntil, uint48 _validAfter, bytes _enableData) external payable;
+            function setDefaultValidator(address _defaultValidator, bytes _data) external payable;
+            function getDefaultValidator() external view returns (address);
+            function disableMode(bytes4 _disableFlag) external payable;
+            function upgradeTo(address _newImplementation) external payable;
+        }
+
+        #[derive(Debug)]
+        interface IKernelFactory {
+            function createAccount(address _implementation, bytes _data, uint256 _index) external payable returns (address proxy);
+            function getAccountAddress(bytes _data, uint256 _index) external view returns (address);
+            function setImplementation(address _implementation, bool _allow) external;
+        }
+
+        #[derive(Debug)]
+        interface IECDSAValidator {
+            function ecdsaValidatorStorage(address kernel) external view returns (address owner);
+        }
+
+        /// `contracts/src/kernel/KernelSessionValidator.sol`.
+        #[derive(Debug)]
+        interface IKernelSessionValidator {
+            function chargePayment(address token, address settlement, address merchant, uint256 amount, bytes32 requestHash) external;
+            function revoke(bytes32 id) external;
+            function revokeAll() external;
+            function setPaused(bytes32 id, bool paused) external;
+            function revokeWithSignature(address account, bytes32 id, bytes ownerSignature) external;
+            function revokeAllWithSignature(address account, uint32 epoch, bytes ownerSignature) external;
+            function setPausedWithSignature(address account, bytes32 id, bool paused, uint32 nonce, bytes ownerSignature) external;
+            function ownerOf(address account) external view returns (address);
+            function sessionEpoch(address account) external view returns (uint32);
+            function domainSeparator(address account) external view returns (bytes32);
+            function sessionState(address account, bytes32 id) external view returns (uint8 status, bool paused, uint32 periodIndex, uint96 periodSpent, uint96 lifetimeSpent, uint24 paymentsInPeriod);
+            function sessionGasState(address account, bytes32 id) external view returns (uint32 gasPeriodIndex, uint96 gasPeriodSpent, uint96 gasLifetimeSpent, uint32 pauseNonce);
+            function sessionMerchantState(address account, bytes32 id, address merchant) external view returns (uint32 periodIndex, uint96 spent);
+            function validateSignature(bytes32 hash, bytes signature) external view returns (uint256);
+            function validCaller(address caller, bytes data) external view returns (bool);
+        }
+    }
+}

@@ -10,7 +10,7 @@ use crate::{Error, Result};
 /// Directory overriding `contracts/artifacts`, e.g. a checkout of the artifacts before issue 11.
 pub const ARTIFACTS_ENV: &str = "X402_POLICY_ARTIFACTS";
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 

@@ -176,7 +176,7 @@ impl Chain {
         Ok(chain)
     }
 
-    fn create2(&mut self, salt: B256, init: Bytes) -> Result<Address> {
+    pub(crate) fn create2(&mut self, salt: B256, init: Bytes) -> Result<Address> {
         let mut data = salt.to_vec();
         data.extend_from_slice(&init);
         let out = self.send(ADMIN, CREATE2_DEPLOYER, U256::ZERO, data, 30_000_000)?;
@@ -186,7 +186,7 @@ impl Chain {
         Ok(Address::from_slice(&out.output))
     }
 
-    fn create(&mut self, init: Bytes) -> Result<Address> {
+    pub(crate) fn create(&mut self, init: Bytes) -> Result<Address> {
         let nonce = self.nonce(ADMIN);
         let tx = self.tx(ADMIN, TxKind::Create, U256::ZERO, init, 30_000_000);
         let res = self.evm.transact_commit(tx).map_err(|e| Error::Evm(format!("{e:?}")))?;

@@ -5,6 +5,7 @@
 pub mod abi;
 pub mod artifacts;
 pub mod chain;
+pub mod kernel;
 pub mod ops;
 pub mod probe;
 

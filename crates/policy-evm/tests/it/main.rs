@@ -3,4 +3,5 @@ mod erc7562;
 mod findings;
 mod fuzz;
 mod gas;
+mod kernel;
 mod support;
