@@ -9,9 +9,10 @@ use alloy::{
     signers::SignerSync,
     sol_types::SolCall,
 };
-use x402_aa_contracts::SessionKeyAccount;
+use x402_aa::accounts::kernel::{self, IKernel};
+use x402_aa_contracts::{KernelSessionValidator, SessionKeyAccount};
 
-use x402_aa_policy::{SessionStatus as ChainStatus, onchain::read_usage};
+use x402_aa_policy::{SessionHost, SessionStatus as ChainStatus, read_usage_in};
 
 use crate::grant::{GrantWindow, SessionGrant, revoke_all_digest, revoke_digest, session_id};
 
@@ -95,6 +96,18 @@ async fn send<P: Provider>(
     Ok(receipt.transaction_hash)
 }
 
+/// The owner's transaction input for a session control: the account's own function
+/// (SessionKeyAccount), or the validator's through Kernel's `execute`, which Kernel lets the
+/// owner key call directly and which calls the validator as the account.
+fn control(host: SessionHost, account_call: Vec<u8>, validator_call: Vec<u8>) -> Vec<u8> {
+    match host {
+        SessionHost::Account => account_call,
+        SessionHost::KernelValidator(validator) => {
+            kernel::encode_execute(validator, U256::ZERO, validator_call.into()).to_vec()
+        }
+    }
+}
+
 /// `revokeSession(id)` sent by the owner (the provider's wallet must sign for `owner`).
 pub async fn revoke<P: Provider>(
     provider: &P,
@@ -102,13 +115,23 @@ pub async fn revoke<P: Provider>(
     account: Address,
     session: B256,
 ) -> Result<TxHash, OwnerError> {
-    send(
-        provider,
-        owner,
-        account,
+    revoke_in(provider, SessionHost::Account, owner, account, session).await
+}
+
+/// [`revoke`] of a session kept by `host`: one owner transaction either way.
+pub async fn revoke_in<P: Provider>(
+    provider: &P,
+    host: SessionHost,
+    owner: Address,
+    account: Address,
+    session: B256,
+) -> Result<TxHash, OwnerError> {
+    let input = control(
+        host,
         SessionKeyAccount::revokeSessionCall { id: session }.abi_encode(),
-    )
-    .await
+        KernelSessionValidator::revokeCall { id: session }.abi_encode(),
+    );
+    send(provider, owner, account, input).await
 }
 
 /// `revokeAllSessions()` sent by the owner.
@@ -117,7 +140,45 @@ pub async fn revoke_all<P: Provider>(
     owner: Address,
     account: Address,
 ) -> Result<TxHash, OwnerError> {
-    send(provider, owner, account, SessionKeyAccount::revokeAllSessionsCall {}.abi_encode()).await
+    revoke_all_in(provider, SessionHost::Account, owner, account).await
+}
+
+/// [`revoke_all`] of the sessions `host` keeps for `account`.
+pub async fn revoke_all_in<P: Provider>(
+    provider: &P,
+    host: SessionHost,
+    owner: Address,
+    account: Address,
+) -> Result<TxHash, OwnerError> {
+    let input = control(
+        host,
+        SessionKeyAccount::revokeAllSessionsCall {}.abi_encode(),
+        KernelSessionValidator::revokeAllCall {}.abi_encode(),
+    );
+    send(provider, owner, account, input).await
+}
+
+/// Installs this project's `KernelSessionValidator` in the owner's deployed Kernel account (one
+/// owner transaction; nothing is sent when it is installed already). Returns the transaction,
+/// if one was needed.
+pub async fn install_kernel_sessions<P: Provider>(
+    provider: &P,
+    owner: Address,
+    account: Address,
+    validator: Address,
+) -> Result<Option<TxHash>, OwnerError> {
+    if !provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
+        let query =
+            IKernel::getExecutionCall { _selector: IKernel::executeBatchCall::SELECTOR.into() };
+        let tx = TransactionRequest::default().with_to(account).with_input(query.abi_encode());
+        let answer = provider.call(tx).await.map_err(rpc)?;
+        let installed = IKernel::getExecutionCall::abi_decode_returns(&answer).map_err(rpc)?;
+        if installed.validator == validator {
+            return Ok(None);
+        }
+    }
+    let input = kernel::install_session_validator_call(account, validator).to_vec();
+    send(provider, owner, account, input).await.map(Some)
 }
 
 /// `pauseSession(id)` (`paused = true`) or `resumeSession(id)` sent by the owner: the session stops
@@ -129,12 +190,25 @@ pub async fn set_paused<P: Provider>(
     session: B256,
     paused: bool,
 ) -> Result<TxHash, OwnerError> {
-    let input = if paused {
+    set_paused_in(provider, SessionHost::Account, owner, account, session, paused).await
+}
+
+/// [`set_paused`] of a session kept by `host`.
+pub async fn set_paused_in<P: Provider>(
+    provider: &P,
+    host: SessionHost,
+    owner: Address,
+    account: Address,
+    session: B256,
+    paused: bool,
+) -> Result<TxHash, OwnerError> {
+    let account_call = if paused {
         SessionKeyAccount::pauseSessionCall { id: session }.abi_encode()
     } else {
         SessionKeyAccount::resumeSessionCall { id: session }.abi_encode()
     };
-    send(provider, owner, account, input).await
+    let validator_call = KernelSessionValidator::setPausedCall { id: session, paused }.abi_encode();
+    send(provider, owner, account, control(host, account_call, validator_call)).await
 }
 
 /// A pause or resume anyone may submit with [`relay_pause`]; `nonce` is the session's pause nonce
@@ -185,10 +259,28 @@ pub async fn relay_revocation<P: Provider>(
 
 /// The account's `sessionEpoch()`, 0 for an account not deployed yet (its epoch will start at 0).
 pub async fn session_epoch<P: Provider>(provider: &P, account: Address) -> Result<u32, OwnerError> {
+    session_epoch_in(provider, SessionHost::Account, account).await
+}
+
+/// [`session_epoch`] as `host` keeps it.
+pub async fn session_epoch_in<P: Provider>(
+    provider: &P,
+    host: SessionHost,
+    account: Address,
+) -> Result<u32, OwnerError> {
     if provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
         return Ok(0);
     }
-    SessionKeyAccount::new(account, provider).sessionEpoch().call().await.map_err(rpc)
+    match host {
+        SessionHost::Account => {
+            SessionKeyAccount::new(account, provider).sessionEpoch().call().await.map_err(rpc)
+        }
+        SessionHost::KernelValidator(validator) => KernelSessionValidator::new(validator, provider)
+            .sessionEpoch(account)
+            .call()
+            .await
+            .map_err(rpc),
+    }
 }
 
 /// Where a session stands on-chain.
@@ -231,18 +323,40 @@ pub async fn remaining<P: Provider>(
     grant: &SessionGrant,
     now: u64,
 ) -> Result<OnChainSession, OwnerError> {
+    remaining_in(provider, SessionHost::Account, chain_id, account, grant, now).await
+}
+
+/// [`remaining`] for a session kept by `host`.
+pub async fn remaining_in<P: Provider>(
+    provider: &P,
+    host: SessionHost,
+    chain_id: u64,
+    account: Address,
+    grant: &SessionGrant,
+    now: u64,
+) -> Result<OnChainSession, OwnerError> {
     let id = session_id(grant, chain_id, account);
     let deployed = !provider.get_code_at(account).await.map_err(rpc)?.is_empty();
-    let usage = read_usage(provider, account, id, Address::ZERO, deployed).await.map_err(rpc)?;
-    let pause_nonce = if deployed {
-        SessionKeyAccount::new(account, provider)
-            .sessionGasState(id)
-            .call()
-            .await
-            .map_err(rpc)?
-            .pauseNonce
-    } else {
-        0
+    let usage =
+        read_usage_in(provider, host, account, id, Address::ZERO, deployed).await.map_err(rpc)?;
+    let pause_nonce = match (deployed, host) {
+        (false, _) => 0,
+        (true, SessionHost::Account) => {
+            SessionKeyAccount::new(account, provider)
+                .sessionGasState(id)
+                .call()
+                .await
+                .map_err(rpc)?
+                .pauseNonce
+        }
+        (true, SessionHost::KernelValidator(validator)) => {
+            KernelSessionValidator::new(validator, provider)
+                .sessionGasState(account, id)
+                .call()
+                .await
+                .map_err(rpc)?
+                .pauseNonce
+        }
     };
     let (period_index, period_spent, lifetime_spent) =
         (usage.period_index, usage.period_spent, usage.lifetime_spent);

@@ -129,7 +129,7 @@ pub fn facilitator_config(devnet: &Devnet, key: &PrivateKeySigner, registry: &Pa
     let a = devnet.addresses;
     let b = devnet.biconomy;
     // Kernel and Safe sit at their canonical addresses on the devnet; Biconomy's build does not.
-    let accounts = AccountsConfig {
+    let mut accounts = AccountsConfig {
         biconomy: Some(BiconomyAccounts {
             factory: b.factory,
             implementation: b.implementation,
@@ -137,6 +137,10 @@ pub fn facilitator_config(devnet: &Devnet, key: &PrivateKeySigner, registry: &Pa
         }),
         ..AccountsConfig::default()
     };
+    // Kernel session payments carry a charge call to the devnet's KernelSessionValidator.
+    if let Some(kernel) = accounts.kernel.as_mut() {
+        kernel.session_validator = Some(a.kernel_session_validator);
+    }
     let chain = ChainConfig {
         session_account_factory: Some(a.session_account_factory),
         accounts,

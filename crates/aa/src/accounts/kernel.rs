@@ -64,6 +64,15 @@ sol! {
         bytes data;
     }
 
+    /// Kernel v2's `ExecutionDetail` (`src/common/Structs.sol`): what `setExecution` stored.
+    #[derive(Debug, PartialEq, Eq)]
+    struct ExecutionDetail {
+        uint48 validAfter;
+        uint48 validUntil;
+        address executor;
+        address validator;
+    }
+
     /// The parts of `KernelFactory` (`src/factory/KernelFactory.sol`) this project calls.
     #[derive(Debug, PartialEq, Eq)]
     interface IKernelFactory {
@@ -84,6 +93,11 @@ sol! {
         function execute(address to, uint256 value, bytes data, uint8 operation) external payable;
         function executeBatch(Call[] calls) external payable;
         function getDefaultValidator() external view returns (address);
+        /// Registers `_validator` for ops whose callData starts with `_selector` (plugin mode);
+        /// `_executor` is only consulted by Kernel's fallback. Only the EntryPoint or the
+        /// account itself may call it.
+        function setExecution(bytes4 _selector, address _executor, address _validator, uint48 _validUntil, uint48 _validAfter, bytes _enableData) external payable;
+        function getExecution(bytes4 _selector) external view returns (ExecutionDetail);
         function getNonce() external view returns (uint256);
         function entryPoint() external view returns (address);
         function name() external view returns (string);
@@ -291,6 +305,22 @@ pub fn encode_payment_batch(
 /// `execute(settlement, 0, settle(...), Operation.Call)`.
 pub fn encode_payment_execute(settlement: Address, settle: &SettleCall) -> Bytes {
     encode_execute(settlement, U256::ZERO, settle.abi_encode())
+}
+
+/// The owner's one call that installs `validator` for session payments: `setExecution` of
+/// `executeBatch` with no executor and no time bounds of Kernel's own (the grant has them),
+/// wrapped in `execute(account, 0, …)` because only the account itself may call it and Kernel
+/// lets its owner key call `execute` directly (ECDSAValidator's `validCaller`).
+pub fn install_session_validator_call(account: Address, validator: Address) -> Bytes {
+    let set = IKernel::setExecutionCall {
+        _selector: IKernel::executeBatchCall::SELECTOR.into(),
+        _executor: Address::ZERO,
+        _validator: validator,
+        _validUntil: alloy::primitives::aliases::U48::ZERO,
+        _validAfter: alloy::primitives::aliases::U48::ZERO,
+        _enableData: Bytes::new(),
+    };
+    encode_execute(account, U256::ZERO, set.abi_encode().into())
 }
 
 /// A session payment through this project's `KernelSessionValidator` (Kernel's plugin mode):

@@ -156,6 +156,9 @@ impl Env {
         chain.session_account_factory = Some(a.session_account_factory);
         // The devnet's Biconomy build is not at Biconomy's canonical addresses (Kernel and
         // Safe are).
+        if let Some(kernel) = chain.accounts.kernel.as_mut() {
+            kernel.session_validator = Some(a.kernel_session_validator);
+        }
         let b = self.devnet.biconomy;
         chain.accounts.biconomy = Some(BiconomyAccounts {
             factory: b.factory,

@@ -10,6 +10,7 @@ mod exact;
 mod fallback;
 mod happy;
 mod idempotency;
+mod kernel_session;
 mod kinds;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -8,7 +8,10 @@ use alloy::{
     primitives::{Address, Bytes},
     providers::DynProvider,
 };
-use x402_aa::{UserOperation, accounts::AccountKind};
+use x402_aa::{
+    UserOperation,
+    accounts::{AccountAbi, AccountKind},
+};
 
 use crate::{
     GrantWindow, SessionMode,
@@ -26,6 +29,10 @@ impl PaymentAccount for UncheckedSessionAccount {
 
     fn kind(&self) -> AccountKind {
         self.0.kind()
+    }
+
+    fn abi(&self) -> &dyn AccountAbi {
+        self.0.abi()
     }
 
     fn sender(&self) -> Address {
