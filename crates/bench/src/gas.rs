@@ -53,6 +53,10 @@ pub(crate) struct GasReport {
     pub(crate) bundles: Vec<BundleFigure>,
     /// Third-party accounts, owner-signed, steady state, each in its own batch encoding.
     pub(crate) kernel_owner: GasFigure,
+    /// Kernel v2.4 with the KernelSessionValidator: a session key's first (enable) and
+    /// steady-state payment.
+    pub(crate) kernel_session_first: GasFigure,
+    pub(crate) kernel_session_steady: GasFigure,
     pub(crate) safe_owner: GasFigure,
     pub(crate) biconomy_owner: GasFigure,
     pub(crate) pre_verification_gas: u64,
@@ -166,6 +170,33 @@ impl Bench {
         Ok(included)
     }
 
+    /// The grant every measured session has: 1000 USDT a day, 1 USDT a payment, one merchant.
+    fn scopes(&self) -> anyhow::Result<Scopes> {
+        Ok(Scopes::new()
+            .spend_cap("1000 USDT".parse()?, per_day())
+            .per_payment_max("1 USDT".parse()?)
+            .merchants([self.merchant])
+            .valid_for(Duration::from_secs(7 * 86_400))
+            .only_paymaster(self.devnet.addresses.verifying_paymaster))
+    }
+
+    /// A Kernel v2.4 account with the KernelSessionValidator installed and a session under
+    /// [`Bench::scopes`], funded with tokens.
+    pub(crate) async fn kernel_session_account(&mut self) -> anyhow::Result<SessionAccount> {
+        let owner = self.fresh_key();
+        let session_key = self.fresh_key();
+        let scopes = self.scopes()?;
+        Ok(x402_aa_stack::kernel_session_account(
+            &self.devnet,
+            &owner,
+            session_key,
+            &scopes,
+            B256::repeat_byte(9),
+            U256::from(1_000 * USD),
+        )
+        .await?)
+    }
+
     /// A session account with a 1000 USDT/day grant; deployed through the factory unless
     /// `counterfactual`, funded with tokens either way.
     pub(crate) async fn session_account(
@@ -174,12 +205,7 @@ impl Bench {
     ) -> anyhow::Result<(PrivateKeySigner, SessionAccount)> {
         let owner = self.fresh_key();
         let session_key = self.fresh_key();
-        let scopes = Scopes::new()
-            .spend_cap("1000 USDT".parse()?, per_day())
-            .per_payment_max("1 USDT".parse()?)
-            .merchants([self.merchant])
-            .valid_for(Duration::from_secs(7 * 86_400))
-            .only_paymaster(self.devnet.addresses.verifying_paymaster);
+        let scopes = self.scopes()?;
         let account = x402_aa_stack::session_account(
             &self.devnet,
             &owner,
@@ -273,6 +299,13 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
     // steady state: the same payment in each account's own batch encoding.
     let kernel = KernelOwnerAccount::new(bench.fresh_key(), a.token, a.settlement, U256::ZERO);
     let kernel_owner = bench.steady_owner(kernel, 40).await?;
+    // 10 and 11. Kernel with the KernelSessionValidator, session key: first payment (enables the
+    // grant) and steady state, beside 7.
+    let kernel_session = bench.kernel_session_account().await?;
+    let kernel_session = bench.signer(kernel_session).await?;
+    let kernel_session_first = bench.pay(&kernel_session, 70).await?;
+    bench.pay(&kernel_session, 71).await?;
+    let kernel_session_steady = bench.pay(&kernel_session, 72).await?;
     let safe = SafeOwnerAccount::single_owner(
         bench.fresh_key(),
         bench.devnet.safe,
@@ -292,6 +325,8 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
 
     Ok(GasReport {
         kernel_owner,
+        kernel_session_first,
+        kernel_session_steady,
         safe_owner,
         biconomy_owner,
         simple_account_owner,

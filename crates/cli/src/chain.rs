@@ -27,6 +27,9 @@ pub(crate) struct DevnetState {
     pub(crate) settlement: Address,
     pub(crate) token: Address,
     pub(crate) verifying_paymaster: Address,
+    /// Absent in state files of builds before Kernel sessions.
+    #[serde(default)]
+    pub(crate) kernel_session_validator: Option<Address>,
     pub(crate) paymaster_url: String,
     pub(crate) paymaster_api_key: String,
     pub(crate) funded_keys: Vec<B256>,
@@ -55,6 +58,7 @@ pub(crate) struct Chain {
     pub(crate) settlement: Option<Address>,
     pub(crate) token: Option<TokenInfo>,
     pub(crate) paymaster: Option<Address>,
+    pub(crate) kernel_session_validator: Option<Address>,
 }
 
 impl Chain {
@@ -72,6 +76,7 @@ impl Chain {
                 settlement: Some(state.settlement),
                 token: Some(TokenInfo { address: state.token, symbol: "USDT".into(), decimals: 6 }),
                 paymaster: Some(state.verifying_paymaster),
+                kernel_session_validator: state.kernel_session_validator,
             });
         }
         let rpc_url = cli
@@ -91,6 +96,7 @@ impl Chain {
                 decimals,
             }),
             paymaster: None,
+            kernel_session_validator: None,
         })
     }
 
@@ -111,6 +117,11 @@ impl Chain {
     pub(crate) fn session_factory(&self) -> anyhow::Result<Address> {
         self.session_account_factory
             .context("SessionKeyAccountFactory is not deployed on this network; pass it explicitly")
+    }
+
+    pub(crate) fn kernel_session_validator(&self) -> anyhow::Result<Address> {
+        self.kernel_session_validator
+            .context("no KernelSessionValidator known for this network (Kernel sessions need one)")
     }
 
     pub(crate) fn settlement(&self) -> anyhow::Result<Address> {

@@ -28,7 +28,7 @@ use x402_aa_session::{
 };
 use x402_aa_stack::{LocalStack, StackOptions};
 
-use crate::output::Out;
+use crate::{commands::SessionAccount, output::Out};
 
 const USD: u64 = 1_000_000;
 const API_KEY: &str = "demo";
@@ -39,7 +39,7 @@ struct Row {
     tx: Option<B256>,
 }
 
-pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
+pub(crate) async fn run(out: &Out, kind: SessionAccount) -> anyhow::Result<()> {
     let spinner = out.spinner("starting anvil, EntryPoint v0.6, paymaster, settlement, USDT");
     let devnet = Devnet::spawn().await?;
     let a = devnet.addresses;
@@ -55,7 +55,8 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
     let facilitator = stack.facilitator.url();
     out.say(format!("facilitator {facilitator}   paid API {} (1 USDT)", stack.paid_url()));
 
-    // The owner: a counterfactual SessionKeyAccount holding 20 USDT and no native coin.
+    // The owner: a counterfactual SessionKeyAccount holding 20 USDT and no native coin, or a
+    // Kernel account whose owner installs the session validator with one transaction.
     // The grant: one owner signature, then the owner key goes offline.
     let owner_key = devnet.keys.spare[0].clone();
     let provider = devnet.provider().clone();
@@ -67,22 +68,37 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
         .only_paymaster(a.verifying_paymaster)
         // From the latest block on (the stack's default starts one second earlier).
         .valid_from(devnet.block_timestamp().await?);
-    let session = x402_aa_stack::session_account(
-        &devnet,
-        &owner_key,
-        PrivateKeySigner::random(),
-        &scopes,
-        B256::repeat_byte(0x42),
-        false,
-        U256::from(20 * USD),
-    )
-    .await?;
+    let (session, where_) = match kind {
+        SessionAccount::SessionKeyAccount => {
+            let session = x402_aa_stack::session_account(
+                &devnet,
+                &owner_key,
+                PrivateKeySigner::random(),
+                &scopes,
+                B256::repeat_byte(0x42),
+                false,
+                U256::from(20 * USD),
+            )
+            .await?;
+            (session, "SessionKeyAccount, not deployed yet")
+        }
+        SessionAccount::Kernel => {
+            let session = x402_aa_stack::kernel_session_account(
+                &devnet,
+                &owner_key,
+                PrivateKeySigner::random(),
+                &scopes,
+                B256::repeat_byte(0x42),
+                U256::from(20 * USD),
+            )
+            .await?;
+            (session, "Kernel v2.4, KernelSessionValidator installed by one owner transaction")
+        }
+    };
+    let host = session.file.host();
     let (file, grant) = (&session.file, session.grant().clone());
     let (account, session_id, token) = (file.account, file.session_id, file.token.clone());
-    out.say(format!(
-        "owner {} → account {account} (not deployed yet), 20 USDT",
-        owner_key.address()
-    ));
+    out.say(format!("owner {} → account {account} ({where_}), 20 USDT", owner_key.address()));
     out.say(format!(
         "grant {session_id}: {} per day, max {} per payment, merchant {merchant} only, until {}",
         file.limits.per_period, file.limits.per_payment, file.limits.valid_until
@@ -169,12 +185,12 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
             },
         )
         .await?;
-    let revoke_tx = owner::revoke(&provider, owner_key.address(), account, session_id).await?;
+    let revoke_tx =
+        owner::revoke_in(&provider, host, owner_key.address(), account, session_id).await?;
     out.say(format!("next day: owner revoked the session (tx {revoke_tx})"));
     // The agent reconciles its ledger with the chain (as it does at every start) and tries again.
-    let state =
-        owner::remaining(&provider, chain_id, account, &grant, devnet.block_timestamp().await?)
-            .await?;
+    let now = devnet.block_timestamp().await?;
+    let state = owner::remaining_in(&provider, host, chain_id, account, &grant, now).await?;
     let chain_state = OnChainState {
         block_number: provider.get_block_number().await?,
         status: if state.status == owner::SessionStatus::Revoked {
@@ -208,7 +224,7 @@ pub(crate) async fn run(out: &Out) -> anyhow::Result<()> {
 
     // Summary from the chain itself.
     let now = devnet.block_timestamp().await?;
-    let state = owner::remaining(&provider, chain_id, account, &grant, now).await?;
+    let state = owner::remaining_in(&provider, host, chain_id, account, &grant, now).await?;
     let merchant_balance = devnet.token_balance(merchant).await?;
     ensure!(merchant_balance == U256::from(10 * USD), "merchant holds {merchant_balance}");
     let mut table = String::from("\n| # | outcome | tx |\n|---:|---|---|\n");

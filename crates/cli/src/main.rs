@@ -67,7 +67,11 @@ enum Command {
         config: PathBuf,
     },
     /// Run the whole story on a devnet: pay, hit the cap, get refused at every layer, revoke.
-    Demo,
+    Demo {
+        /// The account contract the agent's session lives in.
+        #[arg(long, value_enum, default_value_t = commands::SessionAccount::SessionKeyAccount)]
+        account: commands::SessionAccount,
+    },
 }
 
 #[tokio::main]
@@ -80,7 +84,7 @@ async fn main() {
         Command::Session { command } => commands::session(&cli, &out, command).await,
         Command::Pay(args) => commands::pay(&cli, &out, args).await,
         Command::Facilitator { config } => commands::facilitator(&out, config).await,
-        Command::Demo => demo::run(&out).await,
+        Command::Demo { account } => demo::run(&out, *account).await,
     };
     if let Err(e) = result {
         out.error(&e);

@@ -5,8 +5,21 @@ use std::process::Command;
 
 #[test]
 fn demo_runs_the_whole_story() {
+    demo(&[]);
+}
+
+/// The same story from a Kernel v2.4 account whose session key pays through the
+/// KernelSessionValidator: paid to the cap, refused by the SDK, the facilitator and the chain,
+/// revoked, refused again.
+#[test]
+fn demo_runs_the_whole_story_on_kernel() {
+    demo(&["--account", "kernel"]);
+}
+
+fn demo(extra: &[&str]) {
     let output = Command::new(env!("CARGO_BIN_EXE_x402-aa"))
         .args(["--json", "demo"])
+        .args(extra)
         .output()
         .expect("run x402-aa demo");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -2,6 +2,7 @@
 //! figures every layer checks a payment against ([`crate::SessionUsage`]).
 
 use alloy::{
+    eips::BlockId,
     primitives::{Address, B256, U256},
     providers::Provider,
 };
@@ -82,22 +83,34 @@ pub async fn read_usage_in<P: Provider>(
     if !deployed {
         return Ok(SessionUsage::default());
     }
+    read_usage_at(provider, host, account, session_id, merchant, BlockId::latest()).await
+}
+
+/// [`read_usage_in`] of a deployed account, every figure at block `at` (one consistent view).
+pub async fn read_usage_at<P: Provider>(
+    provider: &P,
+    host: SessionHost,
+    account: Address,
+    session_id: B256,
+    merchant: Address,
+    at: BlockId,
+) -> Result<SessionUsage, alloy::contract::Error> {
     if let SessionHost::KernelValidator(validator) = host {
         let c = KernelSessionViews::new(validator, provider);
         let (state, gas, epoch, merchant) = tokio::try_join!(
-            async { c.sessionState(account, session_id).call().await },
-            async { c.sessionGasState(account, session_id).call().await },
-            async { c.sessionEpoch(account).call().await },
-            async { c.sessionMerchantState(account, session_id, merchant).call().await },
+            async { c.sessionState(account, session_id).block(at).call().await },
+            async { c.sessionGasState(account, session_id).block(at).call().await },
+            async { c.sessionEpoch(account).block(at).call().await },
+            async { c.sessionMerchantState(account, session_id, merchant).block(at).call().await },
         )?;
         return Ok(usage_of!(state, gas, epoch, merchant));
     }
     let c = SessionKeyAccount::new(account, provider);
     let (state, gas, epoch, merchant) = tokio::try_join!(
-        async { c.sessionState(session_id).call().await },
-        async { c.sessionGasState(session_id).call().await },
-        async { c.sessionEpoch().call().await },
-        async { c.sessionMerchantState(session_id, merchant).call().await },
+        async { c.sessionState(session_id).block(at).call().await },
+        async { c.sessionGasState(session_id).block(at).call().await },
+        async { c.sessionEpoch().block(at).call().await },
+        async { c.sessionMerchantState(session_id, merchant).block(at).call().await },
     )?;
     Ok(usage_of!(state, gas, epoch, merchant))
 }

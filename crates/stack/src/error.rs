@@ -29,6 +29,9 @@ pub enum StackError {
     Grant(#[from] OwnerError),
     #[error("session file: {0}")]
     SessionFile(#[from] SessionFileError),
+    /// Deploying a Kernel account or installing the session validator in it.
+    #[error("Kernel session setup: {0}")]
+    KernelSetup(String),
 }
 
 impl StackError {

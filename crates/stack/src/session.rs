@@ -1,17 +1,22 @@
-//! A funded SessionKeyAccount with a signed grant, ready for a `PaymentSigner`.
+//! A funded SessionKeyAccount (or Kernel account with the session validator) with a signed
+//! grant, ready for a `PaymentSigner`.
 
 use alloy::{
     network::TransactionBuilder,
     primitives::{B256, U256},
+    providers::{Provider, ProviderBuilder},
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
     sol_types::SolCall,
 };
-use x402_aa::ENTRY_POINT_V06;
+use x402_aa::{ENTRY_POINT_V06, accounts::kernel};
 use x402_aa_contracts::SessionKeyAccountFactory;
 use x402_aa_devnet::Devnet;
 use x402_aa_session::{
-    Scopes, SessionFile, TokenInfo, file::AccountDeployment, owner::sign_grant,
+    Scopes, SessionFile, TokenInfo,
+    file::AccountDeployment,
+    owner::{self, sign_grant},
+    policy::SessionHost,
     signer::SessionAccount,
 };
 
@@ -77,4 +82,65 @@ pub async fn session_account(
         signature,
     );
     Ok(SessionAccount::new(file, session_key)?)
+}
+
+/// `owner`'s Kernel v2.4 account (index 0, canonical factory) holding `mint` USDT, with this
+/// project's `KernelSessionValidator` installed by one owner transaction, and a session of
+/// `session_key` under `scopes` signed by `owner`. The owner gets a little native coin for that
+/// transaction; the account is deployed through the factory by the devnet deployer. Window and
+/// salt as [`session_account`].
+pub async fn kernel_session_account(
+    devnet: &Devnet,
+    owner: &PrivateKeySigner,
+    session_key: PrivateKeySigner,
+    scopes: &Scopes,
+    grant_salt: B256,
+    mint: U256,
+) -> Result<SessionAccount, StackError> {
+    let a = devnet.addresses;
+    let validator = a.kernel_session_validator;
+    let init_code = kernel::init_code(owner.address(), U256::ZERO);
+    let account = kernel::account_address(owner.address(), U256::ZERO);
+    if devnet.provider().get_code_at(account).await.map_err(chain)?.is_empty() {
+        let tx = TransactionRequest::default()
+            .with_from(devnet.keys.deployer.address())
+            .with_to(kernel::KERNEL_FACTORY)
+            .with_input(init_code[20..].to_vec());
+        devnet.send("KernelFactory.createAccount", tx).await?;
+    }
+    devnet.fund(owner.address(), U256::from(10u64.pow(17))).await?;
+    let url =
+        devnet.rpc_url().parse().map_err(|e| StackError::KernelSetup(format!("RPC URL: {e}")))?;
+    let as_owner = ProviderBuilder::new().wallet(owner.clone()).connect_http(url);
+    owner::install_kernel_sessions(&as_owner, owner.address(), account, validator)
+        .await
+        .map_err(|e| StackError::KernelSetup(format!("installing the session validator: {e}")))?;
+    devnet.mint(account, mint).await?;
+    let token = usdt(devnet);
+    let now = devnet.block_timestamp().await?;
+    let host = SessionHost::KernelValidator(validator);
+    let epoch = owner::session_epoch_in(&as_owner, host, account)
+        .await
+        .map_err(|e| StackError::KernelSetup(e.to_string()))?;
+    let grant =
+        scopes.to_grant(session_key.address(), &token, a.settlement, now - 1, epoch, grant_salt)?;
+    let chain_id = devnet.chain_id();
+    let (_, signature) = sign_grant(owner, &grant, chain_id, account)?;
+    let file = SessionFile::new(
+        chain_id,
+        account,
+        ENTRY_POINT_V06,
+        None,
+        token,
+        owner.address(),
+        scopes.merchant_list(),
+        &grant,
+        signature,
+    )
+    .in_kernel(validator);
+    Ok(SessionAccount::new(file, session_key)?)
+}
+
+fn chain(e: impl std::fmt::Display) -> StackError {
+    StackError::KernelSetup(format!("chain: {e}"))
 }

@@ -51,6 +51,7 @@ pub(crate) async fn devnet(cli: &Cli, out: &Out, command: &DevnetCommand) -> any
         settlement: a.settlement,
         token: a.token,
         verifying_paymaster: a.verifying_paymaster,
+        kernel_session_validator: Some(a.kernel_session_validator),
         paymaster_url: stack.paymaster.url(),
         paymaster_api_key: api_key,
         funded_keys: devnet.keys.spare.iter().map(|k| k.to_bytes()).collect(),

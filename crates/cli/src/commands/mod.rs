@@ -10,4 +10,4 @@ pub(crate) use account::{AccountCommand, account};
 pub(crate) use devnet::{DevnetCommand, devnet};
 pub(crate) use facilitator::facilitator;
 pub(crate) use pay::{PayArgs, pay};
-pub(crate) use session::{SessionCommand, session};
+pub(crate) use session::{SessionAccount, SessionCommand, session};

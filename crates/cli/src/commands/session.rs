@@ -12,7 +12,9 @@ use alloy::{
 };
 use clap::Subcommand;
 use serde_json::json;
+use x402_aa::accounts::kernel;
 use x402_aa_contracts::SessionKeyAccountFactory;
+use x402_aa_session::policy::SessionHost;
 use x402_aa_session::{
     Scopes, SessionFile,
     file::{AccountDeployment, save_session_key},
@@ -23,12 +25,39 @@ use x402_aa_session::{
 
 use crate::{Cli, chain::Chain, output::Out};
 
+/// Account contracts that hold sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SessionAccount {
+    /// This project's SessionKeyAccount (counterfactual: the first payment deploys it).
+    SessionKeyAccount,
+    /// ZeroDev Kernel v2.4 with this project's KernelSessionValidator.
+    Kernel,
+}
+
+impl SessionAccount {
+    fn host(self, chain: &Chain) -> anyhow::Result<SessionHost> {
+        Ok(match self {
+            Self::SessionKeyAccount => SessionHost::Account,
+            Self::Kernel => SessionHost::KernelValidator(chain.kernel_session_validator()?),
+        })
+    }
+}
+
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once from the command line; `grant` simply has many options"
+)]
 pub(crate) enum SessionCommand {
     /// Sign a grant as the owner; write a session file and a 0600 session key file.
     Grant {
         #[arg(long, env = "X402_AA_OWNER_KEY", hide_env_values = true)]
         owner_key: PrivateKeySigner,
+        /// The account contract the session lives in (the owner's account number `--salt`).
+        /// `kernel` deploys the owner's Kernel v2.4 account if needed and installs the
+        /// KernelSessionValidator (owner transactions: the owner key needs gas).
+        #[arg(long, value_enum, default_value_t = SessionAccount::SessionKeyAccount)]
+        account: SessionAccount,
         #[arg(long, default_value_t = 0)]
         salt: u64,
         /// Cap per period, e.g. "10 USDT".
@@ -94,6 +123,9 @@ pub(crate) enum SessionCommand {
     /// Revoke every session of an account.
     RevokeAll {
         account: Address,
+        /// The kind of `account` (where its sessions are kept).
+        #[arg(long = "account-kind", value_enum, default_value_t = SessionAccount::SessionKeyAccount)]
+        kind: SessionAccount,
         #[arg(long, env = "X402_AA_OWNER_KEY", hide_env_values = true)]
         owner_key: PrivateKeySigner,
     },
@@ -126,6 +158,7 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
     match command {
         SessionCommand::Grant {
             owner_key,
+            account: account_kind,
             salt,
             spend_cap,
             period_secs,
@@ -140,12 +173,36 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
             key_out,
         } => {
             let chain = Chain::resolve(cli)?;
-            let provider = chain.provider(None)?;
-            let factory = chain.session_factory()?;
-            let account = SessionKeyAccountFactory::new(factory, &provider)
-                .getAddress(owner_key.address(), U256::from(*salt))
-                .call()
-                .await?;
+            let provider = chain.provider(Some(owner_key))?;
+            let host = account_kind.host(&chain)?;
+            let (account, deployment) = match host {
+                SessionHost::Account => {
+                    let factory = chain.session_factory()?;
+                    let account = SessionKeyAccountFactory::new(factory, &provider)
+                        .getAddress(owner_key.address(), U256::from(*salt))
+                        .call()
+                        .await?;
+                    let deployment = AccountDeployment {
+                        factory,
+                        owner: owner_key.address(),
+                        salt: U256::from(*salt),
+                    };
+                    (account, Some(deployment))
+                }
+                SessionHost::KernelValidator(validator) => {
+                    let _spinner =
+                        out.spinner("installing the session validator in the Kernel account");
+                    let account = kernel_account(&provider, owner_key, U256::from(*salt)).await?;
+                    owner::install_kernel_sessions(
+                        &provider,
+                        owner_key.address(),
+                        account,
+                        validator,
+                    )
+                    .await?;
+                    (account, None)
+                }
+            };
             let mut scopes = Scopes::new()
                 .spend_cap(
                     spend_cap.parse()?,
@@ -183,7 +240,7 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
             }
             let session_key = PrivateKeySigner::random();
             let token = chain.token()?;
-            let epoch = owner::session_epoch(&provider, account).await?;
+            let epoch = owner::session_epoch_in(&provider, host, account).await?;
             let now = chain.now(&provider).await?;
             let mut salt_bytes = [0u8; 32];
             salt_bytes[..20].copy_from_slice(session_key.address().as_slice());
@@ -196,21 +253,20 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
                 B256::from(salt_bytes),
             )?;
             let (_, signature) = owner::sign_grant(owner_key, &grant, chain.chain_id, account)?;
-            let file = SessionFile::new(
+            let mut file = SessionFile::new(
                 chain.chain_id,
                 account,
                 chain.entry_point,
-                Some(AccountDeployment {
-                    factory,
-                    owner: owner_key.address(),
-                    salt: U256::from(*salt),
-                }),
+                deployment,
                 token,
                 owner_key.address(),
                 scopes.merchant_list(),
                 &grant,
                 signature,
             );
+            if let SessionHost::KernelValidator(validator) = host {
+                file = file.in_kernel(validator);
+            }
             file.save(out_path)?;
             save_session_key(key_out, &session_key)?;
             out.result(
@@ -253,8 +309,14 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
             let provider = chain.provider(Some(owner_key))?;
             let _spinner = out.spinner("revoking");
             deploy_if_needed(&provider, &file, owner_key).await?;
-            let tx = owner::revoke(&provider, owner_key.address(), file.account, file.session_id)
-                .await?;
+            let tx = owner::revoke_in(
+                &provider,
+                file.host(),
+                owner_key.address(),
+                file.account,
+                file.session_id,
+            )
+            .await?;
             out.result(
                 format!("session {} revoked (tx {tx})", file.session_id),
                 json!({ "revoked": file.session_id, "tx": tx }),
@@ -273,8 +335,9 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
             let what = if paused { "paused" } else { "resumed" };
             let _spinner = out.spinner(if paused { "pausing" } else { "resuming" });
             deploy_if_needed(&provider, &file, owner_key).await?;
-            let tx = owner::set_paused(
+            let tx = owner::set_paused_in(
                 &provider,
+                file.host(),
                 owner_key.address(),
                 file.account,
                 file.session_id,
@@ -286,11 +349,12 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
                 json!({ "session": file.session_id, "paused": paused, "tx": tx }),
             );
         }
-        SessionCommand::RevokeAll { account, owner_key } => {
+        SessionCommand::RevokeAll { account, kind, owner_key } => {
             let chain = Chain::resolve(cli)?;
             let provider = chain.provider(Some(owner_key))?;
+            let host = kind.host(&chain)?;
             let _spinner = out.spinner("revoking every session");
-            let tx = owner::revoke_all(&provider, owner_key.address(), *account).await?;
+            let tx = owner::revoke_all_in(&provider, host, owner_key.address(), *account).await?;
             out.result(
                 format!("every session of {account} revoked (tx {tx})"),
                 json!({ "account": account, "tx": tx }),
@@ -321,7 +385,8 @@ async fn status(cli: &Cli, file: &SessionFile) -> anyhow::Result<(String, serde_
     let provider = chain.provider(None)?;
     let grant = file.grant()?;
     let now = chain.now(&provider).await?;
-    let s = owner::remaining(&provider, file.chain_id, file.account, &grant, now).await?;
+    let s = owner::remaining_in(&provider, file.host(), file.chain_id, file.account, &grant, now)
+        .await?;
     let status = match s.status {
         SessionStatus::NotEnabled => "granted, not used yet",
         SessionStatus::Enabled => "active",
@@ -365,6 +430,31 @@ async fn status(cli: &Cli, file: &SessionFile) -> anyhow::Result<(String, serde_
         "pauseNonce": s.pause_nonce,
     });
     Ok((text, json))
+}
+
+/// The owner's Kernel v2.4 account number `index` (canonical factory), deployed by the owner if it
+/// is not yet.
+async fn kernel_account(
+    provider: &impl Provider,
+    owner_key: &PrivateKeySigner,
+    index: U256,
+) -> anyhow::Result<Address> {
+    let account = kernel::account_address(owner_key.address(), index);
+    if provider.get_code_at(account).await?.is_empty() {
+        let init_code = kernel::init_code(owner_key.address(), index);
+        let tx = TransactionRequest::default()
+            .with_from(owner_key.address())
+            .with_to(kernel::KERNEL_FACTORY)
+            .with_input(init_code[20..].to_vec());
+        let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
+        anyhow::ensure!(receipt.status(), "deploying the Kernel account reverted");
+        anyhow::ensure!(
+            !provider.get_code_at(account).await?.is_empty(),
+            "KernelFactory {} did not deploy {account} (is Kernel v2.4 deployed on this chain?)",
+            kernel::KERNEL_FACTORY
+        );
+    }
+    Ok(account)
 }
 
 /// A counterfactual account is deployed first (by its owner), so the revocation lands in real storage

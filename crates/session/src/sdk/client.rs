@@ -17,8 +17,7 @@ use alloy::{
 };
 use reqwest::{IntoUrl, Method};
 use x402_aa::accounts::{AccountKind, KernelAbi, biconomy, safe::SafeDeployment};
-use x402_aa_contracts::SessionKeyAccount;
-use x402_aa_policy::{Rule, ScopeViolation};
+use x402_aa_policy::{Rule, ScopeViolation, SessionStatus as ChainStatus, read_usage_at};
 use x402_aa_rpc::{BundlerClient, PaymasterClient};
 
 use super::{Network, SdkError, chain, latest_timestamp, owner::sender_address};
@@ -624,17 +623,27 @@ async fn sync_ledger(
     if code.is_empty() {
         return Ok(()); // nothing spent yet; the first payment deploys the account
     }
-    let account = SessionKeyAccount::new(session.account, provider);
-    let (state, epoch) = tokio::try_join!(
-        async { account.sessionState(session.session_id).block(at).call().await.map_err(chain) },
-        async { account.sessionEpoch().block(at).call().await.map_err(chain) },
-    )?;
+    let usage = read_usage_at(
+        provider,
+        session.host(),
+        session.account,
+        session.session_id,
+        Address::ZERO,
+        at,
+    )
+    .await
+    .map_err(chain)?;
+    let epoch = usage.account_epoch;
     let chain_state = OnChainState {
         block_number: block,
-        status: ChainSessionStatus::try_from(state.status)?,
-        period_index: state.periodIndex,
-        period_spent: U256::from(state.periodSpent),
-        lifetime_spent: U256::from(state.lifetimeSpent),
+        status: match usage.status {
+            ChainStatus::Unknown => ChainSessionStatus::NotEnabled,
+            ChainStatus::Enabled => ChainSessionStatus::Enabled,
+            ChainStatus::Revoked => ChainSessionStatus::Revoked,
+        },
+        period_index: usage.period_index,
+        period_spent: usage.period_spent,
+        lifetime_spent: usage.lifetime_spent,
     };
     ledger.reconcile(session.session_id, &chain_state)?;
     if epoch != session.signed_grant.grant.epoch {

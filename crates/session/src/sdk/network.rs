@@ -56,6 +56,9 @@ pub struct Network {
     /// Biconomy's implementation, ECDSA module and proxy code (canonical unless set; the
     /// devnet's vendored build differs).
     biconomy: biconomy::Deployment,
+    /// This project's `KernelSessionValidator`, which session keys on Kernel accounts pay
+    /// through.
+    kernel_session_validator: Option<Address>,
 }
 
 /// The names [`Network::preset`] knows.
@@ -75,6 +78,8 @@ pub mod env {
     pub const TOKEN: &str = "X402_AA_TOKEN";
     /// The paymaster contract grants may pin (`Scopes::only_paymaster`).
     pub const PAYMASTER: &str = "X402_AA_PAYMASTER";
+    /// This project's `KernelSessionValidator` (session keys on Kernel accounts).
+    pub const KERNEL_SESSION_VALIDATOR: &str = "X402_AA_KERNEL_SESSION_VALIDATOR";
     /// Prefix of the per-kind factory overrides.
     pub const FACTORY_PREFIX: &str = "X402_AA_FACTORY_";
 }
@@ -197,6 +202,9 @@ impl Network {
         if let Some(a) = address(env::PAYMASTER)? {
             network.paymaster = Some(a);
         }
+        if let Some(a) = address(env::KERNEL_SESSION_VALIDATOR)? {
+            network.kernel_session_validator = Some(a);
+        }
         for kind in AccountKind::ALL {
             let var = factory_var(kind);
             let value = lookup(&var);
@@ -241,6 +249,7 @@ impl Network {
             paymaster: None,
             safe: SafeDeployment::CANONICAL,
             biconomy: biconomy::Deployment::CANONICAL,
+            kernel_session_validator: None,
         }
     }
 
@@ -293,6 +302,16 @@ impl Network {
         self.factories.insert(AccountKind::Biconomy, deployment.factory);
         self.biconomy = deployment;
         self
+    }
+
+    /// The `KernelSessionValidator` that session keys on Kernel accounts pay through.
+    pub fn with_kernel_session_validator(mut self, validator: Address) -> Self {
+        self.kernel_session_validator = Some(validator);
+        self
+    }
+
+    pub fn kernel_session_validator(&self) -> Option<Address> {
+        self.kernel_session_validator
     }
 
     pub fn with_settlement(mut self, settlement: Address) -> Self {

@@ -11,9 +11,9 @@ use alloy::{
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
 };
-use x402_aa::accounts::AccountConfig;
-use x402_aa::accounts::AccountKind;
+use x402_aa::accounts::{AccountAbi, AccountConfig, AccountKind, KernelSessionAbi};
 use x402_aa_contracts::EntryPoint;
+use x402_aa_policy::SessionHost;
 
 use super::{Network, SdkError, chain, latest_timestamp};
 use crate::{
@@ -145,26 +145,53 @@ impl SessionOwner {
         scopes: &Scopes,
         session_key: SessionKey,
     ) -> Result<GrantedSession, SdkError> {
-        if kind != AccountKind::SessionKeyAccount {
-            return Err(SdkError::UnsupportedAccountKind { kind, role: "session grants" });
-        }
-        let (provider, chain_id) = self.network.connect().await?;
+        let (provider, chain_id) = match kind {
+            AccountKind::SessionKeyAccount => self.network.connect().await?,
+            // A Kernel account gets the validator installed by an owner transaction.
+            AccountKind::Kernel => self.network.connect_with(Some(&self.key)).await?,
+            kind => return Err(SdkError::UnsupportedAccountKind { kind, role: "session grants" }),
+        };
         let factory = self.network.require_factory(kind)?;
         let settlement = self.network.require_settlement()?;
         let entry_point = self.network.entry_point();
-        let (account, token, now) = tokio::try_join!(
-            sender_address(
-                &provider,
-                entry_point,
-                kind,
-                factory,
-                self.address(),
-                self.account_salt
-            ),
-            self.network.token_info(&provider),
-            latest_timestamp(&provider),
-        )?;
-        let epoch = owner::session_epoch(&provider, account).await?;
+        let (token, now) =
+            tokio::try_join!(self.network.token_info(&provider), latest_timestamp(&provider))?;
+        let (account, host, deployment) = match kind {
+            AccountKind::Kernel => {
+                let validator = self.network.kernel_session_validator().ok_or(SdkError::Missing {
+                    what: "KernelSessionValidator",
+                    hint: "use Network::with_kernel_session_validator or X402_AA_KERNEL_SESSION_VALIDATOR",
+                })?;
+                let config =
+                    AccountConfig::single_owner(factory, self.address(), self.account_salt);
+                let abi = KernelSessionAbi::new(validator);
+                let account = abi
+                    .counterfactual_address(&config)
+                    .map_err(|e| SdkError::Chain(e.to_string()))?
+                    .ok_or(SdkError::CannotDeploy(Address::ZERO))?;
+                let init_code =
+                    abi.init_code(&config).map_err(|e| SdkError::Chain(e.to_string()))?;
+                self.deploy_with(&provider, account, factory, init_code).await?;
+                owner::install_kernel_sessions(&provider, self.address(), account, validator)
+                    .await?;
+                (account, SessionHost::KernelValidator(validator), None)
+            }
+            _ => {
+                let account = sender_address(
+                    &provider,
+                    entry_point,
+                    kind,
+                    factory,
+                    self.address(),
+                    self.account_salt,
+                )
+                .await?;
+                let deployment =
+                    AccountDeployment { factory, owner: self.address(), salt: self.account_salt };
+                (account, SessionHost::Account, Some(deployment))
+            }
+        };
+        let epoch = owner::session_epoch_in(&provider, host, account).await?;
         let (key, key_address) = match session_key {
             SessionKey::Generate => {
                 let key = PrivateKeySigner::random();
@@ -179,19 +206,20 @@ impl SessionOwner {
         };
         let grant = scopes.to_grant(key_address, &token, settlement, now, epoch, random_salt()?)?;
         let (_, signature) = owner::sign_grant(&self.key, &grant, chain_id, account)?;
-        let deployment =
-            AccountDeployment { factory, owner: self.address(), salt: self.account_salt };
-        let file = SessionFile::new(
+        let mut file = SessionFile::new(
             chain_id,
             account,
             entry_point,
-            Some(deployment),
+            deployment,
             token,
             self.address(),
             scopes.merchant_list(),
             &grant,
             signature,
         );
+        if let SessionHost::KernelValidator(validator) = host {
+            file = file.in_kernel(validator);
+        }
         Ok(GrantedSession { kind, file, key })
     }
 
@@ -203,26 +231,45 @@ impl SessionOwner {
         self.check_owner(session.owner)?;
         let (provider, _) = self.network.connect_with(Some(&self.key)).await?;
         self.deploy_if_needed(&provider, session).await?;
-        Ok(owner::revoke(&provider, self.address(), session.account, session.session_id).await?)
+        let (host, account, id) = (session.host(), session.account, session.session_id);
+        Ok(owner::revoke_in(&provider, host, self.address(), account, id).await?)
     }
 
     /// Ends every session of the owner's account of `kind` (`revokeAllSessions`).
     pub async fn revoke_all(&self, kind: AccountKind) -> Result<TxHash, SdkError> {
-        if kind != AccountKind::SessionKeyAccount {
-            return Err(SdkError::UnsupportedAccountKind { kind, role: "session revocation" });
-        }
         let (provider, _) = self.network.connect_with(Some(&self.key)).await?;
         let factory = self.network.require_factory(kind)?;
-        let account = sender_address(
-            &provider,
-            self.network.entry_point(),
-            kind,
-            factory,
-            self.address(),
-            self.account_salt,
-        )
-        .await?;
-        Ok(owner::revoke_all(&provider, self.address(), account).await?)
+        let (account, host) = match kind {
+            AccountKind::SessionKeyAccount => {
+                let account = sender_address(
+                    &provider,
+                    self.network.entry_point(),
+                    kind,
+                    factory,
+                    self.address(),
+                    self.account_salt,
+                )
+                .await?;
+                (account, SessionHost::Account)
+            }
+            AccountKind::Kernel => {
+                let validator = self.network.kernel_session_validator().ok_or(SdkError::Missing {
+                    what: "KernelSessionValidator",
+                    hint: "use Network::with_kernel_session_validator or X402_AA_KERNEL_SESSION_VALIDATOR",
+                })?;
+                let config =
+                    AccountConfig::single_owner(factory, self.address(), self.account_salt);
+                let account = KernelSessionAbi::new(validator)
+                    .counterfactual_address(&config)
+                    .map_err(|e| SdkError::Chain(e.to_string()))?
+                    .ok_or(SdkError::CannotDeploy(Address::ZERO))?;
+                (account, SessionHost::KernelValidator(validator))
+            }
+            kind => {
+                return Err(SdkError::UnsupportedAccountKind { kind, role: "session revocation" });
+            }
+        };
+        Ok(owner::revoke_all_in(&provider, host, self.address(), account).await?)
     }
 
     /// A revocation signed now that anyone may submit later ([`crate::owner::relay_revocation`]),
@@ -264,9 +311,23 @@ impl SessionOwner {
             .abi()
             .init_code(&config)
             .map_err(|e| SdkError::Chain(e.to_string()))?;
+        self.deploy_with(provider, session.account, d.factory, init_code).await
+    }
+
+    /// Sends `init_code`'s factory call from the owner unless `account` has code already.
+    async fn deploy_with(
+        &self,
+        provider: &DynProvider,
+        account: Address,
+        factory: Address,
+        init_code: Bytes,
+    ) -> Result<(), SdkError> {
+        if !provider.get_code_at(account).await.map_err(chain)?.is_empty() {
+            return Ok(());
+        }
         let tx = TransactionRequest::default()
             .with_from(self.address())
-            .with_to(d.factory)
+            .with_to(factory)
             .with_input(init_code.slice(20..));
         let receipt = provider
             .send_transaction(tx)
@@ -277,6 +338,9 @@ impl SessionOwner {
             .map_err(chain)?;
         if !receipt.status() {
             return Err(owner::OwnerError::Reverted(receipt.transaction_hash).into());
+        }
+        if provider.get_code_at(account).await.map_err(chain)?.is_empty() {
+            return Err(SdkError::CannotDeploy(account));
         }
         Ok(())
     }
@@ -298,7 +362,8 @@ pub async fn session_status(
     }
     let now = latest_timestamp(&provider).await?;
     let grant = session.grant()?;
-    Ok(owner::remaining(&provider, chain_id, session.account, &grant, now).await?)
+    Ok(owner::remaining_in(&provider, session.host(), chain_id, session.account, &grant, now)
+        .await?)
 }
 
 /// The account `factory` deploys for `(owner, salt)` as a `kind` account, asked of the EntryPoint
