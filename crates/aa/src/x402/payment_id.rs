@@ -23,9 +23,7 @@ pub const PAYMENT_ID_LEN: std::ops::RangeInclusive<usize> = 16..=128;
 pub enum PaymentIdError {
     #[error("payment-identifier info.id is not a string")]
     NotAString,
-    #[error(
-        "payment-identifier id {0:?} must be 16-128 characters of A-Z, a-z, 0-9, '-' and '_'"
-    )]
+    #[error("payment-identifier id {0:?} must be 16-128 characters of A-Z, a-z, 0-9, '-' and '_'")]
     Malformed(String),
 }
 

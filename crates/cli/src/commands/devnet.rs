@@ -62,10 +62,8 @@ pub(crate) async fn devnet(cli: &Cli, out: &Out, command: &DevnetCommand) -> any
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&cli.devnet_state, serde_json::to_string_pretty(&state)?)?;
-    let text = format!(
-        "{info}state written to {}; Ctrl-C stops everything.",
-        cli.devnet_state.display()
-    );
+    let text =
+        format!("{info}state written to {}; Ctrl-C stops everything.", cli.devnet_state.display());
     out.result(text, serde_json::to_value(&info)?);
 
     tokio::signal::ctrl_c().await?;

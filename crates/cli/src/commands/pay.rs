@@ -142,8 +142,7 @@ struct Refused {
 
 impl Refused {
     fn from_client(e: &ClientError) -> Self {
-        let no_match =
-            matches!(e, ClientError::NothingPayable { refusals } if refusals.is_empty());
+        let no_match = matches!(e, ClientError::NothingPayable { refusals } if refusals.is_empty());
         Self { reason: e.reason(), message: e.to_string(), no_match }
     }
 }
