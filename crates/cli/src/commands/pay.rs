@@ -52,7 +52,7 @@ pub(crate) struct PayArgs {
     ledger: PathBuf,
     /// Pay aa-native from this owner's SimpleAccount, signing as its owner (no session).
     #[arg(long, value_name = "KEY")]
-    owner_key: Option<PrivateKeySigner>,
+    owner_key: Option<Key>,
     /// The owner's account factory (default: the canonical SimpleAccountFactory v0.6).
     #[arg(long, requires = "owner_key")]
     account_factory: Option<Address>,
@@ -61,13 +61,26 @@ pub(crate) struct PayArgs {
     salt: u64,
     /// Pay x402 `exact` (EIP-3009 transferWithAuthorization) from this key's own token balance.
     #[arg(long, value_name = "KEY")]
-    payer_key: Option<PrivateKeySigner>,
+    payer_key: Option<Key>,
     /// Paymaster (pm_sponsor_userop) URL and API key for aa-native; default: the running
     /// devnet's.
     #[arg(long)]
     paymaster_url: Option<String>,
     #[arg(long, env = "X402_AA_PAYMASTER_API_KEY", hide_env_values = true)]
     paymaster_api_key: Option<String>,
+}
+
+/// A private key argument, boxed: a `PrivateKeySigner` is large, and `PayArgs` sits in the
+/// CLI's command enum beside small variants.
+#[derive(Debug, Clone)]
+struct Key(Box<PrivateKeySigner>);
+
+impl std::str::FromStr for Key {
+    type Err = <PrivateKeySigner as std::str::FromStr>::Err;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(|key| Self(Box::new(key)))
+    }
 }
 
 /// What a payer can pay, for the error when the server offers none of it.
@@ -79,6 +92,13 @@ enum Payer {
 }
 
 impl Payer {
+    fn scheme(self) -> &'static str {
+        match self {
+            Self::Session | Self::Owner => x402_aa::x402::SCHEME,
+            Self::Plain => x402_aa_paywall::EXACT,
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Self::Session => "--session pays aa-native",
@@ -90,14 +110,14 @@ impl Payer {
 
 pub(crate) async fn pay(cli: &Cli, out: &Out, args: &PayArgs) -> anyhow::Result<()> {
     let url = &args.url;
-    let (payer, result) = if let Some(key) = &args.payer_key {
+    let (payer, result) = if let Some(Key(key)) = &args.payer_key {
         let spinner = out.spinner(&format!("GET {url} (exact from {})", key.address()));
-        let client = X402PayingClient::builder().register(exact_scheme(key.clone())).build();
+        let client = X402PayingClient::builder().register(exact_scheme(*key.clone())).build();
         let result = client.get(url).await.map_err(|e| Refused::from_client(&e));
         drop(spinner);
         (Payer::Plain, result)
-    } else if let Some(owner) = &args.owner_key {
-        let client = owner_client(cli, args, owner.clone()).await?;
+    } else if let Some(Key(owner)) = &args.owner_key {
+        let client = owner_client(cli, args, *owner.clone()).await?;
         let spinner = out.spinner(&format!("GET {url} (aa-native from {})", client.account()));
         let result = client.get(url).send().await.map_err(|e| Refused {
             no_match: matches!(
@@ -129,7 +149,7 @@ pub(crate) async fn pay(cli: &Cli, out: &Out, args: &PayArgs) -> anyhow::Result<
         }
         Err(refused) => anyhow::bail!("{} ({})", refused.reason, refused.message),
     };
-    report(out, paid).await
+    report(out, payer, paid).await
 }
 
 /// A refusal, reduced to what `pay` prints.
@@ -242,20 +262,25 @@ async fn offers(url: &str) -> anyhow::Result<String> {
     Ok(if offers.is_empty() { "nothing".into() } else { offers.join(", ") })
 }
 
-async fn report(out: &Out, paid: PaidResponse) -> anyhow::Result<()> {
+/// Prints the answer: the merchant's `PAYMENT-RESPONSE` says what was settled (for every
+/// scheme); for aa-native the client's own record says how the payment ended on chain.
+async fn report(out: &Out, payer: Payer, paid: PaidResponse) -> anyhow::Result<()> {
     let status = paid.status();
     let settlement = paid.settlement.clone();
     let payment = paid.payment.as_ref().map(|p| format!("{:?}", p.outcome));
-    let shown_payment = match (&payment, &settlement) {
-        (Some(outcome), _) => outcome.clone(),
-        (None, Some(s)) if s.success => format!(
-            "settled in {} by {}",
+    let scheme = payer.scheme();
+    let shown_payment = match (&settlement, &payment) {
+        (Some(s), _) if s.success => format!(
+            "{scheme} settled in {} by {}",
             s.transaction,
             s.payer.as_deref().unwrap_or("an unnamed payer")
         ),
-        (None, Some(s)) => {
-            format!("failed: {}", s.error_reason.as_deref().unwrap_or("no reason given"))
-        }
+        (Some(s), _) => format!(
+            "{scheme} failed: {} {}",
+            s.error_reason.as_deref().unwrap_or("(no reason given)"),
+            s.error_message.as_deref().unwrap_or_default()
+        ),
+        (None, Some(outcome)) => format!("{scheme}, no PAYMENT-RESPONSE: {outcome}"),
         (None, None) => "none needed".into(),
     };
     let body = paid.response.text().await.unwrap_or_default();
