@@ -10,9 +10,10 @@
 //!
 //! The id's rules and what "the same payload" means (the whole `paymentPayload`, the id included)
 //! are the protocol's, shared with the paywall and the paying client:
-//! [`x402_aa::x402::payment_id`] and [`x402_aa::x402::payment_fingerprint`]. Answers are kept in memory for [`RETENTION`], at most
-//! [`CAPACITY`] ids; aa-native's registry and EIP-3009's used nonces keep a payment from settling
-//! twice after that, the id only spares the client the refusal.
+//! [`x402_aa::x402::payment_id`] and [`x402_aa::x402::payment_fingerprint`]. Answers are kept in
+//! memory for [`RETENTION`], at most [`CAPACITY`] ids; aa-native's registry and EIP-3009's used
+//! nonces keep a payment from settling twice after that, the id only spares the client the
+//! refusal.
 
 use std::{
     collections::HashMap,
