@@ -35,7 +35,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use x402_aa::x402::Reason;
+use x402_aa::x402::{self, Reason};
 use x402_facilitator_local::{FacilitatorLocal, handlers};
 use x402_types::{facilitator::Facilitator, proto, scheme::SchemeHandlerSlug};
 
@@ -156,19 +156,19 @@ async fn handle(
         },
         Kind::Settle => {
             let payload = &value["paymentPayload"];
-            match payment_id::payment_id(payload) {
-                Err(message) => {
+            match x402::payment_id(payload) {
+                Err(e) => {
                     let reason = crate::exact::INVALID_PAYLOAD;
-                    refusal(kind, StatusCode::BAD_REQUEST, reason, &message, &known)
+                    refusal(kind, StatusCode::BAD_REQUEST, reason, &e.to_string(), &known)
                 }
                 Ok(None) => settle(state, &request).await.into_response(),
                 Ok(Some(id)) => {
-                    let Some(slot) = state.payment_ids.slot(&id, payment_id::fingerprint(payload))
+                    let Some(slot) = state.payment_ids.slot(id, x402::payment_fingerprint(payload))
                     else {
                         let message = format!(
                             "payment-identifier {id} was already used for another payment payload"
                         );
-                        let reason = payment_id::CONFLICT;
+                        let reason = x402::PAYMENT_ID_CONFLICT;
                         return refusal(kind, StatusCode::CONFLICT, reason, &message, &known);
                     };
                     let mut answered = slot.lock().await;

@@ -94,19 +94,21 @@ pub(crate) fn finish_response(
     response
 }
 
-/// The `payment-identifier` id of a paid request and its payload's fingerprint, if it has one.
+/// The `payment-identifier` id of a paid request and its payload's fingerprint, if it has a
+/// well-formed one. A malformed id is not honoured here: the request goes on as if it had none,
+/// and the facilitator refuses it at `/settle`.
 pub(crate) fn payment_id(req: &Request) -> Option<(String, alloy::primitives::B256)> {
     let header = req.headers().get(PAYMENT_SIGNATURE_HEADER)?;
     let json = decode_header_bytes(header.as_bytes()).ok()?;
     let payload: serde_json::Value = serde_json::from_slice(&json).ok()?;
-    let id = crate::payment_id::payment_id(&payload)?;
-    Some((id, crate::payment_id::fingerprint(&payload)))
+    let id = x402_aa::x402::payment_id(&payload).ok()??.to_owned();
+    Some((id, x402_aa::x402::payment_fingerprint(&payload)))
 }
 
 /// HTTP 409 for a `payment-identifier` reused with another payment.
 pub(crate) fn conflict(id: &str) -> Response {
     let body = serde_json::json!({
-        "error": "payment_identifier_conflict",
+        "error": x402_aa::x402::PAYMENT_ID_CONFLICT,
         "message": format!("payment-identifier {id} was already used for another payment"),
     });
     let mut response = Response::new(Body::from(body.to_string()));

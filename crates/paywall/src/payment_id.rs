@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::primitives::{B256, keccak256};
+use alloy::primitives::B256;
 use axum::{
     body::{Body, Bytes},
     http::{HeaderMap, StatusCode},
@@ -29,10 +29,12 @@ use axum::{
 };
 use serde::Serialize;
 use serde_json::{Value, json};
+use x402_aa::x402::PAYMENT_ID_LEN;
 use x402_types::scheme::ExtensionKey;
 
-/// The extension's key in `extensions`.
-pub const PAYMENT_IDENTIFIER: &str = "payment-identifier";
+/// The extension's key in `extensions`; the id rules live with it in the protocol crate
+/// ([`x402_aa::x402::payment_id`]), shared with the facilitator and the paying client.
+pub use x402_aa::x402::PAYMENT_IDENTIFIER;
 pub const RETENTION: Duration = Duration::from_secs(3600);
 pub const CAPACITY: usize = 10_000;
 /// Larger answers are served but not kept; a retry of them is refused by the facilitator as
@@ -58,8 +60,8 @@ impl Default for PaymentIdentifierDeclaration {
                     "required": { "type": "boolean" },
                     "id": {
                         "type": "string",
-                        "minLength": 16,
-                        "maxLength": 128,
+                        "minLength": PAYMENT_ID_LEN.start(),
+                        "maxLength": PAYMENT_ID_LEN.end(),
                         "pattern": "^[a-zA-Z0-9_-]+$"
                     }
                 },
@@ -71,20 +73,6 @@ impl Default for PaymentIdentifierDeclaration {
 
 impl ExtensionKey for PaymentIdentifierDeclaration {
     const EXTENSION_KEY: &'static str = PAYMENT_IDENTIFIER;
-}
-
-/// The client's id in a payment payload, if it sent a well-formed one (16–128 characters of
-/// `[A-Za-z0-9_-]`). A malformed id is not honoured; the facilitator refuses it.
-pub fn payment_id(payment_payload: &Value) -> Option<String> {
-    let id = payment_payload.get("extensions")?.get(PAYMENT_IDENTIFIER)?.get("info")?.get("id")?;
-    let id = id.as_str()?;
-    let valid_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    ((16..=128).contains(&id.len()) && id.chars().all(valid_char)).then(|| id.to_owned())
-}
-
-/// keccak256 of the payload's canonical JSON (serde_json's maps are sorted).
-pub fn fingerprint(payment_payload: &Value) -> B256 {
-    keccak256(payment_payload.to_string())
 }
 
 /// A paid answer, kept whole.
@@ -164,12 +152,9 @@ mod tests {
 
     #[test]
     fn ids_and_conflicts() {
-        assert_eq!(payment_id(&json!({})), None);
-        assert_eq!(payment_id(&payload("too-short")), None);
         let id = "pay_0123456789abcdef";
-        assert_eq!(payment_id(&payload(id)).as_deref(), Some(id));
         let ids = PaymentIds::default();
-        let a = fingerprint(&payload(id));
+        let a = x402_aa::x402::payment_fingerprint(&payload(id));
         assert!(ids.slot(id, a).is_some());
         assert!(ids.slot(id, a).is_some(), "same payload, same slot");
         assert!(ids.slot(id, B256::ZERO).is_none(), "another payload conflicts");

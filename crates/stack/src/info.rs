@@ -102,8 +102,24 @@ pub struct FundedKey {
     pub session_account: Address,
     /// Its SimpleAccount (canonical factory, salt 0): pays aa-native with the owner key.
     pub simple_account: Address,
-    /// What each holds, as people write it: `[(holder, "100 USDT")]`.
-    pub holdings: Vec<(String, String)>,
+    /// What the key and its accounts hold.
+    pub holdings: Vec<Holding>,
+}
+
+/// One balance [`fund_devnet_keys`](crate::fund_devnet_keys) put in place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Holding {
+    /// Who holds it: `key` (the key's own address, which pays `exact`), `sessionAccount` or
+    /// `simpleAccount` (which pay aa-native).
+    pub holder: String,
+    pub address: Address,
+    /// The token's address (one of [`StackInfo::tokens`]).
+    pub token: Address,
+    /// Atomic units.
+    pub amount: String,
+    /// As people write it (`100 USDT`).
+    pub display: String,
 }
 
 impl fmt::Display for StackInfo {
@@ -165,7 +181,7 @@ impl fmt::Display for StackInfo {
                 k.session_account, k.simple_account
             )?;
             let holdings: Vec<String> =
-                k.holdings.iter().map(|(who, what)| format!("{who}: {what}")).collect();
+                k.holdings.iter().map(|h| format!("{}: {}", h.holder, h.display)).collect();
             writeln!(f, "      holds {}", holdings.join(", "))?;
         }
         Ok(())

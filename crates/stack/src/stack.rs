@@ -28,7 +28,7 @@ use x402_aa_paywall::{Eip712Domain, Paywall, Token, exact_price_tag, price_tag};
 use crate::{
     StackError,
     info::{
-        ContractsInfo, FacilitatorInfo, FundedKey, PaidApiInfo, PaymasterInfo, PriceInfo,
+        ContractsInfo, FacilitatorInfo, FundedKey, Holding, PaidApiInfo, PaymasterInfo, PriceInfo,
         StackInfo, TokenInfo,
     },
 };
@@ -345,6 +345,13 @@ pub async fn fund_devnet_keys(
     let simple = SimpleAccountFactory::new(a.simple_account_factory, devnet.provider());
     let shown = x402_aa::x402::TokenAmount::from_atomic(amount, DECIMALS, None)
         .map_or_else(|_| amount.to_string(), |a| a.to_string());
+    let holding = |holder: &str, address, token, symbol| Holding {
+        holder: holder.to_owned(),
+        address,
+        token,
+        amount: amount.to_string(),
+        display: format!("{shown} {symbol}"),
+    };
     let mut funded = Vec::new();
     for key in keys {
         let owner = key.address();
@@ -359,9 +366,9 @@ pub async fn fund_devnet_keys(
             session_account,
             simple_account,
             holdings: vec![
-                ("session account".into(), format!("{shown} USDT")),
-                ("simple account".into(), format!("{shown} USDT")),
-                ("key".into(), format!("{shown} {EXACT_TOKEN_SYMBOL}")),
+                holding("sessionAccount", session_account, a.token, "USDT"),
+                holding("simpleAccount", simple_account, a.token, "USDT"),
+                holding("key", owner, a.eip3009_token, EXACT_TOKEN_SYMBOL),
             ],
         });
     }

@@ -14,6 +14,7 @@
 mod amount;
 mod error;
 mod header;
+mod payment_id;
 mod reason;
 mod types;
 mod verify;
@@ -28,6 +29,10 @@ pub use header::{
     decode_payment_required, decode_payment_response, decode_payment_signature, encode_header,
     encode_payment_required, encode_payment_response, encode_payment_signature,
     parse_payment_required, payment_payload,
+};
+pub use payment_id::{
+    PAYMENT_ID_CONFLICT, PAYMENT_ID_LEN, PAYMENT_IDENTIFIER, PaymentIdError, is_valid_payment_id,
+    payment_fingerprint, payment_id,
 };
 pub use reason::{Reason, UnknownReason};
 pub use types::{

@@ -1,17 +1,30 @@
 //! `devnet up`: a local chain with everything around it, until Ctrl-C.
+//!
+//! What it prints (text, or `--json`) is the stack's [`StackInfo`]: everything a client or a
+//! merchant needs, so the official x402 clients and servers work against it with no other
+//! configuration. The JSON field names are the serde names of [`StackInfo`] (camelCase), listed
+//! in the README's devnet section; the CLI tests read them.
 
 use alloy::primitives::U256;
 use clap::Subcommand;
-use x402_aa_contracts::SessionKeyAccountFactory;
 use x402_aa_devnet::Devnet;
-use x402_aa_stack::{LocalStack, StackOptions};
+use x402_aa_stack::{LocalStack, StackInfo, StackOptions, fund_devnet_keys};
 
 use crate::{Cli, chain::DevnetState, output::Out};
 
+/// Spare keys the stack itself uses; every other spare key is funded for clients.
+const MERCHANT: usize = 5;
+const FACILITATOR: usize = 6;
+/// What each client key and its accounts start with: 100 USDT / USDC (6 decimals).
+const FUNDING: u64 = 100_000_000;
+/// The paymaster service's API key on the devnet.
+const PAYMASTER_API_KEY: &str = "devnet";
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum DevnetCommand {
-    /// Start anvil with EntryPoint v0.6 at its canonical address, our contracts and a paymaster
-    /// service; print URLs and funded keys; stay up until Ctrl-C.
+    /// Start anvil with EntryPoint v0.6 at its canonical address, our contracts, a paymaster
+    /// service, a facilitator (aa-native and `exact`) and a paid API offering both; fund the
+    /// test keys; print URLs, tokens, contracts and keys; stay up until Ctrl-C.
     Up {
         /// Port of the paymaster service (0 = any free port).
         #[arg(long, default_value_t = 0)]
@@ -22,80 +35,60 @@ pub(crate) enum DevnetCommand {
 pub(crate) async fn devnet(cli: &Cli, out: &Out, command: &DevnetCommand) -> anyhow::Result<()> {
     let DevnetCommand::Up { paymaster_port } = command;
     let spinner = out.spinner(
-        "starting anvil and deploying EntryPoint v0.6, factories, paymaster, settlement, USDT",
+        "starting anvil and deploying EntryPoint v0.6, factories, paymaster, settlement, tokens",
     );
     let devnet = Devnet::spawn().await?;
-    let a = devnet.addresses;
-    let api_key = "devnet".to_owned();
-    // The facilitator submits directly from a funded devnet key; the example API charges 0.01 USDT.
-    let merchant = devnet.keys.spare[5].address();
-    let options = StackOptions::new(devnet.keys.spare[6].clone(), merchant, "0.01 USDT")
+    let spare = &devnet.keys.spare;
+    // The facilitator submits directly from a funded devnet key; the example API charges
+    // 0.01 USDT (aa-native) or 0.01 USDC (`exact`).
+    let merchant = spare[MERCHANT].address();
+    let options = StackOptions::new(spare[FACILITATOR].clone(), merchant, "0.01 USDT")
         .registry(cli.devnet_state.with_file_name("facilitator.sqlite"))
         .paymaster_bind(([127, 0, 0, 1], *paymaster_port).into())
-        .paymaster_api_key(&api_key);
+        .paymaster_api_key(PAYMASTER_API_KEY);
     let stack = LocalStack::start(&devnet, options).await?;
-    // Every funded key's SessionKeyAccount (salt 0) starts with 100 USDT, ready to grant sessions.
-    let factory = SessionKeyAccountFactory::new(a.session_account_factory, devnet.provider());
-    for key in &devnet.keys.spare {
-        let account = factory.getAddress(key.address(), U256::ZERO).call().await?;
-        devnet.mint(account, U256::from(100_000_000u64)).await?;
-    }
-    let api_url = stack.paid_url();
+    let clients: Vec<_> = spare
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![MERCHANT, FACILITATOR].contains(i))
+        .map(|(_, key)| key.clone())
+        .collect();
+    let funded = fund_devnet_keys(&devnet, &clients, U256::from(FUNDING)).await?;
+    let info = stack.info(&devnet, funded);
     drop(spinner);
-    let state = DevnetState {
-        rpc_url: devnet.rpc_url().to_owned(),
-        chain_id: devnet.chain_id(),
-        entry_point: a.entry_point,
-        simple_account_factory: a.simple_account_factory,
-        session_account_factory: a.session_account_factory,
-        settlement: a.settlement,
-        token: a.token,
-        verifying_paymaster: a.verifying_paymaster,
-        kernel_session_validator: Some(a.kernel_session_validator),
-        paymaster_url: stack.paymaster.url(),
-        paymaster_api_key: api_key,
-        funded_keys: devnet.keys.spare.iter().map(|k| k.to_bytes()).collect(),
-    };
+
+    let state = state(&devnet, &info);
     if let Some(dir) = cli.devnet_state.parent() {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&cli.devnet_state, serde_json::to_string_pretty(&state)?)?;
-    let mut text = format!(
-        "devnet up (chain {})\n  rpc                        {}\n  paymaster (pm_sponsor_userop) {}  api key: {}\n",
-        state.chain_id, state.rpc_url, state.paymaster_url, state.paymaster_api_key
-    );
-    for (name, address) in [
-        ("EntryPoint v0.6", a.entry_point),
-        ("SimpleAccountFactory", a.simple_account_factory),
-        ("SessionKeyAccountFactory", a.session_account_factory),
-        ("SettlementContract", a.settlement),
-        ("USDT (6 decimals)", a.token),
-        ("VerifyingPaymaster", a.verifying_paymaster),
-    ] {
-        text.push_str(&format!("  {name:<26} {address}\n"));
-    }
-    text.push_str(&format!("  facilitator                {}\n", stack.facilitator.url()));
-    text.push_str(&format!("  example paid API           {api_url} (0.01 USDT to {merchant})\n"));
-    text.push_str("  funded keys (anvil test keys, never use elsewhere):\n");
-    for key in &devnet.keys.spare {
-        text.push_str(&format!(
-            "    {}  {}  (its account holds 100 USDT)\n",
-            key.address(),
-            key.to_bytes()
-        ));
-    }
-    text.push_str(&format!(
-        "state written to {}; Ctrl-C stops everything.",
-        cli.devnet_state.display()
-    ));
-    let mut json = serde_json::to_value(&state)?;
-    json["facilitatorUrl"] = stack.facilitator.url().into();
-    json["paidApiUrl"] = api_url.into();
-    out.result(text, json);
+    let text =
+        format!("{info}state written to {}; Ctrl-C stops everything.", cli.devnet_state.display());
+    out.result(text, serde_json::to_value(&info)?);
+
     tokio::signal::ctrl_c().await?;
     let stopped = stack.shutdown().await;
     let _ = std::fs::remove_file(&cli.devnet_state);
     stopped?;
     drop(devnet);
     Ok(())
+}
+
+/// What the other commands read from a running devnet (`--network devnet`).
+fn state(devnet: &Devnet, info: &StackInfo) -> DevnetState {
+    let c = &info.contracts;
+    DevnetState {
+        rpc_url: info.rpc_url.clone(),
+        chain_id: info.chain_id,
+        entry_point: c.entry_point,
+        simple_account_factory: c.simple_account_factory,
+        session_account_factory: c.session_account_factory,
+        settlement: c.settlement,
+        token: devnet.addresses.token,
+        verifying_paymaster: c.verifying_paymaster,
+        kernel_session_validator: Some(devnet.addresses.kernel_session_validator),
+        paymaster_url: info.paymaster.url.clone(),
+        paymaster_api_key: info.paymaster.api_key.clone(),
+        funded_keys: info.funded_keys.iter().map(|k| k.private_key).collect(),
+    }
 }

@@ -14,8 +14,8 @@ use x402_aa::x402::{
 
 use super::Attempt;
 
-/// The extension's key in `extensions`.
-pub const PAYMENT_IDENTIFIER: &str = "payment-identifier";
+/// The extension's key in `extensions` (the protocol crate holds the extension's rules).
+pub use x402_aa::x402::PAYMENT_IDENTIFIER;
 
 /// The middleware inside x402-reqwest's (next to [`PaymentRequiredCompat`](super::PaymentRequiredCompat))
 /// that adds the id (module docs).

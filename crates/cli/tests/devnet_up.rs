@@ -1,0 +1,306 @@
+//! `x402-aa devnet up` is enough to pay: the real binary is started, and only what it prints with
+//! `--json` configures the payers that follow —
+//!
+//! 1. the official x402 TypeScript client (`@x402/fetch` + `@x402/evm`'s `exact`) pays the
+//!    example paid API from a printed key (issue 15's "done when");
+//! 2. `x402-aa pay --payer-key` pays it with `exact` from another printed key;
+//! 3. `x402-aa pay --owner-key` pays it with aa-native from a printed key's SimpleAccount
+//!    (counterfactual, deployed by this payment, gas sponsored by the printed paymaster).
+//!
+//! Each payment is checked on chain (the token moved by exactly the printed price, from the
+//! payer to the printed merchant; the settlement transaction succeeded) and through the
+//! `PAYMENT-RESPONSE` the payer received. Needs `node` and the repo's `node_modules` (`npm ci`).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+};
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+// Both devnet tokens are plain ERC-20s for `balanceOf`.
+use x402_aa_contracts::TestStablecoin as Erc20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_devnet_up_prints_is_enough_to_pay() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let state = dir.path().join("devnet.json");
+    let devnet = DevnetUp::start(&state).await?;
+    let info = &devnet.info;
+    let provider: DynProvider = ProviderBuilder::new()
+        .connect_http(info["rpcUrl"].as_str().unwrap_or("").parse()?)
+        .erased();
+    let url = text(&info["paidApi"]["url"])?;
+    let network = text(&info["network"])?;
+    let merchant: Address = parse(&info["paidApi"]["merchant"])?;
+    let price = |scheme: &str| -> anyhow::Result<(Address, U256)> {
+        let prices = info["paidApi"]["prices"].as_array().cloned().unwrap_or_default();
+        let p = prices
+            .iter()
+            .find(|p| p["scheme"] == scheme)
+            .ok_or_else(|| anyhow::anyhow!("no {scheme} price printed: {info}"))?;
+        Ok((parse(&p["asset"])?, parse(&p["amount"])?))
+    };
+    let (usdc, exact_amount) = price("exact")?;
+    let (usdt, aa_amount) = price("aa-native")?;
+    assert!(
+        info["facilitator"]["schemes"].as_array().is_some_and(|s| s.len() == 2),
+        "the facilitator serves both schemes: {}",
+        info["facilitator"]
+    );
+    let exact_token = info["tokens"]
+        .as_array()
+        .and_then(|tokens| tokens.iter().find(|t| t["scheme"] == "exact"))
+        .ok_or_else(|| anyhow::anyhow!("no exact token printed"))?;
+    assert_eq!(parse::<Address>(&exact_token["address"])?, usdc);
+    assert!(exact_token["minter"].is_string() && exact_token["minterKey"].is_string());
+    let keys = info["fundedKeys"].as_array().cloned().unwrap_or_default();
+    anyhow::ensure!(keys.len() >= 3, "at least three funded keys: {info}");
+    let moved = Moved { provider: &provider, merchant };
+
+    // 1. The official TS client, with a printed key, the printed URL, network and token.
+    let payer: Address = parse(&keys[0]["address"])?;
+    let before = moved.balances(usdc, payer).await?;
+    let paid = ts_client(&url, &text(&keys[0]["privateKey"])?, &network, usdc).await?;
+    assert_eq!(paid["status"], 200, "{paid}");
+    let tx = settled(&paid["paymentResponse"], payer, &network)?;
+    moved.check(tx, usdc, payer, before, exact_amount).await?;
+
+    // 2. `pay --payer-key`: exact from a plain key.
+    let payer: Address = parse(&keys[1]["address"])?;
+    let before = moved.balances(usdc, payer).await?;
+    let paid = pay(&state, &url, &["--payer-key", &text(&keys[1]["privateKey"])?])?;
+    assert_eq!(paid["status"], 200, "{paid}");
+    let tx = settled(&paid["settlement"], payer, &network)?;
+    moved.check(tx, usdc, payer, before, exact_amount).await?;
+
+    // 3. `pay --owner-key`: aa-native from the key's counterfactual SimpleAccount.
+    let account: Address = parse(&keys[2]["simpleAccount"])?;
+    assert!(provider.get_code_at(account).await?.is_empty(), "counterfactual before paying");
+    let before = moved.balances(usdt, account).await?;
+    let paid = pay(&state, &url, &["--owner-key", &text(&keys[2]["privateKey"])?])?;
+    assert_eq!(paid["status"], 200, "{paid}");
+    let tx = settled(&paid["settlement"], account, &network)?;
+    moved.check(tx, usdt, account, before, aa_amount).await?;
+    assert!(!provider.get_code_at(account).await?.is_empty(), "deployed by its first payment");
+
+    devnet.stop().await?;
+    assert!(!state.exists(), "devnet up removes its state file when stopped");
+    Ok(())
+}
+
+/// The payer options exclude each other, and a key whose scheme the server does not offer is
+/// told so (with what the server does offer), before anything is signed.
+#[tokio::test]
+async fn pay_refuses_ambiguous_payers_and_unpayable_offers() -> anyhow::Result<()> {
+    let key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_x402-aa"))
+        .args(["pay", "http://127.0.0.1:1/", "--payer-key", key, "--owner-key", key])
+        .output()?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+
+    // A server offering aa-native only: an exact payer has nothing to pay.
+    let required = serde_json::json!({
+        "x402Version": 2,
+        "resource": { "url": "http://127.0.0.1/joke", "description": "", "mimeType": "" },
+        "accepts": [{
+            "scheme": "aa-native",
+            "network": "eip155:31337",
+            "amount": "10000",
+            "asset": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            "payTo": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+            "maxTimeoutSeconds": 60,
+            "extra": {}
+        }]
+    });
+    let header = x402_aa::x402::encode_header(&required)?;
+    let app =
+        axum::Router::new().route(
+            "/joke",
+            axum::routing::get(move || {
+                let header = header.clone();
+                async move {
+                    (axum::http::StatusCode::PAYMENT_REQUIRED, [("payment-required", header)], "")
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let url = format!("http://{}/joke", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let run = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_x402-aa"))
+                .args(["pay", &url, "--payer-key", key])
+                .output()
+        })
+    };
+    let output = run.await??;
+    server.abort();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the server offers no payment this key can pay")
+            && stderr.contains("--payer-key pays exact")
+            && stderr.contains("aa-native on eip155:31337"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+/// A running `x402-aa --json devnet up` and the JSON it printed; stopped with SIGINT (its
+/// Ctrl-C) by [`DevnetUp::stop`], killed if dropped.
+struct DevnetUp {
+    child: Child,
+    info: Value,
+}
+
+impl DevnetUp {
+    async fn start(state: &Path) -> anyhow::Result<Self> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_x402-aa"))
+            .arg("--json")
+            .arg("--devnet-state")
+            .arg(state)
+            .args(["devnet", "up"])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut lines = BufReader::new(stdout).lines();
+        // One pretty-printed JSON document, then nothing until Ctrl-C.
+        let read = async {
+            let mut printed = String::new();
+            while let Some(line) = lines.next_line().await? {
+                printed.push_str(&line);
+                printed.push('\n');
+                if let Ok(info) = serde_json::from_str::<Value>(&printed) {
+                    return Ok(info);
+                }
+            }
+            anyhow::bail!("devnet up exited without printing its JSON: {printed}")
+        };
+        let info = tokio::time::timeout(Duration::from_secs(300), read).await??;
+        anyhow::ensure!(info.get("error").is_none(), "devnet up failed: {info}");
+        Ok(Self { child, info })
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("devnet up already exited"))?;
+        let signal = Command::new("kill").args(["-INT", &pid.to_string()]).status().await?;
+        anyhow::ensure!(signal.success(), "could not signal devnet up");
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await??;
+        anyhow::ensure!(status.success(), "devnet up stopped with {status}");
+        Ok(())
+    }
+}
+
+/// `x402-aa --json pay URL ARGS…` against the running devnet; its JSON result.
+fn pay(state: &Path, url: &str, args: &[&str]) -> anyhow::Result<Value> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_x402-aa"))
+        .arg("--json")
+        .arg("--devnet-state")
+        .arg(state)
+        .args(["pay", url, "--ledger"])
+        .arg(state.with_file_name("ledger.sqlite"))
+        .args(args)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success(),
+        "pay {args:?} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(serde_json::from_str(&stdout)?)
+}
+
+/// `crates/stack/tests/interop/ts-client.mjs`: the official client paying `url` with `exact`.
+async fn ts_client(url: &str, key: &str, network: &str, asset: Address) -> anyhow::Result<Value> {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../stack/tests/interop/ts-client.mjs");
+    let output = Command::new("node")
+        .arg(script)
+        .arg(url)
+        .env("PAYER_KEY", key)
+        .env("NETWORK", network)
+        .env("ASSET", asset.to_checksum(None))
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output).await??;
+    anyhow::ensure!(
+        output.status.success(),
+        "ts-client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout)?;
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).map_err(|e| anyhow::anyhow!("ts-client printed {stdout:?}: {e}"))
+}
+
+/// The settlement transaction of a successful `PAYMENT-RESPONSE` (JSON) naming `network` and
+/// `payer`.
+fn settled(response: &Value, payer: Address, network: &str) -> anyhow::Result<B256> {
+    anyhow::ensure!(response["success"] == true, "PAYMENT-RESPONSE is not a success: {response}");
+    anyhow::ensure!(response["network"] == network, "network: {response}");
+    let named: Address = parse(&response["payer"])?;
+    anyhow::ensure!(named == payer, "payer {named}, expected {payer}: {response}");
+    parse(&response["transaction"])
+}
+
+/// Token balances of payers and the merchant.
+struct Moved<'a> {
+    provider: &'a DynProvider,
+    merchant: Address,
+}
+
+impl Moved<'_> {
+    async fn balances(&self, token: Address, payer: Address) -> anyhow::Result<(U256, U256)> {
+        let token = Erc20::new(token, self.provider);
+        Ok((token.balanceOf(payer).call().await?, token.balanceOf(self.merchant).call().await?))
+    }
+
+    /// `tx` succeeded and moved exactly `amount` of `token` from `payer` to the merchant.
+    async fn check(
+        &self,
+        tx: B256,
+        token: Address,
+        payer: Address,
+        before: (U256, U256),
+        amount: U256,
+    ) -> anyhow::Result<()> {
+        let receipt = self
+            .provider
+            .get_transaction_receipt(tx)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("settlement {tx} is not on chain"))?;
+        anyhow::ensure!(receipt.status(), "settlement {tx} reverted");
+        let after = self.balances(token, payer).await?;
+        anyhow::ensure!(
+            after == (before.0 - amount, before.1 + amount),
+            "token {token}: balances (payer, merchant) {before:?} -> {after:?}, expected a move of {amount}"
+        );
+        Ok(())
+    }
+}
+
+fn text(value: &Value) -> anyhow::Result<String> {
+    value.as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("not a string: {value}"))
+}
+
+fn parse<T: std::str::FromStr>(value: &Value) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    let s = text(value)?;
+    s.parse().map_err(|e| anyhow::anyhow!("{s:?}: {e}"))
+}
