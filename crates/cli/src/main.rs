@@ -66,6 +66,9 @@ enum Command {
         #[arg(long, default_value = "facilitator.json", env = "X402_AA_FACILITATOR_CONFIG")]
         config: PathBuf,
     },
+    /// The owner console: a local web page showing every session, its spend and state, with
+    /// pause, resume, revoke and grant.
+    Console(commands::ConsoleArgs),
     /// Run the whole story on a devnet: pay, hit the cap, get refused at every layer, revoke.
     Demo,
 }
@@ -81,6 +84,7 @@ async fn main() {
         Command::Pay(args) => commands::pay(&cli, &out, args).await,
         Command::Facilitator { config } => commands::facilitator(&out, config).await,
         Command::Demo => demo::run(&out).await,
+        Command::Console(args) => commands::console(&cli, &out, args).await,
     };
     if let Err(e) = result {
         out.error(&e);
