@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use alloy::{
-    dyn_abi::TypedData,
+    dyn_abi::{Resolver, TypedData},
     network::TransactionBuilder,
     primitives::{Address, B256, Bytes, Signature, TxHash, U256},
     providers::{DynProvider, Provider},
@@ -14,10 +14,11 @@ use alloy::{
     sol_types::SolCall,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use x402_aa_contracts::{SessionKeyAccount, SessionKeyAccountFactory};
 use x402_aa_session::{
     SessionFile, SessionGrant, account_domain,
-    file::{AccountDeployment, save_session_key},
+    file::{AccountDeployment, GrantJson, save_session_key},
     grant::{
         RevokeAllSessions, RevokeSession, SetSessionPaused, pause_digest, revoke_all_digest,
         revoke_digest, session_id,
@@ -162,13 +163,28 @@ fn optional(text: &str) -> Option<&str> {
     Some(text.trim()).filter(|t| !t.is_empty())
 }
 
+/// The EIP-712 document a wallet's `eth_signTypedData_v4` takes for `message` (an `S` written
+/// as JSON), under the account's domain: its signing hash is the digest the contract checks.
 fn typed_data<S: alloy::sol_types::SolStruct>(
-    s: &S,
+    message: serde_json::Value,
     chain_id: u64,
     account: Address,
-) -> serde_json::Value {
-    serde_json::to_value(TypedData::from_struct(s, Some(account_domain(chain_id, account))))
-        .unwrap_or_default()
+) -> TypedData {
+    TypedData {
+        domain: account_domain(chain_id, account),
+        resolver: Resolver::from_struct::<S>(),
+        primary_type: S::NAME.to_owned(),
+        message,
+    }
+}
+
+fn typed_json(typed: &TypedData) -> serde_json::Value {
+    serde_json::to_value(typed).unwrap_or_default()
+}
+
+fn grant_typed_data(grant: &SessionGrant, chain_id: u64, account: Address) -> TypedData {
+    let message = serde_json::to_value(GrantJson::from(grant)).unwrap_or_default();
+    typed_data::<SessionGrant>(message, chain_id, account)
 }
 
 fn recover(signature: &Bytes, digest: B256, owner: Address) -> Result<(), ConsoleError> {
@@ -308,7 +324,7 @@ impl Console {
             session_key: key_address,
             sentence: spend_sentence(&grant, &self.token, &merchants),
             scopes: scope_words(&grant, &self.token, &merchants),
-            typed_data: typed_data(&grant, self.chain_id, account),
+            typed_data: typed_json(&grant_typed_data(&grant, self.chain_id, account)),
             signing: if self.config.owner_key.is_some() { "key" } else { "elsewhere" },
         };
         let draft = Draft { grant, account, owner, merchants, key, justification, now };
@@ -405,7 +421,7 @@ impl Console {
                     owner,
                     SessionKeyAccount::revokeAllSessionsCall {}.abi_encode(),
                     None,
-                    typed_data(&RevokeAllSessions { epoch }, self.chain_id, account),
+                    typed_data::<RevokeAllSessions>(json!({ "epoch": epoch }), self.chain_id, account),
                     revoke_all_digest(epoch, self.chain_id, account),
                     format!("every session of {account} revoked"),
                 )
@@ -447,8 +463,8 @@ impl Console {
                             file.owner,
                             call,
                             Some((id, Some((paused, nonce)))),
-                            typed_data(
-                                &SetSessionPaused { sessionId: id, paused, nonce },
+                            typed_data::<SetSessionPaused>(
+                                json!({ "sessionId": id, "paused": paused, "nonce": nonce }),
                                 self.chain_id,
                                 account,
                             ),
@@ -465,7 +481,11 @@ impl Console {
                             file.owner,
                             SessionKeyAccount::revokeSessionCall { id }.abi_encode(),
                             Some((id, None)),
-                            typed_data(&RevokeSession { sessionId: id }, self.chain_id, account),
+                            typed_data::<RevokeSession>(
+                                json!({ "sessionId": id }),
+                                self.chain_id,
+                                account,
+                            ),
                             revoke_digest(id, self.chain_id, account),
                             format!("session {id} revoked"),
                         )
@@ -501,7 +521,7 @@ impl Console {
                 message: "sign the EIP-712 data below with the owner key and paste the signature, or send the transaction from the owner's wallet".into(),
                 tx: None,
                 sign: Some(SignRequest {
-                    typed_data: typed,
+                    typed_data: typed_json(&typed),
                     digest,
                     tx: TxView { from: owner, to: account, data: call.into() },
                     deploy: deploy.map(|(to, data)| TxView { from: owner, to, data }),
@@ -602,4 +622,36 @@ async fn send(
         )));
     }
     Ok(receipt.transaction_hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x402_aa_session::{TokenInfo, per_day};
+
+    /// What the page shows to sign elsewhere hashes to exactly the digest the contract checks.
+    #[test]
+    fn typed_data_shown_hashes_to_the_contracts_digests() {
+        let (chain_id, account) = (31_337, Address::repeat_byte(0xac));
+        let token = TokenInfo { address: Address::repeat_byte(0x70), symbol: "USDT".into(), decimals: 6 };
+        let grant = Scopes::new()
+            .spend_cap("10 USDT".parse().unwrap(), per_day())
+            .merchants([Address::repeat_byte(0x11)])
+            .max_payments_per_period(5)
+            .to_grant(Address::repeat_byte(1), &token, Address::repeat_byte(2), 1_000, 3, B256::repeat_byte(9))
+            .unwrap();
+        let shown = grant_typed_data(&grant, chain_id, account);
+        assert_eq!(shown.eip712_signing_hash().unwrap(), session_id(&grant, chain_id, account));
+        let id = B256::repeat_byte(0x5e);
+        let pause = typed_data::<SetSessionPaused>(
+            json!({ "sessionId": id, "paused": true, "nonce": 4 }),
+            chain_id,
+            account,
+        );
+        assert_eq!(pause.eip712_signing_hash().unwrap(), pause_digest(id, true, 4, chain_id, account));
+        let revoke = typed_data::<RevokeSession>(json!({ "sessionId": id }), chain_id, account);
+        assert_eq!(revoke.eip712_signing_hash().unwrap(), revoke_digest(id, chain_id, account));
+        let all = typed_data::<RevokeAllSessions>(json!({ "epoch": 2 }), chain_id, account);
+        assert_eq!(all.eip712_signing_hash().unwrap(), revoke_all_digest(2, chain_id, account));
+    }
 }

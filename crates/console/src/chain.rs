@@ -341,6 +341,7 @@ impl Console {
                 let Ok(event) = SettlementContract::ReceiptLog::decode_log(&log.inner) else {
                     continue;
                 };
+                let event = event.data;
                 let time = match log.block_timestamp {
                     Some(t) => t,
                     None => match times.get(&block) {
@@ -384,7 +385,7 @@ impl Console {
 
     /// `(sender, requestHash, session id)` of every session op in `tx`, if it is a `handleOps`.
     async fn session_ops(&self, tx: B256) -> Vec<(Address, B256, B256)> {
-        #[derive(Deserialize)]
+        #[derive(Debug, Deserialize)]
         struct RawTx {
             input: Bytes,
         }
@@ -400,11 +401,12 @@ impl Console {
             return Vec::new();
         };
         call.ops
-            .iter()
+            .into_iter()
             .filter_map(|op| {
+                let op = x402_aa::UserOperation::from(op);
                 let payment = x402_aa::decode_payment(&op.call_data).ok()?;
-                let decoded = SessionOpSignature::decode(op, self.chain_id).ok()?;
-                Some((op.sender, payment.settle.requestHash, decoded.session_id))
+                let decoded = SessionOpSignature::decode(&op, self.chain_id).ok()?;
+                Some((op.sender, payment.settle.request_hash, decoded.session_id))
             })
             .collect()
     }

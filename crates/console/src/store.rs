@@ -54,10 +54,6 @@ impl Store {
         Ok(Self { dir: dir.to_owned(), grants })
     }
 
-    pub(crate) fn grants(&self) -> &[StoredGrant] {
-        &self.grants
-    }
-
     pub(crate) fn session_path(&self, id: B256) -> PathBuf {
         self.dir.join("sessions").join(format!("{id}.json"))
     }

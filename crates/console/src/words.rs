@@ -189,14 +189,25 @@ pub(crate) fn meters(
         if current { (s.period_spent, s.payments_in_period) } else { (U256::ZERO, 0) };
     let tokens = |v: U256| token.format(v);
     let period = period_words(u64::from(grant.period));
+    // "this period (day)" reads oddly; "this period (1 day)" does not.
+    let length = if period.starts_with(|c: char| c.is_ascii_digit()) {
+        period.clone()
+    } else {
+        format!("1 {period}")
+    };
     let mut out = vec![
-        Meter::new(format!("this {period}"), period_spent, U256::from(grant.periodCap), tokens),
+        Meter::new(
+            format!("this period ({length})"),
+            period_spent,
+            U256::from(grant.periodCap),
+            tokens,
+        ),
         Meter::new("in total", s.lifetime_spent, U256::from(grant.lifetimeCap), tokens),
     ];
     let count: u32 = grant.maxPaymentsPerPeriod.to();
     if count > 0 {
         out.push(Meter::new(
-            format!("payments this {period}"),
+            format!("payments this period ({length})"),
             U256::from(payments),
             U256::from(count),
             |v| v.to_string(),

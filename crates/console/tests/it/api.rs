@@ -37,7 +37,7 @@ async fn signed_elsewhere_grant_pause_and_revoke_and_bad_input() -> anyhow::Resu
     let data = tempfile::tempdir()?;
     let mut config = chain.config(data.path());
     config.owner = Some(chain.owner.address());
-    config.relayer_key = Some(chain.devnet.keys.spare[7].clone());
+    config.relayer_key = Some(chain.devnet.keys.spare[4].clone());
     let console = chain.console(config).await?;
     let api = Api { http: reqwest::Client::new(), url: console.url() };
     let form = |justification: &str| {

@@ -13,23 +13,23 @@ use x402_aa_devnet::Devnet;
 use x402_aa_session::sdk::{AccountKind, Network, PayError, PayingClient, PaymentOutcome};
 use x402_aa_stack::{LocalStack, StackOptions};
 
-pub const API_KEY: &str = "console";
+pub(crate) const API_KEY: &str = "console";
 
-pub fn usd(cents: u64) -> U256 {
+pub(crate) fn usd(cents: u64) -> U256 {
     U256::from(cents * 10_000)
 }
 
-pub struct Chain {
-    pub devnet: Devnet,
-    pub stack: LocalStack,
-    pub merchant: Address,
-    pub owner: PrivateKeySigner,
+pub(crate) struct Chain {
+    pub(crate) devnet: Devnet,
+    pub(crate) stack: LocalStack,
+    pub(crate) merchant: Address,
+    pub(crate) owner: PrivateKeySigner,
     /// The owner's SessionKeyAccount (salt 0), funded with 5 USDT.
-    pub account: Address,
+    pub(crate) account: Address,
 }
 
 impl Chain {
-    pub async fn start() -> anyhow::Result<Self> {
+    pub(crate) async fn start() -> anyhow::Result<Self> {
         let devnet = Devnet::spawn().await?;
         // Push the deployment's presigned 100 gwei transaction out of alloy's fee estimate.
         devnet.provider().anvil_mine(Some(10), None).await?;
@@ -48,7 +48,7 @@ impl Chain {
     }
 
     /// A console on this devnet keeping its files in `data`; the caller sets who signs.
-    pub fn config(&self, data: &Path) -> ConsoleConfig {
+    pub(crate) fn config(&self, data: &Path) -> ConsoleConfig {
         let a = self.devnet.addresses;
         let mut config = ConsoleConfig::new(self.devnet.rpc_url(), a.settlement, a.token, data);
         config.chain_id = Some(self.devnet.chain_id());
@@ -57,7 +57,7 @@ impl Chain {
         config
     }
 
-    pub async fn console(&self, config: ConsoleConfig) -> anyhow::Result<ConsoleHandle> {
+    pub(crate) async fn console(&self, config: ConsoleConfig) -> anyhow::Result<ConsoleHandle> {
         Ok(x402_aa_console::serve(config).await?)
     }
 
@@ -73,7 +73,7 @@ impl Chain {
     }
 
     /// The agent, holding only the session file and key the console wrote.
-    pub async fn agent(&self, session: &Path, key: &Path) -> anyhow::Result<Agent> {
+    pub(crate) async fn agent(&self, session: &Path, key: &Path) -> anyhow::Result<Agent> {
         let client = PayingClient::session()
             .session_file(session)
             .key_file(key)
@@ -83,19 +83,19 @@ impl Chain {
         Ok(Agent { client, url: self.stack.paid_url() })
     }
 
-    pub async fn merchant_balance(&self) -> anyhow::Result<U256> {
+    pub(crate) async fn merchant_balance(&self) -> anyhow::Result<U256> {
         Ok(self.devnet.token_balance(self.merchant).await?)
     }
 }
 
-pub struct Agent {
+pub(crate) struct Agent {
     client: PayingClient,
     url: String,
 }
 
 impl Agent {
     /// One paid call; `Ok` only when it was paid and settled on chain.
-    pub async fn pay(&self) -> anyhow::Result<()> {
+    pub(crate) async fn pay(&self) -> anyhow::Result<()> {
         let paid = self.client.get(&self.url).send().await?;
         anyhow::ensure!(paid.status().is_success(), "HTTP {}", paid.status());
         match paid.payment.map(|p| p.outcome) {
@@ -105,7 +105,7 @@ impl Agent {
     }
 
     /// One call that must be refused; the refusal's x402 reason.
-    pub async fn refused(&self) -> anyhow::Result<&'static str> {
+    pub(crate) async fn refused(&self) -> anyhow::Result<&'static str> {
         match self.client.get(&self.url).send().await {
             Err(e) => Ok(PayError::reason(&e)),
             Ok(paid) => anyhow::bail!(
@@ -118,7 +118,7 @@ impl Agent {
 }
 
 /// Screenshots go under the build directory: `<target>/console-screenshots`.
-pub fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
     tmp.parent().unwrap_or(tmp).join("console-screenshots")
 }

@@ -12,13 +12,13 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-pub const CHROMIUM: &str = "/usr/bin/chromium";
-pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The key W3C WebDriver names an element reference by.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecb";
 
 /// Fails loudly when the browser is missing: this test is never skipped.
-pub fn require_chromium() -> anyhow::Result<()> {
+pub(crate) fn require_chromium() -> anyhow::Result<()> {
     for bin in [CHROMIUM, CHROMEDRIVER] {
         ensure!(
             Path::new(bin).exists(),
@@ -29,7 +29,7 @@ pub fn require_chromium() -> anyhow::Result<()> {
 }
 
 /// One browser session; the browser and chromedriver stop when it is dropped.
-pub struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     _driver: Child,
@@ -38,7 +38,7 @@ pub struct Browser {
 }
 
 impl Browser {
-    pub async fn start(shots: PathBuf) -> anyhow::Result<Self> {
+    pub(crate) async fn start(shots: PathBuf) -> anyhow::Result<Self> {
         require_chromium()?;
         std::fs::create_dir_all(&shots)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -107,7 +107,7 @@ impl Browser {
         Ok(response["value"].clone())
     }
 
-    pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
+    pub(crate) async fn goto(&self, url: &str) -> anyhow::Result<()> {
         self.call(reqwest::Method::POST, "/url", json!({ "url": url })).await.map(drop)
     }
 
@@ -119,7 +119,7 @@ impl Browser {
     }
 
     /// Clicks `css` as a user would (retried while the page re-renders it).
-    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+    pub(crate) async fn click(&self, css: &str) -> anyhow::Result<()> {
         let mut last = None;
         for _ in 0..5 {
             let el = self.element(css).await?;
@@ -133,7 +133,7 @@ impl Browser {
     }
 
     /// Replaces the text of the input `css` by typing `text`.
-    pub async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
+    pub(crate) async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
         let el = self.element(css).await?;
         self.call(reqwest::Method::POST, &format!("/element/{el}/clear"), json!({})).await?;
         self.call(reqwest::Method::POST, &format!("/element/{el}/value"), json!({ "text": text }))
@@ -141,19 +141,19 @@ impl Browser {
             .map(drop)
     }
 
-    pub async fn text(&self, css: &str) -> anyhow::Result<String> {
+    pub(crate) async fn text(&self, css: &str) -> anyhow::Result<String> {
         let el = self.element(css).await?;
         let text = self.call(reqwest::Method::GET, &format!("/element/{el}/text"), json!({})).await?;
         Ok(text.as_str().unwrap_or_default().to_owned())
     }
 
-    pub async fn script(&self, script: &str) -> anyhow::Result<Value> {
+    pub(crate) async fn script(&self, script: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::POST, "/execute/sync", json!({ "script": script, "args": [] }))
             .await
     }
 
     /// Waits until `script` returns true (the page polls the chain every second).
-    pub async fn wait(&self, what: &str, script: &str) -> anyhow::Result<()> {
+    pub(crate) async fn wait(&self, what: &str, script: &str) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
             if self.script(script).await? == Value::Bool(true) {
@@ -169,7 +169,7 @@ impl Browser {
     }
 
     /// Saves a PNG of the page under the build directory.
-    pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
+    pub(crate) async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
         let png = self.call(reqwest::Method::GET, "/screenshot", json!({})).await?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(png.as_str().context("screenshot is not base64")?)?;
