@@ -3,7 +3,10 @@
 //! resume (payment accepted), revoke (payment refused). Screenshots of each step are written to
 //! `<target>/console-screenshots`.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use alloy::providers::ext::AnvilApi;
+use x402_aa_session::{GrantWindow, SessionFile};
 
 use crate::{
     common::{Chain, screenshot_dir, usd},
@@ -30,9 +33,9 @@ async fn owner_grants_watches_pauses_resumes_and_revokes_in_the_browser() -> any
     let browser = Browser::start(screenshot_dir()).await?;
     browser.goto(&console.url()).await?;
     browser.wait("the page to load", "return document.body.dataset.loaded === 'true'").await?;
-    let account = chain.account.to_string();
+    let account = chain.account.to_string().to_lowercase();
     let header = browser.text(".account-head").await?;
-    assert!(header.contains(&account) && header.contains("5 USDT"), "{header}");
+    assert!(header.to_lowercase().contains(&account) && header.contains("holds 5 USDT"), "{header}");
 
     // Bad input: a clear message in the page, and nothing written or signed.
     browser.fill("#spend-cap", "ten dollars").await?;
@@ -48,7 +51,7 @@ async fn owner_grants_watches_pauses_resumes_and_revokes_in_the_browser() -> any
     let merchant = chain.merchant.to_string();
     for (field, value) in [
         ("#spend-cap", "0.5 USDT"),
-        ("#period", "10 min"),
+        ("#period", "30 s"),
         ("#per-payment", "0.25 USDT"),
         ("#lifetime", "1 USDT"),
         ("#merchants", merchant.as_str()),
@@ -57,13 +60,16 @@ async fn owner_grants_watches_pauses_resumes_and_revokes_in_the_browser() -> any
     ] {
         browser.fill(field, value).await?;
     }
+    // The grant's window starts at the latest block: mine one now, so its first 30-second period
+    // starts now and holds the payments below.
+    chain.devnet.provider().anvil_mine(Some(1), None).await?;
     browser.click("#preview").await?;
     browser
         .wait("the preview", "return !document.querySelector('#preview-panel').hidden")
         .await?;
     let sentence = browser.text("#preview-sentence").await?;
-    for part in ["0.5 USDT per 10 minutes", "0.25 USDT per payment", "1 USDT in total", &merchant] {
-        assert!(sentence.contains(part), "{part:?} missing from {sentence:?}");
+    for part in ["0.5 USDT per 30 seconds", "0.25 USDT per payment", "1 USDT in total", &merchant] {
+        assert!(sentence.to_lowercase().contains(&part.to_lowercase()), "{part:?} missing from {sentence:?}");
     }
     assert_eq!(std::fs::read_dir(data.path().join("sessions"))?.count(), 0, "a preview writes nothing");
     browser.screenshot("02-preview").await?;
@@ -78,16 +84,16 @@ async fn owner_grants_watches_pauses_resumes_and_revokes_in_the_browser() -> any
         .unwrap_or_default()
         .to_owned();
     let text = browser.text(&row(&id)).await?;
-    for part in ["nightly research agent", "up to 0.5 USDT per 10 minutes", "only to", "active"] {
+    for part in ["nightly research agent", "up to 0.5 USDT per 30 seconds", "only to", "active"] {
         assert!(text.contains(part), "{part:?} missing from the session row:\n{text}");
     }
     browser.screenshot("03-granted").await?;
 
     // The agent pays with the files the console wrote, until the cap.
     let sessions = data.path().join("sessions");
-    let agent = chain
-        .agent(&sessions.join(format!("{id}.json")), &sessions.join(format!("{id}.key")))
-        .await?;
+    let session_file = sessions.join(format!("{id}.json"));
+    let grant = SessionFile::load(&session_file)?.grant()?;
+    let agent = chain.agent(&session_file, &sessions.join(format!("{id}.key"))).await?;
     agent.pay().await?;
     agent.pay().await?;
     assert_eq!(agent.refused().await?, "spend_cap_exceeded");
@@ -112,8 +118,11 @@ async fn owner_grants_watches_pauses_resumes_and_revokes_in_the_browser() -> any
     assert!(total.contains("0.5 USDT of 1 USDT (50 %)"), "{total}");
     browser.screenshot("04-cap-reached").await?;
 
-    // The next period (chain time): pausing refuses the payment the budget would allow.
-    chain.devnet.provider().anvil_increase_time(600).await?;
+    // The next period, by the chain's clock and the agent's (its ledger reads the wall clock):
+    // the budget allows a payment again, so what refuses it below is the pause.
+    let next_period = grant.valid_after_secs() + u64::from(grant.period) + 1;
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    tokio::time::sleep(Duration::from_secs(next_period.saturating_sub(wall))).await;
     chain.devnet.provider().anvil_mine(Some(1), None).await?;
     browser.click(&format!("{} button.pause", row(&id))).await?;
     browser.wait("the paused state", &state_is(&id, "paused")).await?;

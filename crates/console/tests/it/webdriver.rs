@@ -15,7 +15,7 @@ use tokio::process::{Child, Command};
 pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The key W3C WebDriver names an element reference by.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecb";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Fails loudly when the browser is missing: this test is never skipped.
 pub(crate) fn require_chromium() -> anyhow::Result<()> {
@@ -115,7 +115,7 @@ impl Browser {
         let found = self
             .call(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css }))
             .await?;
-        Ok(found[ELEMENT].as_str().with_context(|| format!("no element {css}"))?.to_owned())
+        Ok(found[ELEMENT].as_str().with_context(|| format!("no element {css}: {found}"))?.to_owned())
     }
 
     /// Clicks `css` as a user would (retried while the page re-renders it).
