@@ -105,8 +105,10 @@ function drawChart(svg, legend, receipts, keyOf, colorOf, labelOf, now) {
     legend.innerHTML = "";
     return;
   }
-  const t0 = Math.min(...receipts.map((r) => r.time));
-  const t1 = Math.max(now, t0 + 1);
+  // A little room before the first payment, so a step at the start is visible.
+  const first = Math.min(...receipts.map((r) => r.time));
+  const t1 = Math.max(now, first + 1);
+  const t0 = first - Math.max(2, Math.round((t1 - first) * 0.05));
   let ymax = 0;
   for (const points of series.values()) ymax = Math.max(ymax, points.reduce((sum, r) => sum + r.amount, 0));
   ymax = ymax || 1;

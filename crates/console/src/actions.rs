@@ -287,9 +287,10 @@ impl Console {
         }
         let scopes = form.scopes(self.config.paymaster)?;
         let (owner, _) = self.owner_for_grants()?;
-        let account = self.owner_account().await?.ok_or_else(|| {
-            ConsoleError::NotConfigured("the owner's account is unknown".into())
-        })?;
+        let account = self
+            .owner_account()
+            .await?
+            .ok_or_else(|| ConsoleError::NotConfigured("the owner's account is unknown".into()))?;
         let (key, key_address) = match optional(&form.session_key) {
             Some(text) => (
                 None,
@@ -411,9 +412,9 @@ impl Console {
         // Who owns the target, the owner call, the relayed call and its digest.
         let (account, owner, call, relayed, typed, digest, done) = match req.action {
             ActionKind::RevokeAll => {
-                let account = req.account.ok_or_else(|| {
-                    ConsoleError::BadInput("revoke all: which account?".into())
-                })?;
+                let account = req
+                    .account
+                    .ok_or_else(|| ConsoleError::BadInput("revoke all: which account?".into()))?;
                 let owner = self.account_owner(account).await?;
                 let epoch = owner::session_epoch(&self.provider, account).await?;
                 (
@@ -421,7 +422,11 @@ impl Console {
                     owner,
                     SessionKeyAccount::revokeAllSessionsCall {}.abi_encode(),
                     None,
-                    typed_data::<RevokeAllSessions>(json!({ "epoch": epoch }), self.chain_id, account),
+                    typed_data::<RevokeAllSessions>(
+                        json!({ "epoch": epoch }),
+                        self.chain_id,
+                        account,
+                    ),
                     revoke_all_digest(epoch, self.chain_id, account),
                     format!("every session of {account} revoked"),
                 )
@@ -432,9 +437,8 @@ impl Console {
                 })?;
                 let file = self.session(id)?;
                 let grant = file.grant()?;
-                let s =
-                    owner::remaining(&self.provider, self.chain_id, file.account, &grant, now)
-                        .await?;
+                let s = owner::remaining(&self.provider, self.chain_id, file.account, &grant, now)
+                    .await?;
                 let state = match s.status {
                     SessionStatus::Revoked | SessionStatus::RevokedAll => "revoked",
                     SessionStatus::Paused => "paused",
@@ -577,7 +581,11 @@ impl Console {
 
     /// `createAccount(owner, 0)` on the factory, for an account its first payment has not
     /// deployed yet: a pause or revocation must land in real storage.
-    fn deploy_call(&self, account: Address, owner: Address) -> Result<(Address, Bytes), ConsoleError> {
+    fn deploy_call(
+        &self,
+        account: Address,
+        owner: Address,
+    ) -> Result<(Address, Bytes), ConsoleError> {
         let deployment = self
             .sessions()
             .into_iter()
@@ -633,12 +641,20 @@ mod tests {
     #[test]
     fn typed_data_shown_hashes_to_the_contracts_digests() {
         let (chain_id, account) = (31_337, Address::repeat_byte(0xac));
-        let token = TokenInfo { address: Address::repeat_byte(0x70), symbol: "USDT".into(), decimals: 6 };
+        let token =
+            TokenInfo { address: Address::repeat_byte(0x70), symbol: "USDT".into(), decimals: 6 };
         let grant = Scopes::new()
             .spend_cap("10 USDT".parse().unwrap(), per_day())
             .merchants([Address::repeat_byte(0x11)])
             .max_payments_per_period(5)
-            .to_grant(Address::repeat_byte(1), &token, Address::repeat_byte(2), 1_000, 3, B256::repeat_byte(9))
+            .to_grant(
+                Address::repeat_byte(1),
+                &token,
+                Address::repeat_byte(2),
+                1_000,
+                3,
+                B256::repeat_byte(9),
+            )
             .unwrap();
         let shown = grant_typed_data(&grant, chain_id, account);
         assert_eq!(shown.eip712_signing_hash().unwrap(), session_id(&grant, chain_id, account));
@@ -648,7 +664,10 @@ mod tests {
             chain_id,
             account,
         );
-        assert_eq!(pause.eip712_signing_hash().unwrap(), pause_digest(id, true, 4, chain_id, account));
+        assert_eq!(
+            pause.eip712_signing_hash().unwrap(),
+            pause_digest(id, true, 4, chain_id, account)
+        );
         let revoke = typed_data::<RevokeSession>(json!({ "sessionId": id }), chain_id, account);
         assert_eq!(revoke.eip712_signing_hash().unwrap(), revoke_digest(id, chain_id, account));
         let all = typed_data::<RevokeAllSessions>(json!({ "epoch": 2 }), chain_id, account);

@@ -45,9 +45,11 @@ impl Store {
             .map_err(ConsoleError::io(format!("data directory {}", dir.display())))?;
         let path = dir.join(GRANTS_FILE);
         let grants = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str::<GrantsDocument>(&text)
-                .map_err(|e| ConsoleError::BadInput(format!("{}: {e}", path.display())))?
-                .grants,
+            Ok(text) => {
+                serde_json::from_str::<GrantsDocument>(&text)
+                    .map_err(|e| ConsoleError::BadInput(format!("{}: {e}", path.display())))?
+                    .grants
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(ConsoleError::io(path.display().to_string())(e)),
         };
@@ -84,13 +86,16 @@ impl Store {
         for grant in &self.grants {
             match SessionFile::load(&grant.session_file) {
                 Ok(file) => out.push((file, Some(grant.clone()), grant.session_file.clone())),
-                Err(e) => tracing::warn!(target: "console", "{}: {e}", grant.session_file.display()),
+                Err(e) => {
+                    tracing::warn!(target: "console", "{}: {e}", grant.session_file.display())
+                }
             }
         }
         if let Some(dir) = sessions_dir
             && let Ok(entries) = std::fs::read_dir(dir)
         {
-            let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+            let mut paths: Vec<PathBuf> =
+                entries.filter_map(Result::ok).map(|e| e.path()).collect();
             paths.sort();
             for path in paths {
                 // Not every file there is a session file (keys, ledgers): skip what is not.

@@ -3,9 +3,7 @@
 
 use alloy::primitives::{Address, U256};
 use serde::Serialize;
-use x402_aa_session::{
-    GrantWindow, SessionGrant, TokenInfo, file::rfc3339, owner::OnChainSession,
-};
+use x402_aa_session::{GrantWindow, SessionGrant, TokenInfo, file::rfc3339, owner::OnChainSession};
 
 use crate::ConsoleError;
 
@@ -105,7 +103,11 @@ pub(crate) fn scope_words(
 }
 
 /// The one sentence the grant form shows before signing.
-pub(crate) fn spend_sentence(grant: &SessionGrant, token: &TokenInfo, merchants: &[Address]) -> String {
+pub(crate) fn spend_sentence(
+    grant: &SessionGrant,
+    token: &TokenInfo,
+    merchants: &[Address],
+) -> String {
     let amount = |v: alloy::primitives::aliases::U96| token.format(U256::from(v));
     format!(
         "The agent will be able to spend at most {} per {}, {} per payment and {} in total, paid {}, until {}.",
@@ -164,14 +166,25 @@ pub(crate) struct Meter {
 }
 
 impl Meter {
-    fn new(label: impl Into<String>, used: U256, limit: U256, show: impl Fn(U256) -> String) -> Self {
+    fn new(
+        label: impl Into<String>,
+        used: U256,
+        limit: U256,
+        show: impl Fn(U256) -> String,
+    ) -> Self {
         let percent = if limit.is_zero() {
             0
         } else {
             let p = used.saturating_mul(U256::from(100u8)) / limit;
             u32::try_from(p.min(U256::from(999u32))).unwrap_or(999)
         };
-        Self { label: label.into(), used: show(used), limit: show(limit), percent, level: Level::of(used, limit) }
+        Self {
+            label: label.into(),
+            used: show(used),
+            limit: show(limit),
+            percent,
+            level: Level::of(used, limit),
+        }
     }
 }
 
@@ -245,15 +258,18 @@ mod tests {
     #[test]
     fn levels_at_50_80_100_percent() {
         let l = |used: u64| Level::of(U256::from(used), U256::from(100u64));
-        assert_eq!((l(49), l(50), l(79), l(80), l(99), l(100), l(150)), (
-            Level::Low,
-            Level::Half,
-            Level::Half,
-            Level::Near,
-            Level::Near,
-            Level::Reached,
-            Level::Reached
-        ));
+        assert_eq!(
+            (l(49), l(50), l(79), l(80), l(99), l(100), l(150)),
+            (
+                Level::Low,
+                Level::Half,
+                Level::Half,
+                Level::Near,
+                Level::Near,
+                Level::Reached,
+                Level::Reached
+            )
+        );
         assert_eq!(Level::of(U256::from(5u8), U256::ZERO), Level::Low, "no limit, no alarm");
     }
 }

@@ -72,9 +72,10 @@ fn key_from(file: Option<&PathBuf>, env: &str) -> anyhow::Result<Option<PrivateK
 
 pub(crate) async fn console(cli: &Cli, out: &Out, args: &ConsoleArgs) -> anyhow::Result<()> {
     let chain = Chain::resolve(cli)?;
-    let settlement = args.settlement.or(chain.settlement).context(
-        "no settlement contract known for this network: pass --settlement",
-    )?;
+    let settlement = args
+        .settlement
+        .or(chain.settlement)
+        .context("no settlement contract known for this network: pass --settlement")?;
     let token = args
         .token
         .or(chain.token.as_ref().map(|t| t.address))
@@ -104,7 +105,8 @@ pub(crate) async fn console(cli: &Cli, out: &Out, args: &ConsoleArgs) -> anyhow:
 /// The console for `devnet up`: the devnet's addresses, its first funded key as the owner (an
 /// anvil test key, public anyway), files under `data_dir`, any free local port.
 pub(crate) fn devnet_config(state: &DevnetState, data_dir: PathBuf) -> ConsoleConfig {
-    let mut config = ConsoleConfig::new(state.rpc_url.clone(), state.settlement, state.token, data_dir);
+    let mut config =
+        ConsoleConfig::new(state.rpc_url.clone(), state.settlement, state.token, data_dir);
     config.chain_id = Some(state.chain_id);
     config.entry_point = state.entry_point;
     config.session_account_factory = Some(state.session_account_factory);

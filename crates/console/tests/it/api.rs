@@ -56,11 +56,17 @@ async fn signed_elsewhere_grant_pause_and_revoke_and_bad_input() -> anyhow::Resu
     bad["perPayment"] = "2 USDT".into();
     let (status, body) = api.post("api/grant/preview", bad).await?;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap_or_default().contains("exceeds the period cap"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or_default().contains("exceeds the period cap"),
+        "{body}"
+    );
     let mut bad = form("x");
     bad["merchants"] = "0x1234".into();
     let (status, body) = api.post("api/grant/preview", bad).await?;
-    assert_eq!((status, body["error"].as_str()), (400, Some("merchants: \"0x1234\" is not an address")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("merchants: \"0x1234\" is not an address"))
+    );
     let (status, body) = api.post("api/grant/preview", json!({ "spendCap": 5 })).await?;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].is_string(), "a malformed body gets a reason too: {body}");
@@ -87,8 +93,9 @@ async fn signed_elsewhere_grant_pause_and_revoke_and_bad_input() -> anyhow::Resu
     assert!(body["error"].as_str().unwrap_or_default().contains("not by the owner"), "{body}");
     assert_eq!(std::fs::read_dir(data.path().join("sessions"))?.count(), 0);
 
-    let (status, granted) =
-        api.post("api/grant", json!({ "draftId": id, "signature": sign(&chain.owner, &id)? })).await?;
+    let (status, granted) = api
+        .post("api/grant", json!({ "draftId": id, "signature": sign(&chain.owner, &id)? }))
+        .await?;
     assert_eq!(status, 200, "{granted}");
     assert_eq!(granted["sessionId"], id);
     let overview = api.overview().await?;
@@ -105,27 +112,36 @@ async fn signed_elsewhere_grant_pause_and_revoke_and_bad_input() -> anyhow::Resu
     assert!(ask["sign"]["deploy"].is_object(), "the account is not deployed yet: {ask}");
     let digest = &ask["sign"]["digest"];
     let (status, body) = api
-        .post("api/action", json!({ "action": "pause", "session": id, "signature": sign(&stranger, digest)? }))
+        .post(
+            "api/action",
+            json!({ "action": "pause", "session": id, "signature": sign(&stranger, digest)? }),
+        )
         .await?;
     assert_eq!(status, 400, "{body}");
     let (status, done) = api
-        .post("api/action", json!({ "action": "pause", "session": id, "signature": sign(&chain.owner, digest)? }))
+        .post(
+            "api/action",
+            json!({ "action": "pause", "session": id, "signature": sign(&chain.owner, digest)? }),
+        )
         .await?;
     assert_eq!((status, &done["done"]), (200, &json!(true)), "{done}");
     assert_eq!(api.overview().await?["accounts"][0]["sessions"][0]["state"], "paused");
-    let (status, body) = api.post("api/action", json!({ "action": "pause", "session": id })).await?;
+    let (status, body) =
+        api.post("api/action", json!({ "action": "pause", "session": id })).await?;
     assert_eq!(status, 409);
     assert!(body["error"].as_str().unwrap_or_default().contains("nothing to pause"), "{body}");
 
     // Revoke by signature; a second revocation is refused before anything is sent.
     let (_, ask) = api.post("api/action", json!({ "action": "revoke", "session": id })).await?;
     let signature = sign(&chain.owner, &ask["sign"]["digest"])?;
-    let (status, done) =
-        api.post("api/action", json!({ "action": "revoke", "session": id, "signature": signature })).await?;
+    let (status, done) = api
+        .post("api/action", json!({ "action": "revoke", "session": id, "signature": signature }))
+        .await?;
     assert_eq!((status, &done["done"]), (200, &json!(true)), "{done}");
     assert_eq!(api.overview().await?["accounts"][0]["sessions"][0]["state"], "revoked");
-    let (status, body) =
-        api.post("api/action", json!({ "action": "revoke", "session": id, "signature": signature })).await?;
+    let (status, body) = api
+        .post("api/action", json!({ "action": "revoke", "session": id, "signature": signature }))
+        .await?;
     assert_eq!(status, 409, "{body}");
     let (status, _) = api
         .post("api/action", json!({ "action": "pause", "session": B256::repeat_byte(7) }))

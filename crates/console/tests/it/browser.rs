@@ -19,7 +19,10 @@ fn row(id: &str) -> String {
 }
 
 fn state_is(id: &str, state: &str) -> String {
-    format!("return !!document.querySelector('{}[data-state=\"{state}\"]')", row(id).replace('\'', "\\'"))
+    format!(
+        "return !!document.querySelector('{}[data-state=\"{state}\"]')",
+        row(id).replace('\'', "\\'")
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -35,7 +38,10 @@ async fn owner_grants_watches_pauses_resumes_and_revokes_in_the_browser() -> any
     browser.wait("the page to load", "return document.body.dataset.loaded === 'true'").await?;
     let account = chain.account.to_string().to_lowercase();
     let header = browser.text(".account-head").await?;
-    assert!(header.to_lowercase().contains(&account) && header.contains("holds 5 USDT"), "{header}");
+    assert!(
+        header.to_lowercase().contains(&account) && header.contains("holds 5 USDT"),
+        "{header}"
+    );
 
     // Bad input: a clear message in the page, and nothing written or signed.
     browser.fill("#spend-cap", "ten dollars").await?;
@@ -45,7 +51,11 @@ async fn owner_grants_watches_pauses_resumes_and_revokes_in_the_browser() -> any
     let message = browser.text("#message").await?;
     assert!(message.contains("spend cap") && message.contains("ten dollars"), "{message}");
     browser.screenshot("01-bad-input").await?;
-    assert_eq!(std::fs::read_dir(data.path().join("sessions"))?.count(), 0, "no file for a bad grant");
+    assert_eq!(
+        std::fs::read_dir(data.path().join("sessions"))?.count(),
+        0,
+        "no file for a bad grant"
+    );
 
     // Grant: the preview says exactly what the agent may spend before anything is signed.
     let merchant = chain.merchant.to_string();
@@ -64,18 +74,26 @@ async fn owner_grants_watches_pauses_resumes_and_revokes_in_the_browser() -> any
     // starts now and holds the payments below.
     chain.devnet.provider().anvil_mine(Some(1), None).await?;
     browser.click("#preview").await?;
-    browser
-        .wait("the preview", "return !document.querySelector('#preview-panel').hidden")
-        .await?;
+    browser.wait("the preview", "return !document.querySelector('#preview-panel').hidden").await?;
     let sentence = browser.text("#preview-sentence").await?;
     for part in ["0.5 USDT per 30 seconds", "0.25 USDT per payment", "1 USDT in total", &merchant] {
-        assert!(sentence.to_lowercase().contains(&part.to_lowercase()), "{part:?} missing from {sentence:?}");
+        assert!(
+            sentence.to_lowercase().contains(&part.to_lowercase()),
+            "{part:?} missing from {sentence:?}"
+        );
     }
-    assert_eq!(std::fs::read_dir(data.path().join("sessions"))?.count(), 0, "a preview writes nothing");
+    assert_eq!(
+        std::fs::read_dir(data.path().join("sessions"))?.count(),
+        0,
+        "a preview writes nothing"
+    );
     browser.screenshot("02-preview").await?;
     browser.click("#confirm-grant").await?;
     browser
-        .wait("the granted session", "return !!document.querySelector('.session[data-state=\"active\"]')")
+        .wait(
+            "the granted session",
+            "return !!document.querySelector('.session[data-state=\"active\"]')",
+        )
         .await?;
     let id = browser
         .script("return document.querySelector('.session').dataset.session")
@@ -135,7 +153,10 @@ async fn owner_grants_watches_pauses_resumes_and_revokes_in_the_browser() -> any
     agent.pay().await?;
     assert_eq!(chain.merchant_balance().await?, usd(75));
     browser
-        .wait("three payments in the chart", "return document.querySelector('#chart-sessions').dataset.points === '3'")
+        .wait(
+            "three payments in the chart",
+            "return document.querySelector('#chart-sessions').dataset.points === '3'",
+        )
         .await?;
     browser.screenshot("06-resumed").await?;
 

@@ -38,11 +38,13 @@ impl Chain {
             .paymaster_api_key(API_KEY);
         let stack = LocalStack::start(&devnet, options).await?;
         let owner = devnet.keys.spare[0].clone();
-        let account =
-            SessionKeyAccountFactory::new(devnet.addresses.session_account_factory, devnet.provider())
-                .getAddress(owner.address(), U256::ZERO)
-                .call()
-                .await?;
+        let account = SessionKeyAccountFactory::new(
+            devnet.addresses.session_account_factory,
+            devnet.provider(),
+        )
+        .getAddress(owner.address(), U256::ZERO)
+        .call()
+        .await?;
         devnet.mint(account, usd(500)).await?;
         Ok(Self { devnet, stack, merchant, owner, account })
     }

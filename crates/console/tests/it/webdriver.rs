@@ -96,7 +96,12 @@ impl Browser {
         })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> anyhow::Result<Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
         let request = self.http.request(method.clone(), &url);
         let request = if method == reqwest::Method::GET { request } else { request.json(&body) };
@@ -113,9 +118,16 @@ impl Browser {
 
     async fn element(&self, css: &str) -> anyhow::Result<String> {
         let found = self
-            .call(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css }))
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                json!({ "using": "css selector", "value": css }),
+            )
             .await?;
-        Ok(found[ELEMENT].as_str().with_context(|| format!("no element {css}: {found}"))?.to_owned())
+        Ok(found[ELEMENT]
+            .as_str()
+            .with_context(|| format!("no element {css}: {found}"))?
+            .to_owned())
     }
 
     /// Clicks `css` as a user would (retried while the page re-renders it).
@@ -123,7 +135,8 @@ impl Browser {
         let mut last = None;
         for _ in 0..5 {
             let el = self.element(css).await?;
-            match self.call(reqwest::Method::POST, &format!("/element/{el}/click"), json!({})).await {
+            match self.call(reqwest::Method::POST, &format!("/element/{el}/click"), json!({})).await
+            {
                 Ok(_) => return Ok(()),
                 Err(e) => last = Some(e),
             }
@@ -143,7 +156,8 @@ impl Browser {
 
     pub(crate) async fn text(&self, css: &str) -> anyhow::Result<String> {
         let el = self.element(css).await?;
-        let text = self.call(reqwest::Method::GET, &format!("/element/{el}/text"), json!({})).await?;
+        let text =
+            self.call(reqwest::Method::GET, &format!("/element/{el}/text"), json!({})).await?;
         Ok(text.as_str().unwrap_or_default().to_owned())
     }
 
