@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use alloy::{primitives::Address, providers::Provider, signers::local::PrivateKeySigner};
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
@@ -19,6 +19,9 @@ use crate::{
 /// Where the owner key may come from besides `--owner-key-file`.
 const OWNER_KEY_ENV: &str = "X402_AA_OWNER_KEY";
 const RELAYER_KEY_ENV: &str = "X402_AA_RELAYER_KEY";
+const DEVNET_CHAIN_ID: u64 = 31_337;
+/// How far back the spend chart reads on a network other than the devnet, unless told.
+const RECENT_BLOCKS: u64 = 100_000;
 
 #[derive(Debug, Args)]
 pub(crate) struct ConsoleArgs {
@@ -53,9 +56,10 @@ pub(crate) struct ConsoleArgs {
     /// Payment token (default: the network's).
     #[arg(long)]
     token: Option<Address>,
-    /// First block to read settlement receipts from.
-    #[arg(long, default_value_t = 0)]
-    from_block: u64,
+    /// First block to read settlement receipts from (default: the devnet's first, or the last
+    /// 100,000 blocks of another network).
+    #[arg(long)]
+    from_block: Option<u64>,
 }
 
 fn key_from(file: Option<&PathBuf>, env: &str) -> anyhow::Result<Option<PrivateKeySigner>> {
@@ -90,12 +94,22 @@ pub(crate) async fn console(cli: &Cli, out: &Out, args: &ConsoleArgs) -> anyhow:
     config.owner = args.owner;
     config.relayer_key = key_from(args.relayer_key_file.as_ref(), RELAYER_KEY_ENV)?;
     config.sessions_dir = args.sessions.clone();
-    config.from_block = args.from_block;
+    config.from_block = match args.from_block {
+        Some(block) => block,
+        None if chain.chain_id == DEVNET_CHAIN_ID => 0,
+        // A public chain's history is long; the spend chart starts at recent blocks.
+        None => chain.provider(None)?.get_block_number().await?.saturating_sub(RECENT_BLOCKS),
+    };
     config.bind = args.bind;
+    let from_block = config.from_block;
     let handle = x402_aa_console::serve(config).await?;
     out.result(
-        format!("owner console at {} (chain {}); Ctrl-C stops it.", handle.url(), chain.chain_id),
-        json!({ "url": handle.url(), "chainId": chain.chain_id }),
+        format!(
+            "owner console at {} (chain {}, receipts from block {from_block}); Ctrl-C stops it.",
+            handle.url(),
+            chain.chain_id
+        ),
+        json!({ "url": handle.url(), "chainId": chain.chain_id, "fromBlock": from_block }),
     );
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await?;

@@ -147,6 +147,30 @@ async fn signed_elsewhere_grant_pause_and_revoke_and_bad_input() -> anyhow::Resu
         .post("api/action", json!({ "action": "pause", "session": B256::repeat_byte(7) }))
         .await?;
     assert_eq!(status, 404);
+
+    // Revoke all: a second grant ends with the account's epoch.
+    let (_, draft) = api.post("api/grant/preview", form("second agent")).await?;
+    let second = draft["draftId"].clone();
+    let signature = sign(&chain.owner, &second)?;
+    let (status, _) =
+        api.post("api/grant", json!({ "draftId": second, "signature": signature })).await?;
+    assert_eq!(status, 200);
+    let account = chain.account.to_string();
+    let (_, ask) =
+        api.post("api/action", json!({ "action": "revoke-all", "account": account })).await?;
+    assert_eq!(ask["sign"]["typedData"]["primaryType"], "RevokeAllSessions", "{ask}");
+    let signature = sign(&chain.owner, &ask["sign"]["digest"])?;
+    let (status, done) = api
+        .post(
+            "api/action",
+            json!({ "action": "revoke-all", "account": account, "signature": signature }),
+        )
+        .await?;
+    assert_eq!((status, &done["done"]), (200, &json!(true)), "{done}");
+    let overview = api.overview().await?;
+    let sessions = overview["accounts"][0]["sessions"].as_array().cloned().unwrap_or_default();
+    let second = sessions.iter().find(|s| s["id"] == second).cloned().unwrap_or_default();
+    assert_eq!(second["stateWords"], "revoked (all sessions)", "{second}");
     console.shutdown().await?;
     Ok(())
 }
