@@ -131,11 +131,18 @@ pub(crate) fn devnet_config(state: &DevnetState, data_dir: PathBuf) -> ConsoleCo
     config
 }
 
-/// Starts the devnet's console (see [`devnet_config`]); `devnet up` prints its URL.
+/// Starts the devnet's console (see [`devnet_config`]) for `devnet up` to print its URL. The
+/// data directory starts empty: grants of an earlier devnet name sessions this chain never saw.
 #[allow(dead_code)]
 pub(crate) async fn start_for_devnet(
     state: &DevnetState,
     data_dir: PathBuf,
 ) -> anyhow::Result<ConsoleHandle> {
+    match std::fs::remove_dir_all(&data_dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(anyhow::Error::new(e).context(format!("clearing {}", data_dir.display())));
+        }
+        _ => {}
+    }
     Ok(x402_aa_console::serve(devnet_config(state, data_dir)).await?)
 }
