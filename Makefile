@@ -5,7 +5,7 @@ CARGO_TARGET_DIR ?= $(abspath ../target)
 export CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: demo test bench deps contracts check-contracts fmt clippy doc deny cargo-test
+.PHONY: demo test bench deps contracts check-contracts fmt clippy doc deny cargo-test chromium
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -50,7 +50,15 @@ $(CARGO_DENY):
 deny: $(CARGO_DENY)
 	$(CARGO_DENY) --locked check --hide-inclusion-graph licenses bans sources
 
-cargo-test: deps
+# Headless Chromium and chromedriver for the owner console's browser test (Debian packages,
+# installed only when missing; apt-get needs root, as on CI).
+chromium:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
+
+cargo-test: deps chromium
 	$(CARGO) test --workspace --locked
 
 test: deps check-contracts fmt clippy doc deny cargo-test

@@ -58,7 +58,8 @@ enum Command {
         #[command(subcommand)]
         command: Box<commands::SessionCommand>,
     },
-    /// Fetch a URL, paying its x402 price with a session key (the SDK refuses what the grant forbids).
+    /// Fetch a URL, paying its x402 price with a session key (the SDK refuses what the grant
+    /// forbids), an account owner key (aa-native) or a plain key (`exact`).
     Pay(commands::PayArgs),
     /// Run the facilitator service (`/supported`, `/verify`, `/settle`, `/health`) from a config file;
     /// environment variables override it as in x402-rs.
@@ -66,6 +67,9 @@ enum Command {
         #[arg(long, default_value = "facilitator.json", env = "X402_AA_FACILITATOR_CONFIG")]
         config: PathBuf,
     },
+    /// The owner console: a local web page showing every session, its spend and state, with
+    /// pause, resume, revoke and grant.
+    Console(commands::ConsoleArgs),
     /// Run the whole story on a devnet: pay, hit the cap, get refused at every layer, revoke.
     Demo {
         /// The account contract the agent's session lives in.
@@ -85,6 +89,7 @@ async fn main() {
         Command::Pay(args) => commands::pay(&cli, &out, args).await,
         Command::Facilitator { config } => commands::facilitator(&out, config).await,
         Command::Demo { account } => demo::run(&out, *account).await,
+        Command::Console(args) => commands::console(&cli, &out, args).await,
     };
     if let Err(e) = result {
         out.error(&e);

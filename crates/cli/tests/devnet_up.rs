@@ -50,6 +50,10 @@ async fn what_devnet_up_prints_is_enough_to_pay() -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("no {scheme} price printed: {info}"))?;
         Ok((parse(&p["asset"])?, parse(&p["amount"])?))
     };
+    // The owner console runs beside the stack and serves its page.
+    let console = text(&info["consoleUrl"])?;
+    let page = reqwest::get(&console).await?;
+    assert_eq!(page.status(), 200, "owner console at {console}");
     let (usdc, exact_amount) = price("exact")?;
     let (usdt, aa_amount) = price("aa-native")?;
     assert!(

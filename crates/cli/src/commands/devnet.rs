@@ -62,11 +62,21 @@ pub(crate) async fn devnet(cli: &Cli, out: &Out, command: &DevnetCommand) -> any
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&cli.devnet_state, serde_json::to_string_pretty(&state)?)?;
-    let text =
-        format!("{info}state written to {}; Ctrl-C stops everything.", cli.devnet_state.display());
-    out.result(text, serde_json::to_value(&info)?);
+    // The owner console, signing as the first funded key.
+    let console =
+        super::console::start_for_devnet(&state, cli.devnet_state.with_file_name("console-devnet"))
+            .await?;
+    let text = format!(
+        "{info}  owner console              {}\nstate written to {}; Ctrl-C stops everything.",
+        console.url(),
+        cli.devnet_state.display()
+    );
+    let mut json = serde_json::to_value(&info)?;
+    json["consoleUrl"] = console.url().into();
+    out.result(text, json);
 
     tokio::signal::ctrl_c().await?;
+    let _ = console.shutdown().await;
     let stopped = stack.shutdown().await;
     let _ = std::fs::remove_file(&cli.devnet_state);
     stopped?;
