@@ -97,6 +97,67 @@ async fn what_devnet_up_prints_is_enough_to_pay() -> anyhow::Result<()> {
     moved.check(tx, usdt, account, before, aa_amount).await?;
     assert!(!provider.get_code_at(account).await?.is_empty(), "deployed by its first payment");
 
+    // 4. A session key on a Kernel account, granted and paid through the CLI: the grant deploys
+    // the owner's Kernel account and installs the session validator; two payments fill the cap,
+    // the third is refused before signing.
+    let owner_key = text(&keys[3]["privateKey"])?;
+    let owner: Address = parse(&keys[3]["address"])?;
+    let address =
+        cli(&state, &["account", "address", "--account", "kernel", "--owner"], &owner.to_string())?;
+    let kernel_account: Address = parse(&address["account"])?;
+    let (session_file, key_file) = (state.with_file_name("k.json"), state.with_file_name("k.key"));
+    let granted = cli(
+        &state,
+        &[
+            "session",
+            "grant",
+            "--account",
+            "kernel",
+            "--spend-cap",
+            "0.02 USDT",
+            "--per-payment",
+            "0.01 USDT",
+            "--merchant",
+            &merchant.to_string(),
+            "--out",
+            &session_file.to_string_lossy(),
+            "--key-out",
+            &key_file.to_string_lossy(),
+            "--owner-key",
+        ],
+        &owner_key,
+    )?;
+    assert_eq!(parse::<Address>(&granted["session"]["account"])?, kernel_account, "{granted}");
+    assert_eq!(granted["session"]["accountKind"], "kernel", "{granted}");
+    let usdt_token = info["tokens"]
+        .as_array()
+        .and_then(|tokens| tokens.iter().find(|t| t["scheme"] == "aa-native"))
+        .ok_or_else(|| anyhow::anyhow!("no aa-native token printed"))?;
+    let minter_key: alloy::signers::local::PrivateKeySigner =
+        text(&usdt_token["minterKey"])?.parse()?;
+    let as_minter = ProviderBuilder::new()
+        .wallet(minter_key)
+        .connect_http(info["rpcUrl"].as_str().unwrap_or("").parse()?);
+    Erc20::new(usdt, &as_minter)
+        .mint(kernel_account, U256::from(1_000_000u64))
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    let session_args =
+        ["--session", &*session_file.to_string_lossy(), "--key", &*key_file.to_string_lossy()];
+    for _ in 0..2 {
+        let before = moved.balances(usdt, kernel_account).await?;
+        let paid = pay(&state, &url, &session_args)?;
+        assert_eq!(paid["status"], 200, "{paid}");
+        let tx = settled(&paid["settlement"], kernel_account, &network)?;
+        moved.check(tx, usdt, kernel_account, before, aa_amount).await?;
+    }
+    let refused = pay(&state, &url, &session_args).expect_err("over the Kernel session's cap");
+    assert!(refused.to_string().contains("spend_cap_exceeded"), "{refused}");
+    let status = cli(&state, &["session", "status"], &session_file.to_string_lossy())?;
+    assert_eq!(status["lifetimeSpent"], "20000", "{status}");
+
     devnet.stop().await?;
     assert!(!state.exists(), "devnet up removes its state file when stopped");
     Ok(())
@@ -207,6 +268,24 @@ impl DevnetUp {
         anyhow::ensure!(status.success(), "devnet up stopped with {status}");
         Ok(())
     }
+}
+
+/// `x402-aa --json ARGS… LAST` against the running devnet; its JSON result.
+fn cli(state: &Path, args: &[&str], last: &str) -> anyhow::Result<Value> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_x402-aa"))
+        .arg("--json")
+        .arg("--devnet-state")
+        .arg(state)
+        .args(args)
+        .arg(last)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success(),
+        "{args:?} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(serde_json::from_str(&stdout)?)
 }
 
 /// `x402-aa --json pay URL ARGS…` against the running devnet; its JSON result.

@@ -1,4 +1,4 @@
-//! `account address|create|balance`: the owner's SessionKeyAccount.
+//! `account address|create|balance`: the owner's SessionKeyAccount or Kernel account.
 
 use alloy::{
     network::TransactionBuilder,
@@ -12,23 +12,31 @@ use clap::Subcommand;
 use serde_json::json;
 use x402_aa_contracts::{SessionKeyAccountFactory, TestStablecoin};
 
+use x402_aa::accounts::kernel;
+
+use super::session::{SessionAccount, kernel_account};
 use crate::{Cli, chain::Chain, output::Out};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AccountCommand {
-    /// The counterfactual SessionKeyAccount address of an owner.
+    /// The counterfactual address of an owner's account (SessionKeyAccount, or `--account kernel`).
     Address {
         #[arg(long)]
         owner: Address,
         #[arg(long, default_value_t = 0)]
         salt: u64,
+        #[arg(long, value_enum, default_value_t = SessionAccount::SessionKeyAccount)]
+        account: SessionAccount,
     },
-    /// Deploy the owner's SessionKeyAccount (the first payment can also deploy it).
+    /// Deploy the owner's account (the first payment can also deploy a SessionKeyAccount; a
+    /// Kernel account is deployed by `session grant --account kernel` too).
     Create {
         #[arg(long, env = "X402_AA_OWNER_KEY", hide_env_values = true)]
         owner_key: PrivateKeySigner,
         #[arg(long, default_value_t = 0)]
         salt: u64,
+        #[arg(long, value_enum, default_value_t = SessionAccount::SessionKeyAccount)]
+        account: SessionAccount,
     },
     /// Token and native balance of an account.
     Balance { account: Address },
@@ -37,17 +45,33 @@ pub(crate) enum AccountCommand {
 pub(crate) async fn account(cli: &Cli, out: &Out, command: &AccountCommand) -> anyhow::Result<()> {
     let chain = Chain::resolve(cli)?;
     match command {
-        AccountCommand::Address { owner, salt } => {
+        AccountCommand::Address { owner, salt, account } => {
             let provider = chain.provider(None)?;
-            let factory = SessionKeyAccountFactory::new(chain.session_factory()?, &provider);
-            let address = factory.getAddress(*owner, U256::from(*salt)).call().await?;
+            let address = match account {
+                SessionAccount::SessionKeyAccount => {
+                    SessionKeyAccountFactory::new(chain.session_factory()?, &provider)
+                        .getAddress(*owner, U256::from(*salt))
+                        .call()
+                        .await?
+                }
+                SessionAccount::Kernel => kernel::account_address(*owner, U256::from(*salt)),
+            };
             let deployed = !provider.get_code_at(address).await?.is_empty();
             out.result(
                 format!("{address} ({})", if deployed { "deployed" } else { "not deployed yet" }),
                 json!({ "account": address, "deployed": deployed }),
             );
         }
-        AccountCommand::Create { owner_key, salt } => {
+        AccountCommand::Create { owner_key, salt, account: SessionAccount::Kernel } => {
+            let provider = chain.provider(Some(owner_key))?;
+            let _spinner = out.spinner("deploying the Kernel account");
+            let address = kernel_account(&provider, owner_key, U256::from(*salt)).await?;
+            out.result(
+                format!("Kernel account {address} deployed"),
+                json!({ "account": address, "kind": "kernel" }),
+            );
+        }
+        AccountCommand::Create { owner_key, salt, account: SessionAccount::SessionKeyAccount } => {
             let provider = chain.provider(Some(owner_key))?;
             let factory_address = chain.session_factory()?;
             let factory = SessionKeyAccountFactory::new(factory_address, &provider);

@@ -434,7 +434,7 @@ async fn status(cli: &Cli, file: &SessionFile) -> anyhow::Result<(String, serde_
 
 /// The owner's Kernel v2.4 account number `index` (canonical factory), deployed by the owner if it
 /// is not yet.
-async fn kernel_account(
+pub(crate) async fn kernel_account(
     provider: &impl Provider,
     owner_key: &PrivateKeySigner,
     index: U256,
