@@ -493,6 +493,11 @@ pub struct PaymentSigner<A> {
     ledger: Option<Arc<Ledger>>,
     gas: GasDefaults,
     lanes: NonceLanes,
+    /// Chain time minus wall-clock time at the last block this signer read, in seconds: lets
+    /// synchronous checks (choosing between offers) judge periods by the chain's clock, which
+    /// is what the account enforces, not by the machine's (a devnet's time is moved at will; a
+    /// real chain's lags by up to a block).
+    clock_offset: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// A signed payment, and the budget reservation it holds until [`PaymentSigner::settled`] or
@@ -535,7 +540,7 @@ impl NonceLanes {
 impl<A: PaymentAccount> PaymentSigner<A> {
     pub async fn new(account: A, provider: DynProvider) -> Result<Self, SignerError> {
         let chain_id = provider.get_chain_id().await.map_err(chain)?;
-        Ok(Self {
+        let signer = Self {
             account,
             provider,
             chain_id,
@@ -545,7 +550,17 @@ impl<A: PaymentAccount> PaymentSigner<A> {
             ledger: None,
             gas: GasDefaults::default(),
             lanes: NonceLanes::default(),
-        })
+            clock_offset: Arc::default(),
+        };
+        signer.chain_time().await?;
+        Ok(signer)
+    }
+
+    /// The chain's time now, estimated from the wall clock and the offset seen at the last
+    /// block this signer read (construction, and every payment).
+    pub fn estimated_chain_time(&self) -> u64 {
+        let offset = self.clock_offset.load(std::sync::atomic::Ordering::Relaxed);
+        unix_now().saturating_add_signed(offset)
     }
 
     /// Overrides the EntryPoint (default: the canonical v0.6).
@@ -750,7 +765,11 @@ impl<A: PaymentAccount> PaymentSigner<A> {
             .await
             .map_err(chain)?
             .ok_or_else(|| SignerError::Chain("no latest block".into()))?;
-        Ok(block.header.timestamp)
+        let timestamp = block.header.timestamp;
+        let offset = i64::try_from(timestamp).unwrap_or(i64::MAX)
+            - i64::try_from(unix_now()).unwrap_or(i64::MAX);
+        self.clock_offset.store(offset, std::sync::atomic::Ordering::Relaxed);
+        Ok(timestamp)
     }
 
     async fn build(
@@ -860,4 +879,9 @@ fn rand_bytes() -> Result<[u8; 32], SignerError> {
     let mut out = [0u8; 32];
     getrandom::fill(&mut out).map_err(|e| SignerError::Randomness(e.to_string()))?;
     Ok(out)
+}
+
+/// Seconds since the Unix epoch by this machine's clock (0 before it).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

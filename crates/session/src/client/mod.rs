@@ -38,7 +38,6 @@
 use std::{
     fmt,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use alloy::{
@@ -219,12 +218,14 @@ impl<A: PaymentAccount> SchemeInner<A> {
     }
 
     /// The one policy check against the ledger's tally, without reserving, to decide between
-    /// offers. Time rules are left to `pay`, which knows chain time (here the clock is the wall
-    /// clock); without a ledger every check is left to `pay`.
+    /// offers, at the chain time the signer last saw (carried forward by the wall clock). Time
+    /// rules are left to `pay`, which reads the chain's time; without a ledger every check is
+    /// left to `pay`.
     fn affordable(&self, requirements: &AaNativeRequirements) -> Result<(), SignerError> {
         let Some((session_id, _)) = self.signer.account().budget() else { return Ok(()) };
         let Some(ledger) = &self.ledger else { return Ok(()) };
-        match ledger.check(session_id, requirements.pay_to, requirements.amount, unix_now()) {
+        let now = self.signer.estimated_chain_time();
+        match ledger.check(session_id, requirements.pay_to, requirements.amount, now) {
             Err(LedgerError::Scope(v)) if v.rule().is_time() => Ok(()),
             other => other.map_err(SignerError::from),
         }
@@ -842,8 +843,4 @@ fn never_executed(reason: &str) -> bool {
                 | R::InvalidPaymentRequirements
         )
     })
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
