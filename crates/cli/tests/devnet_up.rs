@@ -68,7 +68,7 @@ async fn what_devnet_up_prints_is_enough_to_pay() -> anyhow::Result<()> {
     assert_eq!(parse::<Address>(&exact_token["address"])?, usdc);
     assert!(exact_token["minter"].is_string() && exact_token["minterKey"].is_string());
     let keys = info["fundedKeys"].as_array().cloned().unwrap_or_default();
-    anyhow::ensure!(keys.len() >= 3, "at least three funded keys: {info}");
+    anyhow::ensure!(keys.len() >= 5, "at least five funded keys: {info}");
     let moved = Moved { provider: &provider, merchant };
 
     // 1. The official TS client, with a printed key, the printed URL, network and token.
@@ -157,6 +157,25 @@ async fn what_devnet_up_prints_is_enough_to_pay() -> anyhow::Result<()> {
     assert!(refused.to_string().contains("spend_cap_exceeded"), "{refused}");
     let status = cli(&state, &["session", "status"], &session_file.to_string_lossy())?;
     assert_eq!(status["lifetimeSpent"], "20000", "{status}");
+
+    // 5. `pay --owner-key --account kernel`: aa-native from the key's counterfactual Kernel
+    // account, deployed by its first payment.
+    let owner: Address = parse(&keys[4]["address"])?;
+    let address =
+        cli(&state, &["account", "address", "--account", "kernel", "--owner"], &owner.to_string())?;
+    let kernel_owned: Address = parse(&address["account"])?;
+    Erc20::new(usdt, &as_minter)
+        .mint(kernel_owned, U256::from(1_000_000u64))
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    let before = moved.balances(usdt, kernel_owned).await?;
+    let paid =
+        pay(&state, &url, &["--owner-key", &text(&keys[4]["privateKey"])?, "--account", "kernel"])?;
+    assert_eq!(paid["status"], 200, "{paid}");
+    let tx = settled(&paid["settlement"], kernel_owned, &network)?;
+    moved.check(tx, usdt, kernel_owned, before, aa_amount).await?;
 
     devnet.stop().await?;
     assert!(!state.exists(), "devnet up removes its state file when stopped");

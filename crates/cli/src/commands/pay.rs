@@ -50,10 +50,14 @@ pub(crate) struct PayArgs {
     /// Budget ledger (SQLite), shared by every payment of this agent's sessions.
     #[arg(long, default_value = ".x402-aa/ledger.sqlite")]
     ledger: PathBuf,
-    /// Pay aa-native from this owner's SimpleAccount, signing as its owner (no session).
+    /// Pay aa-native from this owner's account (`--account`, default SimpleAccount), signing as
+    /// its owner (no session).
     #[arg(long, value_name = "KEY")]
     owner_key: Option<Key>,
-    /// The owner's account factory (default: the canonical SimpleAccountFactory v0.6).
+    /// The owner's account contract (Kernel and Safe at their canonical deployments).
+    #[arg(long, value_enum, requires = "owner_key", default_value_t = OwnerAccount::SimpleAccount)]
+    account: OwnerAccount,
+    /// The owner's account factory (default: the canonical one of `--account`'s kind).
     #[arg(long, requires = "owner_key")]
     account_factory: Option<Address>,
     /// The owner's account salt in its factory.
@@ -152,6 +156,17 @@ pub(crate) async fn pay(cli: &Cli, out: &Out, args: &PayArgs) -> anyhow::Result<
     report(out, payer, paid).await
 }
 
+/// Account contracts `pay --owner-key` pays from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OwnerAccount {
+    /// eth-infinitism's SimpleAccount v0.6 (canonical factory).
+    SimpleAccount,
+    /// ZeroDev Kernel v2.4 with the ECDSAValidator (canonical factory).
+    Kernel,
+    /// Safe 1.4.1 with Safe4337Module v0.2.0, the owner as sole owner (canonical deployment).
+    Safe,
+}
+
 /// A refusal, reduced to what `pay` prints.
 struct Refused {
     reason: &'static str,
@@ -197,7 +212,7 @@ async fn session_client(cli: &Cli, args: &PayArgs) -> anyhow::Result<X402PayingC
     Ok(X402PayingClient::builder().register(scheme).build())
 }
 
-/// The owner path: the SDK's owner-key client (NERO's `aaNativeSigner`) for a SimpleAccount,
+/// The owner path: the SDK's owner-key client (NERO's `aaNativeSigner`) for the `--account` kind,
 /// on the network `--network` names (or the running devnet).
 async fn owner_client(
     cli: &Cli,
@@ -220,9 +235,12 @@ async fn owner_client(
     if let Some((url, api_key)) = paymaster(cli, args)? {
         network = network.with_paymaster(url, api_key);
     }
-    let mut builder = PayingClient::owner(owner, AccountKind::SimpleAccount)
-        .network(network)
-        .salt(U256::from(args.salt));
+    let kind = match args.account {
+        OwnerAccount::SimpleAccount => AccountKind::SimpleAccount,
+        OwnerAccount::Kernel => AccountKind::Kernel,
+        OwnerAccount::Safe => AccountKind::Safe,
+    };
+    let mut builder = PayingClient::owner(owner, kind).network(network).salt(U256::from(args.salt));
     if let Some(factory) = args.account_factory {
         builder = builder.account_factory(factory);
     }
