@@ -60,6 +60,7 @@ impl Chain {
             (env::TOKEN.to_owned(), a.token.to_string()),
             (env::PAYMASTER.to_owned(), a.verifying_paymaster.to_string()),
             (factory_var(AccountKind::SessionKeyAccount), a.session_account_factory.to_string()),
+            (env::KERNEL_SESSION_VALIDATOR.to_owned(), a.kernel_session_validator.to_string()),
         ]
         .into();
         Ok(Self { url: stack.paid_url(), devnet, stack, merchant, env })
@@ -424,6 +425,47 @@ async fn owner_key_client_pays_from_each_kind_and_setup_errors_are_named() -> an
         .expect_err("the token is no EntryPoint");
     assert_eq!(err.reason(), "rpc_error", "{err}");
 
+    chain.stack.shutdown().await?;
+    Ok(())
+}
+
+/// The same SDK calls with one argument changed: the owner grants a session on a Kernel account
+/// (the SDK deploys it and installs the KernelSessionValidator with owner transactions), the
+/// agent's client pays until the cap and is refused with the policy's reason, and the owner's
+/// revocation stops it.
+#[tokio::test]
+async fn kernel_session_through_the_same_sdk_calls() -> anyhow::Result<()> {
+    let chain = Chain::start().await?;
+    let network = chain.network()?;
+    let owner = SessionOwner::new(chain.devnet.keys.spare[2].clone(), network.clone());
+    let scopes =
+        Scopes::new().spend_cap("0.5 USDT".parse()?, per_day()).merchants([chain.merchant]);
+    let granted = owner.grant(AccountKind::Kernel, &scopes, SessionKey::Generate).await?;
+    let file = granted.file.clone();
+    assert_eq!(file.account_kind, AccountKind::Kernel);
+    assert!(file.session_validator.is_some() && file.deployment.is_none(), "{file:?}");
+    let key = granted.key.context("a generated key")?;
+    chain.devnet.mint(file.account, usd(100)).await?; // 1 USDT
+    let client = PayingClient::session()
+        .session(file.clone())
+        .key(key)
+        .network(network.clone())
+        .build()
+        .await?;
+    assert_eq!((client.account(), client.kind()), (file.account, AccountKind::Kernel));
+    for _ in 0..2 {
+        assert!(client.get(&chain.url).send().await?.is_settled());
+    }
+    let refused = client.get(&chain.url).send().await.expect_err("0.5 USDT a day is spent");
+    assert_eq!(refused.reason(), "spend_cap_exceeded", "{refused}");
+    assert_eq!(chain.balance(file.account).await?, usd(50), "two calls of 0.25 USDT");
+    let status = owner.status(&file).await?;
+    assert_eq!(status.period_spent, usd(50), "the validator charged both");
+
+    owner.revoke(&file).await?;
+    client.sync().await?;
+    let refused = client.get(&chain.url).send().await.expect_err("revoked");
+    assert_eq!(refused.reason(), "session_revoked", "{refused}");
     chain.stack.shutdown().await?;
     Ok(())
 }

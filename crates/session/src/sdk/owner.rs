@@ -158,19 +158,10 @@ impl SessionOwner {
             tokio::try_join!(self.network.token_info(&provider), latest_timestamp(&provider))?;
         let (account, host, deployment) = match kind {
             AccountKind::Kernel => {
-                let validator = self.network.kernel_session_validator().ok_or(SdkError::Missing {
-                    what: "KernelSessionValidator",
-                    hint: "use Network::with_kernel_session_validator or X402_AA_KERNEL_SESSION_VALIDATOR",
-                })?;
-                let config =
-                    AccountConfig::single_owner(factory, self.address(), self.account_salt);
-                let abi = KernelSessionAbi::new(validator);
-                let account = abi
-                    .counterfactual_address(&config)
-                    .map_err(|e| SdkError::Chain(e.to_string()))?
-                    .ok_or(SdkError::CannotDeploy(Address::ZERO))?;
-                let init_code =
-                    abi.init_code(&config).map_err(|e| SdkError::Chain(e.to_string()))?;
+                let (account, validator, config) = self.kernel_account(factory)?;
+                let init_code = KernelSessionAbi::new(validator)
+                    .init_code(&config)
+                    .map_err(|e| SdkError::Chain(e.to_string()))?;
                 self.deploy_with(&provider, account, factory, init_code).await?;
                 owner::install_kernel_sessions(&provider, self.address(), account, validator)
                     .await?;
@@ -253,16 +244,7 @@ impl SessionOwner {
                 (account, SessionHost::Account)
             }
             AccountKind::Kernel => {
-                let validator = self.network.kernel_session_validator().ok_or(SdkError::Missing {
-                    what: "KernelSessionValidator",
-                    hint: "use Network::with_kernel_session_validator or X402_AA_KERNEL_SESSION_VALIDATOR",
-                })?;
-                let config =
-                    AccountConfig::single_owner(factory, self.address(), self.account_salt);
-                let account = KernelSessionAbi::new(validator)
-                    .counterfactual_address(&config)
-                    .map_err(|e| SdkError::Chain(e.to_string()))?
-                    .ok_or(SdkError::CannotDeploy(Address::ZERO))?;
+                let (account, validator, _) = self.kernel_account(factory)?;
                 (account, SessionHost::KernelValidator(validator))
             }
             kind => {
@@ -287,6 +269,24 @@ impl SessionOwner {
     /// What `session` has spent and has left, and whether it is revoked, from the chain.
     pub async fn status(&self, session: &SessionFile) -> Result<OnChainSession, SdkError> {
         session_status(&self.network, session).await
+    }
+
+    /// The owner's Kernel account from `factory`, the network's session validator, and the
+    /// account's deployment config.
+    fn kernel_account(
+        &self,
+        factory: Address,
+    ) -> Result<(Address, Address, AccountConfig), SdkError> {
+        let validator = self.network.kernel_session_validator().ok_or(SdkError::Missing {
+            what: "KernelSessionValidator",
+            hint: "use Network::with_kernel_session_validator or X402_AA_KERNEL_SESSION_VALIDATOR",
+        })?;
+        let config = AccountConfig::single_owner(factory, self.address(), self.account_salt);
+        let account = KernelSessionAbi::new(validator)
+            .counterfactual_address(&config)
+            .map_err(|e| SdkError::Chain(e.to_string()))?
+            .ok_or(SdkError::CannotDeploy(Address::ZERO))?;
+        Ok((account, validator, config))
     }
 
     fn check_owner(&self, owner: Address) -> Result<(), SdkError> {
