@@ -436,6 +436,15 @@ impl Console {
                     ConsoleError::BadInput("which session? (no session id given)".into())
                 })?;
                 let file = self.session(id)?;
+                if file.host() != x402_aa_session::policy::SessionHost::Account {
+                    // The actions below call SessionKeyAccount's own functions.
+                    return Err(ConsoleError::BadInput(format!(
+                        "session {id} lives in a {} account: pause, resume and revoke it with \
+                         `x402-aa session pause|resume|revoke` (the console acts on \
+                         SessionKeyAccount sessions only)",
+                        file.account_kind
+                    )));
+                }
                 let grant = file.grant()?;
                 let s = owner::remaining(&self.provider, self.chain_id, file.account, &grant, now)
                     .await?;

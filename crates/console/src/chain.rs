@@ -278,7 +278,15 @@ impl Console {
         now: u64,
     ) -> Result<SessionView, ConsoleError> {
         let grant = file.grant()?;
-        let s = owner::remaining(&self.provider, self.chain_id, file.account, &grant, now).await?;
+        let s = owner::remaining_in(
+            &self.provider,
+            file.host(),
+            self.chain_id,
+            file.account,
+            &grant,
+            now,
+        )
+        .await?;
         let (state, state_words) = match s.status {
             SessionStatus::Revoked => ("revoked", "revoked"),
             SessionStatus::RevokedAll => ("revoked", "revoked (all sessions)"),
