@@ -22,10 +22,10 @@ use x402_aa::{
 };
 use x402_aa_contracts::{
     EntryPoint::{self, EntryPointErrors, UserOperationEvent, UserOperationRevertReason},
-    SessionKeyAccount, SessionKeyAccountFactory, SettlementContract, TestStablecoin,
-    VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME, VerifyProbe, probe_call,
+    KernelSessionValidator, SessionKeyAccount, SessionKeyAccountFactory, SettlementContract,
+    TestStablecoin, VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME, VerifyProbe, probe_call,
 };
-use x402_aa_policy::{SessionUsage, onchain::read_usage};
+use x402_aa_policy::{SessionHost, SessionUsage, read_usage_in};
 
 use crate::config::{AccountsConfig, BiconomyAccounts, KernelAccounts, SafeAccounts};
 
@@ -375,13 +375,30 @@ impl Network {
     /// account not deployed yet.
     pub async fn stored_session(
         &self,
+        host: SessionHost,
         account: Address,
         session_id: B256,
         merchant: Address,
         deployed: bool,
     ) -> Result<SessionUsage, ChainError> {
-        let read = read_usage(&self.provider, account, session_id, merchant, deployed);
+        let read = read_usage_in(&self.provider, host, account, session_id, merchant, deployed);
         self.rpc("sessionState()", read).await
+    }
+
+    /// The KernelSessionValidator this network's Kernel session payments go through, if any.
+    pub fn kernel_session_validator(&self) -> Option<Address> {
+        self.accounts.kernel_abi.session_validator
+    }
+
+    /// The owner whose signature enables a grant on a Kernel account: the validator's
+    /// `ownerOf(account)` (its ECDSAValidator owner).
+    pub async fn kernel_session_owner(
+        &self,
+        validator: Address,
+        account: Address,
+    ) -> Result<Address, ChainError> {
+        let c = KernelSessionValidator::new(validator, &self.provider);
+        self.rpc("ownerOf()", c.ownerOf(account).call()).await
     }
 
     /// ERC-20 `balanceOf`.

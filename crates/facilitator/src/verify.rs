@@ -34,10 +34,12 @@ use serde_json::Value;
 use x402_aa::{
     DecodedPayment, UserOperation,
     abi::createAccountCall,
-    accounts::{AccountKind, SignerRole},
+    accounts::{AccountKind, SignerRole, kernel},
     x402::{AaNativeEnvelope, AaNativeRequirements, PayloadError, decode_payment_payload},
 };
-use x402_aa_policy::{SessionOpSignature, check_session_op, payment_merchant};
+use x402_aa_policy::{
+    ScopeViolation, SessionHost, SessionOpSignature, check_session_payment, method_violation,
+};
 
 use crate::{
     chain::{ChainError, Execution, Head, Network, Probe, Validation},
@@ -201,12 +203,10 @@ pub async fn check_chain(
         return Err(Rejection::Replay(format!("requestHash {request_hash} is already settled")));
     }
     let kind = net.account_kind(op).await?;
-    // The off-chain session mirror is our SessionKeyAccount's; session ops of other kinds
-    // (Kernel plugin validators, Biconomy session modules) are judged by the chain alone.
-    if kind == AccountKind::SessionKeyAccount
-        && net.abi(kind).signer_role(&op.signature) == SignerRole::Session
-    {
-        check_session(net, op, user_op_hash, head).await?;
+    // The off-chain session mirror covers the hosts of our policy (SessionKeyAccount, Kernel with
+    // our validator); other session ops (Biconomy session modules) are judged by the chain alone.
+    if let Some(host) = session_host(net, kind, op) {
+        check_session(net, op, host, user_op_hash, head).await?;
     }
     match validation {
         Validation::Passed { sig_failed: true, .. } => return Err(Rejection::InvalidSignature),
@@ -274,35 +274,71 @@ pub async fn check_static_for(
 ) -> Result<DecodedPayment, Rejection> {
     match check_static(net, req, kind) {
         Err(Rejection::Payload(PayloadError::CallData(e)))
-            if kind == AccountKind::SessionKeyAccount
-                && kind.abi().signer_role(&req.op().signature) == SignerRole::Session =>
+            if session_host(net, kind, req.op()).is_some() =>
         {
             let op = req.op();
             let head = net.head().await?;
-            check_session(net, op, op.hash(net.entry_point, net.chain_id), head).await?;
+            let host = session_host(net, kind, op).unwrap_or_default();
+            check_session(net, op, host, op.hash(net.entry_point, net.chain_id), head).await?;
             Err(PayloadError::CallData(e).into())
         }
         other => other,
     }
 }
 
-/// Step 8: the account contract's session checks, off-chain, in the contract's order.
+/// Where the policy of a session op of `kind` runs, if it is one of ours: SessionKeyAccount's
+/// own storage, or the Kernel validator this network knows.
+fn session_host(net: &Network, kind: AccountKind, op: &UserOperation) -> Option<SessionHost> {
+    if net.abi(kind).signer_role(&op.signature) != SignerRole::Session {
+        return None;
+    }
+    match kind {
+        AccountKind::SessionKeyAccount => Some(SessionHost::Account),
+        AccountKind::Kernel => net.kernel_session_validator().map(SessionHost::KernelValidator),
+        _ => None,
+    }
+}
+
+/// Step 8: the host's session checks, off-chain, in the contract's order.
 async fn check_session(
     net: &Network,
     op: &UserOperation,
+    host: SessionHost,
     user_op_hash: B256,
     head: Head,
 ) -> Result<(), Rejection> {
     let deployed = net.is_deployed(op.sender).await?;
-    let owner = if deployed {
-        net.account_owner(op.sender).await?
-    } else {
-        owner_from_init_code(net, op).await?
+    let (owner, signature, payment) = match host {
+        SessionHost::Account => {
+            let owner = if deployed {
+                net.account_owner(op.sender).await?
+            } else {
+                owner_from_init_code(net, op).await?
+            };
+            let payment = x402_aa::decode_payment(&op.call_data).map_err(|e| method_violation(&e));
+            (owner, &op.signature[..], payment)
+        }
+        SessionHost::KernelValidator(validator) => {
+            // A Kernel account must exist with the validator installed; without code the
+            // EntryPoint's own refusal (AA20) is the answer.
+            if !deployed {
+                return Ok(());
+            }
+            let owner = net.kernel_session_owner(validator, op.sender).await?;
+            let payment =
+                kernel::decode_session_payment(&op.call_data, validator).map_err(|e| match e {
+                    kernel::KernelCallDataError::Shape(shape) => method_violation(&shape),
+                    other => ScopeViolation::MethodNotAllowed(format!(
+                        "session: batch must be exactly approve + settle + charge ({other})"
+                    )),
+                });
+            (owner, op.signature.get(4..).unwrap_or_default(), payment)
+        }
     };
-    let signature = SessionOpSignature::decode(op, net.chain_id)?;
-    let merchant = payment_merchant(op).unwrap_or_default();
-    let usage = net.stored_session(op.sender, signature.session_id, merchant, deployed).await?;
-    check_session_op(op, user_op_hash, &signature, owner, &usage, head.timestamp)?;
+    let decoded = SessionOpSignature::decode_for(signature, op.sender, net.chain_id)?;
+    let merchant = payment.as_ref().map(|p| p.settle.merchant).unwrap_or_default();
+    let usage = net.stored_session(host, op.sender, decoded.session_id, merchant, deployed).await?;
+    check_session_payment(op, payment, user_op_hash, &decoded, owner, &usage, head.timestamp)?;
     Ok(())
 }
 

@@ -36,7 +36,10 @@ pub use grant::{
 pub use limits::{Limits, LimitsError};
 pub use merkle::MerchantTree;
 pub use onchain::{SessionHost, read_usage_at, read_usage_in};
-pub use session_op::{CheckedSessionOp, SessionOpSignature, check_session_op, payment_merchant};
+pub use session_op::{
+    CheckedSessionOp, SessionOpSignature, check_session_op, check_session_payment,
+    method_violation, payment_merchant,
+};
 pub use signature::{
     SessionMode, SessionSignature, SessionSignatureCodec, SessionSignatureError, encode_grant,
     session_digest,

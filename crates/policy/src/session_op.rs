@@ -6,7 +6,7 @@
 //! what the callData pays); the rules and their order are [`crate::check()`]'s.
 
 use alloy::primitives::{Address, B256, Signature, U256};
-use x402_aa::{CallDataError, UserOperation, decode_payment};
+use x402_aa::{CallDataError, DecodedPayment, UserOperation, decode_payment};
 
 use crate::{
     check::{Attempt, GasRequest, SessionUsage, authorize_grant, check, check_gas},
@@ -43,10 +43,21 @@ pub struct SessionOpSignature {
 impl SessionOpSignature {
     /// Decodes `op.signature` as a session signature.
     pub fn decode(op: &UserOperation, chain_id: u64) -> Result<Self, ScopeViolation> {
-        let (mode, signature) = SessionSignature::decode(&op.signature).map_err(|e| {
+        Self::decode_for(&op.signature, op.sender, chain_id)
+    }
+
+    /// Decodes `signature` (what the host hands the policy: the whole op signature for
+    /// SessionKeyAccount, what follows Kernel's mode for its validator) as a session signature
+    /// of `account`.
+    pub fn decode_for(
+        signature: &[u8],
+        account: Address,
+        chain_id: u64,
+    ) -> Result<Self, ScopeViolation> {
+        let (mode, signature) = SessionSignature::decode(signature).map_err(|e| {
             ScopeViolation::MalformedSignature(format!("{} ({e})", e.revert_string()))
         })?;
-        let session_id = session_id(&signature.grant, chain_id, op.sender);
+        let session_id = session_id(&signature.grant, chain_id, account);
         Ok(Self { mode, signature, session_id })
     }
 }
@@ -56,6 +67,21 @@ impl SessionOpSignature {
 /// at chain time `now`.
 pub fn check_session_op(
     op: &UserOperation,
+    user_op_hash: B256,
+    decoded: &SessionOpSignature,
+    owner: Address,
+    usage: &SessionUsage,
+    now: u64,
+) -> Result<CheckedSessionOp, ScopeViolation> {
+    let payment = decode_payment(&op.call_data).map_err(|e| method_violation(&e));
+    check_session_payment(op, payment, user_op_hash, decoded, owner, usage, now)
+}
+
+/// [`check_session_op`] for a host whose payment shape is the caller's to decode (Kernel's
+/// three-call batch): `payment` is the decoded payment, or the violation its callData is.
+pub fn check_session_payment(
+    op: &UserOperation,
+    payment: Result<DecodedPayment, ScopeViolation>,
     user_op_hash: B256,
     decoded: &SessionOpSignature,
     owner: Address,
@@ -74,9 +100,8 @@ pub fn check_session_op(
         s.recover_address_from_msg(session_digest(user_op_hash, id, sig.period_index)).ok()
     }) == Some(grant.sessionKey);
 
-    let payment = decode_payment(&op.call_data);
     let call = match &payment {
-        Err(e) => Err(method_violation(e)),
+        Err(e) => Err(e.clone()),
         Ok(p) if p.settlement != grant.settlement => Err(ScopeViolation::MethodNotAllowed(
             format!("session: target not allowed ({})", p.settlement),
         )),
@@ -134,7 +159,7 @@ pub fn payment_merchant(op: &UserOperation) -> Option<Address> {
 
 /// The violation the contract's diagnostic (`_explainCallData`) names for callData that is not the
 /// payment shape.
-fn method_violation(e: &CallDataError) -> ScopeViolation {
+pub fn method_violation(e: &CallDataError) -> ScopeViolation {
     let diagnostic = match e {
         CallDataError::ApproveTargetMismatch { approve_target, .. } => {
             return ScopeViolation::TokenNotAllowed(*approve_target);

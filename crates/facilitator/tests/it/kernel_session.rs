@@ -138,6 +138,9 @@ async fn kernel_session_pays_to_its_cap_and_revocation_stops_it() -> anyhow::Res
     let (_, v) = f.verify(&body(&over, &accepted)).await?;
     assert_eq!(v["isValid"], false, "{v}");
     assert_eq!(v["invalidReason"], "spend_cap_exceeded", "{v}");
+    // Named by the facilitator's own mirror of the policy (the validator's figures, Kernel's
+    // payment shape), not only by the EntryPoint's simulation.
+    assert!(v["details"]["entryPointCode"].is_null(), "refused off-chain first: {v}");
     rogue.failed(&over, "test")?;
 
     // One owner transaction revokes; both layers name the revocation.
@@ -154,6 +157,7 @@ async fn kernel_session_pays_to_its_cap_and_revocation_stops_it() -> anyhow::Res
     let after = rogue.pay(&accepted, &request(5)).await?;
     let (_, v) = f.verify(&body(&after, &accepted)).await?;
     assert_eq!(v["invalidReason"], "session_revoked", "{v}");
+    assert!(v["details"]["entryPointCode"].is_null(), "refused off-chain first: {v}");
     f.stop().await
 }
 
