@@ -272,17 +272,14 @@ pub async fn check_static_for(
     req: &Request,
     kind: AccountKind,
 ) -> Result<DecodedPayment, Rejection> {
-    match check_static(net, req, kind) {
-        Err(Rejection::Payload(PayloadError::CallData(e)))
-            if session_host(net, kind, req.op()).is_some() =>
-        {
-            let op = req.op();
+    let op = req.op();
+    match (check_static(net, req, kind), session_host(net, kind, op)) {
+        (Err(Rejection::Payload(PayloadError::CallData(e))), Some(host)) => {
             let head = net.head().await?;
-            let host = session_host(net, kind, op).unwrap_or_default();
             check_session(net, op, host, op.hash(net.entry_point, net.chain_id), head).await?;
             Err(PayloadError::CallData(e).into())
         }
-        other => other,
+        (other, _) => other,
     }
 }
 

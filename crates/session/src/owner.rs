@@ -29,6 +29,12 @@ pub enum OwnerError {
     /// be deployed before a revocation can mean anything.
     #[error("account {0} is not deployed yet; deploy it first, or the revocation would do nothing")]
     NotDeployed(Address),
+    /// The factory call succeeded but left no code at the account: a factory of another
+    /// deployment, or none deployed on this chain.
+    #[error("factory {factory} did not deploy account {account}")]
+    FactoryDidNotDeploy { factory: Address, account: Address },
+    #[error("initCode is {0} bytes; it starts with the 20-byte factory address")]
+    BadInitCode(usize),
 }
 
 impl OwnerError {
@@ -37,7 +43,8 @@ impl OwnerError {
             Self::Sign(_) => "signing_failed",
             Self::Rpc(_) => "rpc_error",
             Self::Reverted(_) => "transaction_reverted",
-            Self::NotDeployed(_) => "account_not_deployed",
+            Self::NotDeployed(_) | Self::FactoryDidNotDeploy { .. } => "account_not_deployed",
+            Self::BadInitCode(_) => "invalid_init_code",
         }
     }
 }
@@ -76,6 +83,34 @@ pub fn signed_revocation_of_all(
     account: Address,
 ) -> Result<Bytes, OwnerError> {
     Ok(owner.sign_hash_sync(&revoke_all_digest(epoch, chain_id, account))?.as_bytes().into())
+}
+
+/// Deploys `account` from `from` with the factory call its `init_code` (`factory ‖ calldata`,
+/// what the EntryPoint would run) makes, unless it has code already; returns the transaction if
+/// one was sent. The account must have code afterwards.
+pub async fn deploy_account<P: Provider>(
+    provider: &P,
+    from: Address,
+    account: Address,
+    init_code: &[u8],
+) -> Result<Option<TxHash>, OwnerError> {
+    if !provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
+        return Ok(None);
+    }
+    let (factory, call) =
+        init_code.split_at_checked(20).ok_or(OwnerError::BadInitCode(init_code.len()))?;
+    let factory = Address::from_slice(factory);
+    let tx =
+        TransactionRequest::default().with_from(from).with_to(factory).with_input(call.to_vec());
+    let receipt =
+        provider.send_transaction(tx).await.map_err(rpc)?.get_receipt().await.map_err(rpc)?;
+    if !receipt.status() {
+        return Err(OwnerError::Reverted(receipt.transaction_hash));
+    }
+    if provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
+        return Err(OwnerError::FactoryDidNotDeploy { factory, account });
+    }
+    Ok(Some(receipt.transaction_hash))
 }
 
 async fn send<P: Provider>(

@@ -4,7 +4,7 @@
 use alloy::{
     network::TransactionBuilder,
     primitives::{B256, U256},
-    providers::{Provider, ProviderBuilder},
+    providers::ProviderBuilder,
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
     sol_types::SolCall,
@@ -86,9 +86,9 @@ pub async fn session_account(
 
 /// `owner`'s Kernel v2.4 account (index 0, canonical factory) holding `mint` USDT, with this
 /// project's `KernelSessionValidator` installed by one owner transaction, and a session of
-/// `session_key` under `scopes` signed by `owner`. The owner gets a little native coin for that
-/// transaction; the account is deployed through the factory by the devnet deployer. Window and
-/// salt as [`session_account`].
+/// `session_key` under `scopes` signed by `owner`. The owner gets a little native coin for its
+/// transactions (deploying the account through the factory, installing the validator). Window
+/// and salt as [`session_account`].
 pub async fn kernel_session_account(
     devnet: &Devnet,
     owner: &PrivateKeySigner,
@@ -99,19 +99,15 @@ pub async fn kernel_session_account(
 ) -> Result<SessionAccount, StackError> {
     let a = devnet.addresses;
     let validator = a.kernel_session_validator;
-    let init_code = kernel::init_code(owner.address(), U256::ZERO);
     let account = kernel::account_address(owner.address(), U256::ZERO);
-    if devnet.provider().get_code_at(account).await.map_err(chain)?.is_empty() {
-        let tx = TransactionRequest::default()
-            .with_from(devnet.keys.deployer.address())
-            .with_to(kernel::KERNEL_FACTORY)
-            .with_input(init_code[20..].to_vec());
-        devnet.send("KernelFactory.createAccount", tx).await?;
-    }
     devnet.fund(owner.address(), U256::from(10u64.pow(17))).await?;
     let url =
         devnet.rpc_url().parse().map_err(|e| StackError::KernelSetup(format!("RPC URL: {e}")))?;
     let as_owner = ProviderBuilder::new().wallet(owner.clone()).connect_http(url);
+    let init_code = kernel::init_code(owner.address(), U256::ZERO);
+    owner::deploy_account(&as_owner, owner.address(), account, &init_code)
+        .await
+        .map_err(|e| StackError::KernelSetup(format!("deploying the Kernel account: {e}")))?;
     owner::install_kernel_sessions(&as_owner, owner.address(), account, validator)
         .await
         .map_err(|e| StackError::KernelSetup(format!("installing the session validator: {e}")))?;
@@ -139,8 +135,4 @@ pub async fn kernel_session_account(
     )
     .in_kernel(validator);
     Ok(SessionAccount::new(file, session_key)?)
-}
-
-fn chain(e: impl std::fmt::Display) -> StackError {
-    StackError::KernelSetup(format!("chain: {e}"))
 }

@@ -3,16 +3,14 @@
 use std::{path::PathBuf, time::Duration};
 
 use alloy::{
-    network::TransactionBuilder,
     primitives::{Address, B256, U256},
     providers::Provider,
-    rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
-    sol_types::SolCall,
 };
+use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
-use x402_aa::accounts::kernel;
+use x402_aa::accounts::{AccountConfig, AccountKind, kernel};
 use x402_aa_contracts::SessionKeyAccountFactory;
 use x402_aa_session::policy::SessionHost;
 use x402_aa_session::{
@@ -440,20 +438,10 @@ pub(crate) async fn kernel_account(
     index: U256,
 ) -> anyhow::Result<Address> {
     let account = kernel::account_address(owner_key.address(), index);
-    if provider.get_code_at(account).await?.is_empty() {
-        let init_code = kernel::init_code(owner_key.address(), index);
-        let tx = TransactionRequest::default()
-            .with_from(owner_key.address())
-            .with_to(kernel::KERNEL_FACTORY)
-            .with_input(init_code[20..].to_vec());
-        let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
-        anyhow::ensure!(receipt.status(), "deploying the Kernel account reverted");
-        anyhow::ensure!(
-            !provider.get_code_at(account).await?.is_empty(),
-            "KernelFactory {} did not deploy {account} (is Kernel v2.4 deployed on this chain?)",
-            kernel::KERNEL_FACTORY
-        );
-    }
+    let init_code = kernel::init_code(owner_key.address(), index);
+    owner::deploy_account(provider, owner_key.address(), account, &init_code)
+        .await
+        .context("deploying the Kernel account (is Kernel v2.4 deployed on this chain?)")?;
     Ok(account)
 }
 
@@ -473,15 +461,8 @@ async fn deploy_if_needed(
             file.account
         )
     })?;
-    let call = SessionKeyAccountFactory::createAccountCall {
-        owner: deployment.owner,
-        salt: deployment.salt,
-    };
-    let tx = TransactionRequest::default()
-        .with_from(owner_key.address())
-        .with_to(deployment.factory)
-        .with_input(call.abi_encode());
-    let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
-    anyhow::ensure!(receipt.status(), "deploying the account reverted");
+    let config = AccountConfig::single_owner(deployment.factory, deployment.owner, deployment.salt);
+    let init_code = AccountKind::SessionKeyAccount.abi().init_code(&config)?;
+    owner::deploy_account(provider, owner_key.address(), file.account, &init_code).await?;
     Ok(())
 }

@@ -7,10 +7,8 @@
 use std::time::Duration;
 
 use alloy::{
-    network::TransactionBuilder,
     primitives::{B256, U256},
     providers::{Provider, ProviderBuilder},
-    rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
 };
 use serde_json::Value;
@@ -37,15 +35,12 @@ async fn kernel_session_pays_to_its_cap_and_revocation_stops_it() -> anyhow::Res
     // (Kernel's `execute` → `setExecution`) installs the validator for `executeBatch`.
     let owner_key = PrivateKeySigner::random();
     env.devnet.fund(owner_key.address(), U256::from(10u64.pow(18))).await?;
-    let init = kernel::init_code(owner_key.address(), U256::ZERO);
     let owner_provider = ProviderBuilder::new()
         .wallet(owner_key.clone())
         .connect_http(env.devnet.rpc_url().parse()?);
-    let deploy = TransactionRequest::default()
-        .with_to(kernel::KERNEL_FACTORY)
-        .with_input(init[20..].to_vec());
-    assert!(owner_provider.send_transaction(deploy).await?.get_receipt().await?.status());
     let account = kernel::account_address(owner_key.address(), U256::ZERO);
+    let init = kernel::init_code(owner_key.address(), U256::ZERO);
+    owner::deploy_account(&owner_provider, owner_key.address(), account, &init).await?;
     assert!(!owner_provider.get_code_at(account).await?.is_empty(), "the factory deployed it");
     let installed =
         owner::install_kernel_sessions(&owner_provider, owner_key.address(), account, validator)
@@ -144,14 +139,8 @@ async fn kernel_session_pays_to_its_cap_and_revocation_stops_it() -> anyhow::Res
     rogue.failed(&over, "test")?;
 
     // One owner transaction revokes; both layers name the revocation.
-    owner::revoke_in(
-        &owner_provider,
-        host,
-        owner_key.address(),
-        account,
-        grant_id(&grant, chain_id, account),
-    )
-    .await?;
+    let session_id = signer.account().file.session_id;
+    owner::revoke_in(&owner_provider, host, owner_key.address(), account, session_id).await?;
     let refused = signer.pay(&accepted, &request(4)).await.expect_err("revoked");
     assert_eq!(refused.reason(), "session_revoked", "{refused}");
     let after = rogue.pay(&accepted, &request(5)).await?;
@@ -159,12 +148,4 @@ async fn kernel_session_pays_to_its_cap_and_revocation_stops_it() -> anyhow::Res
     assert_eq!(v["invalidReason"], "session_revoked", "{v}");
     assert!(v["details"]["entryPointCode"].is_null(), "refused off-chain first: {v}");
     f.stop().await
-}
-
-fn grant_id(
-    grant: &x402_aa_session::grant::SessionGrant,
-    chain_id: u64,
-    account: alloy::primitives::Address,
-) -> B256 {
-    x402_aa_session::grant::session_id(grant, chain_id, account)
 }

@@ -5,10 +5,8 @@
 use std::path::Path;
 
 use alloy::{
-    network::TransactionBuilder,
     primitives::{Address, B256, Bytes, TxHash, U256},
     providers::{DynProvider, Provider},
-    rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
 };
 use x402_aa::accounts::{AccountAbi, AccountConfig, AccountKind, KernelSessionAbi};
@@ -162,7 +160,7 @@ impl SessionOwner {
                 let init_code = KernelSessionAbi::new(validator)
                     .init_code(&config)
                     .map_err(|e| SdkError::Chain(e.to_string()))?;
-                self.deploy_with(&provider, account, factory, init_code).await?;
+                owner::deploy_account(&provider, self.address(), account, &init_code).await?;
                 owner::install_kernel_sessions(&provider, self.address(), account, validator)
                     .await?;
                 (account, SessionHost::KernelValidator(validator), None)
@@ -311,37 +309,7 @@ impl SessionOwner {
             .abi()
             .init_code(&config)
             .map_err(|e| SdkError::Chain(e.to_string()))?;
-        self.deploy_with(provider, session.account, d.factory, init_code).await
-    }
-
-    /// Sends `init_code`'s factory call from the owner unless `account` has code already.
-    async fn deploy_with(
-        &self,
-        provider: &DynProvider,
-        account: Address,
-        factory: Address,
-        init_code: Bytes,
-    ) -> Result<(), SdkError> {
-        if !provider.get_code_at(account).await.map_err(chain)?.is_empty() {
-            return Ok(());
-        }
-        let tx = TransactionRequest::default()
-            .with_from(self.address())
-            .with_to(factory)
-            .with_input(init_code.slice(20..));
-        let receipt = provider
-            .send_transaction(tx)
-            .await
-            .map_err(chain)?
-            .get_receipt()
-            .await
-            .map_err(chain)?;
-        if !receipt.status() {
-            return Err(owner::OwnerError::Reverted(receipt.transaction_hash).into());
-        }
-        if provider.get_code_at(account).await.map_err(chain)?.is_empty() {
-            return Err(SdkError::CannotDeploy(account));
-        }
+        owner::deploy_account(provider, self.address(), session.account, &init_code).await?;
         Ok(())
     }
 }
