@@ -23,10 +23,7 @@ use x402_aa_rpc::{BundlerClient, PaymasterClient};
 use super::{Network, SdkError, chain, latest_timestamp, owner::sender_address};
 use crate::{
     accounts::{BiconomyOwnerAccount, KernelOwnerAccount, SafeOwnerAccount},
-    client::{
-        AaNativeScheme, ClientError, FirstMatch, PaidResponse, X402PayingClient,
-        X402PayingClientBuilder,
-    },
+    client::{AaNativeScheme, ClientError, PaidResponse, X402PayingClient},
     file::{SessionFile, load_session_key},
     ledger::{ChainSessionStatus, Ledger, LedgerError, OnChainState, Remaining},
     signer::{OwnerAccount, PaymentAccount, PaymentSigner, SessionAccount, SignerError},
@@ -465,11 +462,12 @@ impl OwnerClientBuilder {
             hint: "use Network::with_token or X402_AA_TOKEN",
         })?;
         let settlement = network.require_settlement()?;
-        let (owner, salt) = (self.owner, self.salt);
+        let (owner, salt, http) = (self.owner, self.salt, self.http);
+        let connected = Connected { provider: &provider, network: &network, entry_point, http };
         // One arm per account kind with an owner-key `PaymentAccount`; a new kind adds its arm.
         // The kinds whose address follows from their deployment compute it here; SimpleAccount's
         // factory is asked through the EntryPoint.
-        let scheme: Arc<dyn OwnerScheme> = match kind {
+        let client = match kind {
             AccountKind::SimpleAccount | AccountKind::SessionKeyAccount => {
                 let sender = match self.sender {
                     Some(sender) => sender,
@@ -487,7 +485,7 @@ impl OwnerClientBuilder {
                     account_factory: factory,
                     salt,
                 };
-                owner_scheme(account, &provider, &network, entry_point).await?
+                connected.owner_client(account).await?
             }
             AccountKind::Kernel => {
                 let account = KernelOwnerAccount::with_deployment(
@@ -499,7 +497,7 @@ impl OwnerClientBuilder {
                     KernelAbi::CANONICAL,
                 );
                 expect_sender(self.sender, account.sender())?;
-                owner_scheme(account, &provider, &network, entry_point).await?
+                connected.owner_client(account).await?
             }
             AccountKind::Safe => {
                 let deployment =
@@ -508,13 +506,13 @@ impl OwnerClientBuilder {
                     SafeOwnerAccount::single_owner(owner, deployment, token, settlement, salt)
                         .map_err(|e| SdkError::Chain(e.to_string()))?;
                 expect_sender(self.sender, account.sender())?;
-                owner_scheme(account, &provider, &network, entry_point).await?
+                connected.owner_client(account).await?
             }
             AccountKind::Biconomy => {
                 let deployment = biconomy::Deployment { factory, ..network.biconomy_deployment() };
                 let account = BiconomyOwnerAccount::new(owner, deployment, token, settlement, salt);
                 expect_sender(self.sender, account.sender())?;
-                owner_scheme(account, &provider, &network, entry_point).await?
+                connected.owner_client(account).await?
             }
             other => {
                 return Err(SdkError::UnsupportedAccountKind {
@@ -523,7 +521,7 @@ impl OwnerClientBuilder {
                 });
             }
         };
-        Ok(finish_dyn(scheme, provider, self.http))
+        Ok(client)
     }
 }
 
@@ -537,49 +535,25 @@ fn expect_sender(given: Option<Address>, derived: Address) -> Result<(), SdkErro
     }
 }
 
-/// An owner-key scheme of any account kind, ready to register with the HTTP client.
-trait OwnerScheme: Payer {
-    fn register(
-        self: Arc<Self>,
-        builder: X402PayingClientBuilder<FirstMatch>,
-    ) -> X402PayingClientBuilder<FirstMatch>;
-    fn as_payer(self: Arc<Self>) -> Arc<dyn Payer>;
-}
-
-impl<A: PaymentAccount + 'static> OwnerScheme for AaNativeScheme<A> {
-    fn register(
-        self: Arc<Self>,
-        builder: X402PayingClientBuilder<FirstMatch>,
-    ) -> X402PayingClientBuilder<FirstMatch> {
-        builder.register((*self).clone())
-    }
-
-    fn as_payer(self: Arc<Self>) -> Arc<dyn Payer> {
-        self
-    }
-}
-
-async fn owner_scheme<A: PaymentAccount + 'static>(
-    account: A,
-    provider: &DynProvider,
-    network: &Network,
+/// What every owner-key account kind's client is built against.
+struct Connected<'a> {
+    provider: &'a DynProvider,
+    network: &'a Network,
     entry_point: Address,
-) -> Result<Arc<dyn OwnerScheme>, SdkError> {
-    let signer = configure(PaymentSigner::new(account, provider.clone()).await?, network)?
-        .entry_point(entry_point);
-    Ok(Arc::new(AaNativeScheme::new(signer, provider.clone())))
+    http: Option<reqwest::Client>,
 }
 
-fn finish_dyn(
-    scheme: Arc<dyn OwnerScheme>,
-    provider: DynProvider,
-    http: Option<reqwest::Client>,
-) -> PayingClient {
-    let mut builder = scheme.clone().register(X402PayingClient::builder());
-    if let Some(http) = http {
-        builder = builder.client(http);
+impl Connected<'_> {
+    /// The paying client of `account`, an owner-key account of any kind (no budget).
+    async fn owner_client<A: PaymentAccount + 'static>(
+        self,
+        account: A,
+    ) -> Result<PayingClient, SdkError> {
+        let signer = PaymentSigner::new(account, self.provider.clone()).await?;
+        let signer = configure(signer, self.network)?.entry_point(self.entry_point);
+        let scheme = AaNativeScheme::new(signer, self.provider.clone());
+        Ok(finish(scheme, self.provider.clone(), None, self.http))
     }
-    PayingClient { http: builder.build(), payer: scheme.as_payer(), provider, budget: None }
 }
 
 /// The network's bundler and paymaster, if it names them.
