@@ -404,6 +404,12 @@ impl SessionFile {
         MerchantTree::new(self.merchants.iter().copied())
     }
 
+    /// The allowlist proof for `merchant` (empty for any-merchant sessions, or a merchant the
+    /// list does not hold: the account then refuses the payment).
+    pub fn merchant_proof(&self, merchant: Address) -> Vec<B256> {
+        self.merchant_tree().and_then(|tree| tree.proof(merchant)).unwrap_or_default()
+    }
+
     pub fn allows_merchant(&self, merchant: Address) -> bool {
         self.merchants.is_empty() || self.merchants.binary_search(&merchant).is_ok()
     }

@@ -329,11 +329,7 @@ impl PaymentAccount for SessionAccount {
         } else {
             SessionMode::Enable
         };
-        let merchant_proof = self
-            .file
-            .merchant_tree()
-            .and_then(|tree| tree.proof(payment.merchant))
-            .unwrap_or_default();
+        let merchant_proof = self.file.merchant_proof(payment.merchant);
         let attempt = Attempt {
             grant_epoch: self.grant.epoch,
             mode,

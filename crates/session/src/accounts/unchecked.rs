@@ -62,12 +62,7 @@ impl PaymentAccount for UncheckedSessionAccount {
         _: bool,
     ) -> Result<Self::Prepared, SignerError> {
         let grant = self.0.grant();
-        let merchant_proof = self
-            .0
-            .file
-            .merchant_tree()
-            .and_then(|tree| tree.proof(payment.merchant))
-            .unwrap_or_default();
+        let merchant_proof = self.0.file.merchant_proof(payment.merchant);
         Ok(SessionPrepared {
             mode: SessionMode::Use,
             period_index: grant.period_index_at(payment.now).unwrap_or_default(),
