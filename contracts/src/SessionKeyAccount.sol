@@ -190,7 +190,11 @@ contract SessionKeyAccount is IAccount, Initializable, UUPSUpgradeable {
     // ---------------------------------------------------------------- sessions: owner controls
 
     /// Revokes one session forever; works before the session was ever enabled, too.
-    function revokeSession(bytes32 id) external {
+    /// The `_ol` suffix is mined: selector 0x0000ac42 sorts first in the dispatcher (solc's via-IR
+    /// dispatcher compares selectors in ascending order, 22 gas each) and its two zero bytes cost 4 gas of
+    /// calldata instead of 16, so the owner's kill switch costs ~390 gas less than `revokeSession` did
+    /// and stays under its 35,000-gas budget (BENCHMARKS.md).
+    function revokeSession_ol(bytes32 id) external {
         _onlyOwner();
         _revoke(id);
     }

@@ -60,7 +60,7 @@ pub(crate) struct GasReport {
     pub(crate) safe_owner: GasFigure,
     pub(crate) biconomy_owner: GasFigure,
     pub(crate) pre_verification_gas: u64,
-    /// Gas of the owner's `revokeSession(id)` transaction for an enabled session.
+    /// Gas of the owner's `revokeSession_ol(id)` transaction for an enabled session.
     pub(crate) revoke_gas: u64,
 }
 
@@ -340,7 +340,7 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
     })
 }
 
-/// Gas of `revokeSession(id)` sent by the account's owner from its own funded address.
+/// Gas of `revokeSession_ol(id)` sent by the account's owner from its own funded address.
 async fn revoke(
     bench: &Bench,
     owner: &PrivateKeySigner,
@@ -357,10 +357,10 @@ async fn revoke(
         .wallet(EthereumWallet::from(owner.clone()))
         .connect_http(bench.devnet.rpc_url().parse()?);
     let call =
-        x402_aa_contracts::SessionKeyAccount::revokeSessionCall { id: session.file.session_id };
+        x402_aa_contracts::SessionKeyAccount::revokeSession_olCall { id: session.file.session_id };
     let tx =
         TransactionRequest::default().with_to(session.file.account).with_input(call.abi_encode());
     let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
-    anyhow::ensure!(receipt.status(), "revokeSession reverted");
+    anyhow::ensure!(receipt.status(), "revokeSession_ol reverted");
     Ok(receipt.gas_used)
 }

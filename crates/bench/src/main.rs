@@ -155,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
     writeln!(
         md,
         "\nTargets, measured on the handleOps transaction: (4) ≤ 1.15×, (3) ≤ 1.40× the baseline. \
-         The owner's `revokeSession` transaction: {} gas (target ≤ 35,000). Kernel session \
+         The owner's `revokeSession_ol` transaction: {} gas (target ≤ 35,000). Kernel session \
          payment (11) vs Kernel's own owner payment (7): {:.3}× (goal ≤ 1.15×), first payment (10): {:.3}×.\n",
         g.revoke_gas,
         ratio(g.kernel_session_steady.handle_ops_gas, g.kernel_owner.handle_ops_gas),

@@ -492,7 +492,7 @@ impl Console {
                         (
                             account,
                             file.owner,
-                            SessionKeyAccount::revokeSessionCall { id }.abi_encode(),
+                            SessionKeyAccount::revokeSession_olCall { id }.abi_encode(),
                             Some((id, None)),
                             typed_data::<RevokeSession>(
                                 json!({ "sessionId": id }),

@@ -192,7 +192,7 @@ sol! {
         function pauseSession(bytes32 id) external;
         function resumeSession(bytes32 id) external;
         function setPausedWithSignature(bytes32 id, bool paused, uint32 nonce, bytes calldata ownerSignature) external;
-        function revokeSession(bytes32 id) external;
+        function revokeSession_ol(bytes32 id) external;
         function revokeAllSessions() external;
         function revokeWithSignature(bytes32 id, bytes calldata ownerSignature) external;
         function revokeAllWithSignature(uint32 epoch, bytes calldata ownerSignature) external;

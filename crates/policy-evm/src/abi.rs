@@ -69,7 +69,7 @@ sol! {
     /// The session half of SessionKeyAccount after issue 11.
     #[derive(Debug)]
     interface ISessionAccount {
-        function revokeSession(bytes32 id) external;
+        function revokeSession_ol(bytes32 id) external;
         function revokeAllSessions() external;
         function pauseSession(bytes32 id) external;
         function resumeSession(bytes32 id) external;

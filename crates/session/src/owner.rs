@@ -143,7 +143,7 @@ fn control(host: SessionHost, account_call: Vec<u8>, validator_call: Vec<u8>) ->
     }
 }
 
-/// `revokeSession(id)` sent by the owner (the provider's wallet must sign for `owner`).
+/// `revokeSession_ol(id)` sent by the owner (the provider's wallet must sign for `owner`).
 pub async fn revoke<P: Provider>(
     provider: &P,
     owner: Address,
@@ -163,7 +163,7 @@ pub async fn revoke_in<P: Provider>(
 ) -> Result<TxHash, OwnerError> {
     let input = control(
         host,
-        SessionKeyAccount::revokeSessionCall { id: session }.abi_encode(),
+        SessionKeyAccount::revokeSession_olCall { id: session }.abi_encode(),
         KernelSessionValidator::revokeCall { id: session }.abi_encode(),
     );
     send(provider, owner, account, input).await

@@ -63,7 +63,7 @@ fn every_kind_of_op_passes_the_erc7562_checker() -> anyhow::Result<()> {
     for data in [
         call(ISessionAccount::pauseSessionCall { id }),
         call(ISessionAccount::resumeSessionCall { id }),
-        call(ISessionAccount::revokeSessionCall { id }),
+        call(ISessionAccount::revokeSession_olCall { id }),
         call(ISessionAccount::revokeAllSessionsCall {}),
     ] {
         let nonce = fx.nonce(fx.account)?;

@@ -393,7 +393,7 @@ impl Run<'_> {
         match c {
             Control::RevokeAll => ISessionAccount::revokeAllSessionsCall {}.abi_encode(),
             Control::Revoke(g) => {
-                ISessionAccount::revokeSessionCall { id: self.ids[*g] }.abi_encode()
+                ISessionAccount::revokeSession_olCall { id: self.ids[*g] }.abi_encode()
             }
             Control::Pause(g) => {
                 ISessionAccount::pauseSessionCall { id: self.ids[*g] }.abi_encode()

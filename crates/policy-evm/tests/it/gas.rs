@@ -76,7 +76,7 @@ fn gas_of_one_op_bundles() -> anyhow::Result<()> {
         fx.owner.address(),
         fx.account,
         U256::ZERO,
-        ISessionAccount::revokeSessionCall { id }.abi_encode(),
+        ISessionAccount::revokeSession_olCall { id }.abi_encode(),
         100_000,
     )?;
     anyhow::ensure!(revoke.success, "revoke failed: {:?}", revoke.revert_reason());
@@ -92,12 +92,13 @@ fn gas_of_one_op_bundles() -> anyhow::Result<()> {
         println!(
             "  session steady               {steady}  ratio {steady_ratio:.3} (target <= 1.15)"
         );
-        println!("  revokeSession tx             {} (target <= 35000)", revoke.gas_used);
+        println!("  revokeSession_ol tx          {} (target <= 35000)", revoke.gas_used);
     }
     if fx.format == ops::Format::V2 {
         assert!(steady_ratio <= 1.15, "steady ratio {steady_ratio:.3}");
         assert!(first_ratio <= 1.40, "first ratio {first_ratio:.3}");
-        // revoke: 35,366 now, 35,268 before issue 11; the 35,000 target is not met (reported, not asserted)
+        // 35,366 while the function was `revokeSession` (selector 18th in the dispatcher); 34,979 now.
+        assert!(revoke.gas_used <= 35_000, "revoke gas {}", revoke.gas_used);
     }
     Ok(())
 }

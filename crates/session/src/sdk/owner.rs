@@ -212,7 +212,7 @@ impl SessionOwner {
         Ok(GrantedSession { kind, file, key })
     }
 
-    /// Ends `session` with one owner transaction (`revokeSession`); the agent's next payment is
+    /// Ends `session` with one owner transaction (`revokeSession_ol`); the agent's next payment is
     /// refused with `session_revoked`. An account not deployed yet is deployed first (by the
     /// owner), so the revocation lands in real storage and a later first payment cannot enable
     /// the session. The owner's address needs gas for these transactions.

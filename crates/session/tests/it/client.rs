@@ -340,7 +340,7 @@ async fn a_signer_refusal_after_selection_surfaces_its_reason() -> anyhow::Resul
 
     // Revoked on chain: the ledger does not know, so the offer is selected; `pay` then refuses.
     let id = session_id;
-    fx.owner_call(x402_aa_contracts::SessionKeyAccount::revokeSessionCall { id }).await?;
+    fx.owner_call(x402_aa_contracts::SessionKeyAccount::revokeSession_olCall { id }).await?;
     let err = client.get(format!("{base}/joke")).await.unwrap_err();
     assert!(matches!(err, ClientError::Signer(_)), "{err:?}");
     assert_eq!(err.reason(), "session_revoked", "{err}");

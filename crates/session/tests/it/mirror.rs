@@ -125,7 +125,7 @@ async fn offchain_check_refuses_what_the_chain_refuses() -> anyhow::Result<()> {
     early.period_index = Some(0);
     fx.both_refuse(&early, "AA22 expired or not due", "session_not_yet_valid").await?;
 
-    fx.owner_call(SessionKeyAccount::revokeSessionCall { id: fx.session_id(&grant) }).await?;
+    fx.owner_call(SessionKeyAccount::revokeSession_olCall { id: fx.session_id(&grant) }).await?;
     more.amount = U256::from(USD);
     fx.both_refuse(&more, "AA23 reverted: session: revoked", "session_revoked").await
 }

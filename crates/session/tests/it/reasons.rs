@@ -201,7 +201,7 @@ async fn every_layer_names_the_same_rule() -> anyhow::Result<()> {
 
     // 1. Status.
     let revoked = fx.grant();
-    fx.owner_call(SessionKeyAccount::revokeSessionCall { id: fx.session_id(&revoked) }).await?;
+    fx.owner_call(SessionKeyAccount::revokeSession_olCall { id: fx.session_id(&revoked) }).await?;
     let sdk = sdk_reason(&fx, &revoked, fx.merchant, a.token, usd, sponsored).await?;
     case!("revoked", fx.pay(&revoked), Rule::Revoked, Some(sdk));
 

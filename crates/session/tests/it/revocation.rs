@@ -28,7 +28,7 @@ async fn revoked_session_is_refused_and_cannot_be_re_enabled() -> anyhow::Result
     let fx = Fx::new().await?;
     let grant = fx.grant();
     fx.pay_ok(&fx.pay(&grant)).await?;
-    fx.owner_call(SessionKeyAccount::revokeSessionCall { id: fx.session_id(&grant) }).await?;
+    fx.owner_call(SessionKeyAccount::revokeSession_olCall { id: fx.session_id(&grant) }).await?;
     assert_eq!(fx.state(&grant).await?.0, 2);
 
     let mut p = fx.pay(&grant);
@@ -44,7 +44,7 @@ async fn revoked_session_is_refused_and_cannot_be_re_enabled() -> anyhow::Result
 async fn a_session_revoked_before_first_use_never_starts() -> anyhow::Result<()> {
     let fx = Fx::new().await?;
     let grant = fx.grant();
-    fx.owner_call(SessionKeyAccount::revokeSessionCall { id: fx.session_id(&grant) }).await?;
+    fx.owner_call(SessionKeyAccount::revokeSession_olCall { id: fx.session_id(&grant) }).await?;
     fx.refused(&fx.pay(&grant), REVOKED).await
 }
 

@@ -157,7 +157,7 @@ async fn revoked_session_is_refused_before_signing() -> anyhow::Result<()> {
     fx.devnet.fund(fx.account, U256::from(10u64.pow(18))).await?;
     let signer = signer_with(&fx, default_scopes(&fx)).await?;
     let id = signer.account().file.session_id;
-    fx.owner_call(x402_aa_contracts::SessionKeyAccount::revokeSessionCall { id }).await?;
+    fx.owner_call(x402_aa_contracts::SessionKeyAccount::revokeSession_olCall { id }).await?;
     let err = signer.pay(&accepted(&fx, fx.merchant, USD), &request(1)).await.unwrap_err();
     assert_eq!(err.reason(), "session_revoked", "{err}");
     Ok(())
