@@ -849,25 +849,12 @@ impl<A: PaymentAccount> PaymentSigner<A> {
     }
 }
 
-/// Runs one ledger call on tokio's blocking pool. SQLite blocks on the disk and, under contention,
-/// on another connection's write lock for up to the busy timeout; on a runtime worker that would
-/// stall every other task scheduled there.
+/// [`crate::ledger::blocking`] with the signer's error.
 async fn blocking<T: Send + 'static>(
     ledger: &Arc<Ledger>,
     call: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
 ) -> Result<T, SignerError> {
-    let ledger = Arc::clone(ledger);
-    match tokio::task::spawn_blocking(move || call(&ledger)).await {
-        Ok(result) => Ok(result?),
-        // A panic in the ledger surfaces exactly as it would from a direct call.
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Cancelled before it started (the runtime is shutting down): the call never ran.
-        Err(_) => Err(LedgerError::from(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-            Some("ledger call cancelled: the async runtime is shutting down".into()),
-        ))
-        .into()),
-    }
+    Ok(crate::ledger::blocking(ledger, call).await?)
 }
 
 /// 32 random bytes from the OS for the requestHash's client nonce.

@@ -56,8 +56,9 @@
 //! A receipt is a fact: [`Ledger::commit`] also succeeds on an expired or released reservation (the
 //! payment landed after all) and counts it again.
 //!
-//! The ledger is synchronous (SQLite); from async code call it through `spawn_blocking`. A `Ledger`
-//! is `Send + Sync` (one connection behind a mutex); use one per thread for parallel access.
+//! The ledger is synchronous (SQLite); from async code call it through [`blocking`], which runs it on
+//! tokio's blocking pool. A `Ledger` is `Send + Sync` (one connection behind a mutex); use one per
+//! thread for parallel access.
 
 mod budget;
 mod error;
@@ -66,7 +67,7 @@ mod types;
 
 use std::{
     path::Path,
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
 use alloy::primitives::{B256, U256};
@@ -81,6 +82,26 @@ pub use types::{
 use budget::{period_activity, tally};
 use store::{Baseline, SessionRow};
 use x402_aa_policy::{Attempt, PeriodSpend, SessionUsage, check_time, claim_period, period_window};
+
+/// Runs one ledger call on tokio's blocking pool. SQLite blocks on the disk and, under contention,
+/// on another connection's write lock for up to the busy timeout; on a runtime worker that would
+/// stall every other task scheduled there.
+pub async fn blocking<T: Send + 'static>(
+    ledger: &Arc<Ledger>,
+    call: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, LedgerError> {
+    let ledger = Arc::clone(ledger);
+    match tokio::task::spawn_blocking(move || call(&ledger)).await {
+        Ok(result) => result,
+        // A panic in the ledger surfaces exactly as it would from a direct call.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled before it started (the runtime is shutting down): the call never ran.
+        Err(_) => Err(LedgerError::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+            Some("ledger call cancelled: the async runtime is shutting down".into()),
+        ))),
+    }
+}
 
 /// The budget ledger over one SQLite database.
 #[derive(Debug)]

@@ -25,7 +25,7 @@ use crate::{
     accounts::{BiconomyOwnerAccount, KernelOwnerAccount, SafeOwnerAccount},
     client::{AaNativeScheme, ClientError, PaidResponse, X402PayingClient},
     file::{SessionFile, load_session_key},
-    ledger::{ChainSessionStatus, Ledger, LedgerError, OnChainState, Remaining},
+    ledger::{ChainSessionStatus, Ledger, LedgerError, OnChainState, Remaining, blocking},
     signer::{OwnerAccount, PaymentAccount, PaymentSigner, SessionAccount, SignerError},
 };
 
@@ -114,7 +114,8 @@ impl PayingClient {
     pub async fn remaining(&self) -> Result<Option<Remaining>, SdkError> {
         let Some(budget) = &self.budget else { return Ok(None) };
         let now = latest_timestamp(&self.provider).await?;
-        Ok(Some(budget.ledger.remaining(budget.session.session_id, now)?))
+        let session_id = budget.session.session_id;
+        Ok(Some(blocking(&budget.ledger, move |l| l.remaining(session_id, now)).await?))
     }
 
     /// Takes the chain's figures for the session into the ledger (spending by other clients of
@@ -589,7 +590,7 @@ fn finish<A: PaymentAccount + 'static>(
 async fn sync_ledger(
     provider: &DynProvider,
     session: &SessionFile,
-    ledger: &Ledger,
+    ledger: &Arc<Ledger>,
 ) -> Result<(), SdkError> {
     let block = provider.get_block_number().await.map_err(chain)?;
     let at = BlockId::from(block);
@@ -619,10 +620,15 @@ async fn sync_ledger(
         period_spent: usage.period_spent,
         lifetime_spent: usage.lifetime_spent,
     };
-    ledger.reconcile(session.session_id, &chain_state)?;
-    if epoch != session.signed_grant.grant.epoch {
-        ledger.mark_revoked(session.session_id)?;
-    }
+    let (session_id, revoked_all) = (session.session_id, epoch != session.signed_grant.grant.epoch);
+    blocking(ledger, move |l| {
+        l.reconcile(session_id, &chain_state)?;
+        if revoked_all {
+            l.mark_revoked(session_id)?;
+        }
+        Ok(())
+    })
+    .await?;
     Ok(())
 }
 
