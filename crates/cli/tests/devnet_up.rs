@@ -13,7 +13,6 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Stdio,
     time::Duration,
 };
 
@@ -22,13 +21,13 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
 };
 use serde_json::Value;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::Command;
 
 // Both devnet tokens are plain ERC-20s for `balanceOf`.
 use x402_aa_contracts::TestStablecoin as Erc20;
+
+mod support;
+use support::{DevnetUp, cli, parse, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_devnet_up_prints_is_enough_to_pay() -> anyhow::Result<()> {
@@ -243,70 +242,6 @@ async fn pay_refuses_ambiguous_payers_and_unpayable_offers() -> anyhow::Result<(
     Ok(())
 }
 
-/// A running `x402-aa --json devnet up` and the JSON it printed; stopped with SIGINT (its
-/// Ctrl-C) by [`DevnetUp::stop`], killed if dropped.
-struct DevnetUp {
-    child: Child,
-    info: Value,
-}
-
-impl DevnetUp {
-    async fn start(state: &Path) -> anyhow::Result<Self> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_x402-aa"))
-            .arg("--json")
-            .arg("--devnet-state")
-            .arg(state)
-            .args(["devnet", "up"])
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-        let mut lines = BufReader::new(stdout).lines();
-        // One pretty-printed JSON document, then nothing until Ctrl-C.
-        let read = async {
-            let mut printed = String::new();
-            while let Some(line) = lines.next_line().await? {
-                printed.push_str(&line);
-                printed.push('\n');
-                if let Ok(info) = serde_json::from_str::<Value>(&printed) {
-                    return Ok(info);
-                }
-            }
-            anyhow::bail!("devnet up exited without printing its JSON: {printed}")
-        };
-        let info = tokio::time::timeout(Duration::from_secs(300), read).await??;
-        anyhow::ensure!(info.get("error").is_none(), "devnet up failed: {info}");
-        Ok(Self { child, info })
-    }
-
-    async fn stop(mut self) -> anyhow::Result<()> {
-        let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("devnet up already exited"))?;
-        let signal = Command::new("kill").args(["-INT", &pid.to_string()]).status().await?;
-        anyhow::ensure!(signal.success(), "could not signal devnet up");
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await??;
-        anyhow::ensure!(status.success(), "devnet up stopped with {status}");
-        Ok(())
-    }
-}
-
-/// `x402-aa --json ARGS… LAST` against the running devnet; its JSON result.
-fn cli(state: &Path, args: &[&str], last: &str) -> anyhow::Result<Value> {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_x402-aa"))
-        .arg("--json")
-        .arg("--devnet-state")
-        .arg(state)
-        .args(args)
-        .arg(last)
-        .output()?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    anyhow::ensure!(
-        output.status.success(),
-        "{args:?} failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(serde_json::from_str(&stdout)?)
-}
-
 /// `x402-aa --json pay URL ARGS…` against the running devnet; its JSON result.
 fn pay(state: &Path, url: &str, args: &[&str]) -> anyhow::Result<Value> {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_x402-aa"))
@@ -393,16 +328,4 @@ impl Moved<'_> {
         );
         Ok(())
     }
-}
-
-fn text(value: &Value) -> anyhow::Result<String> {
-    value.as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("not a string: {value}"))
-}
-
-fn parse<T: std::str::FromStr>(value: &Value) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    let s = text(value)?;
-    s.parse().map_err(|e| anyhow::anyhow!("{s:?}: {e}"))
 }

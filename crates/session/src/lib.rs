@@ -18,6 +18,7 @@
 pub mod accounts;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod fault;
 pub mod file;
 pub mod ledger;
 pub mod owner;

@@ -20,11 +20,9 @@ use serde_json::json;
 use x402_aa::x402::{PAYMENT_REQUIRED_HEADER, decode_payment_required};
 use x402_aa_session::{
     SessionFile,
-    client::{AaNativeScheme, ClientError, PaidResponse, X402PayingClient, exact_scheme},
+    client::{ClientError, PaidResponse, X402PayingClient, exact_scheme},
     file::load_session_key,
-    ledger::Ledger,
     sdk::{AccountKind, Network, PayingClient},
-    signer::{PaymentSigner, SessionAccount},
 };
 
 use crate::{
@@ -50,6 +48,10 @@ pub(crate) struct PayArgs {
     /// Budget ledger (SQLite), shared by every payment of this agent's sessions.
     #[arg(long, default_value = ".x402-aa/ledger.sqlite")]
     ledger: PathBuf,
+    /// This agent is replica N of several paying under one session at once: its ops use their own
+    /// EntryPoint nonce keys, so replicas never collide on a nonce. Keep it stable per replica.
+    #[arg(long, env = "X402_AA_REPLICA", default_value_t = 0)]
+    replica: u32,
     /// Pay aa-native from this owner's account (`--account`, default SimpleAccount), signing as
     /// its owner (no session).
     #[arg(long, value_name = "KEY")]
@@ -120,8 +122,11 @@ pub(crate) async fn pay(cli: &Cli, out: &Out, args: &PayArgs) -> anyhow::Result<
         let result = client.get(url).await.map_err(|e| Refused::from_client(&e));
         drop(spinner);
         (Payer::Plain, result)
-    } else if let Some(Key(owner)) = &args.owner_key {
-        let client = owner_client(cli, args, *owner.clone()).await?;
+    } else {
+        let (payer, client) = match &args.owner_key {
+            Some(Key(owner)) => (Payer::Owner, owner_client(cli, args, *owner.clone()).await?),
+            None => (Payer::Session, session_client(cli, args).await?),
+        };
         let spinner = out.spinner(&format!("GET {url} (aa-native from {})", client.account()));
         let result = client.get(url).send().await.map_err(|e| Refused {
             no_match: matches!(
@@ -133,13 +138,7 @@ pub(crate) async fn pay(cli: &Cli, out: &Out, args: &PayArgs) -> anyhow::Result<
             message: e.to_string(),
         });
         drop(spinner);
-        (Payer::Owner, result)
-    } else {
-        let client = session_client(cli, args).await?;
-        let spinner = out.spinner(&format!("GET {url}"));
-        let result = client.get(url).await.map_err(|e| Refused::from_client(&e));
-        drop(spinner);
-        (Payer::Session, result)
+        (payer, result)
     };
     let paid = match result {
         Ok(paid) => paid,
@@ -182,8 +181,10 @@ impl Refused {
     }
 }
 
-/// The session path: the session file's account, its key, the budget ledger.
-async fn session_client(cli: &Cli, args: &PayArgs) -> anyhow::Result<X402PayingClient> {
+/// The session path: the SDK's session client for the session file's account and key, on the
+/// budget ledger `--ledger`. Building it takes the chain's figures into the ledger and settles
+/// payments a killed earlier run left pending.
+async fn session_client(cli: &Cli, args: &PayArgs) -> anyhow::Result<PayingClient> {
     let given = args.session.as_deref();
     let session = given.unwrap_or(Path::new("session.json"));
     if given.is_none() && !session.exists() {
@@ -193,32 +194,27 @@ async fn session_client(cli: &Cli, args: &PayArgs) -> anyhow::Result<X402PayingC
              no session.json here"
         );
     }
-    let chain = Chain::resolve(cli)?;
     let file = SessionFile::load(session)?;
     let default_key = Path::new("session.key");
     let key = args.key.as_deref().or_else(|| default_key.exists().then_some(default_key));
     let session_key = load_session_key(key, &file)?;
-    let provider = chain.provider(None)?;
-    let mut signer =
-        PaymentSigner::new(SessionAccount::new(file, session_key)?, provider.clone()).await?;
-    if let Some((url, api_key)) = paymaster(cli, args)? {
-        signer = signer.paymaster(x402_aa_rpc::PaymasterClient::new(&url)?, api_key);
-    }
     if let Some(dir) = args.ledger.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let ledger = std::sync::Arc::new(Ledger::open(&args.ledger)?);
-    let scheme = AaNativeScheme::with_ledger(signer, provider, ledger)?;
-    Ok(X402PayingClient::builder().register(scheme).build())
+    let client = PayingClient::session()
+        .session(file)
+        .key(session_key)
+        .network(network(cli, args)?)
+        .ledger_path(&args.ledger)
+        .replica(args.replica)
+        .build()
+        .await?;
+    Ok(client)
 }
 
-/// The owner path: the SDK's owner-key client (NERO's `aaNativeSigner`) for the `--account` kind,
-/// on the network `--network` names (or the running devnet).
-async fn owner_client(
-    cli: &Cli,
-    args: &PayArgs,
-    owner: PrivateKeySigner,
-) -> anyhow::Result<PayingClient> {
+/// The network `--network` names (or the running devnet), with what the devnet state and the
+/// paymaster options add.
+fn network(cli: &Cli, args: &PayArgs) -> anyhow::Result<Network> {
     let chain = Chain::resolve(cli)?;
     let mut network = Network::preset(&cli.network)?
         .with_rpc_url(chain.rpc_url.clone())
@@ -235,6 +231,17 @@ async fn owner_client(
     if let Some((url, api_key)) = paymaster(cli, args)? {
         network = network.with_paymaster(url, api_key);
     }
+    Ok(network)
+}
+
+/// The owner path: the SDK's owner-key client (NERO's `aaNativeSigner`) for the `--account` kind,
+/// on the network `--network` names (or the running devnet).
+async fn owner_client(
+    cli: &Cli,
+    args: &PayArgs,
+    owner: PrivateKeySigner,
+) -> anyhow::Result<PayingClient> {
+    let network = network(cli, args)?;
     let kind = match args.account {
         OwnerAccount::SimpleAccount => AccountKind::SimpleAccount,
         OwnerAccount::Kernel => AccountKind::Kernel,

@@ -263,16 +263,19 @@ impl<A: PaymentAccount + 'static> PaymentCandidateSigner for CandidateSigner<A> 
     async fn sign_payment(&self) -> Result<String, X402Error> {
         let attempt = Attempt::current();
         let signer = &self.scheme.signer;
-        let signed = signer.pay(&self.accepted, &self.request).await;
-        let header = signed.and_then(|signed| match encode_payment_signature(&signed.payload) {
-            Ok(header) => Ok((signed, header)),
-            Err(e) => {
-                let _ = signer.failed(&signed, e.reason());
-                Err(SignerError::Requirements(e))
-            }
-        });
+        let header = match signer.pay(&self.accepted, &self.request).await {
+            Ok(signed) => match encode_payment_signature(&signed.payload) {
+                Ok(header) => Ok((signed, header)),
+                Err(e) => {
+                    let _ = signer.failed_async(&signed, e.reason()).await;
+                    Err(SignerError::Requirements(e))
+                }
+            },
+            Err(e) => Err(e),
+        };
         match header {
             Ok((signed, header)) => {
+                crate::fault::halt_point("after_sign").await;
                 if let Some(attempt) = attempt {
                     attempt.lock().signed = Some(Tracked {
                         scheme: self.scheme.clone(),
@@ -576,6 +579,7 @@ impl rqm::Middleware for PaymentReconciler {
                     response.extensions_mut().insert(SentPaymentId(id, signature));
                 }
                 if let Some(tracked) = state.signed {
+                    crate::fault::halt_point("after_send").await;
                     let settlement = settlement_header(response.headers());
                     let record = tracked.resolve(&response, settlement.as_ref()).await;
                     if let Some(settlement) = settlement {
@@ -713,20 +717,33 @@ struct Tracked {
     requirements: AaNativeRequirements,
 }
 
-/// The parts of a scheme the reconciler needs, without its account type.
+/// The parts of a scheme the reconciler needs, without its account type. The ledger writes run
+/// on the blocking pool (`*_async`), never on the runtime worker serving the request.
+#[async_trait]
 trait Settle: Send + Sync {
-    fn settled(&self, payment: &SignedPayment, tx: B256, block: u64) -> Result<(), SignerError>;
-    fn failed(&self, payment: &SignedPayment, reason: &str) -> Result<(), SignerError>;
+    async fn settled(
+        &self,
+        payment: &SignedPayment,
+        tx: B256,
+        block: u64,
+    ) -> Result<(), SignerError>;
+    async fn failed(&self, payment: &SignedPayment, reason: &str) -> Result<(), SignerError>;
     fn provider(&self) -> &DynProvider;
 }
 
+#[async_trait]
 impl<A: PaymentAccount> Settle for SchemeInner<A> {
-    fn settled(&self, payment: &SignedPayment, tx: B256, block: u64) -> Result<(), SignerError> {
-        self.signer.settled(payment, tx, block)
+    async fn settled(
+        &self,
+        payment: &SignedPayment,
+        tx: B256,
+        block: u64,
+    ) -> Result<(), SignerError> {
+        self.signer.settled_async(payment, tx, block).await
     }
 
-    fn failed(&self, payment: &SignedPayment, reason: &str) -> Result<(), SignerError> {
-        self.signer.failed(payment, reason)
+    async fn failed(&self, payment: &SignedPayment, reason: &str) -> Result<(), SignerError> {
+        self.signer.failed_async(payment, reason).await
     }
 
     fn provider(&self) -> &DynProvider {
@@ -756,7 +773,7 @@ impl Tracked {
             Some(settlement) => {
                 let reason = settlement.error_reason.as_deref().unwrap_or("settlement_failed");
                 if never_executed(reason) {
-                    self.release(reason)
+                    self.release(reason).await
                 } else {
                     PaymentOutcome::Unresolved { reason: reason.to_owned() }
                 }
@@ -767,7 +784,7 @@ impl Tracked {
                     Some(value) => {
                         let error =
                             decode_payment_required(value.as_bytes()).ok().and_then(|r| r.error);
-                        self.release(error.as_deref().unwrap_or("payment_refused"))
+                        self.release(error.as_deref().unwrap_or("payment_refused")).await
                     }
                     None => PaymentOutcome::Unresolved {
                         reason: "402 without PAYMENT-REQUIRED or PAYMENT-RESPONSE".to_owned(),
@@ -802,16 +819,18 @@ impl Tracked {
             (None, _) => unresolved(format!("transaction {tx} does not carry this UserOp")),
             (Some(_), None) => unresolved(format!("transaction {tx} is not in a block yet")),
             // The account charges a session in execution: a reverted payment cost no budget.
-            (Some(event), Some(_)) if !event.success => self.release(Reason::UserOpFailed.as_str()),
-            (Some(_), Some(block)) => match self.scheme.settled(&self.signed, tx, block) {
+            (Some(event), Some(_)) if !event.success => {
+                self.release(Reason::UserOpFailed.as_str()).await
+            }
+            (Some(_), Some(block)) => match self.scheme.settled(&self.signed, tx, block).await {
                 Ok(()) => PaymentOutcome::Settled { transaction: tx, block_number: block },
                 Err(e) => unresolved(format!("settled in {tx} but the ledger failed: {e}")),
             },
         }
     }
 
-    fn release(&self, reason: &str) -> PaymentOutcome {
-        match self.scheme.failed(&self.signed, reason) {
+    async fn release(&self, reason: &str) -> PaymentOutcome {
+        match self.scheme.failed(&self.signed, reason).await {
             Ok(()) => PaymentOutcome::Released { reason: reason.to_owned() },
             Err(e) => {
                 PaymentOutcome::Unresolved { reason: format!("{reason}; ledger failed: {e}") }

@@ -212,7 +212,10 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let at = store::enc_u64(now, "now out of range")?;
         let mut conn = self.conn();
-        let tx = conn.transaction()?; // rolled back on drop: the lazy expiry is not kept
+        // Immediate, because the lazy expiry writes (and is rolled back on drop, not kept): a
+        // deferred transaction upgrading from read to write fails at once with SQLITE_BUSY when
+        // another process wrote since its snapshot, without waiting the busy timeout.
+        let tx = store::immediate(&mut conn)?;
         // Any non-zero requestHash: an offer has no request yet.
         let request = B256::with_last_byte(1);
         check_in(&tx, session_id, merchant, amount, request, now, at).map(|_| ())

@@ -13,10 +13,16 @@ use alloy::{
     eips::BlockId,
     primitives::{Address, U256},
     providers::{DynProvider, Provider},
+    rpc::types::Filter,
     signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
 };
 use reqwest::{IntoUrl, Method};
 use x402_aa::accounts::{AccountKind, KernelAbi, biconomy, safe::SafeDeployment};
+use x402_aa_contracts::{
+    EntryPoint::UserOperationEvent,
+    SettlementContract::{self, ReceiptLog},
+};
 use x402_aa_policy::{Rule, ScopeViolation, SessionStatus as ChainStatus, read_usage_at};
 use x402_aa_rpc::{BundlerClient, PaymasterClient};
 
@@ -25,7 +31,10 @@ use crate::{
     accounts::{BiconomyOwnerAccount, KernelOwnerAccount, SafeOwnerAccount},
     client::{AaNativeScheme, ClientError, PaidResponse, X402PayingClient},
     file::{SessionFile, load_session_key},
-    ledger::{ChainSessionStatus, Ledger, LedgerError, OnChainState, Remaining, blocking},
+    ledger::{
+        ChainSessionStatus, Ledger, LedgerError, OnChainState, Remaining, ReservationState,
+        SettlementRecord, blocking,
+    },
     signer::{OwnerAccount, PaymentAccount, PaymentSigner, SessionAccount, SignerError},
 };
 
@@ -120,9 +129,13 @@ impl PayingClient {
 
     /// Takes the chain's figures for the session into the ledger (spending by other clients of
     /// the same session, a revocation); the session builder does it once at build time.
-    pub async fn sync(&self) -> Result<(), SdkError> {
-        let Some(budget) = &self.budget else { return Ok(()) };
-        sync_ledger(&self.provider, &budget.session, &budget.ledger).await
+    ///
+    /// Also settles, from the chain's word, reservations a crashed process left pending (see
+    /// [`Recovery`]); building the client does the same.
+    pub async fn sync(&self) -> Result<Recovery, SdkError> {
+        let Some(budget) = &self.budget else { return Ok(Recovery::default()) };
+        sync_ledger(&self.provider, &budget.session, &budget.ledger).await?;
+        recover_pending(&self.provider, &budget.session, &budget.ledger).await
     }
 
     /// The typed reason behind a refusal: x402-reqwest keeps only the reason string of an
@@ -221,6 +234,7 @@ pub struct SessionClientBuilder {
     settlement: Option<Address>,
     ledger: Option<LedgerSource>,
     http: Option<reqwest::Client>,
+    replica: u32,
 }
 
 enum SessionSource {
@@ -317,6 +331,14 @@ impl SessionClientBuilder {
         self
     }
 
+    /// This process is replica `index` of several paying under the same session at once: see
+    /// [`PaymentSigner::replica`]. Replicas sharing one ledger file also share the budget check
+    /// before signing; without one, the account's caps still hold on chain.
+    pub fn replica(mut self, index: u32) -> Self {
+        self.replica = index;
+        self
+    }
+
     pub async fn build(self) -> Result<PayingClient, SdkError> {
         let file = match self.session {
             Some(SessionSource::File(file)) => {
@@ -379,9 +401,11 @@ impl SessionClientBuilder {
         let session = Arc::new(file.clone());
         let account = SessionAccount::new(file, key)?;
         let signer = configure(PaymentSigner::new(account, provider.clone()).await?, &network)?
-            .entry_point(entry_point);
+            .entry_point(entry_point)
+            .replica(self.replica);
         let scheme = AaNativeScheme::with_ledger(signer, provider.clone(), ledger.clone())?;
         sync_ledger(&provider, &session, &ledger).await?;
+        recover_pending(&provider, &session, &ledger).await?;
         let budget = Some(Budget { session, ledger });
         Ok(finish(scheme, provider, budget, self.http))
     }
@@ -630,6 +654,85 @@ async fn sync_ledger(
     })
     .await?;
     Ok(())
+}
+
+/// What [`recover_pending`] did with the reservations a previous process left pending.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Settled on chain by this account: committed with the transaction that carried them.
+    pub committed: usize,
+    /// Their requestHash was settled by another payer: this signed op can never execute.
+    pub released: usize,
+    /// Not settled yet: kept (counted as spent) until they land or expire.
+    pub pending: usize,
+}
+
+/// Settles, from the chain's word, the reservations a previous process left pending: an agent
+/// killed after sending a payment, or before reading the merchant's answer, restarts with the
+/// payment either recorded once (the settlement contract's `ReceiptLog` for its requestHash and
+/// this account) or still counted as spent until it can no longer land. Nothing is released
+/// while it might still execute.
+async fn recover_pending(
+    provider: &DynProvider,
+    session: &SessionFile,
+    ledger: &Arc<Ledger>,
+) -> Result<Recovery, SdkError> {
+    let session_id = session.session_id;
+    let pending: Vec<_> = blocking(ledger, move |l| l.history(session_id))
+        .await?
+        .into_iter()
+        .filter(|r| r.state == ReservationState::Pending)
+        .collect();
+    let mut recovery = Recovery::default();
+    if pending.is_empty() {
+        return Ok(recovery);
+    }
+    let settlement = SettlementContract::new(session.settlement, provider);
+    for reservation in pending {
+        let request_hash = reservation.request_hash;
+        let settled = settlement.isSettled(request_hash).call().await.map_err(chain)?;
+        if !settled {
+            recovery.pending += 1;
+            continue;
+        }
+        let filter = Filter::new()
+            .address(session.settlement)
+            .event_signature(ReceiptLog::SIGNATURE_HASH)
+            .topic2(session.account.into_word())
+            .topic3(request_hash)
+            .from_block(0);
+        let log = provider.get_logs(&filter).await.map_err(chain)?.into_iter().next();
+        let id = reservation.id;
+        let Some((tx_hash, block_number)) =
+            log.and_then(|log| Some((log.transaction_hash?, log.block_number?)))
+        else {
+            let reason = "request settled by another payer".to_owned();
+            blocking(ledger, move |l| l.release(id, &reason)).await?;
+            recovery.released += 1;
+            continue;
+        };
+        let receipt = provider
+            .get_transaction_receipt(tx_hash)
+            .await
+            .map_err(chain)?
+            .ok_or_else(|| SdkError::Chain(format!("no receipt for {tx_hash}")))?;
+        let user_op_hash = receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|log| {
+                let event = UserOperationEvent::decode_log(&log.inner).ok()?;
+                (log.address() == session.entry_point && event.sender == session.account)
+                    .then_some(event.userOpHash)
+            })
+            .ok_or_else(|| {
+                SdkError::Chain(format!("{tx_hash} settled {request_hash} without a UserOp"))
+            })?;
+        let record = SettlementRecord { tx_hash, user_op_hash, block_number };
+        blocking(ledger, move |l| l.commit(id, &record)).await?;
+        recovery.committed += 1;
+    }
+    Ok(recovery)
 }
 
 /// The parts of an [`AaNativeScheme`] a [`PayingClient`] needs, without its account type.

@@ -93,7 +93,9 @@ pub use crate::{
     signer::SignerError,
 };
 #[cfg(feature = "client")]
-pub use client::{OwnerClientBuilder, PayError, PayRequest, PayingClient, SessionClientBuilder};
+pub use client::{
+    OwnerClientBuilder, PayError, PayRequest, PayingClient, Recovery, SessionClientBuilder,
+};
 pub use error::SdkError;
 pub use network::{Network, PRESETS, env, factory_var};
 pub use owner::{GrantedSession, SessionKey, SessionOwner, sender_address, session_status};
