@@ -21,17 +21,24 @@ use crate::abi::{approveCall, executeBatchCall, executeCall, settleCall};
 /// Arguments of `SettlementContract.settle`, named as the contract names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SettleCall {
+    /// Who receives the payment.
     pub merchant: Address,
+    /// The ERC-20 moved.
     pub token: Address,
+    /// The payment, in the token's atomic units.
     pub amount: U256,
+    /// Binds the payment to one HTTP request ([`crate::request_hash`]); settles at most once.
     pub request_hash: B256,
 }
 
 /// An ERC-20 `approve` together with the token it was sent to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ApproveCall {
+    /// The ERC-20 the call was sent to.
     pub token: Address,
+    /// Who may pull the tokens (for a payment: the settlement contract).
     pub spender: Address,
+    /// The allowance, in the token's atomic units.
     pub amount: U256,
 }
 
@@ -40,6 +47,7 @@ pub struct ApproveCall {
 pub struct DecodedPayment {
     /// The contract `settle` is called on.
     pub settlement: Address,
+    /// The `settle` arguments.
     pub settle: SettleCall,
     /// Present for the `executeBatch` shape; the `execute` shape relies on a prior allowance.
     pub approve: Option<ApproveCall>,
@@ -70,39 +78,102 @@ impl fmt::Display for CallSite {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallDataError {
+    /// A call is shorter than 4 bytes.
     #[error("{at}: {len} bytes is too short for a function selector")]
-    MissingSelector { at: CallSite, len: usize },
+    MissingSelector {
+        /// Which call.
+        at: CallSite,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A call is none of `execute`, `executeBatch` (account level), `approve` or `settle`
+    /// (inner calls).
     #[error("{at}: selector {selector} is not part of a payment")]
-    UnknownSelector { at: CallSite, selector: Selector },
+    UnknownSelector {
+        /// Which call.
+        at: CallSite,
+        /// The selector found.
+        selector: Selector,
+    },
+    /// The arguments do not decode as the selector's function.
     #[error("{at}: malformed {call} arguments: {source}")]
     MalformedAbi {
+        /// Which call.
         at: CallSite,
+        /// The function's Solidity signature.
         call: &'static str,
+        /// The decoder's complaint.
         #[source]
         source: alloy::sol_types::Error,
     },
+    /// The arguments decode but re-encode differently (padding, offsets, trailing bytes): refused
+    /// so one payment cannot be signed under two byte strings.
     #[error("{at}: {call} arguments are not in canonical ABI encoding")]
-    NonCanonicalAbi { at: CallSite, call: &'static str },
+    NonCanonicalAbi {
+        /// Which call.
+        at: CallSite,
+        /// The function's Solidity signature.
+        call: &'static str,
+    },
+    /// `executeBatch`'s target and call arrays differ in length.
     #[error("executeBatch has {targets} targets but {calls} calls")]
-    LengthMismatch { targets: usize, calls: usize },
+    LengthMismatch {
+        /// Entries in `dest`.
+        targets: usize,
+        /// Entries in `func`.
+        calls: usize,
+    },
+    /// Nothing is paid (`execute` of an `approve`, or a batch without `settle`).
     #[error("callData contains no settle call")]
     NoSettle,
+    /// A batch settles more than once.
     #[error("callData contains {count} settle calls; exactly one is allowed")]
-    MultipleSettle { count: usize },
+    MultipleSettle {
+        /// How many `settle` calls the batch holds.
+        count: usize,
+    },
+    /// A batch settles but approves nothing.
     #[error("executeBatch settles without approving the token first")]
     MissingApprove,
+    /// A batch has calls beyond the one approve and one settle.
     #[error("executeBatch has {count} calls; a payment is exactly approve then settle")]
-    ExtraCalls { count: usize },
+    ExtraCalls {
+        /// How many calls the batch holds.
+        count: usize,
+    },
+    /// A batch holds one approve and one settle in the wrong order.
     #[error("executeBatch calls settle before approve")]
     SettleBeforeApprove,
+    /// `execute` forwards native value: a payment moves tokens only.
     #[error("execute forwards {value} wei; a payment forwards none")]
-    NonzeroValue { value: U256 },
+    NonzeroValue {
+        /// The forwarded value, in wei.
+        value: U256,
+    },
+    /// The approve goes to another token than the one `settle` moves.
     #[error("approve is sent to {approve_target} but settle moves token {settle_token}")]
-    ApproveTargetMismatch { approve_target: Address, settle_token: Address },
+    ApproveTargetMismatch {
+        /// The contract the approve is sent to.
+        approve_target: Address,
+        /// The token `settle` names.
+        settle_token: Address,
+    },
+    /// The approve's spender is not the contract `settle` is called on.
     #[error("approve grants {spender} but settle is called on {settlement}")]
-    ApproveSpenderMismatch { spender: Address, settlement: Address },
+    ApproveSpenderMismatch {
+        /// The approve's spender.
+        spender: Address,
+        /// The contract `settle` is called on.
+        settlement: Address,
+    },
+    /// The approve's amount is not the settled amount (no leftover allowance is allowed).
     #[error("approve grants {approved} but settle moves {settled}")]
-    ApproveAmountMismatch { approved: U256, settled: U256 },
+    ApproveAmountMismatch {
+        /// The approved amount, in the token's atomic units.
+        approved: U256,
+        /// The settled amount, in the token's atomic units.
+        settled: U256,
+    },
 }
 
 impl SettleCall {

@@ -104,28 +104,55 @@ pub struct RequestHashInput {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestHashError {
+    /// The endpoint string is empty.
     #[error("endpoint is empty")]
     EmptyEndpoint,
+    /// Whitespace or a control character anywhere, including leading or trailing (never
+    /// trimmed, so both parties hash the same string).
     #[error("endpoint contains whitespace or a control character at byte {index}")]
-    InvalidCharacter { index: usize },
+    InvalidCharacter {
+        /// Byte offset of the first offending character.
+        index: usize,
+    },
+    /// Neither `http(s)://…` nor a path starting with `/`.
     #[error(
         "endpoint {endpoint:?} is neither an absolute http(s) URL nor a path starting with '/'"
     )]
-    NotAbsolute { endpoint: String },
+    NotAbsolute {
+        /// The endpoint as given.
+        endpoint: String,
+    },
+    /// Starts with `//`, which could name a host or a path.
     #[error("endpoint {endpoint:?} is scheme-relative ('//'); give a scheme or a single '/'")]
-    SchemeRelative { endpoint: String },
+    SchemeRelative {
+        /// The endpoint as given.
+        endpoint: String,
+    },
+    /// The WHATWG URL parser refused it.
     #[error("endpoint {endpoint:?} is not a valid URL: {source}")]
     MalformedUrl {
+        /// The endpoint as given.
         endpoint: String,
+        /// The parser's complaint.
         #[source]
         source: url::ParseError,
     },
+    /// An absolute URL of a scheme other than `http` or `https`.
     #[error("endpoint scheme {scheme:?} is not http or https")]
-    UnsupportedScheme { scheme: String },
+    UnsupportedScheme {
+        /// The scheme found.
+        scheme: String,
+    },
+    /// The URL carries `user:password@`.
     #[error("endpoint carries credentials (user:password@), which must not be hashed")]
     Credentials,
+    /// The method is empty or has characters outside RFC 9110's token set.
     #[error("HTTP method {method:?} is not an RFC 9110 token")]
-    InvalidMethod { method: String },
+    InvalidMethod {
+        /// The method as given.
+        method: String,
+    },
+    /// [`RequestHashInput::bucket_seconds`] is zero.
     #[error("timestamp bucket width must be at least one second")]
     ZeroBucket,
 }

@@ -15,25 +15,39 @@ use crate::{abi, entry_point};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserOperation {
+    /// The smart account that executes the op and pays for it (unless a paymaster does).
     pub sender: Address,
+    /// Key (upper 192 bits) and sequence (lower 64 bits); see [`crate::nonce`].
     #[serde(with = "quantity")]
     pub nonce: U256,
+    /// Factory address followed by its calldata when the account does not exist yet; empty
+    /// otherwise.
     #[serde(with = "hex_bytes")]
     pub init_code: Bytes,
+    /// What the EntryPoint calls the account with; for a payment, see [`crate::call_data`].
     #[serde(with = "hex_bytes")]
     pub call_data: Bytes,
+    /// Gas limit of the execution call.
     #[serde(with = "quantity")]
     pub call_gas_limit: U256,
+    /// Gas limit of validation (deployment, `validateUserOp`, paymaster validation and
+    /// `postOp`).
     #[serde(with = "quantity")]
     pub verification_gas_limit: U256,
+    /// Gas paid to the bundler for calldata and overhead no frame measures.
     #[serde(with = "quantity")]
     pub pre_verification_gas: U256,
+    /// EIP-1559 fee cap, in wei per gas.
     #[serde(with = "quantity")]
     pub max_fee_per_gas: U256,
+    /// EIP-1559 priority fee cap, in wei per gas.
     #[serde(with = "quantity")]
     pub max_priority_fee_per_gas: U256,
+    /// Paymaster address followed by its data; empty when the account pays its own gas.
     #[serde(with = "hex_bytes")]
     pub paymaster_and_data: Bytes,
+    /// What the account's `validateUserOp` checks, in the account kind's format (SimpleAccount:
+    /// the owner's ECDSA signature of the userOpHash); the one field the hash does not cover.
     #[serde(with = "hex_bytes")]
     pub signature: Bytes,
 }

@@ -11,9 +11,11 @@ use crate::ConsoleError;
 /// and a real network: only the RPC URL and the addresses differ.
 #[derive(Debug, Clone)]
 pub struct ConsoleConfig {
+    /// The chain's JSON-RPC endpoint (HTTP).
     pub rpc_url: String,
     /// Refuse to start when the RPC answers with another chain id.
     pub chain_id: Option<u64>,
+    /// The EntryPoint written into the session files of grants made here (v0.6 by default).
     pub entry_point: Address,
     /// The `SessionKeyAccountFactory`: the owner's account is its `(owner, salt)` account, and
     /// grants for a counterfactual account record it so the first payment deploys it.
@@ -22,6 +24,8 @@ pub struct ConsoleConfig {
     pub settlement: Address,
     /// The payment token; symbol and decimals are read from the chain when not given.
     pub token: Address,
+    /// Symbol and decimals of `token`, to skip reading them from the chain; ignored when its
+    /// address is not `token`.
     pub token_info: Option<TokenInfo>,
     /// Grants made in the console require this paymaster to sponsor every op (none = any
     /// paymaster).
@@ -41,6 +45,7 @@ pub struct ConsoleConfig {
     pub data_dir: PathBuf,
     /// First block to read receipts from (a real network's settlement contract may be old).
     pub from_block: u64,
+    /// Where [`serve`](crate::serve) listens; port 0 picks a free port.
     pub bind: SocketAddr,
 }
 

@@ -7,6 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+/// Why a console action or start-up failed; the message is written for the owner to read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConsoleError {
@@ -16,15 +17,25 @@ pub enum ConsoleError {
     /// The request is well formed but the chain's state forbids it (pausing a revoked session).
     #[error("{0}")]
     Conflict(String),
+    /// The page named a session, account or grant preview this console does not have (HTTP 404);
+    /// reload the page or preview again.
     #[error("{0}")]
     NotFound(String),
     /// The console lacks a setting the action needs (no owner key, no relayer key).
     #[error("{0}")]
     NotConfigured(String),
+    /// The RPC node failed or answered unexpectedly (HTTP 502); the action may succeed once the
+    /// node is reachable again.
     #[error("chain: {0}")]
     Chain(String),
+    /// Reading or writing the console's files, or running its listener, failed (HTTP 500).
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        /// Which file or socket, in words.
+        what: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
 }
 
 impl ConsoleError {

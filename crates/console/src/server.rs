@@ -87,6 +87,7 @@ impl ConsoleHandle {
         format!("http://{}/", self.addr)
     }
 
+    /// The address actually bound (the free port chosen for port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

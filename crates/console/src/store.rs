@@ -17,11 +17,13 @@ pub const GRANTS_FILE: &str = "grants.json";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredGrant {
+    /// The session the grant created.
     pub session_id: B256,
     /// Why the owner granted it, as written in the form.
     pub justification: String,
     /// Unix seconds (chain time) of the grant.
     pub granted_at: u64,
+    /// The session file written for the grant, which the agent loads.
     pub session_file: PathBuf,
     /// Present when the console generated the session key.
     pub key_file: Option<PathBuf>,

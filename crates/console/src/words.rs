@@ -126,8 +126,10 @@ pub enum Level {
     /// Below half.
     #[serde(rename = "0")]
     Low,
+    /// At least half, below 80 %.
     #[serde(rename = "50")]
     Half,
+    /// At least 80 %, below the cap.
     #[serde(rename = "80")]
     Near,
     /// The cap is reached: the next payment under it is refused.

@@ -22,11 +22,16 @@ const PROJECT_ARTIFACTS: &str = "contracts/artifacts";
 /// A compiled contract: its ABI plus creation and runtime bytecode.
 #[derive(Debug, Clone)]
 pub struct Artifact {
+    /// The contract name it was loaded by (the file stem).
     pub name: String,
+    /// The artifact file it was read from.
     pub path: PathBuf,
+    /// The contract's ABI.
     pub abi: JsonAbi,
     /// Creation code; append ABI-encoded constructor arguments to deploy.
     pub bytecode: Bytes,
+    /// Runtime code, as it sits at the contract's address after deployment (for code
+    /// comparisons and state overrides).
     pub deployed_bytecode: Bytes,
 }
 
@@ -34,24 +39,50 @@ pub struct Artifact {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArtifactError {
+    /// No artifact directory above this crate's source and no override; set the environment
+    /// variable (typical when the binary runs outside the checkout).
     #[error("could not find {what} above {start} (set ${env_var} to point at it)")]
-    DirNotFound { what: &'static str, start: PathBuf, env_var: &'static str },
+    DirNotFound {
+        /// The directory looked for (`node_modules`, `contracts/artifacts`).
+        what: &'static str,
+        /// Where the upward search started.
+        start: PathBuf,
+        /// The variable that overrides the search.
+        env_var: &'static str,
+    },
+    /// The directory exists but has no artifact of that name: a typo, or the install or
+    /// compile step has not run (the hint says which command).
     #[error("artifact {path} does not exist{hint}")]
-    Missing { path: PathBuf, hint: &'static str },
+    Missing {
+        /// The file looked for.
+        path: PathBuf,
+        /// The command that produces it, prefixed with a space, for the message.
+        hint: &'static str,
+    },
+    /// The file exists but could not be read.
     #[error("could not read artifact {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not a hardhat or forge artifact (no `abi`, `bytecode`, `deployedBytecode`).
     #[error("artifact {path} is not valid JSON of the expected shape: {source}")]
     Parse {
+        /// The file.
         path: PathBuf,
+        /// What serde refused.
         #[source]
         source: serde_json::Error,
     },
+    /// The artifact cannot be deployed (an interface or abstract contract was named).
     #[error("artifact {path} has empty creation bytecode (abstract contract or interface?)")]
-    EmptyBytecode { path: PathBuf },
+    EmptyBytecode {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 /// Loads `<node_modules>/@account-abstraction/contracts/artifacts/<name>.json` (v0.6 hardhat

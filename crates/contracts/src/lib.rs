@@ -5,6 +5,8 @@
 //! from artifact files at run time ([`npm_artifact`], [`project_artifact`]) so this crate never
 //! needs a Solidity compiler or a fixed checkout layout to build.
 
+#![warn(missing_docs)]
+
 pub mod abi_check;
 pub mod account_abstraction;
 pub mod artifact;

@@ -25,10 +25,12 @@ pub struct SettlementCapture<F> {
 }
 
 impl<F> SettlementCapture<F> {
+    /// Wraps `inner`; used directly (outside a paywall) it only delegates.
     pub fn new(inner: F) -> Self {
         Self { inner }
     }
 
+    /// The wrapped facilitator.
     pub fn inner(&self) -> &F {
         &self.inner
     }

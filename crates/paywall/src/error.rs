@@ -4,29 +4,61 @@
 use x402_aa::x402::AmountError;
 use x402_axum::facilitator_client::FacilitatorClientError;
 
+/// A paywall that cannot be built as configured; fix the configuration, retrying cannot help.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PaywallError {
+    /// The price is not an amount the token can express: not a plain decimal, more fractional
+    /// digits than the token has, or beyond a uint256.
     #[error("price {price:?}: {source}")]
     Price {
+        /// The price as configured.
         price: String,
+        /// Why it did not parse.
         #[source]
         source: AmountError,
     },
+    /// The price names another token's symbol ("0.01 USDC" for a USDT token); refused rather
+    /// than charged in the wrong unit.
     #[error("price {price:?} is in {symbol} but the token is {expected}")]
-    SymbolMismatch { price: String, symbol: String, expected: String },
+    SymbolMismatch {
+        /// The price as configured.
+        price: String,
+        /// The symbol the price names.
+        symbol: String,
+        /// The token's symbol.
+        expected: String,
+    },
+    /// The price is zero atomic units.
     #[error("price {price:?} is zero, which the settlement contract refuses")]
-    ZeroPrice { price: String },
+    ZeroPrice {
+        /// The price as configured.
+        price: String,
+    },
+    /// A recipient, token or settlement address is zero.
     #[error("{field} is the zero address, which the settlement contract refuses")]
-    ZeroAddress { field: &'static str },
+    ZeroAddress {
+        /// The requirement field that is zero (`payTo`, `token`, `asset` or `settlement`).
+        field: &'static str,
+    },
+    /// [`Token::known`](crate::Token::known) does not know this symbol; use
+    /// [`Token::new`](crate::Token::new) with its decimals.
     #[error("token {symbol:?} has no default decimals; give them explicitly")]
-    UnknownDecimals { symbol: String },
+    UnknownDecimals {
+        /// The symbol asked for.
+        symbol: String,
+    },
+    /// The facilitator URL was refused by x402-axum's client (not a URL, or not joinable with
+    /// `/verify`, `/settle`, `/supported`).
     #[error("facilitator URL {url:?}: {source}")]
     FacilitatorUrl {
+        /// The URL as configured.
         url: String,
+        /// x402-axum's complaint.
         #[source]
         source: FacilitatorClientError,
     },
+    /// [`Paywall::layer`](crate::Paywall::layer) was given no price tags.
     #[error("a paywall needs at least one price tag")]
     NoPriceTags,
 }

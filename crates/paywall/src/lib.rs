@@ -32,6 +32,8 @@
 //! - [`demo`]: the example paid API (`GET /joke` paid, `GET /health` free) served by the
 //!   `paid-api` binary.
 
+#![warn(missing_docs)]
+
 mod capture;
 mod compat;
 pub mod demo;

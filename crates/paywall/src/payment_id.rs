@@ -35,7 +35,9 @@ use x402_types::scheme::ExtensionKey;
 /// The extension's key in `extensions`; the id rules live with it in the protocol crate
 /// ([`x402_aa::x402::payment_id`]), shared with the facilitator and the paying client.
 pub use x402_aa::x402::PAYMENT_IDENTIFIER;
+/// How long a paid answer is kept for its id.
 pub const RETENTION: Duration = Duration::from_secs(3600);
+/// Most ids remembered; the oldest go first.
 pub const CAPACITY: usize = 10_000;
 /// Larger answers are served but not kept; a retry of them is refused by the facilitator as
 /// already settled instead.

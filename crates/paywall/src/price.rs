@@ -19,12 +19,16 @@ pub const DEFAULT_MAX_TIMEOUT_SECONDS: u64 = 60;
 /// The ERC-20 a merchant is paid in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Token {
+    /// The ERC-20 contract, advertised as the tag's `asset`.
     pub address: Address,
+    /// The symbol a price may name (`"0.01 USDT"`); compared case-insensitively.
     pub symbol: String,
+    /// How many decimals one whole token has (6 for USDT), to turn prices into atomic units.
     pub decimals: u8,
 }
 
 impl Token {
+    /// A token with explicit decimals, for symbols [`Token::known`] does not know.
     pub fn new(address: Address, symbol: impl Into<String>, decimals: u8) -> Self {
         Self { address, symbol: symbol.into(), decimals }
     }
@@ -57,11 +61,14 @@ pub fn price_tag(
 /// its `transferWithAuthorization` under; the `extra` of an `exact` price tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Eip712Domain {
+    /// The token's EIP-712 `name` (e.g. `"USD Coin"`), exactly as its contract hashes it.
     pub name: String,
+    /// The token's EIP-712 `version` (e.g. `"2"`).
     pub version: String,
 }
 
 impl Eip712Domain {
+    /// The domain from its `name` and `version`.
     pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
         Self { name: name.into(), version: version.into() }
     }

@@ -60,6 +60,7 @@ impl SessionStatus {
 /// or as the SDK's ledger tallies it (chain figures plus its own commits and reservations).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SessionUsage {
+    /// Whether the session is unknown, enabled or revoked.
     pub status: SessionStatus,
     /// Paused by the owner (the counters stay).
     pub paused: bool,
@@ -67,8 +68,11 @@ pub struct SessionUsage {
     pub account_epoch: u32,
     /// The period the token spending and the payment count below belong to.
     pub period_index: u32,
+    /// Token spent in `period_index`, in the token's atomic units.
     pub period_spent: U256,
+    /// Token spent over the session's life, in the token's atomic units.
     pub lifetime_spent: U256,
+    /// Payments made in `period_index`.
     pub payments_in_period: u32,
     /// What the payment's merchant was paid (`sessionMerchantState(id, merchant)`).
     pub merchant: PeriodSpend,
@@ -79,7 +83,9 @@ pub struct SessionUsage {
 /// Spending within one period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PeriodSpend {
+    /// The period `spent` belongs to; a later period starts from zero.
     pub period_index: u32,
+    /// Spent in that period (token atomic units, or wei for gas).
     pub spent: U256,
 }
 
@@ -97,7 +103,9 @@ impl PeriodSpend {
 /// Self-paid gas charged to a session, in wei.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct GasUsage {
+    /// Gas charged in the stored period, in wei.
     pub period: PeriodSpend,
+    /// Gas charged over the session's life, in wei.
     pub lifetime_spent: U256,
 }
 
@@ -108,6 +116,7 @@ pub struct GasUsage {
 pub struct Attempt<'a> {
     /// The epoch the grant was signed for.
     pub grant_epoch: u32,
+    /// Enable (carries the owner's grant signature) or use (the session is already enabled).
     pub mode: SessionMode,
     /// Enable mode only: the owner's grant signature and the grant's shape ([`authorize_grant`]).
     pub authorization: Result<(), ScopeViolation>,
@@ -115,6 +124,7 @@ pub struct Attempt<'a> {
     pub gas: Result<(), ScopeViolation>,
     /// The callData is the payment shape with the grant's token and settlement.
     pub call: Result<(), ScopeViolation>,
+    /// Who `settle` pays.
     pub merchant: Address,
     /// The account that pays (a payment to itself is certain to revert).
     pub account: Address,
@@ -122,6 +132,7 @@ pub struct Attempt<'a> {
     pub request_hash: B256,
     /// The Merkle proof the op carries, where there is one.
     pub merchant_proof: Option<&'a [B256]>,
+    /// The payment, in the token's atomic units.
     pub amount: U256,
     /// The period the payment claims.
     pub period_index: u32,
@@ -289,11 +300,17 @@ pub fn check_time(window: PeriodWindow, now: u64) -> Result<(), ScopeViolation> 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GasRequest {
     /// `paymasterAndData` names this paymaster.
-    Sponsored { paymaster: Address },
-    /// The account pays; `max_cost` is the v0.6 prefund `(callGas + verificationGas +
-    /// preVerificationGas) × maxFeePerGas`, `None` when a gas field is at least 2^64 or the fee at
-    /// least 2^128 (the contract's bounds).
-    SelfPaid { max_cost: Option<U256> },
+    Sponsored {
+        /// The first 20 bytes of `paymasterAndData`.
+        paymaster: Address,
+    },
+    /// The account pays its own gas.
+    SelfPaid {
+        /// The v0.6 prefund `(callGas + verificationGas + preVerificationGas) × maxFeePerGas`,
+        /// in wei; `None` when a gas field is at least 2^64 or the fee at least 2^128 (the
+        /// contract's bounds).
+        max_cost: Option<U256>,
+    },
 }
 
 impl GasRequest {

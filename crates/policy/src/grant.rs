@@ -36,6 +36,7 @@ sol! {
 /// Name and version of the account's EIP-712 domain; chain id and account address complete it, so a
 /// grant signed for one account or chain is worthless on any other.
 pub const DOMAIN_NAME: &str = "X402SessionAccount";
+/// Version of the account's EIP-712 domain (see [`DOMAIN_NAME`]).
 pub const DOMAIN_VERSION: &str = "1";
 
 /// The EIP-712 domain of one account on one chain.
@@ -79,13 +80,17 @@ pub fn pause_digest(
 /// `period_index` can be included, exactly as the contract returns it to the EntryPoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeriodWindow {
+    /// First second the payment can be included (chain time).
     pub valid_after: u64,
+    /// Last second the payment can be included (chain time).
     pub valid_until: u64,
 }
 
 /// Time arithmetic of a grant, shared by the SDK (which period to claim) and the facilitator.
 pub trait GrantWindow {
+    /// `validAfter`: the first second of the grant window, unix seconds (chain time).
     fn valid_after_secs(&self) -> u64;
+    /// `validUntil`: the last second of the grant window (inclusive), unix seconds (chain time).
     fn valid_until_secs(&self) -> u64;
     /// The period containing `now`, or `None` outside the grant window. Periods are fixed windows of
     /// `period` seconds anchored at `validAfter`; `period == 0` makes the whole grant one period.

@@ -16,6 +16,8 @@
 //! - [`session_op`]: a whole session UserOperation (signatures, gas, callData) through that check.
 //! - [`onchain`]: the session's usage as the account stores it.
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub mod grant;
 pub mod limits;

@@ -14,12 +14,25 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LimitsError {
+    /// The limits contradict themselves (window out of order or beyond 48 bits, an empty
+    /// merchant set); the text says which. From disk, the stored session is corrupt.
     #[error("invalid limits: {0}")]
     Invalid(&'static str),
+    /// The grant has a merchant root but no list was passed; pass the merchants the grant was
+    /// made for.
     #[error("the grant restricts merchants (root {root}) but no merchant list was given")]
-    MerchantListRequired { root: B256 },
+    MerchantListRequired {
+        /// The grant's merchant Merkle root.
+        root: B256,
+    },
+    /// The merchant list is not the one the grant was made for.
     #[error("the merchant list has root {computed}, the grant has {expected}")]
-    MerchantRootMismatch { expected: B256, computed: B256 },
+    MerchantRootMismatch {
+        /// The grant's merchant Merkle root.
+        expected: B256,
+        /// The root of the list that was passed.
+        computed: B256,
+    },
 }
 
 impl LimitsError {
@@ -36,17 +49,21 @@ impl LimitsError {
 /// The scopes of one session that bound what it pays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
+    /// Most one payment may move, in the token's atomic units.
     pub per_payment_max: U256,
+    /// Most paid per period, in the token's atomic units.
     pub period_cap: U256,
     /// Length of a period in seconds; `0` makes the whole grant window one period.
     pub period_seconds: u32,
+    /// Most paid over the session's life, in the token's atomic units.
     pub lifetime_cap: U256,
     /// Most payments per period; 0 = no count limit.
     pub max_payments_per_period: u32,
     /// Most paid to any one merchant per period; 0 = no per-merchant sub-budget.
     pub merchant_period_cap: U256,
-    /// Grant window, inclusive, unix seconds (the contract's `uint48`s).
+    /// Grant window start, inclusive, unix seconds of chain time (the contract's `uint48`).
     pub valid_after: u64,
+    /// Grant window end, inclusive, unix seconds of chain time (the contract's `uint48`).
     pub valid_until: u64,
     /// The Merkle root of [`Limits::merchants`] when the list is known (see [`Limits::from_grant`]),
     /// else the grant's root; zero = any merchant.

@@ -12,6 +12,7 @@ pub struct MerchantTree {
     layers: Vec<Vec<B256>>,
 }
 
+/// The leaf of `merchant`: `keccak256(abi.encodePacked(merchant))`, as the contract hashes it.
 pub fn leaf(merchant: Address) -> B256 {
     keccak256(merchant.as_slice())
 }
@@ -47,10 +48,12 @@ impl MerchantTree {
         Some(Self { merchants, layers })
     }
 
+    /// The root a grant's `merchantRoot` must equal.
     pub fn root(&self) -> B256 {
         self.layers.last().and_then(|l| l.first()).copied().unwrap_or_default()
     }
 
+    /// The merchants, sorted and de-duplicated.
     pub fn merchants(&self) -> &[Address] {
         &self.merchants
     }

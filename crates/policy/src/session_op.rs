@@ -19,15 +19,23 @@ use crate::{
 /// What a session op claims, once [`check_session_op`] accepted it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedSessionOp {
+    /// The session's id (the grant's EIP-712 digest for this account and chain).
     pub session_id: B256,
+    /// The grant the op carries.
     pub grant: SessionGrant,
+    /// Whether the op enables the session or uses an enabled one.
     pub mode: SessionMode,
+    /// The period the op claims.
     pub period_index: u32,
+    /// Who `settle` pays.
     pub merchant: Address,
+    /// The payment, in the token's atomic units.
     pub amount: U256,
+    /// The `settle` requestHash.
     pub request_hash: B256,
-    /// The window the account returns to the EntryPoint.
+    /// The window the account returns to the EntryPoint: first second, unix (chain time).
     pub valid_after: u64,
+    /// Last second of that window (inclusive), unix (chain time).
     pub valid_until: u64,
 }
 
@@ -35,8 +43,11 @@ pub struct CheckedSessionOp {
 /// the session's stored usage before [`check_session_op`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionOpSignature {
+    /// Enable or use mode, from the signature's first byte.
     pub mode: SessionMode,
+    /// The decoded fields.
     pub signature: SessionSignature,
+    /// The id of the grant it carries, for the account being checked.
     pub session_id: B256,
 }
 

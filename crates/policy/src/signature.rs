@@ -45,25 +45,41 @@ pub enum SessionMode {
 /// A decoded session signature.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionSignature {
+    /// The grant the session runs under; its EIP-712 digest is the session id.
     pub grant: SessionGrant,
     /// The owner's signature over the session id; only sent in enable mode.
     pub owner_signature: Bytes,
     /// The period the op claims.
     pub period_index: u32,
+    /// Merkle proof of the merchant against the grant's `merchantRoot`; empty when the grant
+    /// allows any merchant or lists only one.
     pub merchant_proof: Vec<B256>,
     /// The session key's signature over [`session_digest`].
     pub session_signature: Bytes,
 }
 
+/// Why bytes are not a session signature (decoding) or cannot become one (encoding); the
+/// account refuses the same bytes with [`SessionSignatureError::revert_string`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SessionSignatureError {
+    /// No bytes at all.
     #[error("empty signature")]
     Empty,
+    /// The first byte is neither 1 (enable) nor 2 (use).
     #[error("unknown session signature mode {0}")]
     UnknownMode(u8),
+    /// The length is not the mode's fixed part plus whole 32-byte proof words.
     #[error("a {mode:?} session signature is {expected} + 32·k bytes, not {len}")]
-    Length { mode: SessionMode, len: usize, expected: usize },
+    Length {
+        /// The mode the first byte names.
+        mode: SessionMode,
+        /// The signature's length in bytes.
+        len: usize,
+        /// The mode's length without a proof ([`USE_LEN`] or [`ENABLE_LEN`]).
+        expected: usize,
+    },
+    /// Encoding only: the named signature is not 65 bytes.
     #[error("{0} must be a 65-byte ECDSA signature")]
     NotEcdsa(&'static str),
 }
@@ -82,6 +98,8 @@ impl SessionSignatureError {
 pub trait SessionSignatureCodec: Sized {
     /// The bytes that go into `UserOperation.signature`.
     fn encode(&self, mode: SessionMode) -> Result<Bytes, SessionSignatureError>;
+    /// Reads `UserOperation.signature` bytes back, checking the mode and the length only (not
+    /// the signatures themselves).
     fn decode(signature: &[u8]) -> Result<(SessionMode, Self), SessionSignatureError>;
 }
 

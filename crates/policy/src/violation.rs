@@ -208,11 +208,17 @@ impl std::fmt::Display for Rule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GrantDefect {
+    /// `sessionKey` is the zero address.
     NoSessionKey = 0,
+    /// `sessionKey` is the account owner: a session must be a different key.
     KeyIsOwner = 1,
+    /// `validUntil` is not after `validAfter`.
     EmptyWindow = 2,
+    /// `token` or `settlement` is the zero address.
     ZeroAddress = 3,
+    /// `token` or `settlement` is the account itself.
     TargetsAccount = 4,
+    /// `perPaymentMax`, `periodCap` or `lifetimeCap` is zero.
     ZeroCap = 5,
 }
 
@@ -243,64 +249,151 @@ impl std::fmt::Display for GrantDefect {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScopeViolation {
+    /// [`Rule::MalformedSignature`]; the text says what is wrong with the signature bytes.
     #[error("not a session signature: {0}")]
     MalformedSignature(String),
+    /// [`Rule::Revoked`]: final; the owner must grant a new session.
     #[error("session was revoked")]
     Revoked,
+    /// [`Rule::Paused`]: the owner may resume it; retrying before then fails the same way.
     #[error("session is paused by the owner")]
     Paused,
+    /// [`Rule::RevokedAll`]: final; the owner must grant a new session in the current epoch.
     #[error(
         "every session of this account was revoked (grant epoch {grant}, account epoch {account})"
     )]
-    RevokedAll { grant: u32, account: u32 },
+    RevokedAll {
+        /// The epoch the grant was signed for.
+        grant: u32,
+        /// The account's current epoch.
+        account: u32,
+    },
+    /// [`Rule::NotEnabled`]: send an enable-mode op (with the owner's grant signature) first.
     #[error("session is not enabled and the op carries no owner signature")]
     NotEnabled,
+    /// [`Rule::BadOwnerSignature`].
     #[error("the grant is not signed by the account owner")]
     BadOwnerSignature,
+    /// [`Rule::MalformedGrant`], with the first defect in the contract's order.
     #[error("the grant is malformed: {0}")]
     MalformedGrant(GrantDefect),
+    /// [`Rule::PaymasterNotAllowed`], naming the op's paymaster.
     #[error("paymaster {0} is not the one the grant allows")]
     PaymasterNotAllowed(Address),
+    /// [`Rule::PaymasterRequired`]: the grant has no gas budget, so only sponsored ops pass.
     #[error("the grant requires a paymaster")]
     PaymasterRequired,
+    /// [`Rule::GasCostOverCap`]: lower the op's gas limits or fee, or have it sponsored.
     #[error("self-paid gas could cost more than the grant's per-op cap")]
     GasCostOverCap,
+    /// [`Rule::OverGasPeriodBudget`]; a later period has its budget again.
     #[error("gas budget of period {period_index} has {remaining} wei left, the op may cost {cost}")]
-    GasPeriodBudgetExceeded { period_index: u32, cost: U256, remaining: U256 },
+    GasPeriodBudgetExceeded {
+        /// The period the op claims.
+        period_index: u32,
+        /// The op's maximum gas cost (the v0.6 prefund), in wei.
+        cost: U256,
+        /// What the period's gas budget has left, in wei.
+        remaining: U256,
+    },
+    /// [`Rule::OverGasLifetimeBudget`]: final for self-paid ops of this session.
     #[error("lifetime gas budget has {remaining} wei left, the op may cost {cost}")]
-    GasLifetimeBudgetExceeded { cost: U256, remaining: U256 },
+    GasLifetimeBudgetExceeded {
+        /// The op's maximum gas cost (the v0.6 prefund), in wei.
+        cost: U256,
+        /// What the lifetime gas budget has left, in wei.
+        remaining: U256,
+    },
     /// The payment shape is wrong; the text names how (the contract's diagnostic, where known).
     #[error("callData is not the permitted payment: {0}")]
     MethodNotAllowed(String),
+    /// [`Rule::TokenNotAllowed`], naming the payment's token.
     #[error("payment uses token {0}, not the grant's")]
     TokenNotAllowed(Address),
     /// The contract's revert string names which (`session: zero amount`, …).
     #[error("the payment is certain to revert: {0}")]
     InvalidPayment(&'static str),
+    /// [`Rule::MerchantNotAllowed`], naming the merchant.
     #[error("merchant {0} is not on the allowlist")]
     MerchantNotAllowed(Address),
+    /// [`Rule::OverPerPaymentMax`].
     #[error("amount {amount} exceeds the per-payment max {max}")]
-    PerPaymentMaxExceeded { amount: U256, max: U256 },
+    PerPaymentMaxExceeded {
+        /// The payment, in the token's atomic units.
+        amount: U256,
+        /// The grant's per-payment maximum, in the token's atomic units.
+        max: U256,
+    },
+    /// [`Rule::PeriodAlreadyOver`]: claim the account's current period (or a later one) instead.
     #[error("claimed period {claimed} is before the account's period {stored}")]
-    PeriodAlreadyOver { claimed: u32, stored: u32 },
+    PeriodAlreadyOver {
+        /// The period the payment claims.
+        claimed: u32,
+        /// The period the account (or the ledger) already charges.
+        stored: u32,
+    },
+    /// [`Rule::OverPeriodCap`]; the next period has the full cap again.
     #[error("period {period_index} has {remaining} left, payment is {amount}")]
-    PeriodCapExceeded { period_index: u32, amount: U256, remaining: U256 },
+    PeriodCapExceeded {
+        /// The period the payment claims.
+        period_index: u32,
+        /// The payment, in the token's atomic units.
+        amount: U256,
+        /// What the period cap has left, in the token's atomic units.
+        remaining: U256,
+    },
+    /// [`Rule::OverLifetimeCap`]: final for payments of this size.
     #[error("lifetime budget has {remaining} left, payment is {amount}")]
-    LifetimeCapExceeded { amount: U256, remaining: U256 },
+    LifetimeCapExceeded {
+        /// The payment, in the token's atomic units.
+        amount: U256,
+        /// What the lifetime cap has left, in the token's atomic units.
+        remaining: U256,
+    },
+    /// [`Rule::OverPaymentCount`]; the next period allows payments again.
     #[error("period {period_index} already holds {count} payments, the most the grant allows")]
-    PaymentCountExceeded { period_index: u32, count: u32 },
+    PaymentCountExceeded {
+        /// The period the payment claims.
+        period_index: u32,
+        /// Payments already made in it.
+        count: u32,
+    },
+    /// [`Rule::OverMerchantPeriodCap`]; other merchants, or the next period, may still be paid.
     #[error(
         "merchant {merchant} has {remaining} left in period {period_index}, payment is {amount}"
     )]
-    MerchantCapExceeded { merchant: Address, period_index: u32, amount: U256, remaining: U256 },
+    MerchantCapExceeded {
+        /// The merchant being paid.
+        merchant: Address,
+        /// The period the payment claims.
+        period_index: u32,
+        /// The payment, in the token's atomic units.
+        amount: U256,
+        /// What the merchant's sub-budget has left in the period, in the token's atomic units.
+        remaining: U256,
+    },
+    /// [`Rule::PeriodOutsideWindow`], naming the claimed period.
     #[error("claimed period {0} is outside the grant window")]
     PeriodOutsideWindow(u32),
+    /// [`Rule::BadSessionSignature`].
     #[error("the session key did not sign this op")]
     BadSessionSignature,
+    /// [`Rule::NotYetValid`]: retry once chain time reaches `valid_after`.
     #[error("session is not valid until {valid_after} (now {now})")]
-    NotYetValid { valid_after: u64, now: u64 },
+    NotYetValid {
+        /// Start of the claimed period's window, unix seconds (chain time).
+        valid_after: u64,
+        /// The chain time checked, unix seconds.
+        now: u64,
+    },
+    /// [`Rule::Expired`]: final for this period; a later period may still be open.
     #[error("session expired at {valid_until} (now {now})")]
-    Expired { valid_until: u64, now: u64 },
+    Expired {
+        /// End of the claimed period's window (inclusive), unix seconds (chain time).
+        valid_until: u64,
+        /// The chain time checked, unix seconds.
+        now: u64,
+    },
 }
 
 impl ScopeViolation {

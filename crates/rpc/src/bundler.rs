@@ -22,11 +22,14 @@ pub struct BundlerClient {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GasEstimate {
+    /// Gas the bundler charges for calldata and bundle overhead, outside any execution frame.
     #[serde(with = "quantity::u256")]
     pub pre_verification_gas: U256,
-    /// Older v0.6 bundlers call it `verificationGas`.
+    /// Gas limit for validation: account deployment, `validateUserOp` and, in v0.6, the
+    /// paymaster's validation and `postOp`. Older v0.6 bundlers call it `verificationGas`.
     #[serde(with = "quantity::u256", alias = "verificationGas")]
     pub verification_gas_limit: U256,
+    /// Gas limit for the account's execution call (the op's `callData`).
     #[serde(with = "quantity::u256")]
     pub call_gas_limit: U256,
 }
@@ -48,18 +51,25 @@ impl GasEstimate {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserOpReceipt {
+    /// The op this receipt is for.
     pub user_op_hash: B256,
+    /// The EntryPoint that executed it; some bundlers omit it.
     #[serde(default)]
     pub entry_point: Option<Address>,
+    /// The smart account that sent the op.
     pub sender: Address,
+    /// The op's nonce (key in the upper 192 bits, sequence in the lower 64).
     #[serde(with = "quantity::u256")]
     pub nonce: U256,
+    /// The sponsoring paymaster; `None` when unsponsored or when the bundler omits it.
     #[serde(default)]
     pub paymaster: Option<Address>,
     /// `false` when execution reverted; the bundle (and the fee) still went through.
     pub success: bool,
+    /// What the op paid for gas, in wei (charged to the paymaster's deposit if sponsored).
     #[serde(with = "quantity::u256")]
     pub actual_gas_cost: U256,
+    /// Gas the EntryPoint accounted to the op, including `preVerificationGas`.
     #[serde(with = "quantity::u256")]
     pub actual_gas_used: U256,
     /// Revert data of a failed execution, as the bundler reports it.
@@ -68,6 +78,7 @@ pub struct UserOpReceipt {
     /// The logs emitted by this op only.
     #[serde(default)]
     pub logs: Vec<Log>,
+    /// The receipt of the bundle transaction that carried the op.
     pub receipt: TransactionReceipt,
 }
 
@@ -75,13 +86,19 @@ pub struct UserOpReceipt {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransactionReceipt {
+    /// The bundle transaction's hash.
     pub transaction_hash: B256,
+    /// The block it was included in.
     #[serde(with = "quantity::u64")]
     pub block_number: u64,
+    /// That block's hash, when the bundler reports it.
     #[serde(default)]
     pub block_hash: Option<B256>,
+    /// 1 if the bundle transaction succeeded, 0 if it reverted; the op's own outcome is
+    /// [`UserOpReceipt::success`].
     #[serde(default, with = "quantity::opt_u64")]
     pub status: Option<u64>,
+    /// Every log of the bundle transaction, including other ops' logs.
     #[serde(default)]
     pub logs: Vec<Log>,
 }
@@ -90,15 +107,21 @@ pub struct TransactionReceipt {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Log {
+    /// The contract that emitted it.
     pub address: Address,
+    /// Event signature hash first, then the indexed arguments.
     #[serde(default)]
     pub topics: Vec<B256>,
+    /// ABI-encoded non-indexed arguments.
     #[serde(default)]
     pub data: Bytes,
+    /// Position in the block, when reported.
     #[serde(default, with = "quantity::opt_u64")]
     pub log_index: Option<u64>,
+    /// The transaction that emitted it, when reported.
     #[serde(default)]
     pub transaction_hash: Option<B256>,
+    /// The block it is in, when reported.
     #[serde(default, with = "quantity::opt_u64")]
     pub block_number: Option<u64>,
 }
@@ -115,6 +138,7 @@ impl BundlerClient {
         self
     }
 
+    /// Replaces the [`RetryPolicy`]; [`RetryPolicy::none`] for exactly one attempt.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.transport.set_retry(retry);
         self
@@ -126,14 +150,17 @@ impl BundlerClient {
         self
     }
 
+    /// The endpoint; may embed an API key, so do not log it.
     pub fn url(&self) -> &url::Url {
         self.transport.url()
     }
 
+    /// The per-attempt HTTP timeout.
     pub fn timeout(&self) -> Duration {
         self.transport.timeout()
     }
 
+    /// The retry policy in force.
     pub fn retry(&self) -> RetryPolicy {
         self.transport.retry()
     }

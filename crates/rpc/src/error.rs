@@ -16,36 +16,89 @@ pub type Result<T, E = RpcError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RpcError {
+    /// The configured endpoint is not a URL; fix the configuration, retrying cannot help.
     #[error("invalid RPC URL {url:?}: {source}")]
     InvalidUrl {
+        /// Scheme, host and port only: the path and query may carry an API key.
         url: String,
+        /// Why the URL did not parse.
         #[source]
         source: url::ParseError,
     },
+    /// reqwest could not build its HTTP client (TLS backend or system configuration); an
+    /// environment fault, not retriable.
     #[error("could not build the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+    /// The request parameters did not serialize to JSON; a bug in the caller's values, not the
+    /// service.
     #[error("could not encode the {method} request: {source}")]
     Encode {
+        /// The JSON-RPC method being called.
         method: &'static str,
+        /// The serializer's complaint.
         #[source]
         source: serde_json::Error,
     },
+    /// The HTTP exchange failed (connect, TLS, reset); retried by the client's [`RetryPolicy`].
+    ///
+    /// [`RetryPolicy`]: crate::RetryPolicy
     #[error("{method}: transport error: {source}")]
     Transport {
+        /// The JSON-RPC method being called.
         method: &'static str,
+        /// The underlying error, with the URL stripped so no API key leaks into logs.
         #[source]
         source: reqwest::Error,
     },
+    /// One attempt got no answer within the per-attempt timeout; retriable.
     #[error("{method}: no answer within {after:?}")]
-    Timeout { method: &'static str, after: Duration },
+    Timeout {
+        /// The JSON-RPC method being called.
+        method: &'static str,
+        /// The per-attempt timeout that elapsed.
+        after: Duration,
+    },
+    /// A non-2xx HTTP status without a JSON-RPC error object; retriable for 408, 429 and 5xx.
     #[error("{method}: HTTP {status}: {body}")]
-    Http { method: &'static str, status: u16, body: String },
+    Http {
+        /// The JSON-RPC method being called.
+        method: &'static str,
+        /// The HTTP status code.
+        status: u16,
+        /// The first 512 characters of the response body.
+        body: String,
+    },
+    /// The service answered with a JSON-RPC error: usually a verdict on the op (see
+    /// [`RpcError::bundler_code`]); only -32504 (throttled) is retried.
     #[error("{method}: JSON-RPC error {code}: {message}")]
-    JsonRpc { method: &'static str, code: i64, message: String, data: Option<serde_json::Value> },
+    JsonRpc {
+        /// The JSON-RPC method being called.
+        method: &'static str,
+        /// The JSON-RPC error code; EIP-7769 codes map to [`BundlerErrorCode`].
+        code: i64,
+        /// The error message; for -32500 it quotes the EntryPoint's `AAxx` reason.
+        message: String,
+        /// The error's `data` member, if present and not null.
+        data: Option<serde_json::Value>,
+    },
+    /// The answer was not a JSON-RPC response for this request, or its `result` did not have
+    /// the expected shape; points at an incompatible service, not a transient fault.
     #[error("{method}: malformed response: {detail}")]
-    MalformedResponse { method: &'static str, detail: String },
+    MalformedResponse {
+        /// The JSON-RPC method being called.
+        method: &'static str,
+        /// What was wrong with the answer.
+        detail: String,
+    },
+    /// [`wait_for_receipt`](crate::BundlerClient::wait_for_receipt) gave up; the op may still be
+    /// included, so look the hash up again before resubmitting or treating it as failed.
     #[error("no receipt for userOp {user_op_hash} within {waited:?}; it may still be included")]
-    ReceiptTimeout { user_op_hash: B256, waited: Duration },
+    ReceiptTimeout {
+        /// The op that was waited for.
+        user_op_hash: B256,
+        /// How long the client polled.
+        waited: Duration,
+    },
 }
 
 impl RpcError {
@@ -146,6 +199,7 @@ pub enum BundlerErrorCode {
 }
 
 impl BundlerErrorCode {
+    /// The variant for a JSON-RPC error code, or `None` for codes outside EIP-7769.
     pub const fn from_code(code: i64) -> Option<Self> {
         Some(match code {
             -32602 => Self::InvalidFields,
@@ -163,6 +217,7 @@ impl BundlerErrorCode {
         })
     }
 
+    /// The numeric JSON-RPC error code.
     pub const fn code(self) -> i64 {
         match self {
             Self::InvalidFields => -32602,

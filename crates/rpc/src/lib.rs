@@ -6,6 +6,8 @@
 //! `paymaster`, numbers come as hex or decimal). Every failure is an [`RpcError`] that knows
 //! whether it is worth retrying and which NERO reason string it becomes.
 
+#![warn(missing_docs)]
+
 mod bundler;
 mod error;
 mod paymaster;

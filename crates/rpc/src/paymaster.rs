@@ -51,6 +51,7 @@ impl Serialize for SponsorType {
 /// The fourth `pm_sponsor_userop` parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct SponsorContext {
+    /// Who pays the gas.
     #[serde(rename = "type")]
     pub kind: SponsorType,
     /// The ERC-20 that pays the gas; required by types 1 and 2.
@@ -64,6 +65,7 @@ impl SponsorContext {
         Self { kind: SponsorType::Free, token: None }
     }
 
+    /// Gas paid in `token`, before (type 1) or after (type 2) execution.
     pub const fn erc20(kind: SponsorType, token: Address) -> Self {
         Self { kind, token: Some(token) }
     }
@@ -76,15 +78,21 @@ impl SponsorContext {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SponsorResult {
+    /// The paymaster's address followed by its own data, for the op's `paymasterAndData`.
     pub paymaster_and_data: Bytes,
+    /// The `preVerificationGas` the paymaster signed over, if it set one.
     #[serde(default, with = "quantity::opt_u256")]
     pub pre_verification_gas: Option<U256>,
+    /// The `verificationGasLimit` the paymaster signed over, if it set one.
     #[serde(default, with = "quantity::opt_u256")]
     pub verification_gas_limit: Option<U256>,
+    /// The `callGasLimit` the paymaster signed over, if it set one.
     #[serde(default, with = "quantity::opt_u256")]
     pub call_gas_limit: Option<U256>,
+    /// The `maxFeePerGas` (wei per gas) the paymaster signed over, if it set one.
     #[serde(default, with = "quantity::opt_u256")]
     pub max_fee_per_gas: Option<U256>,
+    /// The `maxPriorityFeePerGas` (wei per gas) the paymaster signed over, if it set one.
     #[serde(default, with = "quantity::opt_u256")]
     pub max_priority_fee_per_gas: Option<U256>,
 }
@@ -120,16 +128,19 @@ impl PaymasterClient {
         self
     }
 
+    /// Replaces the [`RetryPolicy`]; [`RetryPolicy::none`] for exactly one attempt.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.transport.set_retry(retry);
         self
     }
 
+    /// Uses a preconfigured HTTP client (proxies, extra roots, a shared connection pool).
     pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
         self.transport.set_http_client(http);
         self
     }
 
+    /// The endpoint; may embed an API key, so do not log it.
     pub fn url(&self) -> &url::Url {
         self.transport.url()
     }

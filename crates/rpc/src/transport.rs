@@ -33,7 +33,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RetryPolicy {
     /// Retries after the first attempt; 0 disables retrying.
     pub max_retries: u32,
+    /// Delay before the first retry; doubles with each further retry.
     pub initial_backoff: Duration,
+    /// Upper bound on any single delay, including `Retry-After` and throttling waits.
     pub max_backoff: Duration,
 }
 

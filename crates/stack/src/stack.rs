@@ -35,8 +35,9 @@ use crate::{
 
 /// The devnet's EIP-3009 token (`TestEip3009Token`), as `exact` requirements name it.
 pub const EXACT_TOKEN_SYMBOL: &str = "USDC";
-/// Its EIP-712 domain (`extra.name` / `extra.version` of `exact` requirements).
+/// Its EIP-712 domain `name` (`extra.name` / `extra.version` of `exact` requirements).
 pub const EXACT_TOKEN_EIP712_NAME: &str = "Devnet USD Coin";
+/// Its EIP-712 domain `version`.
 pub const EXACT_TOKEN_EIP712_VERSION: &str = "2";
 /// Both devnet tokens have 6 decimals.
 const DECIMALS: u8 = 6;

@@ -125,41 +125,89 @@ pub enum KernelCallDataError {
     /// The shared payment-shape rule (selectors, ABI, approve/settle consistency).
     #[error(transparent)]
     Shape(#[from] CallDataError),
+    /// `execute` asks for a delegatecall (or another operation) instead of a plain call.
     #[error("execute uses operation {operation}; a payment is a plain call (0)")]
-    NotACall { operation: u8 },
+    NotACall {
+        /// Kernel's operation byte (0 call, 1 delegatecall).
+        operation: u8,
+    },
+    /// A batch entry forwards native value: a payment moves tokens only.
     #[error("executeBatch entry {index} forwards {value} wei; a payment forwards none")]
-    BatchValue { index: usize, value: U256 },
+    BatchValue {
+        /// The entry's position in the batch.
+        index: usize,
+        /// The forwarded value, in wei.
+        value: U256,
+    },
     /// A three-call batch whose third call is not the session validator's charge of exactly
     /// this payment.
     #[error(
         "session payment's third call must be chargePayment of the same payment on {validator}"
     )]
-    SessionCharge { validator: Address },
+    SessionCharge {
+        /// The session validator the charge must be sent to.
+        validator: Address,
+    },
 }
 
 /// Why a signature is not a valid Kernel owner (sudo-mode) signature.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KernelSignatureError {
+    /// Fewer than 4 bytes: no mode to route by.
     #[error("signature is {len} bytes; Kernel reads a 4-byte mode first")]
-    MissingMode { len: usize },
+    MissingMode {
+        /// The signature's length in bytes.
+        len: usize,
+    },
+    /// The mode is not 0 (sudo), 1 (plugin) or 2 (enable); Kernel would revert.
     #[error("signature mode 0x{} is none of Kernel's 0, 1, 2", alloy::hex::encode(mode))]
-    UnknownMode { mode: [u8; 4] },
+    UnknownMode {
+        /// The mode bytes found.
+        mode: [u8; 4],
+    },
+    /// An owner signature was expected, but the op routes to a plugin validator.
     #[error(
         "signature mode 0x{} is not the owner's (sudo) mode 0x00000000",
         alloy::hex::encode(mode)
     )]
-    NotSudo { mode: [u8; 4] },
+    NotSudo {
+        /// The mode bytes found.
+        mode: [u8; 4],
+    },
+    /// The sudo-mode payload is not 65 bytes.
     #[error("owner signature is {len} bytes after the mode; ECDSAValidator takes 65 (r ‖ s ‖ v)")]
-    OwnerSignatureLength { len: usize },
+    OwnerSignatureLength {
+        /// Bytes after the mode.
+        len: usize,
+    },
+    /// `v` is not 27 or 28 (e.g. 0 or 1), which the validator's `ecrecover` rejects.
     #[error("owner signature has v = {v}; ECDSAValidator's ecrecover takes only 27 or 28")]
-    OwnerSignatureV { v: u8 },
+    OwnerSignatureV {
+        /// The `v` byte found.
+        v: u8,
+    },
+    /// The 65 bytes are not a recoverable ECDSA signature.
     #[error("owner signature is not a valid ECDSA signature: {0}")]
     Malformed(#[from] alloy::primitives::SignatureError),
+    /// An enable-mode signature ends before one of its fields.
     #[error("enable-mode signature is truncated: {what} needs bytes up to {need}, have {have}")]
-    EnableTruncated { what: &'static str, need: usize, have: usize },
+    EnableTruncated {
+        /// The field that is cut off.
+        what: &'static str,
+        /// Bytes the field needs the signature to have.
+        need: usize,
+        /// Bytes the signature has.
+        have: usize,
+    },
+    /// A well-formed signature by someone other than the owner.
     #[error("owner signature recovers to {recovered}, not the owner {owner}")]
-    WrongSigner { owner: Address, recovered: Address },
+    WrongSigner {
+        /// The account's owner.
+        owner: Address,
+        /// Who signed (over the EIP-191 hash).
+        recovered: Address,
+    },
 }
 
 /// A Kernel v2.4 signature split by its mode, as `Kernel.validateUserOp` splits it.
@@ -179,11 +227,17 @@ pub enum KernelSignature<'a> {
 /// EIP-712 `ValidatorApproved` digest of the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnableSignature<'a> {
+    /// Start of the validator's validity, unix seconds (the `uint48` Kernel stores).
     pub valid_after: u64,
+    /// End of the validator's validity, unix seconds (the `uint48` Kernel stores).
     pub valid_until: u64,
+    /// The validator being registered for the callData's selector.
     pub validator: Address,
+    /// The executor registered with it.
     pub executor: Address,
+    /// What the validator's `enable` receives.
     pub enable_data: &'a [u8],
+    /// The owner's approval, checked by the default validator over `ValidatorApproved`.
     pub enable_signature: &'a [u8],
     /// What the newly enabled validator's `validateUserOp` receives as `userOp.signature`.
     pub validator_signature: &'a [u8],
@@ -421,6 +475,7 @@ pub struct KernelAbi {
 }
 
 impl KernelAbi {
+    /// The canonical Kernel v2.4 implementation, owner payments only.
     pub const CANONICAL: Self =
         Self { implementation: KERNEL_V24_IMPLEMENTATION, session_validator: None };
 
@@ -507,11 +562,14 @@ impl AccountAbi for KernelAbi {
 /// that exists).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KernelSessionAbi {
+    /// The account's owner side, which also knows session payments through `validator`.
     pub account: KernelAbi,
+    /// This project's `KernelSessionValidator`, installed in the account.
     pub validator: Address,
 }
 
 impl KernelSessionAbi {
+    /// The session side of canonical Kernel v2.4 accounts with `validator` installed.
     pub const fn new(validator: Address) -> Self {
         Self { account: KernelAbi::with_session_validator(validator), validator }
     }

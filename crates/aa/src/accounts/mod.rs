@@ -114,7 +114,9 @@ pub enum SignerRole {
 /// `settle.amount` of `settle.token`, then call `settlement.settle(...)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PaymentCall {
+    /// The settlement contract: the approve's spender and the target of `settle`.
     pub settlement: Address,
+    /// The `settle(merchant, token, amount, requestHash)` arguments.
     pub settle: SettleCall,
 }
 
@@ -125,9 +127,13 @@ pub struct PaymentCall {
 /// part of its [`AccountAbi`] value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AccountConfig {
+    /// The factory the initCode calls.
     pub factory: Address,
+    /// The owner keys; exactly one for every kind but Safe.
     pub owners: Vec<Address>,
+    /// How many owners must sign; 1 for every kind but Safe.
     pub threshold: u64,
+    /// The deployment salt (the kind's `salt`, `index` or `saltNonce`).
     pub salt: U256,
 }
 
@@ -154,10 +160,19 @@ impl AccountConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AccountConfigError {
+    /// A single-owner kind was given several owners or a threshold other than 1.
     #[error(
         "{kind} accounts have exactly one owner and threshold 1; this config has {owners} owners and threshold {threshold}"
     )]
-    NotSingleOwner { kind: AccountKind, owners: usize, threshold: u64 },
+    NotSingleOwner {
+        /// The kind asked for.
+        kind: AccountKind,
+        /// How many owners the config has.
+        owners: usize,
+        /// The config's threshold.
+        threshold: u64,
+    },
+    /// The owners and threshold are not a Safe setup (see [`safe::SafeConfigError`]).
     #[error("safe: {0}")]
     Safe(#[from] safe::SafeConfigError),
 }
@@ -170,10 +185,13 @@ pub enum AccountCallDataError {
     /// SimpleAccount's encoding (SimpleAccount, SessionKeyAccount).
     #[error(transparent)]
     Simple(#[from] CallDataError),
+    /// Kernel's encoding.
     #[error("kernel: {0}")]
     Kernel(#[from] kernel::KernelCallDataError),
+    /// Safe's encoding (through its ERC-4337 module).
     #[error("safe: {0}")]
     Safe(#[from] safe::SafeCallDataError),
+    /// Biconomy's encoding.
     #[error("biconomy: {0}")]
     Biconomy(#[from] biconomy::PaymentError),
 }

@@ -27,22 +27,59 @@ const MAX_SYMBOL_LEN: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AmountError {
+    /// Nothing but whitespace.
     #[error("amount is empty")]
     Empty,
+    /// The number part is not digits with an optional `.` and more digits (no sign, exponent
+    /// or separators).
     #[error("{input:?} is not a plain decimal number (digits, optionally '.' and more digits)")]
-    InvalidNumber { input: String },
+    InvalidNumber {
+        /// The number part of the input.
+        input: String,
+    },
+    /// More fractional digits than the token has: refused rather than rounded.
     #[error("{input:?} has {fraction_digits} fractional digits but the token has {decimals}")]
-    TooPrecise { input: String, fraction_digits: usize, decimals: u8 },
+    TooPrecise {
+        /// The number part of the input.
+        input: String,
+        /// Significant fractional digits (trailing zeros do not count).
+        fraction_digits: usize,
+        /// The token's decimals.
+        decimals: u8,
+    },
+    /// The atomic amount exceeds a `uint256`.
     #[error("{input:?} does not fit in a uint256 with {decimals} decimals")]
-    Overflow { input: String, decimals: u8 },
+    Overflow {
+        /// The number part of the input.
+        input: String,
+        /// The token's decimals.
+        decimals: u8,
+    },
+    /// Over [`MAX_DECIMALS`].
     #[error("{decimals} decimals exceed the maximum of {MAX_DECIMALS}")]
-    DecimalsTooLarge { decimals: u8 },
+    DecimalsTooLarge {
+        /// The decimals given.
+        decimals: u8,
+    },
+    /// More than a number and one symbol, or a symbol that is too long, starts with a digit or
+    /// `.`, or holds control characters.
     #[error("{input:?} is not \"<number> <SYMBOL>\"")]
-    InvalidFormat { input: String },
+    InvalidFormat {
+        /// The input as given.
+        input: String,
+    },
+    /// Parsing with default decimals needs a symbol to look them up by.
     #[error("{input:?} names no token symbol, so its decimals are unknown")]
-    MissingSymbol { input: String },
+    MissingSymbol {
+        /// The input as given.
+        input: String,
+    },
+    /// [`default_decimals`] does not know the symbol; give decimals explicitly.
     #[error("no default decimals for symbol {symbol:?}; use TokenAmount::parse_with_decimals")]
-    UnknownSymbol { symbol: String },
+    UnknownSymbol {
+        /// The symbol as given.
+        symbol: String,
+    },
 }
 
 impl AmountError {
@@ -99,10 +136,12 @@ impl TokenAmount {
         self.atomic
     }
 
+    /// How many decimals one whole token has.
     pub fn decimals(&self) -> u8 {
         self.decimals
     }
 
+    /// The symbol, as written, if one was given.
     pub fn symbol(&self) -> Option<&str> {
         self.symbol.as_deref()
     }

@@ -12,38 +12,100 @@ use crate::{accounts::AccountCallDataError, call_data::CallDataError};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PayloadError {
+    /// The header value is over [`MAX_HEADER_LEN`](super::header::MAX_HEADER_LEN); refused
+    /// before decoding.
     #[error("header value is {len} bytes; at most {max} are accepted")]
-    HeaderTooLarge { len: usize, max: usize },
+    HeaderTooLarge {
+        /// The value's length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The header value is not base64 in either alphabet.
     #[error("header value is not base64: {0}")]
     Base64(#[source] base64::DecodeError),
+    /// The decoded bytes are not JSON of an x402 v2 message.
     #[error("not a valid x402 v2 message: {0}")]
     Json(#[source] serde_json::Error),
+    /// A `PaymentRequired` with an empty `accepts`: nothing can be paid.
     #[error("PaymentRequired lists no accepted payment")]
     EmptyAccepts,
+    /// The requirements name another scheme; another scheme's handler may take it.
     #[error("scheme {scheme:?} is not aa-native")]
-    UnsupportedScheme { scheme: String },
+    UnsupportedScheme {
+        /// The scheme named.
+        scheme: String,
+    },
+    /// The network is not a CAIP-2 `eip155:<chainId>`.
     #[error("network {network:?} is not an eip155:<chainId> network")]
-    InvalidNetwork { network: String },
+    InvalidNetwork {
+        /// The network as given.
+        network: String,
+    },
+    /// An amount, address or `extra` field of the requirements does not parse.
     #[error("requirements field {field} is malformed: {value:?}")]
-    InvalidRequirementsField { field: &'static str, value: String },
+    InvalidRequirementsField {
+        /// The field's wire name.
+        field: &'static str,
+        /// Its value, or the parser's complaint for `extra`.
+        value: String,
+    },
+    /// The inner `payload` is not `{ userOp, settlementCallSpec }`.
     #[error("payload is not an aa-native userOp + settlementCallSpec: {0}")]
     InnerPayload(#[source] serde_json::Error),
+    /// `settle` would revert on a zero requestHash, so the payload is refused up front.
     #[error("settlementCallSpec.requestHash is zero, which the settlement contract refuses")]
     ZeroRequestHash,
+    /// The payer's `accepted` names another chain than the merchant requires.
     #[error("network eip155:{actual} differs from the required eip155:{expected}")]
-    NetworkMismatch { expected: u64, actual: u64 },
+    NetworkMismatch {
+        /// The merchant's chain id.
+        expected: u64,
+        /// The payer's chain id.
+        actual: u64,
+    },
+    /// The payer's `accepted` or `settlementCallSpec` pays another amount than required.
     #[error("amount {actual} differs from the required {expected}")]
-    AmountMismatch { expected: U256, actual: U256 },
+    AmountMismatch {
+        /// The required amount, in the token's atomic units.
+        expected: U256,
+        /// The payer's amount, in the token's atomic units.
+        actual: U256,
+    },
+    /// The payer's `accepted` or `settlementCallSpec` pays in another token than required.
     #[error("asset {actual} differs from the required {expected}")]
-    AssetMismatch { expected: Address, actual: Address },
+    AssetMismatch {
+        /// The required token.
+        expected: Address,
+        /// The payer's token.
+        actual: Address,
+    },
+    /// The payer's `accepted` or `settlementCallSpec` pays someone other than the merchant.
     #[error("payTo {actual} differs from the required {expected}")]
-    PayToMismatch { expected: Address, actual: Address },
+    PayToMismatch {
+        /// The merchant's `payTo`.
+        expected: Address,
+        /// The payer's recipient.
+        actual: Address,
+    },
+    /// Another requirements field (`maxTimeoutSeconds`, `extra`, the settlement contract)
+    /// differs from the merchant's.
     #[error("{field} differs from the merchant's payment requirements")]
-    RequirementsMismatch { field: &'static str },
+    RequirementsMismatch {
+        /// The field's wire name.
+        field: &'static str,
+    },
+    /// `userOp.callData` is not a payment in the account kind's encoding.
     #[error("userOp.callData is not a settle payment: {0}")]
     CallData(Box<AccountCallDataError>),
+    /// The `settle` in callData differs from `settlementCallSpec`: the payer signed something
+    /// other than what it declared.
     #[error("settle(...) {field} in callData differs from settlementCallSpec")]
-    SpecMismatch { field: &'static str },
+    SpecMismatch {
+        /// The first differing argument (`merchant`, `token`, `amount`, `requestHash`).
+        field: &'static str,
+    },
+    /// Serializing an outgoing message failed; a bug, not bad input.
     #[error("could not serialise the message: {0}")]
     Encode(#[source] serde_json::Error),
 }

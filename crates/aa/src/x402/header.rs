@@ -130,10 +130,12 @@ pub fn parse_payment_required(
     Ok(required)
 }
 
+/// `PAYMENT-RESPONSE`: the settlement result a server returns with the paid answer.
 pub fn encode_payment_response(response: &SettlementResponse) -> Result<String, PayloadError> {
     encode_header(response)
 }
 
+/// Decodes a `PAYMENT-RESPONSE` header (either base64 alphabet).
 pub fn decode_payment_response(
     value: impl AsRef<[u8]>,
 ) -> Result<SettlementResponse, PayloadError> {

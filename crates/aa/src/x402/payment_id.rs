@@ -21,8 +21,10 @@ pub const PAYMENT_ID_LEN: std::ops::RangeInclusive<usize> = 16..=128;
 /// Why a payment payload's `payment-identifier` id is not one the extension allows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaymentIdError {
+    /// `info.id` is present but not a JSON string.
     #[error("payment-identifier info.id is not a string")]
     NotAString,
+    /// The id breaks the length or character rule ([`is_valid_payment_id`]).
     #[error("payment-identifier id {0:?} must be 16-128 characters of A-Z, a-z, 0-9, '-' and '_'")]
     Malformed(String),
 }

@@ -15,8 +15,10 @@ use crate::{ENTRY_POINT_V06, SettleCall, UserOperation};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AaNativeExtra {
+    /// The contract the payment's `settle` must call (and the approve's spender).
     #[serde(serialize_with = "checksummed")]
     pub settlement_contract: Address,
+    /// The EntryPoint the op is for; v0.6's canonical address when absent on the wire.
     #[serde(default = "default_entry_point", serialize_with = "checksummed")]
     pub entry_point: Address,
 }
@@ -35,7 +37,9 @@ fn default_entry_point() -> Address {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AaNativePayload {
+    /// The signed UserOperation whose callData pays.
     pub user_op: UserOperation,
+    /// What the payer declares the callData settles; checked against the callData.
     pub settlement_call_spec: SettlementCallSpec,
 }
 
@@ -44,11 +48,14 @@ pub struct AaNativePayload {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SettlementCallSpec {
+    /// Who is paid; must be the requirements' `payTo`.
     pub merchant: Address,
+    /// The ERC-20 paid in; must be the requirements' `asset`.
     pub token: Address,
     /// Atomic units, a decimal string on the wire as in NERO's example (`"1000"`).
     #[serde(with = "decimal_u256")]
     pub amount: U256,
+    /// The request binding ([`crate::request_hash`]); never zero.
     pub request_hash: B256,
 }
 
@@ -63,7 +70,9 @@ pub type AaNativePaymentPayload = v2::PaymentPayload<serde_json::Value, AaNative
 /// A decoded `PAYMENT-SIGNATURE`: the wire envelope plus the typed view of its `accepted`.
 #[derive(Debug, Clone)]
 pub struct AaNativeEnvelope {
+    /// The envelope as received, `accepted` still raw JSON.
     pub payload: AaNativePaymentPayload,
+    /// `accepted`, parsed.
     pub accepted: AaNativeRequirements,
 }
 
@@ -73,6 +82,7 @@ impl AaNativeEnvelope {
         self.payload.payload.user_op.sender
     }
 
+    /// The chain the payer accepted to pay on.
     pub fn chain_id(&self) -> u64 {
         self.accepted.chain_id
     }
@@ -84,6 +94,7 @@ impl AaNativeEnvelope {
 /// [`AaNativeRequirements::to_wire`] and read by [`AaNativeRequirements::parse`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AaNativeRequirements {
+    /// EIP-155 chain id (the wire's `network` is `eip155:<chain_id>`).
     pub chain_id: u64,
     /// Atomic units of `asset`.
     pub amount: U256,
@@ -91,7 +102,9 @@ pub struct AaNativeRequirements {
     pub pay_to: Address,
     /// The ERC-20 token; becomes `settle`'s `token`.
     pub asset: Address,
+    /// Most seconds the merchant waits for settlement.
     pub max_timeout_seconds: u64,
+    /// Settlement contract and EntryPoint, when the merchant names them.
     pub extra: Option<AaNativeExtra>,
 }
 
@@ -186,6 +199,7 @@ impl SettlementCallSpec {
         }
     }
 
+    /// The `settle` call the spec describes.
     pub fn to_settle(&self) -> SettleCall {
         SettleCall {
             merchant: self.merchant,
@@ -204,9 +218,12 @@ impl SettlementCallSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SettlementResponse {
+    /// Whether the payment settled.
     pub success: bool,
+    /// On failure, the machine-readable reason (`errorReason`; see [`Reason`](super::Reason)).
     #[serde(default, alias = "error_reason", skip_serializing_if = "Option::is_none")]
     pub error_reason: Option<String>,
+    /// On failure, a human-readable detail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
     /// The paying account; a string because failed answers from other facilitators send `""`.
@@ -215,14 +232,18 @@ pub struct SettlementResponse {
     /// Hash of the transaction that carried the bundle (not the userOpHash); empty on failure.
     #[serde(default)]
     pub transaction: String,
+    /// CAIP-2 network of the settlement (`eip155:<chainId>`).
     pub network: ChainId,
+    /// The amount settled, in atomic units, when the facilitator reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<String>,
+    /// Extension answers (e.g. `payment-identifier`), passed through as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extensions: Option<serde_json::Value>,
 }
 
 impl SettlementResponse {
+    /// A settled payment: `transaction` is the bundle transaction's hash.
     pub fn success(chain_id: u64, payer: Address, transaction: B256) -> Self {
         Self {
             success: true,
@@ -236,6 +257,7 @@ impl SettlementResponse {
         }
     }
 
+    /// A failed settlement with its reason; no transaction.
     pub fn failure(
         chain_id: u64,
         reason: super::Reason,
