@@ -267,7 +267,11 @@ impl Sx {
         }
         .abi_encode();
         let txs = multi_send(&[(CALL, a.token, approve), (CALL, a.settlement, settle)]);
-        exec(self.safe.multi_send_call_only, IMultiSend::multiSendCall { transactions: txs }.abi_encode(), DELEGATECALL)
+        exec(
+            self.safe.multi_send_call_only,
+            IMultiSend::multiSendCall { transactions: txs }.abi_encode(),
+            DELEGATECALL,
+        )
     }
 
     pub(crate) fn session_op(
@@ -344,7 +348,11 @@ impl Sx {
     }
 
     /// An owner op in which the Safe calls itself with `data` (how every session control is sent).
-    pub(crate) fn control_op(&mut self, data: Vec<u8>, signers: usize) -> anyhow::Result<UserOperation> {
+    pub(crate) fn control_op(
+        &mut self,
+        data: Vec<u8>,
+        signers: usize,
+    ) -> anyhow::Result<UserOperation> {
         let call = exec(self.account, data, CALL);
         self.owner_op(call, GasFields::default(), signers)
     }
@@ -381,7 +389,12 @@ impl Sx {
     }
 
     /// One session payment in use mode.
-    pub(crate) fn pay_once(&mut self, grant: &Grant, amount: u128, request: u64) -> anyhow::Result<Outcome> {
+    pub(crate) fn pay_once(
+        &mut self,
+        grant: &Grant,
+        amount: u128,
+        request: u64,
+    ) -> anyhow::Result<Outcome> {
         let nonce = self.nonce(self.account)?;
         let data = self.pay(MERCHANT, amount, request);
         let op = self.session_op(grant, false, data, GasFields::default(), nonce)?;
@@ -411,7 +424,10 @@ pub(crate) fn multi_send(txs: &[(u8, Address, Vec<u8>)]) -> Bytes {
 
 /// Safe4337Module's owner signature: validAfter (6) ‖ validUntil (6) ‖ each signer's ECDSA signature
 /// over the EIP-712 SafeOp hash (domain: chain id + module), signers ascending by address.
-pub(crate) fn sign_safe_op(op: &mut UserOperation, signers: &[&PrivateKeySigner]) -> anyhow::Result<()> {
+pub(crate) fn sign_safe_op(
+    op: &mut UserOperation,
+    signers: &[&PrivateKeySigner],
+) -> anyhow::Result<()> {
     let safe_op = SafeOp {
         safe: op.sender,
         nonce: op.nonce,
@@ -427,7 +443,7 @@ pub(crate) fn sign_safe_op(op: &mut UserOperation, signers: &[&PrivateKeySigner]
         validUntil: U48::ZERO,
         entryPoint: ENTRY_POINT,
     };
-    let domain = eip712_domain! { chain_id: CHAIN_ID, verifying_contract: SAFE_4337_MODULE };
+    let domain = eip712_domain! { chain_id: CHAIN_ID, verifying_contract: SAFE_4337_MODULE, };
     let hash = safe_op.eip712_signing_hash(&domain);
     let mut signers = signers.to_vec();
     signers.sort_by_key(|k| k.address());
@@ -516,16 +532,32 @@ fn safe_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<()
     dirty_token[4] = 1;
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("another token", pay(attacker, a.settlement, MERCHANT, USD), "session: token not allowed"),
-        ("another settlement (spender)", pay(a.token, attacker, MERCHANT, USD), "session: target not allowed"),
-        ("the Safe as settlement", pay(a.token, account, MERCHANT, USD), "session: target not allowed"),
+        (
+            "another settlement (spender)",
+            pay(a.token, attacker, MERCHANT, USD),
+            "session: target not allowed",
+        ),
+        (
+            "the Safe as settlement",
+            pay(a.token, account, MERCHANT, USD),
+            "session: target not allowed",
+        ),
         ("the module as settlement", pay(a.token, m, MERCHANT, USD), "session: target not allowed"),
         ("a trailing byte", long, "session: malformed callData"),
         ("a truncated call", canonical[..100].to_vec(), "session: malformed callData"),
         ("merchant word with high bits", dirty_merchant, "session: malformed callData"),
         ("token word with high bits", dirty_token, "session: malformed callData"),
-        ("merchant = the Safe", pay(a.token, a.settlement, account, USD), "session: merchant is the account"),
+        (
+            "merchant = the Safe",
+            pay(a.token, a.settlement, account, USD),
+            "session: merchant is the account",
+        ),
         ("zero amount", pay(a.token, a.settlement, MERCHANT, 0), "session: zero amount"),
-        ("over per-payment max", pay(a.token, a.settlement, MERCHANT, 6 * USD), "session: over per-payment max"),
+        (
+            "over per-payment max",
+            pay(a.token, a.settlement, MERCHANT, 6 * USD),
+            "session: over per-payment max",
+        ),
     ];
     for (what, data, reason) in cases {
         let nonce = sx.nonce(account)?;
@@ -536,15 +568,57 @@ fn safe_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<()
 
     // Safe4337Module's entry points, signed by the session key: the owners' signature check fails.
     let admin: Vec<(&str, Bytes)> = vec![
-        ("token transfer", exec(a.token, IErc20T::transferCall { to: attacker, amount: U256::from(USD) }.abi_encode(), CALL)),
-        ("enableModule", exec(account, ISafeT::enableModuleCall { module: attacker }.abi_encode(), CALL)),
-        ("disableModule", exec(account, ISafeT::disableModuleCall { prevModule: Address::with_last_byte(1), module: m }.abi_encode(), CALL)),
-        ("setFallbackHandler", exec(account, ISafeT::setFallbackHandlerCall { handler: attacker }.abi_encode(), CALL)),
+        (
+            "token transfer",
+            exec(
+                a.token,
+                IErc20T::transferCall { to: attacker, amount: U256::from(USD) }.abi_encode(),
+                CALL,
+            ),
+        ),
+        (
+            "enableModule",
+            exec(account, ISafeT::enableModuleCall { module: attacker }.abi_encode(), CALL),
+        ),
+        (
+            "disableModule",
+            exec(
+                account,
+                ISafeT::disableModuleCall { prevModule: Address::with_last_byte(1), module: m }
+                    .abi_encode(),
+                CALL,
+            ),
+        ),
+        (
+            "setFallbackHandler",
+            exec(account, ISafeT::setFallbackHandlerCall { handler: attacker }.abi_encode(), CALL),
+        ),
         ("setGuard", exec(account, ISafeT::setGuardCall { guard: attacker }.abi_encode(), CALL)),
-        ("addOwnerWithThreshold", exec(account, ISafeT::addOwnerWithThresholdCall { owner: attacker, _threshold: U256::from(1) }.abi_encode(), CALL)),
+        (
+            "addOwnerWithThreshold",
+            exec(
+                account,
+                ISafeT::addOwnerWithThresholdCall { owner: attacker, _threshold: U256::from(1) }
+                    .abi_encode(),
+                CALL,
+            ),
+        ),
         ("delegatecall", exec(attacker, Vec::new(), DELEGATECALL)),
-        ("native value", I4337::executeUserOpCall { to: attacker, value: U256::from(ETH), data: Bytes::new(), operation: CALL }.abi_encode().into()),
-        ("revoke through the Safe", exec(account, ISafeSessionModule::revokeAllCall {}.abi_encode(), CALL)),
+        (
+            "native value",
+            I4337::executeUserOpCall {
+                to: attacker,
+                value: U256::from(ETH),
+                data: Bytes::new(),
+                operation: CALL,
+            }
+            .abi_encode()
+            .into(),
+        ),
+        (
+            "revoke through the Safe",
+            exec(account, ISafeSessionModule::revokeAllCall {}.abi_encode(), CALL),
+        ),
     ];
     for (what, data) in admin {
         let nonce = sx.nonce(account)?;
@@ -571,8 +645,13 @@ fn safe_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<()
         ("setFallbackHandler", ISafeT::setFallbackHandlerCall { handler: attacker }.abi_encode()),
         (
             "execTransactionFromModule",
-            ISafeT::execTransactionFromModuleCall { to: attacker, value: U256::from(ETH), data: Bytes::new(), operation: CALL }
-                .abi_encode(),
+            ISafeT::execTransactionFromModuleCall {
+                to: attacker,
+                value: U256::from(ETH),
+                data: Bytes::new(),
+                operation: CALL,
+            }
+            .abi_encode(),
         ),
         ("revokeAll", ISafeSessionModule::revokeAllCall {}.abi_encode()),
         ("empty", Vec::new()),
@@ -607,11 +686,31 @@ fn safe_fallback_calls_from_strangers_are_refused() -> anyhow::Result<()> {
     let mut stranger_grant = grant.clone();
     stranger_grant.session_key = stranger;
     let calls: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("revoke", ISafeSessionModule::revokeCall { id }.abi_encode(), "session: not a call by the Safe itself"),
-        ("revokeAll", ISafeSessionModule::revokeAllCall {}.abi_encode(), "session: not a call by the Safe itself"),
-        ("setPaused", ISafeSessionModule::setPausedCall { id, paused: true }.abi_encode(), "session: not a call by the Safe itself"),
-        ("enableSession", enable_session_call(&stranger_grant), "session: not a call by the Safe itself"),
-        ("executeSessionPayment", sx.pay(stranger, USD, 5).to_vec(), "session: caller is not the EntryPoint"),
+        (
+            "revoke",
+            ISafeSessionModule::revokeCall { id }.abi_encode(),
+            "session: not a call by the Safe itself",
+        ),
+        (
+            "revokeAll",
+            ISafeSessionModule::revokeAllCall {}.abi_encode(),
+            "session: not a call by the Safe itself",
+        ),
+        (
+            "setPaused",
+            ISafeSessionModule::setPausedCall { id, paused: true }.abi_encode(),
+            "session: not a call by the Safe itself",
+        ),
+        (
+            "enableSession",
+            enable_session_call(&stranger_grant),
+            "session: not a call by the Safe itself",
+        ),
+        (
+            "executeSessionPayment",
+            sx.pay(stranger, USD, 5).to_vec(),
+            "session: caller is not the EntryPoint",
+        ),
         ("executeUserOp", exec(stranger, Vec::new(), CALL).to_vec(), "Unsupported entry point"),
     ];
     for (what, data, reason) in calls {
@@ -633,15 +732,19 @@ fn safe_fallback_calls_from_strangers_are_refused() -> anyhow::Result<()> {
         id: U256::ZERO,
         data: Bytes::new(),
     };
-    assert_eq!(sx.chain.view(account, cb)?, alloy::primitives::FixedBytes([0x15, 0x0b, 0x7a, 0x02]));
+    assert_eq!(
+        sx.chain.view(account, cb)?,
+        alloy::primitives::FixedBytes([0x15, 0x0b, 0x7a, 0x02])
+    );
     let hash = B256::repeat_byte(0x42);
-    let safe_domain = eip712_domain! { chain_id: CHAIN_ID, verifying_contract: account };
+    let safe_domain = eip712_domain! { chain_id: CHAIN_ID, verifying_contract: account, };
     sol! { struct SafeMessage { bytes message; } }
     let message_hash =
         SafeMessage { message: hash.abi_encode().into() }.eip712_signing_hash(&safe_domain);
     let owner = sx.owners[0].clone();
     let signature = safe_signatures(message_hash, &[&owner])?.into();
-    let valid = sx.chain.view(account, ISafeSessionModule::isValidSignatureCall { hash, signature })?;
+    let valid =
+        sx.chain.view(account, ISafeSessionModule::isValidSignatureCall { hash, signature })?;
     assert_eq!(valid, alloy::primitives::FixedBytes([0x16, 0x26, 0xba, 0x7e]));
     let bad = safe_signatures(message_hash, &[&sx.session_key])?.into();
     let out = sx.chain.call(
@@ -669,7 +772,14 @@ fn safe_grants_do_not_replay_across_accounts_or_chains() -> anyhow::Result<()> {
     let out = sx.submit(vec![op])?;
     assert!(refused_with(&out, "session: bad owner signature"), "{:?}", out.revert_reason());
     // use mode on Safe 2 (the grant was never enabled there)
-    let op = sx.session_op_for(other, &grant, false, sx.pay(MERCHANT, USD, 41), GasFields::default(), nonce)?;
+    let op = sx.session_op_for(
+        other,
+        &grant,
+        false,
+        sx.pay(MERCHANT, USD, 41),
+        GasFields::default(),
+        nonce,
+    )?;
     let out = sx.submit(vec![op])?;
     assert!(refused_with(&out, "session: not enabled"), "{:?}", out.revert_reason());
     // the owner's signature over the grant in chain 1's domain
@@ -717,7 +827,13 @@ fn safe_bundle_of_payments_cannot_pass_the_cap() -> anyhow::Result<()> {
     let mut bundle = Vec::new();
     for i in 0..6u64 {
         let data = sx.pay(MERCHANT, 5 * USD, 50 + i);
-        bundle.push(sx.session_op(&grant, false, data, GasFields::default(), nonce + U256::from(i))?);
+        bundle.push(sx.session_op(
+            &grant,
+            false,
+            data,
+            GasFields::default(),
+            nonce + U256::from(i),
+        )?);
     }
     let out = sx.submit(bundle)?;
     assert!(out.success, "{:?}", out.revert_reason());
@@ -802,7 +918,8 @@ fn safe_revoked_paused_and_expired_sessions_cannot_pay() -> anyhow::Result<()> {
     sx.chain.must(ADMIN, m, U256::ZERO, relay.abi_encode())?;
     let out = sx.pay_once(&grant, USD, 60)?;
     assert!(refused_with(&out, "session: paused"), "{:?}", out.revert_reason());
-    let op = sx.control_op(ISafeSessionModule::setPausedCall { id, paused: false }.abi_encode(), 1)?;
+    let op =
+        sx.control_op(ISafeSessionModule::setPausedCall { id, paused: false }.abi_encode(), 1)?;
     let out = sx.submit(vec![op])?;
     assert!(out.success && execution_reverts(&out).is_empty(), "{out:?}");
     assert!(sx.pay_once(&grant, USD, 61)?.success, "resumed");
@@ -810,7 +927,8 @@ fn safe_revoked_paused_and_expired_sessions_cannot_pay() -> anyhow::Result<()> {
     // revoke-all by an owner op earlier in the same bundle as a payment
     let op = sx.control_op(ISafeSessionModule::revokeAllCall {}.abi_encode(), 1)?;
     let nonce = op.nonce + U256::from(1);
-    let payment = sx.session_op(&grant, false, sx.pay(MERCHANT, USD, 62), GasFields::default(), nonce)?;
+    let payment =
+        sx.session_op(&grant, false, sx.pay(MERCHANT, USD, 62), GasFields::default(), nonce)?;
     let paid = sx.tokens_of(MERCHANT)?;
     let out = sx.submit(vec![op, payment])?;
     assert!(out.success, "{:?}", out.revert_reason());
@@ -833,11 +951,16 @@ fn safe_revoked_paused_and_expired_sessions_cannot_pay() -> anyhow::Result<()> {
     let id = sx.id(&grant);
     let digest = ops::control_digest(account, &RevokeSession { sessionId: id });
     let wrong = safe_signatures(digest, &[&sx.session_key])?;
-    let relay = ISafeSessionModule::revokeWithSignatureCall { account, id, ownerSignature: wrong.into() };
+    let relay =
+        ISafeSessionModule::revokeWithSignatureCall { account, id, ownerSignature: wrong.into() };
     let out = sx.chain.send(ADMIN, m, U256::ZERO, relay.abi_encode(), 1_000_000)?;
-    assert!(!out.success, "the session key cannot revoke on the owners' behalf (harmless, but not its call)");
+    assert!(
+        !out.success,
+        "the session key cannot revoke on the owners' behalf (harmless, but not its call)"
+    );
     let sig = safe_signatures(digest, &[&owner])?;
-    let relay = ISafeSessionModule::revokeWithSignatureCall { account, id, ownerSignature: sig.into() };
+    let relay =
+        ISafeSessionModule::revokeWithSignatureCall { account, id, ownerSignature: sig.into() };
     sx.chain.must(ADMIN, m, U256::ZERO, relay.abi_encode())?;
     let out = sx.pay_once(&grant, USD, 65)?;
     assert!(refused_with(&out, "session: revoked"), "{:?}", out.revert_reason());
@@ -865,7 +988,13 @@ fn safe_owner_ops_still_work_and_threshold_safes_enable_by_transaction() -> anyh
     assert_eq!(sx.tokens_of(MERCHANT)?, U256::from(USD));
     let (account, nonce) = (sx.account, sx.nonce(sx.account)?);
     let stranger = key(9);
-    let op = sx.owner_op_for(account, sx.owner_payment(MERCHANT, USD, 2), GasFields::default(), nonce, &[&stranger])?;
+    let op = sx.owner_op_for(
+        account,
+        sx.owner_payment(MERCHANT, USD, 2),
+        GasFields::default(),
+        nonce,
+        &[&stranger],
+    )?;
     assert_eq!(sx.submit(vec![op])?.revert_reason().as_deref(), Some("AA24 signature error"));
 
     // 2-of-3
@@ -911,10 +1040,12 @@ fn safe_owner_ops_still_work_and_threshold_safes_enable_by_transaction() -> anyh
     let digest = ops::control_digest(account, &RevokeSession { sessionId: id });
     let (o0, o1) = (sx.owners[0].clone(), sx.owners[1].clone());
     let one = safe_signatures(digest, &[&o0])?;
-    let relay = ISafeSessionModule::revokeWithSignatureCall { account, id, ownerSignature: one.into() };
+    let relay =
+        ISafeSessionModule::revokeWithSignatureCall { account, id, ownerSignature: one.into() };
     assert!(!sx.chain.send(ADMIN, m, U256::ZERO, relay.abi_encode(), 1_000_000)?.success);
     let two = safe_signatures(digest, &[&o0, &o1])?;
-    let relay = ISafeSessionModule::revokeWithSignatureCall { account, id, ownerSignature: two.into() };
+    let relay =
+        ISafeSessionModule::revokeWithSignatureCall { account, id, ownerSignature: two.into() };
     sx.chain.must(ADMIN, m, U256::ZERO, relay.abi_encode())?;
     let out = sx.pay_once(&grant, USD, 6)?;
     assert!(refused_with(&out, "session: revoked"), "{:?}", out.revert_reason());
@@ -942,7 +1073,11 @@ fn an_existing_safe_installs_sessions_with_one_owner_op() -> anyhow::Result<()> 
         (CALL, account, ISafeT::enableModuleCall { module: m }.abi_encode()),
         (CALL, account, ISafeT::setFallbackHandlerCall { handler: m }.abi_encode()),
     ]);
-    let install = exec(sx.safe.multi_send_call_only, IMultiSend::multiSendCall { transactions: txs }.abi_encode(), DELEGATECALL);
+    let install = exec(
+        sx.safe.multi_send_call_only,
+        IMultiSend::multiSendCall { transactions: txs }.abi_encode(),
+        DELEGATECALL,
+    );
     let op = sx.owner_op(install, GasFields::default(), 1)?;
     let out = sx.submit(vec![op])?;
     assert!(out.success && execution_reverts(&out).is_empty(), "{out:?}");
@@ -1072,6 +1207,6 @@ fn safe_gas_owner_vs_session_payment() -> anyhow::Result<()> {
             session[2]
         );
     }
-    assert!(ratio < 1.5, "session payment {ratio:.3}x the owner payment");
+    assert!(ratio <= 1.15, "session payment {ratio:.3}x the stock owner payment");
     Ok(())
 }

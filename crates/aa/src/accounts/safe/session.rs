@@ -81,7 +81,9 @@ pub const SESSION_PAYMENT_LEN: usize = 164;
 pub enum SafeSessionCallDataError {
     #[error("callData is not executeSessionPayment (selector {selector:?})")]
     NotSessionPayment { selector: Option<Selector> },
-    #[error("executeSessionPayment callData is {len} bytes; exactly {SESSION_PAYMENT_LEN} are allowed")]
+    #[error(
+        "executeSessionPayment callData is {len} bytes; exactly {SESSION_PAYMENT_LEN} are allowed"
+    )]
     WrongLength { len: usize },
     #[error("executeSessionPayment word {word} is not a clean address")]
     DirtyAddress { word: usize },
@@ -104,7 +106,9 @@ pub fn encode_session_payment(settlement: Address, settle: &SettleCall) -> Bytes
 /// The payment a Safe session op makes: exactly `approve(settlement, amount)` on the token, then
 /// `settle(merchant, token, amount, requestHash)`, which is what the module executes for these bytes.
 /// Refuses anything but [`encode_session_payment`]'s exact encoding.
-pub fn decode_session_payment(call_data: &[u8]) -> Result<DecodedPayment, SafeSessionCallDataError> {
+pub fn decode_session_payment(
+    call_data: &[u8],
+) -> Result<DecodedPayment, SafeSessionCallDataError> {
     let selector = call_data.get(..4).map(Selector::from_slice);
     if selector != Some(ISafeSessionPayment::executeSessionPaymentCall::SELECTOR.into()) {
         return Err(SafeSessionCallDataError::NotSessionPayment { selector });
@@ -129,7 +133,11 @@ pub fn decode_session_payment(call_data: &[u8]) -> Result<DecodedPayment, SafeSe
             amount: call.amount,
             request_hash: call.requestHash,
         },
-        approve: Some(ApproveCall { token: call.token, spender: call.settlement, amount: call.amount }),
+        approve: Some(ApproveCall {
+            token: call.token,
+            spender: call.settlement,
+            amount: call.amount,
+        }),
     })
 }
 
@@ -222,7 +230,12 @@ mod tests {
         b256!("0x00000000000000000000000000000000000000000000000000000000000000aa");
 
     fn settle() -> SettleCall {
-        SettleCall { merchant: MERCHANT, token: TOKEN, amount: U256::from(1_500_000u64), request_hash: REQUEST }
+        SettleCall {
+            merchant: MERCHANT,
+            token: TOKEN,
+            amount: U256::from(1_500_000u64),
+            request_hash: REQUEST,
+        }
     }
 
     /// Selectors as `contracts/src/safe/SafePayment.sol` and Safe 1.4.1 declare them (keccak of the
@@ -309,8 +322,7 @@ mod tests {
     fn control_and_install_calls() {
         let revoke = hex!("b75c7dc6").to_vec(); // revoke(bytes32) selector: any module call
         let c = control_call(SAFE, revoke.clone());
-        let decoded =
-            ISafe4337Module::executeUserOpWithErrorStringCall::abi_decode(&c).unwrap();
+        let decoded = ISafe4337Module::executeUserOpWithErrorStringCall::abi_decode(&c).unwrap();
         assert_eq!((decoded.to, decoded.value, decoded.operation), (SAFE, U256::ZERO, 0));
         assert_eq!(decoded.data.to_vec(), revoke);
 
@@ -321,9 +333,14 @@ mod tests {
         let multi = super::super::IMultiSend::multiSendCall::abi_decode(&exec.data).unwrap();
         let txs = super::super::decode_multi_send(&multi.transactions).unwrap();
         assert_eq!(txs.len(), 2);
-        assert!(txs.iter().all(|t| t.to == SAFE && t.operation == Operation::Call && t.value.is_zero()));
+        assert!(
+            txs.iter().all(|t| t.to == SAFE && t.operation == Operation::Call && t.value.is_zero())
+        );
         assert_eq!(txs[0].data, ISafeAdmin::enableModuleCall { module: MODULE }.abi_encode());
-        assert_eq!(txs[1].data, ISafeAdmin::setFallbackHandlerCall { handler: MODULE }.abi_encode());
+        assert_eq!(
+            txs[1].data,
+            ISafeAdmin::setFallbackHandlerCall { handler: MODULE }.abi_encode()
+        );
     }
 
     #[test]
@@ -336,8 +353,9 @@ mod tests {
         let init = d.init_code_with_session_module(&config, MODULE).unwrap();
         assert_eq!(init[..20], d.proxy_factory[..]);
         // the initializer enables both modules and names the session module as handler
-        let create = super::super::ISafeProxyFactory::createProxyWithNonceCall::abi_decode(&init[20..])
-            .unwrap();
+        let create =
+            super::super::ISafeProxyFactory::createProxyWithNonceCall::abi_decode(&init[20..])
+                .unwrap();
         let setup = super::super::ISafe::setupCall::abi_decode(&create.initializer).unwrap();
         assert_eq!(setup.fallbackHandler, MODULE);
         let enable =
