@@ -1210,3 +1210,46 @@ fn safe_gas_owner_vs_session_payment() -> anyhow::Result<()> {
     assert!(ratio <= 1.15, "session payment {ratio:.3}x the stock owner payment");
     Ok(())
 }
+
+/// A threshold-1 Safe's owner EOA sends controls itself: `execTransaction(safe, 0, <module call>, CALL,
+/// …, pre-validated signature)` makes the Safe call itself (`x402_aa::accounts::safe::session::
+/// owner_transaction`). The same transaction from anyone else is refused by the Safe.
+#[test]
+fn safe_owner_eoa_controls_by_exec_transaction() -> anyhow::Result<()> {
+    let mut sx = Sx::new()?;
+    let grant = sx.grant();
+    sx.enable(&grant, 1010)?;
+    let (account, id) = (sx.account, sx.id(&grant));
+    let tx = |sender: Address, data: Vec<u8>| {
+        let mut signatures = sender.into_word().to_vec();
+        signatures.extend([0u8; 32]);
+        signatures.push(1);
+        ISafeT::execTransactionCall {
+            to: account,
+            value: U256::ZERO,
+            data: data.into(),
+            operation: CALL,
+            safeTxGas: U256::ZERO,
+            baseGas: U256::ZERO,
+            gasPrice: U256::ZERO,
+            gasToken: Address::ZERO,
+            refundReceiver: Address::ZERO,
+            signatures: signatures.into(),
+        }
+        .abi_encode()
+    };
+    let stranger = key(9).address();
+    let pause = ISafeSessionModule::setPausedCall { id, paused: true }.abi_encode();
+    let out = sx.chain.send(stranger, account, U256::ZERO, tx(stranger, pause.clone()), 1_000_000)?;
+    assert_eq!(out.revert_reason().as_deref(), Some("GS026"), "not an owner");
+    assert!(!sx.state(&grant)?.paused);
+    let owner = sx.owners[0].address();
+    sx.chain.must(owner, account, U256::ZERO, tx(owner, pause))?;
+    assert!(sx.state(&grant)?.paused);
+    let out = sx.pay_once(&grant, USD, 90)?;
+    assert!(refused_with(&out, "session: paused"), "{:?}", out.revert_reason());
+    let revoke = ISafeSessionModule::revokeCall { id }.abi_encode();
+    sx.chain.must(owner, account, U256::ZERO, tx(owner, revoke))?;
+    assert_eq!(sx.state(&grant)?.status, 2);
+    Ok(())
+}

@@ -67,6 +67,13 @@ sol! {
         bytes32 salt;
     }
 
+    /// Safe 1.4.1's owner-submitted transaction.
+    interface ISafeExec {
+        function execTransaction(address to, uint256 value, bytes data, uint8 operation,
+            uint256 safeTxGas, uint256 baseGas, uint256 gasPrice, address gasToken,
+            address refundReceiver, bytes signatures) external payable returns (bool success);
+    }
+
     interface ISafeSessionControl {
         function enableSession(SafeSessionGrant grant) external;
     }
@@ -158,6 +165,31 @@ pub fn control_call(safe: Address, module_call: impl Into<Bytes>) -> Bytes {
         value: U256::ZERO,
         data: module_call.into(),
         operation: Operation::Call as u8,
+    }
+    .abi_encode()
+    .into()
+}
+
+/// The input of a transaction `owner` sends to a **threshold-1** Safe to make it call itself with
+/// `module_call` (the EOA route for controls, beside [`control_call`]'s owner op):
+/// `execTransaction(safe, 0, module_call, CALL, 0, 0, 0, 0, 0, sig)` where `sig` is Safe's
+/// "pre-validated" signature for the sender itself (`r` = owner, `s` = 0, `v` = 1), valid only when
+/// `owner` sends it; no nonce or hash to sign.
+pub fn owner_transaction(safe: Address, owner: Address, module_call: impl Into<Bytes>) -> Bytes {
+    let mut signatures = owner.into_word().to_vec();
+    signatures.extend([0u8; 32]);
+    signatures.push(1);
+    ISafeExec::execTransactionCall {
+        to: safe,
+        value: U256::ZERO,
+        data: module_call.into(),
+        operation: Operation::Call as u8,
+        safeTxGas: U256::ZERO,
+        baseGas: U256::ZERO,
+        gasPrice: U256::ZERO,
+        gasToken: Address::ZERO,
+        refundReceiver: Address::ZERO,
+        signatures: signatures.into(),
     }
     .abi_encode()
     .into()
@@ -316,6 +348,18 @@ mod tests {
             let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
             let _ = decode_session_payment(&bytes);
         }
+    }
+
+    #[test]
+    fn owner_transaction_is_a_pre_validated_self_call() {
+        let data = owner_transaction(SAFE, MERCHANT, vec![0xb7, 0x5c]);
+        assert_eq!(data[..4], hex!("6a761202")); // execTransaction selector, Safe 1.4.1
+        let call = ISafeExec::execTransactionCall::abi_decode(&data).unwrap();
+        assert_eq!((call.to, call.operation, call.data.to_vec()), (SAFE, 0, vec![0xb7, 0x5c]));
+        let mut sig = [0u8; 65];
+        sig[12..32].copy_from_slice(MERCHANT.as_slice());
+        sig[64] = 1;
+        assert_eq!(call.signatures.to_vec(), sig.to_vec());
     }
 
     #[test]
