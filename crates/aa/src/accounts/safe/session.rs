@@ -21,7 +21,7 @@
 use alloy::{
     primitives::{Address, Bytes, Selector, U256},
     sol,
-    sol_types::{SolCall, SolValue},
+    sol_types::SolCall,
 };
 
 use super::{
@@ -249,7 +249,10 @@ impl SafeDeployment {
 
 #[cfg(test)]
 mod tests {
-    use alloy::primitives::{B256, address, b256, hex, keccak256};
+    use alloy::{
+        primitives::{B256, address, b256, hex, keccak256},
+        sol_types::SolValue,
+    };
 
     use super::*;
 
