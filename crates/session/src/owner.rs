@@ -261,7 +261,8 @@ pub async fn set_paused_in<P: Provider>(
         SessionKeyAccount::resumeSessionCall { id: session }.abi_encode()
     };
     let validator_call = KernelSessionValidator::setPausedCall { id: session, paused }.abi_encode();
-    send(provider, owner, account, control(host, owner, account, account_call, validator_call)).await
+    send(provider, owner, account, control(host, owner, account, account_call, validator_call))
+        .await
 }
 
 /// A pause or resume anyone may submit with [`relay_pause`]; `nonce` is the session's pause nonce

@@ -1240,7 +1240,8 @@ fn safe_owner_eoa_controls_by_exec_transaction() -> anyhow::Result<()> {
     };
     let stranger = key(9).address();
     let pause = ISafeSessionModule::setPausedCall { id, paused: true }.abi_encode();
-    let out = sx.chain.send(stranger, account, U256::ZERO, tx(stranger, pause.clone()), 1_000_000)?;
+    let out =
+        sx.chain.send(stranger, account, U256::ZERO, tx(stranger, pause.clone()), 1_000_000)?;
     assert_eq!(out.revert_reason().as_deref(), Some("GS026"), "not an owner");
     assert!(!sx.state(&grant)?.paused);
     let owner = sx.owners[0].address();
