@@ -356,6 +356,9 @@ pub enum SafeCallDataError {
     MultiSendValue { index: usize, value: U256 },
     #[error(transparent)]
     Payment(#[from] CallDataError),
+    /// Not the session payment `SafeSessionModule` executes ([`session`]).
+    #[error(transparent)]
+    Session(#[from] session::SafeSessionCallDataError),
 }
 
 /// Why a SafeOp signature envelope cannot be encoded or decoded.

@@ -25,10 +25,16 @@ use alloy::{
 };
 
 use super::{
-    ISafe4337Module, MultiSendTx, Operation, SafeConfig, SafeConfigError, SafeDeployment,
+    ISafe4337Module, MultiSendTx, Operation, SafeAbi, SafeConfig, SafeConfigError, SafeDeployment,
     encode_multi_send,
 };
-use crate::call_data::{ApproveCall, DecodedPayment, SettleCall};
+use crate::{
+    accounts::{
+        AccountAbi, AccountCallDataError, AccountConfig, AccountConfigError, AccountKind,
+        PaymentCall, SignerRole,
+    },
+    call_data::{ApproveCall, DecodedPayment, SettleCall},
+};
 
 sol! {
     /// The session payment a session op's callData calls on the Safe (its fallback hands it to
@@ -247,6 +253,70 @@ impl SafeDeployment {
     }
 }
 
+/// A Safe with `SafeSessionModule` installed, as an [`AccountAbi`] for its session key: payments in
+/// the session shape, address and initCode of a Safe born with the module (owners' config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SafeSessionAbi {
+    pub account: SafeAbi,
+    pub module: Address,
+}
+
+impl SafeSessionAbi {
+    pub const fn new(deployment: SafeDeployment, module: Address) -> Self {
+        Self { account: SafeAbi::new(deployment), module }
+    }
+}
+
+impl AccountAbi for SafeSessionAbi {
+    fn kind(&self) -> AccountKind {
+        AccountKind::Safe
+    }
+
+    fn init_code(&self, config: &AccountConfig) -> Result<Bytes, AccountConfigError> {
+        let (deployment, safe) = self.account.parts(config);
+        Ok(deployment.init_code_with_session_module(&safe, self.module)?)
+    }
+
+    fn counterfactual_address(
+        &self,
+        config: &AccountConfig,
+    ) -> Result<Option<Address>, AccountConfigError> {
+        let (deployment, safe) = self.account.parts(config);
+        Ok(Some(deployment.account_address_with_session_module(&safe, self.module)?))
+    }
+
+    fn encode_payment(&self, p: &PaymentCall) -> Bytes {
+        encode_session_payment(p.settlement, &p.settle)
+    }
+
+    fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, AccountCallDataError> {
+        Ok(decode_session_payment(call_data).map_err(super::SafeCallDataError::from)?)
+    }
+
+    /// The session payment's calls are the token's and the settlement's (the Safe makes them);
+    /// anything else is an owner op's, judged as [`SafeAbi`] does.
+    fn call_targets(&self, call_data: &[u8]) -> Option<Vec<Address>> {
+        match decode_session_payment(call_data) {
+            Ok(p) => Some(vec![p.settle.token, p.settlement]),
+            Err(_) => self.account.call_targets(call_data),
+        }
+    }
+
+    /// The module routes by callData; by signature alone, a session signature starts with its mode
+    /// (1 or 2) and has the policy's lengths, while a SafeOp signature starts with the top byte of
+    /// `validAfter`, zero for any real time.
+    fn signer_role(&self, signature: &[u8]) -> SignerRole {
+        let session_len = |fixed: usize| {
+            signature.len() >= fixed && (signature.len() - fixed) % 32 == 0
+        };
+        match signature.first() {
+            Some(1) if session_len(386) => SignerRole::Session,
+            Some(2) if session_len(321) => SignerRole::Session,
+            _ => SignerRole::Owner,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use alloy::{
@@ -388,6 +458,40 @@ mod tests {
             txs[1].data,
             ISafeAdmin::setFallbackHandlerCall { handler: MODULE }.abi_encode()
         );
+    }
+
+    #[test]
+    fn session_abi_speaks_the_session_shape() {
+        let abi = SafeSessionAbi::new(SafeDeployment::CANONICAL, MODULE);
+        let config = AccountConfig::single_owner(
+            SafeDeployment::CANONICAL.proxy_factory,
+            MERCHANT,
+            U256::from(3),
+        );
+        let safe = SafeConfig::single_owner(MERCHANT, U256::from(3));
+        assert_eq!(
+            abi.counterfactual_address(&config).unwrap(),
+            Some(
+                SafeDeployment::CANONICAL.account_address_with_session_module(&safe, MODULE).unwrap()
+            )
+        );
+        let payment = PaymentCall { settlement: SETTLEMENT, settle: settle() };
+        let data = abi.encode_payment(&payment);
+        assert_eq!(data, encode_session_payment(SETTLEMENT, &settle()));
+        assert_eq!(abi.decode_payment(&data).unwrap().settle, settle());
+        assert!(matches!(
+            abi.decode_payment(&data[..100]),
+            Err(AccountCallDataError::Safe(super::super::SafeCallDataError::Session(_)))
+        ));
+        assert_eq!(abi.call_targets(&data), Some(vec![TOKEN, SETTLEMENT]));
+        let mut use_sig = vec![2u8];
+        use_sig.extend([0u8; 320]);
+        assert_eq!(abi.signer_role(&use_sig), SignerRole::Session);
+        let mut enable_sig = vec![1u8];
+        enable_sig.extend([0u8; 385 + 32]);
+        assert_eq!(abi.signer_role(&enable_sig), SignerRole::Session);
+        assert_eq!(abi.signer_role(&[0u8; 77]), SignerRole::Owner);
+        assert_eq!(abi.signer_role(&use_sig[..300]), SignerRole::Owner);
     }
 
     #[test]
