@@ -306,9 +306,8 @@ impl AccountAbi for SafeSessionAbi {
     /// (1 or 2) and has the policy's lengths, while a SafeOp signature starts with the top byte of
     /// `validAfter`, zero for any real time.
     fn signer_role(&self, signature: &[u8]) -> SignerRole {
-        let session_len = |fixed: usize| {
-            signature.len() >= fixed && (signature.len() - fixed) % 32 == 0
-        };
+        let session_len =
+            |fixed: usize| signature.len() >= fixed && (signature.len() - fixed).is_multiple_of(32);
         match signature.first() {
             Some(1) if session_len(386) => SignerRole::Session,
             Some(2) if session_len(321) => SignerRole::Session,
@@ -472,7 +471,9 @@ mod tests {
         assert_eq!(
             abi.counterfactual_address(&config).unwrap(),
             Some(
-                SafeDeployment::CANONICAL.account_address_with_session_module(&safe, MODULE).unwrap()
+                SafeDeployment::CANONICAL
+                    .account_address_with_session_module(&safe, MODULE)
+                    .unwrap()
             )
         );
         let payment = PaymentCall { settlement: SETTLEMENT, settle: settle() };
