@@ -25,6 +25,7 @@ const SHIPPED = [
   "TestEip3009Token",
   "VerifyProbe",
   "KernelSessionValidator",
+  "SafeSessionModule",
 ];
 
 const SETTINGS = {

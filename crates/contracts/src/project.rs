@@ -248,6 +248,64 @@ sol! {
         function sessionGasState(address account, bytes32 id) external view returns (uint32 gasPeriodIndex, uint96 gasPeriodSpent, uint96 gasLifetimeSpent, uint32 pauseNonce);
         function sessionMerchantState(address account, bytes32 id, address merchant) external view returns (uint32 periodIndex, uint96 spent);
     }
+
+    /// Session keys with SessionPolicy's scopes for Safe 1.4.1 accounts (`contracts/src/safe/`), beside
+    /// Safe4337Module v0.2.0. One deployment serves every Safe; state is keyed by the Safe. Installed as
+    /// an enabled module AND the Safe's fallback handler: ops whose callData is
+    /// `executeSessionPayment(token, settlement, merchant, amount, requestHash)` (164 canonical bytes) are
+    /// session ops with the plain session signature; every other op is forwarded to Safe4337Module.
+    /// Controls act for the Safe only when the Safe calls itself (`to` = the Safe); the views and the
+    /// relayed controls are KernelSessionValidator's. `validateUserOp` is left out for the reason given
+    /// in this module's head.
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    interface SafeSessionModule {
+        event SessionEnabled(address indexed account, bytes32 indexed sessionId, address indexed sessionKey);
+        event SessionRevoked(address indexed account, bytes32 indexed sessionId);
+        event AllSessionsRevoked(address indexed account, uint32 newEpoch);
+        event SessionPaused(address indexed account, bytes32 indexed sessionId, bool paused);
+
+        error InvalidOwnerSignature();
+        error WrongEpoch(uint32 expected, uint32 given);
+        error WrongPauseNonce(uint32 expected, uint32 given);
+
+        function MODE_ENABLE() external view returns (uint8);
+        function MODE_USE() external view returns (uint8);
+        function SESSION_GRANT_TYPEHASH() external view returns (bytes32);
+        function REVOKE_SESSION_TYPEHASH() external view returns (bytes32);
+        function REVOKE_ALL_SESSIONS_TYPEHASH() external view returns (bytes32);
+        function SET_SESSION_PAUSED_TYPEHASH() external view returns (bytes32);
+        function ENTRY_POINT() external view returns (address);
+        function SAFE_4337_MODULE() external view returns (address);
+
+        function executeUserOp(address to, uint256 value, bytes calldata data, uint8 operation) external;
+        function executeUserOpWithErrorString(address to, uint256 value, bytes calldata data, uint8 operation) external;
+        function executeSessionPayment(address token, address settlement, address merchant, uint256 amount, bytes32 requestHash) external;
+
+        function enableSession(SessionGrant calldata grant) external;
+        function revoke(bytes32 id) external;
+        function revokeAll() external;
+        function setPaused(bytes32 id, bool paused) external;
+        function revokeWithSignature(address account, bytes32 id, bytes calldata ownerSignature) external;
+        function revokeAllWithSignature(address account, uint32 epoch, bytes calldata ownerSignature) external;
+        function setPausedWithSignature(address account, bytes32 id, bool paused, uint32 nonce, bytes calldata ownerSignature) external;
+
+        function isValidSignature(bytes32 hash, bytes calldata signature) external view returns (bytes4);
+        function onERC721Received(address operator, address from, uint256 tokenId, bytes calldata data) external pure returns (bytes4);
+        function onERC1155Received(address operator, address from, uint256 id, uint256 value, bytes calldata data) external pure returns (bytes4);
+        function onERC1155BatchReceived(address operator, address from, uint256[] calldata ids, uint256[] calldata values, bytes calldata data) external pure returns (bytes4);
+        function tokensReceived(address operator, address from, address to, uint256 amount, bytes calldata userData, bytes calldata operatorData) external pure;
+        function supportsInterface(bytes4 interfaceId) external pure returns (bool);
+
+        function ownerOf(address account) external view returns (address);
+        function domainSeparator(address account) external view returns (bytes32);
+        function sessionId(address account, SessionGrant memory grant) external view returns (bytes32);
+        function encodeGrant(SessionGrant memory grant) external pure returns (bytes memory);
+        function sessionEpoch(address account) external view returns (uint32);
+        function sessionState(address account, bytes32 id) external view returns (uint8 status, bool paused, uint32 periodIndex, uint96 periodSpent, uint96 lifetimeSpent, uint24 paymentsInPeriod);
+        function sessionGasState(address account, bytes32 id) external view returns (uint32 gasPeriodIndex, uint96 gasPeriodSpent, uint96 gasLifetimeSpent, uint32 pauseNonce);
+        function sessionMerchantState(address account, bytes32 id, address merchant) external view returns (uint32 periodIndex, uint96 spent);
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +365,14 @@ mod tests {
                 KernelSessionValidator::KernelSessionValidatorCalls::SELECTORS,
                 KernelSessionValidator::KernelSessionValidatorEvents::SELECTORS,
                 KernelSessionValidator::KernelSessionValidatorErrors::SELECTORS,
+            );
+        }
+        if let Some(a) = artifact_or_skip("SafeSessionModule") {
+            assert_subset_of_artifact(
+                &a,
+                SafeSessionModule::SafeSessionModuleCalls::SELECTORS,
+                SafeSessionModule::SafeSessionModuleEvents::SELECTORS,
+                SafeSessionModule::SafeSessionModuleErrors::SELECTORS,
             );
         }
         if let Some(a) = artifact_or_skip("SessionKeyAccount") {

@@ -94,6 +94,9 @@ pub(crate) async fn deploy_all(provider: &DynProvider, keys: &Keys) -> Result<Ad
         session_account_factory,
         eip3009_token,
         kernel_session_validator,
+        // Its constructor names Safe4337Module, which `safe::deploy_safe` places later;
+        // `safe::deploy_session_module` fills this in right after.
+        safe_session_module: Address::ZERO,
     })
 }
 

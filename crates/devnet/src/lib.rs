@@ -11,6 +11,7 @@
 //!   "Devnet USD Coin", version "2") for x402's `exact` scheme;
 //! - `KernelSessionValidator` (session keys for Kernel v2.4 accounts), deployed last;
 //! - Kernel v2.4, its factory and ECDSAValidator at their canonical addresses ([`kernel`]).
+//! - Safe 1.4.1, Safe4337Module v0.2.0 (canonical addresses) and `SafeSessionModule` (`safe.rs`).
 //! - Biconomy Smart Account v2 ([`biconomy`]), in [`Devnet::biconomy`].
 //!
 //! The chain stops when the [`Devnet`] is dropped.
@@ -78,6 +79,10 @@ pub struct Addresses {
     /// canonical ECDSAValidator as constructor argument; installed per account with
     /// `setExecution(executeBatch.selector, 0, validator, 0, 0, "")`.
     pub kernel_session_validator: Address,
+    /// `SafeSessionModule` (session keys on Safe 1.4.1 accounts), CREATE2 salt 0 with the EntryPoint
+    /// and the canonical Safe4337Module v0.2.0 as constructor arguments; installed per Safe as an
+    /// enabled module and its fallback handler (`x402_aa::accounts::safe::session`).
+    pub safe_session_module: Address,
 }
 
 /// Funded keys (anvil's default mnemonic), each with one job so tests never race on a nonce.
@@ -207,10 +212,11 @@ impl Devnet {
         }
         let spawned = started.elapsed();
 
-        let addresses = deploy::deploy_all(&provider, &keys).await?;
+        let mut addresses = deploy::deploy_all(&provider, &keys).await?;
         kernel::deploy(&provider).await?;
         let biconomy = biconomy::deploy(&provider, &keys).await?;
         let safe = safe::deploy_safe(&provider, &keys, opts.chain_id).await?;
+        addresses.safe_session_module = safe::deploy_session_module(&provider, &keys).await?;
         // The Safe singleton factory's presigned deployment pays 100 gwei, and anvil suggests gas
         // prices from recent tips: a few empty blocks bring `eth_gasPrice` back to the base fee, so
         // clients (and paymaster fee caps) see the devnet's real price.

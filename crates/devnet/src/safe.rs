@@ -142,6 +142,34 @@ pub(crate) async fn deploy_safe(
     Ok(SafeDeployment::CANONICAL)
 }
 
+/// `SafeSessionModule` (ours, `contracts/artifacts`) through the deterministic-deployment proxy with
+/// salt 0 and `(EntryPoint v0.6, Safe4337Module v0.2.0)` as constructor arguments, like the Kernel
+/// session validator: the same address on every devnet, and only the constructor's two addresses
+/// (both canonical) decide it. Call after [`deploy_safe`] so the deployer's nonces stay in order.
+pub(crate) async fn deploy_session_module(provider: &DynProvider, keys: &Keys) -> Result<Address> {
+    let mut init_code = creation_code(project_artifact("SafeSessionModule"))?;
+    init_code.extend((x402_aa::ENTRY_POINT_V06, SAFE_4337_MODULE_V020).abi_encode_params());
+    let address = session_module_address(&init_code);
+    if !provider.get_code_at(address).await?.is_empty() {
+        return Ok(address);
+    }
+    let mut input = B256::ZERO.to_vec();
+    input.extend_from_slice(&init_code);
+    let tx = TransactionRequest::default()
+        .with_from(keys.deployer.address())
+        .with_to(CREATE2_DEPLOYER)
+        .with_input(input)
+        .with_gas_limit(DEPLOY_GAS)
+        .with_max_fee_per_gas(MAX_FEE)
+        .with_max_priority_fee_per_gas(0);
+    crate::deploy::send(provider, "CREATE2 SafeSessionModule", tx).await?;
+    Ok(address)
+}
+
+fn session_module_address(init_code: &[u8]) -> Address {
+    CREATE2_DEPLOYER.create2_from_code(B256::ZERO, init_code)
+}
+
 /// How many blocks alloy's EIP-1559 estimator reads (`EIP1559_FEE_ESTIMATION_PAST_BLOCKS`).
 const FEE_HISTORY_BLOCKS: u64 = 10;
 

@@ -390,9 +390,9 @@ impl Network {
         self.accounts.kernel_abi.session_validator
     }
 
-    /// The owner whose signature enables a grant on a Kernel account: the validator's
-    /// `ownerOf(account)` (its ECDSAValidator owner).
-    pub async fn kernel_session_owner(
+    /// The owner whose signature enables a grant in a session module (the Kernel validator, the
+    /// Safe module): its `ownerOf(account)`. Both modules share that view.
+    pub async fn session_module_owner(
         &self,
         validator: Address,
         account: Address,

@@ -34,7 +34,7 @@ use serde_json::Value;
 use x402_aa::{
     DecodedPayment, UserOperation,
     abi::createAccountCall,
-    accounts::{AccountKind, SignerRole, kernel},
+    accounts::{AccountKind, SignerRole, kernel, safe},
     x402::{AaNativeEnvelope, AaNativeRequirements, PayloadError, decode_payment_payload},
 };
 use x402_aa_policy::{
@@ -321,7 +321,7 @@ async fn check_session(
             if !deployed {
                 return Ok(());
             }
-            let owner = net.kernel_session_owner(validator, op.sender).await?;
+            let owner = net.session_module_owner(validator, op.sender).await?;
             let payment =
                 kernel::decode_session_payment(&op.call_data, validator).map_err(|e| match e {
                     kernel::KernelCallDataError::Shape(shape) => method_violation(&shape),
@@ -330,6 +330,18 @@ async fn check_session(
                     )),
                 });
             (owner, op.signature.get(4..).unwrap_or_default(), payment)
+        }
+        SessionHost::SafeModule(module) => {
+            if !deployed {
+                return Ok(());
+            }
+            let owner = net.session_module_owner(module, op.sender).await?;
+            let payment = safe::session::decode_session_payment(&op.call_data).map_err(|e| {
+                ScopeViolation::MethodNotAllowed(format!(
+                    "session: callData must be exactly executeSessionPayment ({e})"
+                ))
+            });
+            (owner, &op.signature[..], payment)
         }
     };
     let decoded = SessionOpSignature::decode_for(signature, op.sender, net.chain_id)?;

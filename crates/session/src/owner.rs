@@ -9,8 +9,11 @@ use alloy::{
     signers::SignerSync,
     sol_types::SolCall,
 };
-use x402_aa::accounts::kernel::{self, IKernel};
-use x402_aa_contracts::{KernelSessionValidator, SessionKeyAccount};
+use x402_aa::accounts::{
+    kernel::{self, IKernel},
+    safe::session as safe_session,
+};
+use x402_aa_contracts::{KernelSessionValidator, SafeSessionModule, SessionKeyAccount};
 
 use x402_aa_policy::{SessionHost, SessionStatus as ChainStatus, read_usage_in};
 
@@ -133,12 +136,23 @@ async fn send<P: Provider>(
 
 /// The owner's transaction input for a session control: the account's own function
 /// (SessionKeyAccount), or the validator's through Kernel's `execute`, which Kernel lets the
-/// owner key call directly and which calls the validator as the account.
-fn control(host: SessionHost, account_call: Vec<u8>, validator_call: Vec<u8>) -> Vec<u8> {
+/// owner key call directly and which calls the validator as the account, or (Safe) the module's
+/// same-ABI call made by the Safe on itself through `execTransaction` with the owner's
+/// pre-validated signature (threshold-1 Safes; the module acts only on the Safe's self-calls).
+fn control(
+    host: SessionHost,
+    owner: Address,
+    account: Address,
+    account_call: Vec<u8>,
+    validator_call: Vec<u8>,
+) -> Vec<u8> {
     match host {
         SessionHost::Account => account_call,
         SessionHost::KernelValidator(validator) => {
             kernel::encode_execute(validator, U256::ZERO, validator_call.into()).to_vec()
+        }
+        SessionHost::SafeModule(_) => {
+            safe_session::owner_transaction(account, owner, validator_call).to_vec()
         }
     }
 }
@@ -163,6 +177,8 @@ pub async fn revoke_in<P: Provider>(
 ) -> Result<TxHash, OwnerError> {
     let input = control(
         host,
+        owner,
+        account,
         SessionKeyAccount::revokeSession_olCall { id: session }.abi_encode(),
         KernelSessionValidator::revokeCall { id: session }.abi_encode(),
     );
@@ -187,6 +203,8 @@ pub async fn revoke_all_in<P: Provider>(
 ) -> Result<TxHash, OwnerError> {
     let input = control(
         host,
+        owner,
+        account,
         SessionKeyAccount::revokeAllSessionsCall {}.abi_encode(),
         KernelSessionValidator::revokeAllCall {}.abi_encode(),
     );
@@ -243,7 +261,8 @@ pub async fn set_paused_in<P: Provider>(
         SessionKeyAccount::resumeSessionCall { id: session }.abi_encode()
     };
     let validator_call = KernelSessionValidator::setPausedCall { id: session, paused }.abi_encode();
-    send(provider, owner, account, control(host, account_call, validator_call)).await
+    send(provider, owner, account, control(host, owner, account, account_call, validator_call))
+        .await
 }
 
 /// A pause or resume anyone may submit with [`relay_pause`]; `nonce` is the session's pause nonce
@@ -315,6 +334,9 @@ pub async fn session_epoch_in<P: Provider>(
             .call()
             .await
             .map_err(rpc),
+        SessionHost::SafeModule(module) => {
+            SafeSessionModule::new(module, provider).sessionEpoch(account).call().await.map_err(rpc)
+        }
     }
 }
 
@@ -386,6 +408,14 @@ pub async fn remaining_in<P: Provider>(
         }
         (true, SessionHost::KernelValidator(validator)) => {
             KernelSessionValidator::new(validator, provider)
+                .sessionGasState(account, id)
+                .call()
+                .await
+                .map_err(rpc)?
+                .pauseNonce
+        }
+        (true, SessionHost::SafeModule(module)) => {
+            SafeSessionModule::new(module, provider)
                 .sessionGasState(account, id)
                 .call()
                 .await

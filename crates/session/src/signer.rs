@@ -217,7 +217,9 @@ impl SessionAccount {
         });
         let kernel = match file.host() {
             SessionHost::KernelValidator(validator) => Some(KernelSessionAbi::new(validator)),
-            SessionHost::Account => None,
+            // `SessionFile::host` names no Safe host yet: Safe session files and the Safe payment
+            // shape in this signer are still to come (issue 13 item 5).
+            SessionHost::Account | SessionHost::SafeModule(_) => None,
         };
         Ok(Self { file, grant, limits, key, kernel })
     }

@@ -19,6 +19,8 @@
 //! (it re-expresses the MultiSend entries as an `executeBatch` and runs [`decode_payment`] on it),
 //! so the facilitator and the scope check reason about one payment shape for every account kind.
 
+pub mod session;
+
 use std::fmt;
 
 use alloy::{
@@ -354,6 +356,9 @@ pub enum SafeCallDataError {
     MultiSendValue { index: usize, value: U256 },
     #[error(transparent)]
     Payment(#[from] CallDataError),
+    /// Not the session payment `SafeSessionModule` executes ([`session`]).
+    #[error(transparent)]
+    Session(#[from] session::SafeSessionCallDataError),
 }
 
 /// Why a SafeOp signature envelope cannot be encoded or decoded.
@@ -375,14 +380,29 @@ impl SafeDeployment {
     /// delegatecalled to enable the module, the module as fallback handler (it is both, and
     /// inherits `CompatibilityFallbackHandler`), no deployment refund.
     pub fn setup_initializer(&self, config: &SafeConfig) -> Result<Bytes, SafeConfigError> {
+        self.setup_with(config, None)
+    }
+
+    /// [`Self::setup_initializer`], or with `session_module` (this project's `SafeSessionModule`)
+    /// enabled as a second module and set as fallback handler instead of Safe4337Module (see
+    /// [`session`]).
+    fn setup_with(
+        &self,
+        config: &SafeConfig,
+        session_module: Option<Address>,
+    ) -> Result<Bytes, SafeConfigError> {
         config.validate()?;
-        let enable = IAddModulesLib::enableModulesCall { modules: vec![self.module] };
+        let modules = match session_module {
+            Some(m) => vec![self.module, m],
+            None => vec![self.module],
+        };
+        let enable = IAddModulesLib::enableModulesCall { modules };
         Ok(ISafe::setupCall {
             _owners: config.owners.clone(),
             _threshold: U256::from(config.threshold),
             to: self.add_modules_lib,
             data: enable.abi_encode().into(),
-            fallbackHandler: self.module,
+            fallbackHandler: session_module.unwrap_or(self.module),
             paymentToken: Address::ZERO,
             payment: U256::ZERO,
             paymentReceiver: Address::ZERO,
@@ -393,9 +413,17 @@ impl SafeDeployment {
 
     /// `initCode` deploying the Safe for `config` in its first op's validation.
     pub fn init_code(&self, config: &SafeConfig) -> Result<Bytes, SafeConfigError> {
+        self.init_code_with(config, None)
+    }
+
+    fn init_code_with(
+        &self,
+        config: &SafeConfig,
+        session_module: Option<Address>,
+    ) -> Result<Bytes, SafeConfigError> {
         let call = ISafeProxyFactory::createProxyWithNonceCall {
             _singleton: self.singleton,
-            initializer: self.setup_initializer(config)?,
+            initializer: self.setup_with(config, session_module)?,
             saltNonce: config.salt_nonce,
         };
         let mut code = self.proxy_factory.to_vec();
@@ -407,7 +435,15 @@ impl SafeDeployment {
     /// `keccak256(keccak256(initializer) ‖ saltNonce)` over the proxy creation code followed by
     /// the singleton as a word.
     pub fn account_address(&self, config: &SafeConfig) -> Result<Address, SafeConfigError> {
-        let initializer = self.setup_initializer(config)?;
+        self.account_address_with(config, None)
+    }
+
+    fn account_address_with(
+        &self,
+        config: &SafeConfig,
+        session_module: Option<Address>,
+    ) -> Result<Address, SafeConfigError> {
+        let initializer = self.setup_with(config, session_module)?;
         let mut salt_input = keccak256(&initializer).to_vec();
         salt_input.extend(config.salt_nonce.to_be_bytes::<32>());
         let mut init_code = SAFE_PROXY_CREATION_CODE.to_vec();

@@ -200,6 +200,10 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
                     .await?;
                     (account, None)
                 }
+                // `--account` offers no Safe yet: the SDK's Safe session grant is still to come.
+                SessionHost::SafeModule(_) => {
+                    anyhow::bail!("session grant --account safe is not available yet")
+                }
             };
             let mut scopes = Scopes::new()
                 .spend_cap(

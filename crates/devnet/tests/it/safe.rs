@@ -388,3 +388,123 @@ async fn bad_signatures_and_non_payment_call_data_are_refused() -> anyhow::Resul
     ));
     Ok(())
 }
+
+/// Session keys on a Safe through the devnet's `SafeSessionModule`, with `x402_aa`'s Safe session
+/// encodings only: a counterfactual 1-of-1 Safe born with sessions (`init_code_with_session_module`)
+/// whose first op is a session op that deploys it, enables the grant and pays; a second payment in
+/// use mode; then an owner op, forwarded to Safe4337Module, still pays.
+#[tokio::test]
+async fn session_payment_from_counterfactual_safe_with_session_module() -> anyhow::Result<()> {
+    use alloy::{
+        primitives::aliases::U96,
+        sol_types::{SolStruct, SolValue, eip712_domain},
+    };
+    use x402_aa::accounts::safe::session::{
+        decode_session_payment, encode_session_payment, session_signature,
+    };
+    use x402_aa_contracts::{SafeSessionModule, SessionGrant};
+
+    let devnet = Devnet::spawn().await?;
+    let (a, safe, p) = (devnet.addresses, devnet.safe, devnet.provider());
+    let module = a.safe_session_module;
+    let m = SafeSessionModule::new(module, p);
+    assert_eq!(m.ENTRY_POINT().call().await?, x402_aa::ENTRY_POINT_V06);
+    assert_eq!(m.SAFE_4337_MODULE().call().await?, safe.module);
+    let owner = devnet.keys.spare[0].clone();
+    let session_key = devnet.keys.spare[5].clone();
+    let merchant = devnet.keys.spare[1].address();
+    let bundler = devnet.keys.bundler.address();
+
+    let config = SafeConfig::single_owner(owner.address(), U256::from(11));
+    let sender = safe.account_address_with_session_module(&config, module)?;
+    assert_ne!(sender, safe.account_address(&config)?);
+    devnet.mint(sender, U256::from(10 * USD)).await?;
+    devnet.fund(sender, U256::from(10u64.pow(17))).await?;
+
+    let now = devnet.block_timestamp().await?;
+    let grant = SessionGrant {
+        sessionKey: session_key.address(),
+        validAfter: U48::from(now - 10),
+        validUntil: U48::from(now + 3600),
+        token: a.token,
+        settlement: a.settlement,
+        perPaymentMax: U96::from(2 * USD),
+        periodCap: U96::from(3 * USD),
+        lifetimeCap: U96::from(3 * USD),
+        maxGasCostPerOp: U96::from(10u64.pow(16)),
+        gasPeriodBudget: U96::from(10u64.pow(17)),
+        gasLifetimeBudget: U96::from(10u64.pow(17)),
+        salt: keccak256("safe session"),
+        ..Default::default()
+    };
+    let domain = eip712_domain! {
+        name: "X402SessionAccount", version: "1", chain_id: devnet.chain_id(), verifying_contract: sender,
+    };
+    let id = grant.eip712_signing_hash(&domain);
+    let packed = m.encodeGrant(grant.clone()).call().await?;
+
+    // A session op's signature: mode ‖ packed grant ‖ period ‖ session key sig [‖ owner sig over id].
+    let sign_session = |op: &UserOperation, enable: bool| -> anyhow::Result<Bytes> {
+        let hash = devnet.user_op_hash(op);
+        let digest = keccak256((hash, id, U256::ZERO).abi_encode_params());
+        let mut sig = vec![if enable { 1u8 } else { 2 }];
+        sig.extend_from_slice(&packed);
+        sig.extend(0u32.to_be_bytes());
+        sig.extend(session_key.sign_message_sync(digest.as_slice())?.as_bytes());
+        if enable {
+            sig.extend(owner.sign_hash_sync(&id)?.as_bytes());
+        }
+        Ok(session_signature(&sig))
+    };
+
+    let mut op = op_template(sender);
+    op.init_code = safe.init_code_with_session_module(&config, module)?;
+    let settle = x402_aa::SettleCall {
+        merchant,
+        token: a.token,
+        amount: U256::from(2 * USD),
+        request_hash: keccak256("safe session 1"),
+    };
+    op.call_data = encode_session_payment(a.settlement, &settle);
+    assert_eq!(decode_session_payment(&op.call_data)?.settle, settle);
+    op.signature = sign_session(&op, true)?;
+    let user_op_hash = devnet.user_op_hash(&op);
+    let included = devnet.handle_ops(&[op], bundler).await?.into_included()?;
+    let event = included.event(user_op_hash).expect("UserOperationEvent");
+    assert!(event.success, "reverts: {:?}", included.revert_reason_strings());
+    assert_eq!(devnet.token_balance(merchant).await?, U256::from(2 * USD));
+    let state = m.sessionState(sender, id).call().await?;
+    assert_eq!((state.status, state.lifetimeSpent), (1, U96::from(2 * USD)));
+    let handler = p.get_storage_at(sender, FALLBACK_HANDLER_SLOT.into()).await?;
+    assert_eq!(Address::from_word(handler.into()), module);
+
+    // use mode: 2 + 2 > 3 is refused by the EntryPoint with the policy's reason
+    let mut op = op_template(sender);
+    op.nonce = U256::from(1);
+    let over = x402_aa::SettleCall { request_hash: keccak256("safe session 2"), ..settle };
+    op.call_data = encode_session_payment(a.settlement, &over);
+    op.signature = sign_session(&op, false)?;
+    match devnet.handle_ops(&[op], bundler).await? {
+        x402_aa_devnet::HandleOpsOutcome::FailedOp(failed) => {
+            assert_eq!(failed.reason, "AA23 reverted: session: over period cap");
+        }
+        other => panic!("over the cap must be refused: {other:?}"),
+    }
+
+    // the owner still pays through Safe4337Module (forwarded by the session module)
+    let mut op = op_template(sender);
+    op.nonce = U256::from(1);
+    op.call_data = safe.encode_payment_batch(
+        a.token,
+        a.settlement,
+        merchant,
+        U256::from(USD),
+        keccak256("safe owner after sessions"),
+    );
+    sign(&safe, &devnet, &mut op, Validity::default(), &[&owner])?;
+    let user_op_hash = devnet.user_op_hash(&op);
+    let included = devnet.handle_ops(&[op], bundler).await?.into_included()?;
+    assert!(included.event(user_op_hash).expect("event").success);
+    assert_eq!(devnet.token_balance(merchant).await?, U256::from(3 * USD));
+    Ok(())
+}

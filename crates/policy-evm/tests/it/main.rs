@@ -4,4 +4,5 @@ mod findings;
 mod fuzz;
 mod gas;
 mod kernel;
+mod safe;
 mod support;
