@@ -113,8 +113,14 @@ async fn agents_killed_or_replicated_never_pay_twice_or_past_the_cap() -> anyhow
         });
         let results = futures_join_all(runs).await?;
         paid_total += results.iter().filter(|r| r["status"] == 200).count();
-        over_cap_refused_on_chain +=
-            results.iter().filter(|r| r.to_string().contains("session: over")).count();
+        for result in &results {
+            let text = result.to_string();
+            if text.contains("session: over") {
+                // The account's refusal at settle time carries the reason every layer names.
+                assert!(text.contains("spend_cap_exceeded"), "{text}");
+                over_cap_refused_on_chain += 1;
+            }
+        }
         let receipts = chain.receipts(file.account).await?;
         assert!(
             receipts.len() <= 5,

@@ -26,6 +26,7 @@ use alloy::primitives::{Address, B256};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use x402_aa::x402::{SettlementResponse, network};
+use x402_aa_policy::Rule;
 
 use crate::{
     chain::{Landed, Network},
@@ -315,7 +316,7 @@ impl AaNative {
                 self.record_landed(request_hash, user_op_hash, payer, &landed).await
             }
             Submitted::Refused { message, maybe_sent } => {
-                let r = Rejection::Bundler(message);
+                let r = submit_refusal(message);
                 self.record_failure(request_hash, user_op_hash, payer, &r, maybe_sent, None).await
             }
             Submitted::Pending { message } => {
@@ -568,4 +569,18 @@ fn invalid(r: &Rejection, payer: Option<Address>) -> Value {
         body["details"] = details;
     }
     body
+}
+
+/// A submission the bundler or the EntryPoint refused. An account's session revert that
+/// `/verify` could not predict (several replicas' ops racing for the last of a cap) answers the
+/// rule's own reason (`spend_cap_exceeded`), as `/verify` and the SDK name it; any other refusal
+/// stays `bundler_error`.
+fn submit_refusal(message: String) -> Rejection {
+    let failed_op = message
+        .strip_prefix("EntryPoint refused the op: FailedOp(")
+        .and_then(|rest| rest.strip_suffix(')'));
+    match failed_op.and_then(|reason| Rule::from_entry_point(reason).map(|rule| (rule, reason))) {
+        Some((rule, reason)) => Rejection::ChainScope { rule, revert: reason.to_owned() },
+        None => Rejection::Bundler(message),
+    }
 }
