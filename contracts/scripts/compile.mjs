@@ -25,6 +25,7 @@ const SHIPPED = [
   "TestEip3009Token",
   "VerifyProbe",
   "KernelSessionValidator",
+  "BiconomySessionModule",
 ];
 
 const SETTINGS = {
