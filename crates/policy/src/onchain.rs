@@ -11,8 +11,9 @@ use x402_aa_contracts::SessionKeyAccount;
 use crate::check::{GasUsage, PeriodSpend, SessionStatus, SessionUsage};
 
 alloy::sol! {
-    /// The views of this project's `KernelSessionValidator` (one deployment for every Kernel
-    /// account, so each view names the account first); the same figures as SessionKeyAccount's.
+    /// The views of this project's `KernelSessionValidator` and `BiconomySessionModule` (one
+    /// deployment for every account, so each view names the account first; both contracts have
+    /// exactly these views); the same figures as SessionKeyAccount's.
     #[sol(rpc)]
     interface KernelSessionViews {
         function sessionEpoch(address account) external view returns (uint32);
@@ -49,7 +50,7 @@ macro_rules! usage_of {
 }
 
 /// Where a session's state lives: in the account itself (SessionKeyAccount), or in a validator
-/// plugin serving many accounts (Kernel).
+/// plugin or module serving many accounts (Kernel, Biconomy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SessionHost {
     /// The account's own storage, read through its views.
@@ -57,6 +58,20 @@ pub enum SessionHost {
     Account,
     /// This project's `KernelSessionValidator` at this address.
     KernelValidator(Address),
+    /// This project's `BiconomySessionModule` at this address (Biconomy Smart Account v2); its
+    /// views are KernelSessionValidator's.
+    BiconomyModule(Address),
+}
+
+impl SessionHost {
+    /// The shared contract keeping the state of many accounts (whose views name the account
+    /// first), or `None` when the account keeps its own.
+    pub fn module(self) -> Option<Address> {
+        match self {
+            Self::Account => None,
+            Self::KernelValidator(a) | Self::BiconomyModule(a) => Some(a),
+        }
+    }
 }
 
 /// Reads `sessionState`, `sessionGasState`, `sessionEpoch` and, for `merchant`,
@@ -95,8 +110,8 @@ pub async fn read_usage_at<P: Provider>(
     merchant: Address,
     at: BlockId,
 ) -> Result<SessionUsage, alloy::contract::Error> {
-    if let SessionHost::KernelValidator(validator) = host {
-        let c = KernelSessionViews::new(validator, provider);
+    if let Some(module) = host.module() {
+        let c = KernelSessionViews::new(module, provider);
         let (state, gas, epoch, merchant) = tokio::try_join!(
             async { c.sessionState(account, session_id).block(at).call().await },
             async { c.sessionGasState(account, session_id).block(at).call().await },

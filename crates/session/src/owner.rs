@@ -35,6 +35,13 @@ pub enum OwnerError {
     FactoryDidNotDeploy { factory: Address, account: Address },
     #[error("initCode is {0} bytes; it starts with the 20-byte factory address")]
     BadInitCode(usize),
+    /// Biconomy accounts accept calls from the EntryPoint only: the owner's control must be an
+    /// owner UserOperation calling `module`, or an owner-signed control relayed to `module`.
+    #[error(
+        "a Biconomy account takes no direct owner call: send the control to session module \
+         {module} as an owner UserOperation, or relay an owner-signed control to it"
+    )]
+    NoDirectOwnerCall { module: Address },
 }
 
 impl OwnerError {
@@ -45,6 +52,7 @@ impl OwnerError {
             Self::Reverted(_) => "transaction_reverted",
             Self::NotDeployed(_) | Self::FactoryDidNotDeploy { .. } => "account_not_deployed",
             Self::BadInitCode(_) => "invalid_init_code",
+            Self::NoDirectOwnerCall { .. } => "owner_call_not_supported",
         }
     }
 }
@@ -134,12 +142,20 @@ async fn send<P: Provider>(
 /// The owner's transaction input for a session control: the account's own function
 /// (SessionKeyAccount), or the validator's through Kernel's `execute`, which Kernel lets the
 /// owner key call directly and which calls the validator as the account.
-fn control(host: SessionHost, account_call: Vec<u8>, validator_call: Vec<u8>) -> Vec<u8> {
+///
+/// A Biconomy account takes calls only from the EntryPoint (or itself): its owner reaches the
+/// module through an owner UserOperation, or by relaying a signed control to the module.
+fn control(
+    host: SessionHost,
+    account_call: Vec<u8>,
+    validator_call: Vec<u8>,
+) -> Result<Vec<u8>, OwnerError> {
     match host {
-        SessionHost::Account => account_call,
+        SessionHost::Account => Ok(account_call),
         SessionHost::KernelValidator(validator) => {
-            kernel::encode_execute(validator, U256::ZERO, validator_call.into()).to_vec()
+            Ok(kernel::encode_execute(validator, U256::ZERO, validator_call.into()).to_vec())
         }
+        SessionHost::BiconomyModule(module) => Err(OwnerError::NoDirectOwnerCall { module }),
     }
 }
 
@@ -165,7 +181,7 @@ pub async fn revoke_in<P: Provider>(
         host,
         SessionKeyAccount::revokeSessionCall { id: session }.abi_encode(),
         KernelSessionValidator::revokeCall { id: session }.abi_encode(),
-    );
+    )?;
     send(provider, owner, account, input).await
 }
 
@@ -189,7 +205,7 @@ pub async fn revoke_all_in<P: Provider>(
         host,
         SessionKeyAccount::revokeAllSessionsCall {}.abi_encode(),
         KernelSessionValidator::revokeAllCall {}.abi_encode(),
-    );
+    )?;
     send(provider, owner, account, input).await
 }
 
@@ -243,7 +259,7 @@ pub async fn set_paused_in<P: Provider>(
         SessionKeyAccount::resumeSessionCall { id: session }.abi_encode()
     };
     let validator_call = KernelSessionValidator::setPausedCall { id: session, paused }.abi_encode();
-    send(provider, owner, account, control(host, account_call, validator_call)).await
+    send(provider, owner, account, control(host, account_call, validator_call)?).await
 }
 
 /// A pause or resume anyone may submit with [`relay_pause`]; `nonce` is the session's pause nonce
@@ -310,11 +326,13 @@ pub async fn session_epoch_in<P: Provider>(
         SessionHost::Account => {
             SessionKeyAccount::new(account, provider).sessionEpoch().call().await.map_err(rpc)
         }
-        SessionHost::KernelValidator(validator) => KernelSessionValidator::new(validator, provider)
-            .sessionEpoch(account)
-            .call()
-            .await
-            .map_err(rpc),
+        SessionHost::KernelValidator(validator) | SessionHost::BiconomyModule(validator) => {
+            KernelSessionValidator::new(validator, provider)
+                .sessionEpoch(account)
+                .call()
+                .await
+                .map_err(rpc)
+        }
     }
 }
 
@@ -384,7 +402,8 @@ pub async fn remaining_in<P: Provider>(
                 .map_err(rpc)?
                 .pauseNonce
         }
-        (true, SessionHost::KernelValidator(validator)) => {
+        // BiconomySessionModule's views are KernelSessionValidator's.
+        (true, SessionHost::KernelValidator(validator) | SessionHost::BiconomyModule(validator)) => {
             KernelSessionValidator::new(validator, provider)
                 .sessionGasState(account, id)
                 .call()

@@ -217,7 +217,8 @@ impl SessionAccount {
         });
         let kernel = match file.host() {
             SessionHost::KernelValidator(validator) => Some(KernelSessionAbi::new(validator)),
-            SessionHost::Account => None,
+            // Session files name no Biconomy host yet (`SessionFile::host`).
+            SessionHost::Account | SessionHost::BiconomyModule(_) => None,
         };
         Ok(Self { file, grant, limits, key, kernel })
     }

@@ -200,6 +200,9 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
                     .await?;
                     (account, None)
                 }
+                SessionHost::BiconomyModule(_) => {
+                    anyhow::bail!("session grants on Biconomy accounts are not in the CLI yet")
+                }
             };
             let mut scopes = Scopes::new()
                 .spend_cap(

@@ -3,5 +3,6 @@ mod erc7562;
 mod findings;
 mod fuzz;
 mod gas;
+mod biconomy;
 mod kernel;
 mod support;
