@@ -403,7 +403,10 @@ pub async fn remaining_in<P: Provider>(
                 .pauseNonce
         }
         // BiconomySessionModule's views are KernelSessionValidator's.
-        (true, SessionHost::KernelValidator(validator) | SessionHost::BiconomyModule(validator)) => {
+        (
+            true,
+            SessionHost::KernelValidator(validator) | SessionHost::BiconomyModule(validator),
+        ) => {
             KernelSessionValidator::new(validator, provider)
                 .sessionGasState(account, id)
                 .call()

@@ -956,9 +956,7 @@ mod tests {
         let good = encode_session_payment(MODULE, SETTLEMENT, &settle());
         let c = executeBatch_y6UCall::abi_decode(&good).unwrap();
         let other = address!("0x7000000000000000000000000000000000000007");
-        let session_charge = |r: Result<DecodedPayment, PaymentError>| {
-            matches!(r, Err(PaymentError::SessionCharge { module }) if module == MODULE)
-        };
+        let session_charge = |r: Result<DecodedPayment, PaymentError>| matches!(r, Err(PaymentError::SessionCharge { module }) if module == MODULE);
         // another module, trailing bytes, a truncated batch, the plain executeBatch alias
         assert!(session_charge(decode_session_payment(&good, other)));
         let mut long = good.to_vec();
@@ -966,8 +964,9 @@ mod tests {
         assert!(decode_session_payment(&long, MODULE).is_err());
         let two = batch_y6u(c.dest[..2].to_vec(), c.value[..2].to_vec(), c.func[..2].to_vec());
         assert!(session_charge(decode_session_payment(&two, MODULE)));
-        let plain = executeBatchCall { dest: c.dest.clone(), value: c.value.clone(), func: c.func.clone() }
-            .abi_encode();
+        let plain =
+            executeBatchCall { dest: c.dest.clone(), value: c.value.clone(), func: c.func.clone() }
+                .abi_encode();
         assert!(session_charge(decode_session_payment(&plain, MODULE)));
         // value on any call
         let mut value = c.value.clone();
@@ -975,7 +974,8 @@ mod tests {
         let data = batch_y6u(c.dest.clone(), value, c.func.clone());
         assert!(matches!(
             decode_session_payment(&data, MODULE),
-            Err(PaymentError::BatchValue { index: 1.., .. }) | Err(PaymentError::SessionCharge { .. })
+            Err(PaymentError::BatchValue { index: 1.., .. })
+                | Err(PaymentError::SessionCharge { .. })
         ));
         // a charge that differs from the payment, another function on the module
         let mut func = c.func.clone();
@@ -1015,10 +1015,16 @@ mod tests {
         let install = install_session_module_call(MODULE);
         let call = setupAndEnableModuleCall::abi_decode(&install).unwrap();
         assert_eq!(call.setupContract, MODULE);
-        assert_eq!(call.setupData.as_ref(), &IBiconomySessionModule::initForSmartAccountCall::SELECTOR);
+        assert_eq!(
+            call.setupData.as_ref(),
+            &IBiconomySessionModule::initForSmartAccountCall::SELECTOR
+        );
         let sig = session_signature(&[0x02; 321], MODULE);
         let decoded = decode_signature(&sig).unwrap();
-        assert_eq!((decoded.module_signature.as_ref(), decoded.validation_module), (&[0x02; 321][..], MODULE));
+        assert_eq!(
+            (decoded.module_signature.as_ref(), decoded.validation_module),
+            (&[0x02; 321][..], MODULE)
+        );
         // offset, module, length 321, then 321 bytes padded to 352
         assert_eq!(sig.len(), 96 + 352);
         assert_eq!(BiconomyAbi::new(DEVNET).signer_role(&sig), SignerRole::Session);

@@ -292,8 +292,11 @@ impl Bx {
 
     /// An owner op calling the session module through `execute_ncC` (msg.sender = the account).
     pub(crate) fn control_op(&mut self, data: Vec<u8>) -> anyhow::Result<UserOperation> {
-        let execute =
-            IBiconomyAccount::execute_ncCCall { dest: self.module, value: U256::ZERO, func: data.into() };
+        let execute = IBiconomyAccount::execute_ncCCall {
+            dest: self.module,
+            value: U256::ZERO,
+            func: data.into(),
+        };
         let (account, nonce) = (self.account, self.nonce(self.account)?);
         self.owner_op_for(account, execute.abi_encode().into(), GasFields::default(), nonce)
     }
@@ -438,7 +441,11 @@ fn biconomy_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Resul
     d.push(account);
     v.push(U256::ZERO);
     f.push(update.clone());
-    cases.push(("self-call: updateImplementation", batch(d, v, f), "session: self-call not allowed"));
+    cases.push((
+        "self-call: updateImplementation",
+        batch(d, v, f),
+        "session: self-call not allowed",
+    ));
     let (d, v, f) = bx.calls(MERCHANT, USD, 15);
     cases.push((
         "payment without the charge",
@@ -456,10 +463,18 @@ fn biconomy_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Resul
         amount: U256::from(1),
         requestHash: request_hash(17),
     });
-    cases.push(("charge smaller than the payment", batch(d, v, f), "session: charge differs from payment"));
+    cases.push((
+        "charge smaller than the payment",
+        batch(d, v, f),
+        "session: charge differs from payment",
+    ));
     let (d, v, mut f) = bx.calls(MERCHANT, USD, 18);
     f[2] = call(IBiconomySessionModule::revokeAllCall {});
-    cases.push(("another module function", batch(d, v, f), "session: third call must be the charge"));
+    cases.push((
+        "another module function",
+        batch(d, v, f),
+        "session: third call must be the charge",
+    ));
     let (mut d, v, mut f) = bx.calls(MERCHANT, 500 * USD, 19);
     d.swap(0, 1);
     f.swap(0, 1);
@@ -469,7 +484,11 @@ fn biconomy_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Resul
     cases.push(("fewer values than calls", batch(d, v, f), "session: malformed callData"));
     let mut data = bx.pay(MERCHANT, USD, 21).to_vec();
     data[648..660].copy_from_slice(&[0xff; 12]);
-    cases.push(("merchant word not an address", data.into(), "session: charge differs from payment"));
+    cases.push((
+        "merchant word not an address",
+        data.into(),
+        "session: charge differs from payment",
+    ));
     let mut data = bx.pay(MERCHANT, USD, 22).to_vec();
     data.extend([0u8; 32]);
     cases.push(("trailing bytes", data.into(), "session: non-canonical callData"));
@@ -481,9 +500,17 @@ fn biconomy_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Resul
         data[at..at + 32].copy_from_slice(&w.to_be_bytes::<32>());
     }
     cases.push(("non-canonical ABI", data.into(), "session: non-canonical callData"));
-    cases.push(("over per-payment max", bx.pay(MERCHANT, 6 * USD, 24), "session: over per-payment max"));
+    cases.push((
+        "over per-payment max",
+        bx.pay(MERCHANT, 6 * USD, 24),
+        "session: over per-payment max",
+    ));
     cases.push(("zero amount", bx.pay(MERCHANT, 0, 25), "session: zero amount"));
-    cases.push(("merchant is the account", bx.pay(account, USD, 26), "session: merchant is the account"));
+    cases.push((
+        "merchant is the account",
+        bx.pay(account, USD, 26),
+        "session: merchant is the account",
+    ));
     // Top-level callData the EntryPoint may call on a Biconomy account
     let not_batch = "session: callData is not execute/executeBatch";
     cases.push(("top-level enableModule", enable_module, not_batch));
@@ -510,16 +537,22 @@ fn biconomy_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Resul
             wrong.push(format!("{what}: got `{reason}`, want `{expected}`"));
         }
     }
-    // Envelopes: the session signature under the ECDSA module (the key is not the owner), under a
-    // module the account never enabled, and in a non-canonical envelope.
+    // Envelopes: the session key signing as an owner would, under the ECDSA module (the key is not
+    // the owner); the session signature under a module the account never enabled, and in a
+    // non-canonical envelope.
     let nonce = bx.nonce(account)?;
     let mut op =
         bx.session_op(&grant, false, bx.pay(MERCHANT, USD, 30), GasFields::default(), nonce)?;
     let (inner, _) = <(Bytes, Address)>::abi_decode_params_validate(&op.signature)?;
+    let as_owner = ops::personal_sign(&bx.session_key, ops::user_op_hash(&op))?;
     for (what, sig, expected) in [
-        ("ECDSA module", envelope(&inner, bx.ecdsa), "AA24 signature error"),
+        ("ECDSA module", envelope(&as_owner, bx.ecdsa), "AA24 signature error"),
         ("module not enabled", envelope(&inner, attacker), REVERTED_NO_REASON),
-        ("padded envelope", [&envelope(&inner, m)[..], &[0u8; 32]].concat().into(), "AA23 reverted: session: malformed signature"),
+        (
+            "padded envelope",
+            [&envelope(&inner, m)[..], &[0u8; 32]].concat().into(),
+            "AA23 reverted: session: malformed signature",
+        ),
     ] {
         op.signature = sig;
         let out = bx.submit(vec![op.clone()])?;
