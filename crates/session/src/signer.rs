@@ -20,6 +20,7 @@ use x402_aa::{
     ENTRY_POINT_V06, RequestHashInput, SIMPLE_ACCOUNT_FACTORY_V06, SettleCall, UserOperation,
     accounts::{
         AccountAbi, AccountConfig, AccountConfigError, AccountKind, KernelSessionAbi, PaymentCall,
+        biconomy::{self, BiconomySessionAbi},
         kernel,
     },
     x402::{
@@ -188,6 +189,9 @@ pub struct SessionAccount {
     /// Set for a session installed in a Kernel account (the file's `kernel` kind): the payment
     /// shape with its charge call and the plugin-mode signature.
     kernel: Option<KernelSessionAbi>,
+    /// Set for a session installed in a Biconomy account (the file's `biconomy` kind): the payment
+    /// shape with its charge call and the `abi.encode(signature, module)` envelope.
+    biconomy: Option<BiconomySessionAbi>,
 }
 
 /// Session-specific signing state.
@@ -217,10 +221,17 @@ impl SessionAccount {
         });
         let kernel = match file.host() {
             SessionHost::KernelValidator(validator) => Some(KernelSessionAbi::new(validator)),
-            // Session files name no Biconomy host yet (`SessionFile::host`).
             SessionHost::Account | SessionHost::BiconomyModule(_) => None,
         };
-        Ok(Self { file, grant, limits, key, kernel })
+        // The deployment only matters for initCode, and a Biconomy session lives in an account
+        // that exists (the file has no deployment).
+        let biconomy = match file.host() {
+            SessionHost::BiconomyModule(module) => {
+                Some(BiconomySessionAbi::new(biconomy::Deployment::CANONICAL, module))
+            }
+            SessionHost::Account | SessionHost::KernelValidator(_) => None,
+        };
+        Ok(Self { file, grant, limits, key, kernel, biconomy })
     }
 
     pub fn grant(&self) -> &SessionGrant {
@@ -246,9 +257,11 @@ impl SessionAccount {
         .encode(prepared.mode)
         .map_err(|e| SignerError::Scope(ScopeViolation::MalformedSignature(e.to_string())))?;
         // Kernel hands the validator registered for `executeBatch` what follows its mode.
-        Ok(match self.kernel {
-            Some(_) => kernel::session_signature(&packed),
-            None => packed,
+        // A Biconomy account hands the module named after the `bytes` what is inside them.
+        Ok(match (self.kernel, self.biconomy) {
+            (Some(_), _) => kernel::session_signature(&packed),
+            (None, Some(b)) => biconomy::session_signature(&packed, b.module),
+            (None, None) => packed,
         })
     }
 }
@@ -261,9 +274,10 @@ impl PaymentAccount for SessionAccount {
     }
 
     fn abi(&self) -> &dyn AccountAbi {
-        match &self.kernel {
-            Some(abi) => abi,
-            None => self.kind().abi(),
+        match (&self.kernel, &self.biconomy) {
+            (Some(abi), _) => abi,
+            (None, Some(abi)) => abi,
+            (None, None) => self.kind().abi(),
         }
     }
 
@@ -315,6 +329,12 @@ impl PaymentAccount for SessionAccount {
             return Err(SignerError::Chain(format!(
                 "Kernel account {account} is not deployed: its owner installs the session \
                  validator in an existing account"
+            )));
+        }
+        if self.biconomy.is_some() && !deployed {
+            return Err(SignerError::Chain(format!(
+                "Biconomy account {account} is not deployed: its owner installs the session \
+                 module in an existing account"
             )));
         }
         let mut usage =
