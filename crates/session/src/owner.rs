@@ -9,7 +9,16 @@ use alloy::{
     signers::SignerSync,
     sol_types::SolCall,
 };
-use x402_aa::accounts::kernel::{self, IKernel};
+use alloy::{primitives::aliases::U192, signers::local::PrivateKeySigner};
+use x402_aa::{
+    ENTRY_POINT_V06, UserOperation,
+    accounts::{
+        biconomy,
+        kernel::{self, IKernel},
+    },
+    user_op_hash,
+};
+use x402_aa_contracts::EntryPoint;
 use x402_aa_contracts::{KernelSessionValidator, SessionKeyAccount};
 
 use x402_aa_policy::{SessionHost, SessionStatus as ChainStatus, read_usage_in};
@@ -230,6 +239,60 @@ pub async fn install_kernel_sessions<P: Provider>(
     }
     let input = kernel::install_session_validator_call(account, validator).to_vec();
     send(provider, owner, account, input).await.map(Some)
+}
+
+/// Installs this project's `BiconomySessionModule` in the owner's deployed Biconomy account
+/// (nothing is sent when it is enabled already). A Biconomy account takes calls only from the
+/// EntryPoint, so the owner signs a UserOperation (`setupAndEnableModule(module,
+/// initForSmartAccount())`, validated by `ecdsa_module`) and submits it with `handleOps` as its own
+/// bundler and beneficiary. The op's fees are zero: the owner pays the transaction's gas and the
+/// account pays nothing. Returns the transaction, if one was needed.
+pub async fn install_biconomy_sessions<P: Provider>(
+    provider: &P,
+    owner: &PrivateKeySigner,
+    account: Address,
+    module: Address,
+    ecdsa_module: Address,
+) -> Result<Option<TxHash>, OwnerError> {
+    if provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
+        return Err(OwnerError::NotDeployed(account));
+    }
+    if biconomy_module_enabled(provider, account, module).await? {
+        return Ok(None);
+    }
+    let chain_id = provider.get_chain_id().await.map_err(rpc)?;
+    let entry_point = EntryPoint::new(ENTRY_POINT_V06, provider);
+    let nonce = entry_point.getNonce(account, U192::ZERO).call().await.map_err(rpc)?;
+    let mut op = UserOperation {
+        sender: account,
+        nonce,
+        call_data: biconomy::install_session_module_call(module),
+        call_gas_limit: U256::from(200_000),
+        verification_gas_limit: U256::from(150_000),
+        pre_verification_gas: U256::from(50_000),
+        ..Default::default()
+    };
+    let hash = user_op_hash(&op, ENTRY_POINT_V06, chain_id);
+    let signature = owner.sign_message_sync(hash.as_slice())?;
+    op.signature = biconomy::encode_signature(&signature.as_bytes(), ecdsa_module);
+    let call = EntryPoint::handleOpsCall { ops: vec![op.into()], beneficiary: owner.address() };
+    let hash = send(provider, owner.address(), ENTRY_POINT_V06, call.abi_encode()).await?;
+    // handleOps succeeds even when the op's execution reverts: the module must be enabled now.
+    if !biconomy_module_enabled(provider, account, module).await? {
+        return Err(OwnerError::Reverted(hash));
+    }
+    Ok(Some(hash))
+}
+
+async fn biconomy_module_enabled<P: Provider>(
+    provider: &P,
+    account: Address,
+    module: Address,
+) -> Result<bool, OwnerError> {
+    let query = biconomy::isModuleEnabledCall { module };
+    let tx = TransactionRequest::default().with_to(account).with_input(query.abi_encode());
+    let answer = provider.call(tx).await.map_err(rpc)?;
+    biconomy::isModuleEnabledCall::abi_decode_returns(&answer).map_err(rpc)
 }
 
 /// `pauseSession(id)` (`paused = true`) or `resumeSession(id)` sent by the owner: the session stops

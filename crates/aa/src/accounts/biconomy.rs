@@ -80,6 +80,10 @@ sol! {
     #[derive(Debug, PartialEq, Eq)]
     function executeBatch(address[] dest, uint256[] value, bytes[] func);
 
+    /// `SmartAccount` 2.0.0 (its `ModuleManager`): whether `module` may validate the account's ops.
+    #[derive(Debug, PartialEq, Eq)]
+    function isModuleEnabled(address module) returns (bool);
+
     /// `SmartAccount` 2.0.0 (EntryPoint or the account itself): calls `setupContract` with
     /// `setupData` and enables the address it returns as a module.
     #[derive(Debug, PartialEq, Eq)]
