@@ -26,6 +26,7 @@ const SHIPPED = [
   "VerifyProbe",
   "KernelSessionValidator",
   "SafeSessionModule",
+  "BiconomySessionModule",
 ];
 
 const SETTINGS = {

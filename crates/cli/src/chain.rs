@@ -30,6 +30,10 @@ pub(crate) struct DevnetState {
     /// Absent in state files of builds before Kernel sessions.
     #[serde(default)]
     pub(crate) kernel_session_validator: Option<Address>,
+    /// `BiconomySessionModule` (session keys on Biconomy accounts); absent in state files of
+    /// builds before Biconomy sessions.
+    #[serde(default)]
+    pub(crate) biconomy_session_module: Option<Address>,
     pub(crate) paymaster_url: String,
     pub(crate) paymaster_api_key: String,
     pub(crate) funded_keys: Vec<B256>,

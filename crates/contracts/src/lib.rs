@@ -21,7 +21,8 @@ pub use artifact::{
     npm_artifact, project_artifact, project_artifacts_dir,
 };
 pub use project::{
-    KernelSessionValidator, SafeSessionModule, SessionGrant, SessionKeyAccount,
-    SessionKeyAccountFactory, SettlementContract, TestEip3009Token, TestStablecoin,
+    BiconomySessionModule, KernelSessionValidator, SafeSessionModule, SessionGrant,
+    SessionKeyAccount, SessionKeyAccountFactory, SettlementContract, TestEip3009Token,
+    TestStablecoin,
 };
 pub use verify_probe::{VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME, probe_call};

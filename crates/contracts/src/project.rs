@@ -306,6 +306,56 @@ sol! {
         function sessionGasState(address account, bytes32 id) external view returns (uint32 gasPeriodIndex, uint96 gasPeriodSpent, uint96 gasLifetimeSpent, uint32 pauseNonce);
         function sessionMerchantState(address account, bytes32 id, address merchant) external view returns (uint32 periodIndex, uint96 spent);
     }
+
+    /// Session keys with SessionPolicy's scopes for Biconomy Smart Account v2 accounts
+    /// (`contracts/src/biconomy/`), a validation module of its own. One deployment serves every
+    /// account; state is keyed by the account. Installed by an owner op whose callData is
+    /// `setupAndEnableModule(module, initForSmartAccount())`; session ops then carry signature
+    /// `abi.encode(session signature, module)` and callData `executeBatch_y6U([token, settlement,
+    /// module], [0, 0, 0], [approve(settlement, A), settle(merchant, token, A, requestHash),
+    /// chargePayment(token, settlement, merchant, A, requestHash)])` (canonical ABI, 1028 bytes).
+    /// Owner controls and views are KernelSessionValidator's; `validateUserOp` is left out for the
+    /// reason given in this module's head.
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    interface BiconomySessionModule {
+        event SessionRevoked(address indexed account, bytes32 indexed sessionId);
+        event AllSessionsRevoked(address indexed account, uint32 newEpoch);
+        event SessionPaused(address indexed account, bytes32 indexed sessionId, bool paused);
+
+        error InvalidOwnerSignature();
+        error WrongEpoch(uint32 expected, uint32 given);
+        error WrongPauseNonce(uint32 expected, uint32 given);
+
+        function MODE_ENABLE() external view returns (uint8);
+        function MODE_USE() external view returns (uint8);
+        function SESSION_GRANT_TYPEHASH() external view returns (bytes32);
+        function REVOKE_SESSION_TYPEHASH() external view returns (bytes32);
+        function REVOKE_ALL_SESSIONS_TYPEHASH() external view returns (bytes32);
+        function SET_SESSION_PAUSED_TYPEHASH() external view returns (bytes32);
+        function ECDSA_MODULE() external view returns (address);
+
+        function initForSmartAccount() external returns (address);
+        function isValidSignature(bytes32 dataHash, bytes memory moduleSignature) external view returns (bytes4);
+
+        function chargePayment(address token, address settlement, address merchant, uint256 amount, bytes32 requestHash) external;
+
+        function revoke(bytes32 id) external;
+        function revokeAll() external;
+        function setPaused(bytes32 id, bool paused) external;
+        function revokeWithSignature(address account, bytes32 id, bytes calldata ownerSignature) external;
+        function revokeAllWithSignature(address account, uint32 epoch, bytes calldata ownerSignature) external;
+        function setPausedWithSignature(address account, bytes32 id, bool paused, uint32 nonce, bytes calldata ownerSignature) external;
+
+        function ownerOf(address account) external view returns (address);
+        function domainSeparator(address account) external view returns (bytes32);
+        function sessionId(address account, SessionGrant memory grant) external view returns (bytes32);
+        function encodeGrant(SessionGrant memory grant) external pure returns (bytes memory);
+        function sessionEpoch(address account) external view returns (uint32);
+        function sessionState(address account, bytes32 id) external view returns (uint8 status, bool paused, uint32 periodIndex, uint96 periodSpent, uint96 lifetimeSpent, uint24 paymentsInPeriod);
+        function sessionGasState(address account, bytes32 id) external view returns (uint32 gasPeriodIndex, uint96 gasPeriodSpent, uint96 gasLifetimeSpent, uint32 pauseNonce);
+        function sessionMerchantState(address account, bytes32 id, address merchant) external view returns (uint32 periodIndex, uint96 spent);
+    }
 }
 
 #[cfg(test)]
@@ -365,6 +415,14 @@ mod tests {
                 KernelSessionValidator::KernelSessionValidatorCalls::SELECTORS,
                 KernelSessionValidator::KernelSessionValidatorEvents::SELECTORS,
                 KernelSessionValidator::KernelSessionValidatorErrors::SELECTORS,
+            );
+        }
+        if let Some(a) = artifact_or_skip("BiconomySessionModule") {
+            assert_subset_of_artifact(
+                &a,
+                BiconomySessionModule::BiconomySessionModuleCalls::SELECTORS,
+                BiconomySessionModule::BiconomySessionModuleEvents::SELECTORS,
+                BiconomySessionModule::BiconomySessionModuleErrors::SELECTORS,
             );
         }
         if let Some(a) = artifact_or_skip("SafeSessionModule") {

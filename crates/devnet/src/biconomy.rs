@@ -1,6 +1,7 @@
 //! Biconomy Smart Account v2 on the devnet: the account implementation, its factory (staked on
 //! the EntryPoint, as Biconomy's deploy script does), the ECDSA ownership module, the
-//! SessionKeyManager and the stock ERC-20 session validation module.
+//! SessionKeyManager and the stock ERC-20 session validation module; and this project's
+//! `BiconomySessionModule` (session keys under our caps, `contracts/src/biconomy/`).
 //!
 //! Bytecode is the committed `contracts/vendor/biconomy-v2` build of
 //! `@biconomy-devx/account-contracts-v2` (see its `PROVENANCE.md`), embedded at compile time
@@ -19,7 +20,7 @@ use alloy::{
     sol_types::{SolCall, SolValue},
 };
 use x402_aa::{ENTRY_POINT_V06, UserOperation, accounts::biconomy};
-use x402_aa_contracts::Artifact;
+use x402_aa_contracts::{Artifact, project_artifact};
 
 use crate::{
     Devnet, Keys, Result,
@@ -117,6 +118,10 @@ pub struct BiconomyAddresses {
     pub ecdsa_module: Address,
     pub session_key_manager: Address,
     pub erc20_session_module: Address,
+    /// This project's `BiconomySessionModule` (session keys on Biconomy accounts), CREATE2 salt 0
+    /// with [`Self::ecdsa_module`] as constructor argument; installed per account by an owner op
+    /// `setupAndEnableModule(module, initForSmartAccount())`.
+    pub session_module: Address,
 }
 
 impl BiconomyAddresses {
@@ -233,6 +238,7 @@ const FACTORY_UNSTAKE_DELAY: u32 = 86_400;
 pub(crate) async fn deploy(provider: &DynProvider, keys: &Keys) -> Result<BiconomyAddresses> {
     let [account, factory, ecdsa, skm, erc20] =
         BiconomyContract::ALL.map(BiconomyContract::artifact);
+    let session_module_art = project_artifact("BiconomySessionModule")?;
     let owner = keys.deployer.address();
     let mut tx = Txs { provider, from: owner, nonce: provider.get_transaction_count(owner).await? };
 
@@ -241,6 +247,8 @@ pub(crate) async fn deploy(provider: &DynProvider, keys: &Keys) -> Result<Bicono
     let ecdsa_module = tx.create2(&ecdsa, &[]).await?;
     let session_key_manager = tx.create2(&skm, &[]).await?;
     let erc20_session_module = tx.create2(&erc20, &[]).await?;
+    // Ours, so the CREATE2 address follows from the committed artifact and the ECDSA module's address.
+    let session_module = tx.create2(&session_module_art, &ecdsa_module.abi_encode()).await?;
     let stake = BiconomyAccountFactory::addStakeCall {
         epAddress: ENTRY_POINT_V06,
         unstakeDelaySec: FACTORY_UNSTAKE_DELAY,
@@ -254,6 +262,7 @@ pub(crate) async fn deploy(provider: &DynProvider, keys: &Keys) -> Result<Bicono
         ecdsa_module,
         session_key_manager,
         erc20_session_module,
+        session_module,
     })
 }
 

@@ -343,6 +343,9 @@ async fn check_session(
             });
             (owner, &op.signature[..], payment)
         }
+        // `session_host` routes no account kind here yet: the simulation through the real
+        // EntryPoint (and the module's own checks) decides Biconomy session ops alone.
+        SessionHost::BiconomyModule(_) => return Ok(()),
     };
     let decoded = SessionOpSignature::decode_for(signature, op.sender, net.chain_id)?;
     let merchant = payment.as_ref().map(|p| p.settle.merchant).unwrap_or_default();

@@ -11,9 +11,9 @@ use x402_aa_contracts::SessionKeyAccount;
 use crate::check::{GasUsage, PeriodSpend, SessionStatus, SessionUsage};
 
 alloy::sol! {
-    /// The views of this project's `KernelSessionValidator` and `SafeSessionModule` (each one
-    /// deployment for every account, so each view names the account first; both hosts declare them
-    /// identically); the same figures as SessionKeyAccount's.
+    /// The views of this project's `KernelSessionValidator`, `SafeSessionModule` and
+    /// `BiconomySessionModule` (each one deployment for every account, so each view names the
+    /// account first; all three declare them identically); the same figures as SessionKeyAccount's.
     #[sol(rpc)]
     interface KernelSessionViews {
         function sessionEpoch(address account) external view returns (uint32);
@@ -50,7 +50,7 @@ macro_rules! usage_of {
 }
 
 /// Where a session's state lives: in the account itself (SessionKeyAccount), or in a validator
-/// plugin or module serving many accounts (Kernel, Safe).
+/// plugin or module serving many accounts (Kernel, Safe, Biconomy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SessionHost {
     /// The account's own storage, read through its views.
@@ -60,6 +60,20 @@ pub enum SessionHost {
     KernelValidator(Address),
     /// This project's `SafeSessionModule` at this address (a Safe module and fallback handler).
     SafeModule(Address),
+    /// This project's `BiconomySessionModule` at this address (Biconomy Smart Account v2); its
+    /// views are KernelSessionValidator's.
+    BiconomyModule(Address),
+}
+
+impl SessionHost {
+    /// The shared contract keeping the state of many accounts (whose views name the account
+    /// first), or `None` when the account keeps its own.
+    pub fn module(self) -> Option<Address> {
+        match self {
+            Self::Account => None,
+            Self::KernelValidator(a) | Self::SafeModule(a) | Self::BiconomyModule(a) => Some(a),
+        }
+    }
 }
 
 /// Reads `sessionState`, `sessionGasState`, `sessionEpoch` and, for `merchant`,
@@ -98,8 +112,8 @@ pub async fn read_usage_at<P: Provider>(
     merchant: Address,
     at: BlockId,
 ) -> Result<SessionUsage, alloy::contract::Error> {
-    if let SessionHost::KernelValidator(views) | SessionHost::SafeModule(views) = host {
-        let c = KernelSessionViews::new(views, provider);
+    if let Some(module) = host.module() {
+        let c = KernelSessionViews::new(module, provider);
         let (state, gas, epoch, merchant) = tokio::try_join!(
             async { c.sessionState(account, session_id).block(at).call().await },
             async { c.sessionGasState(account, session_id).block(at).call().await },

@@ -223,11 +223,13 @@ pub struct SessionFile {
     pub chain_id: u64,
     pub account: Address,
     /// The account contract the session lives in: `session-key-account` (the session state is
-    /// the account's own) or `kernel` (the state is in [`SessionFile::session_validator`]).
+    /// the account's own), `kernel` or `biconomy` (the state is in
+    /// [`SessionFile::session_validator`]).
     /// Files written before Kernel sessions existed have no field and mean a SessionKeyAccount.
     #[serde(default = "session_key_account", skip_serializing_if = "is_session_key_account")]
     pub account_kind: AccountKind,
-    /// The `KernelSessionValidator` a Kernel session is installed with.
+    /// The `KernelSessionValidator` a Kernel session is installed with, or the
+    /// `BiconomySessionModule` of a Biconomy session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_validator: Option<Address>,
     pub entry_point: Address,
@@ -386,10 +388,20 @@ impl SessionFile {
         self
     }
 
+    /// The same session hosted by a Biconomy account's `BiconomySessionModule` at `module` (the
+    /// grant's EIP-712 domain is the Biconomy account).
+    pub fn in_biconomy(mut self, module: Address) -> Self {
+        self.account_kind = AccountKind::Biconomy;
+        self.session_validator = Some(module);
+        self.deployment = None;
+        self
+    }
+
     /// Where the session's state lives on chain.
     pub fn host(&self) -> SessionHost {
         match (self.account_kind, self.session_validator) {
             (AccountKind::Kernel, Some(validator)) => SessionHost::KernelValidator(validator),
+            (AccountKind::Biconomy, Some(module)) => SessionHost::BiconomyModule(module),
             _ => SessionHost::Account,
         }
     }
@@ -464,9 +476,10 @@ impl SessionFile {
         match (self.account_kind, self.session_validator) {
             (AccountKind::SessionKeyAccount, None) => {}
             (AccountKind::Kernel, Some(_)) if self.deployment.is_none() => {}
+            (AccountKind::Biconomy, Some(_)) if self.deployment.is_none() => {}
             _ => {
                 return Err(SessionFileError::FieldMismatch(
-                    "accountKind (session-key-account without sessionValidator, or kernel with one and no deployment)",
+                    "accountKind (session-key-account without sessionValidator, or kernel/biconomy with one and no deployment)",
                 ));
             }
         }
@@ -801,6 +814,40 @@ mod tests {
 
     fn json_b256(b: u8) -> serde_json::Value {
         B256::repeat_byte(b).to_string().into()
+    }
+
+    /// A Biconomy session names its module; the signer then builds the module's payment shape.
+    #[test]
+    fn biconomy_session_files_name_their_module() {
+        use crate::signer::PaymentAccount;
+        let c = case();
+        let module = Address::repeat_byte(0x3d);
+        let file = c.file.clone().in_biconomy(module);
+        assert_eq!(file.host(), SessionHost::BiconomyModule(module));
+        let json = file.to_json();
+        let loaded = SessionFile::from_json(&json).unwrap();
+        assert_eq!(loaded, file);
+        // with a deployment (a counterfactual account) it is refused: the owner installs the
+        // module in an account that exists
+        let mut with_deployment = file.clone();
+        with_deployment.deployment = c.file.deployment;
+        assert!(matches!(
+            SessionFile::from_json(&with_deployment.to_json()),
+            Err(SessionFileError::FieldMismatch(_))
+        ));
+        let account = crate::signer::SessionAccount::new(file.clone(), c.session.clone()).unwrap();
+        assert_eq!(account.kind(), AccountKind::Biconomy);
+        let settle = x402_aa::SettleCall {
+            merchant: Address::repeat_byte(0x11),
+            token: file.token.address,
+            amount: U256::from(1_000_000),
+            request_hash: B256::repeat_byte(9),
+        };
+        let call = x402_aa::accounts::PaymentCall { settlement: file.settlement, settle };
+        assert_eq!(
+            account.abi().encode_payment(&call),
+            x402_aa::accounts::biconomy::encode_session_payment(module, file.settlement, &settle)
+        );
     }
 
     #[test]

@@ -9,10 +9,17 @@ use alloy::{
     signers::SignerSync,
     sol_types::SolCall,
 };
-use x402_aa::accounts::{
-    kernel::{self, IKernel},
-    safe::session as safe_session,
+use alloy::{primitives::aliases::U192, signers::local::PrivateKeySigner};
+use x402_aa::{
+    ENTRY_POINT_V06, UserOperation,
+    accounts::{
+        biconomy,
+        kernel::{self, IKernel},
+        safe::session as safe_session,
+    },
+    user_op_hash,
 };
+use x402_aa_contracts::EntryPoint;
 use x402_aa_contracts::{KernelSessionValidator, SafeSessionModule, SessionKeyAccount};
 
 use x402_aa_policy::{SessionHost, SessionStatus as ChainStatus, read_usage_in};
@@ -38,6 +45,13 @@ pub enum OwnerError {
     FactoryDidNotDeploy { factory: Address, account: Address },
     #[error("initCode is {0} bytes; it starts with the 20-byte factory address")]
     BadInitCode(usize),
+    /// Biconomy accounts accept calls from the EntryPoint only: the owner's control must be an
+    /// owner UserOperation calling `module`, or an owner-signed control relayed to `module`.
+    #[error(
+        "a Biconomy account takes no direct owner call: send the control to session module \
+         {module} as an owner UserOperation, or relay an owner-signed control to it"
+    )]
+    NoDirectOwnerCall { module: Address },
 }
 
 impl OwnerError {
@@ -48,6 +62,7 @@ impl OwnerError {
             Self::Reverted(_) => "transaction_reverted",
             Self::NotDeployed(_) | Self::FactoryDidNotDeploy { .. } => "account_not_deployed",
             Self::BadInitCode(_) => "invalid_init_code",
+            Self::NoDirectOwnerCall { .. } => "owner_call_not_supported",
         }
     }
 }
@@ -139,21 +154,25 @@ async fn send<P: Provider>(
 /// owner key call directly and which calls the validator as the account, or (Safe) the module's
 /// same-ABI call made by the Safe on itself through `execTransaction` with the owner's
 /// pre-validated signature (threshold-1 Safes; the module acts only on the Safe's self-calls).
+///
+/// A Biconomy account takes calls only from the EntryPoint (or itself): its owner reaches the
+/// module through an owner UserOperation, or by relaying a signed control to the module.
 fn control(
     host: SessionHost,
     owner: Address,
     account: Address,
     account_call: Vec<u8>,
     validator_call: Vec<u8>,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, OwnerError> {
     match host {
-        SessionHost::Account => account_call,
+        SessionHost::Account => Ok(account_call),
         SessionHost::KernelValidator(validator) => {
-            kernel::encode_execute(validator, U256::ZERO, validator_call.into()).to_vec()
+            Ok(kernel::encode_execute(validator, U256::ZERO, validator_call.into()).to_vec())
         }
         SessionHost::SafeModule(_) => {
-            safe_session::owner_transaction(account, owner, validator_call).to_vec()
+            Ok(safe_session::owner_transaction(account, owner, validator_call).to_vec())
         }
+        SessionHost::BiconomyModule(module) => Err(OwnerError::NoDirectOwnerCall { module }),
     }
 }
 
@@ -181,7 +200,7 @@ pub async fn revoke_in<P: Provider>(
         account,
         SessionKeyAccount::revokeSession_olCall { id: session }.abi_encode(),
         KernelSessionValidator::revokeCall { id: session }.abi_encode(),
-    );
+    )?;
     send(provider, owner, account, input).await
 }
 
@@ -207,7 +226,7 @@ pub async fn revoke_all_in<P: Provider>(
         account,
         SessionKeyAccount::revokeAllSessionsCall {}.abi_encode(),
         KernelSessionValidator::revokeAllCall {}.abi_encode(),
-    );
+    )?;
     send(provider, owner, account, input).await
 }
 
@@ -232,6 +251,60 @@ pub async fn install_kernel_sessions<P: Provider>(
     }
     let input = kernel::install_session_validator_call(account, validator).to_vec();
     send(provider, owner, account, input).await.map(Some)
+}
+
+/// Installs this project's `BiconomySessionModule` in the owner's deployed Biconomy account
+/// (nothing is sent when it is enabled already). A Biconomy account takes calls only from the
+/// EntryPoint, so the owner signs a UserOperation (`setupAndEnableModule(module,
+/// initForSmartAccount())`, validated by `ecdsa_module`) and submits it with `handleOps` as its own
+/// bundler and beneficiary. The op's fees are zero: the owner pays the transaction's gas and the
+/// account pays nothing. Returns the transaction, if one was needed.
+pub async fn install_biconomy_sessions<P: Provider>(
+    provider: &P,
+    owner: &PrivateKeySigner,
+    account: Address,
+    module: Address,
+    ecdsa_module: Address,
+) -> Result<Option<TxHash>, OwnerError> {
+    if provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
+        return Err(OwnerError::NotDeployed(account));
+    }
+    if biconomy_module_enabled(provider, account, module).await? {
+        return Ok(None);
+    }
+    let chain_id = provider.get_chain_id().await.map_err(rpc)?;
+    let entry_point = EntryPoint::new(ENTRY_POINT_V06, provider);
+    let nonce = entry_point.getNonce(account, U192::ZERO).call().await.map_err(rpc)?;
+    let mut op = UserOperation {
+        sender: account,
+        nonce,
+        call_data: biconomy::install_session_module_call(module),
+        call_gas_limit: U256::from(200_000),
+        verification_gas_limit: U256::from(150_000),
+        pre_verification_gas: U256::from(50_000),
+        ..Default::default()
+    };
+    let hash = user_op_hash(&op, ENTRY_POINT_V06, chain_id);
+    let signature = owner.sign_message_sync(hash.as_slice())?;
+    op.signature = biconomy::encode_signature(&signature.as_bytes(), ecdsa_module);
+    let call = EntryPoint::handleOpsCall { ops: vec![op.into()], beneficiary: owner.address() };
+    let hash = send(provider, owner.address(), ENTRY_POINT_V06, call.abi_encode()).await?;
+    // handleOps succeeds even when the op's execution reverts: the module must be enabled now.
+    if !biconomy_module_enabled(provider, account, module).await? {
+        return Err(OwnerError::Reverted(hash));
+    }
+    Ok(Some(hash))
+}
+
+async fn biconomy_module_enabled<P: Provider>(
+    provider: &P,
+    account: Address,
+    module: Address,
+) -> Result<bool, OwnerError> {
+    let query = biconomy::isModuleEnabledCall { module };
+    let tx = TransactionRequest::default().with_to(account).with_input(query.abi_encode());
+    let answer = provider.call(tx).await.map_err(rpc)?;
+    biconomy::isModuleEnabledCall::abi_decode_returns(&answer).map_err(rpc)
 }
 
 /// `pauseSession(id)` (`paused = true`) or `resumeSession(id)` sent by the owner: the session stops
@@ -261,7 +334,7 @@ pub async fn set_paused_in<P: Provider>(
         SessionKeyAccount::resumeSessionCall { id: session }.abi_encode()
     };
     let validator_call = KernelSessionValidator::setPausedCall { id: session, paused }.abi_encode();
-    send(provider, owner, account, control(host, owner, account, account_call, validator_call))
+    send(provider, owner, account, control(host, owner, account, account_call, validator_call)?)
         .await
 }
 
@@ -329,11 +402,13 @@ pub async fn session_epoch_in<P: Provider>(
         SessionHost::Account => {
             SessionKeyAccount::new(account, provider).sessionEpoch().call().await.map_err(rpc)
         }
-        SessionHost::KernelValidator(validator) => KernelSessionValidator::new(validator, provider)
-            .sessionEpoch(account)
-            .call()
-            .await
-            .map_err(rpc),
+        SessionHost::KernelValidator(validator) | SessionHost::BiconomyModule(validator) => {
+            KernelSessionValidator::new(validator, provider)
+                .sessionEpoch(account)
+                .call()
+                .await
+                .map_err(rpc)
+        }
         SessionHost::SafeModule(module) => {
             SafeSessionModule::new(module, provider).sessionEpoch(account).call().await.map_err(rpc)
         }
@@ -406,7 +481,11 @@ pub async fn remaining_in<P: Provider>(
                 .map_err(rpc)?
                 .pauseNonce
         }
-        (true, SessionHost::KernelValidator(validator)) => {
+        // BiconomySessionModule's views are KernelSessionValidator's.
+        (
+            true,
+            SessionHost::KernelValidator(validator) | SessionHost::BiconomyModule(validator),
+        ) => {
             KernelSessionValidator::new(validator, provider)
                 .sessionGasState(account, id)
                 .call()

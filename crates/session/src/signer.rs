@@ -20,6 +20,7 @@ use x402_aa::{
     ENTRY_POINT_V06, RequestHashInput, SIMPLE_ACCOUNT_FACTORY_V06, SettleCall, UserOperation,
     accounts::{
         AccountAbi, AccountConfig, AccountConfigError, AccountKind, KernelSessionAbi, PaymentCall,
+        biconomy::{self, BiconomySessionAbi},
         kernel,
     },
     x402::{
@@ -188,6 +189,9 @@ pub struct SessionAccount {
     /// Set for a session installed in a Kernel account (the file's `kernel` kind): the payment
     /// shape with its charge call and the plugin-mode signature.
     kernel: Option<KernelSessionAbi>,
+    /// Set for a session installed in a Biconomy account (the file's `biconomy` kind): the payment
+    /// shape with its charge call and the `abi.encode(signature, module)` envelope.
+    biconomy: Option<BiconomySessionAbi>,
 }
 
 /// Session-specific signing state.
@@ -219,9 +223,21 @@ impl SessionAccount {
             SessionHost::KernelValidator(validator) => Some(KernelSessionAbi::new(validator)),
             // `SessionFile::host` names no Safe host yet: Safe session files and the Safe payment
             // shape in this signer are still to come (issue 13 item 5).
-            SessionHost::Account | SessionHost::SafeModule(_) => None,
+            SessionHost::Account | SessionHost::SafeModule(_) | SessionHost::BiconomyModule(_) => {
+                None
+            }
         };
-        Ok(Self { file, grant, limits, key, kernel })
+        // The deployment only matters for initCode, and a Biconomy session lives in an account
+        // that exists (the file has no deployment).
+        let biconomy = match file.host() {
+            SessionHost::BiconomyModule(module) => {
+                Some(BiconomySessionAbi::new(biconomy::Deployment::CANONICAL, module))
+            }
+            SessionHost::Account | SessionHost::KernelValidator(_) | SessionHost::SafeModule(_) => {
+                None
+            }
+        };
+        Ok(Self { file, grant, limits, key, kernel, biconomy })
     }
 
     pub fn grant(&self) -> &SessionGrant {
@@ -247,9 +263,11 @@ impl SessionAccount {
         .encode(prepared.mode)
         .map_err(|e| SignerError::Scope(ScopeViolation::MalformedSignature(e.to_string())))?;
         // Kernel hands the validator registered for `executeBatch` what follows its mode.
-        Ok(match self.kernel {
-            Some(_) => kernel::session_signature(&packed),
-            None => packed,
+        // A Biconomy account hands the module named after the `bytes` what is inside them.
+        Ok(match (self.kernel, self.biconomy) {
+            (Some(_), _) => kernel::session_signature(&packed),
+            (None, Some(b)) => biconomy::session_signature(&packed, b.module),
+            (None, None) => packed,
         })
     }
 }
@@ -262,9 +280,10 @@ impl PaymentAccount for SessionAccount {
     }
 
     fn abi(&self) -> &dyn AccountAbi {
-        match &self.kernel {
-            Some(abi) => abi,
-            None => self.kind().abi(),
+        match (&self.kernel, &self.biconomy) {
+            (Some(abi), _) => abi,
+            (None, Some(abi)) => abi,
+            (None, None) => self.kind().abi(),
         }
     }
 
@@ -316,6 +335,12 @@ impl PaymentAccount for SessionAccount {
             return Err(SignerError::Chain(format!(
                 "Kernel account {account} is not deployed: its owner installs the session \
                  validator in an existing account"
+            )));
+        }
+        if self.biconomy.is_some() && !deployed {
+            return Err(SignerError::Chain(format!(
+                "Biconomy account {account} is not deployed: its owner installs the session \
+                 module in an existing account"
             )));
         }
         let mut usage =

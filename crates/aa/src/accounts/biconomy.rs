@@ -18,6 +18,12 @@
 //!   `toEthSignedMessageHash(userOpHash)` (EIP-191 personal-sign, what wallets produce) and also a
 //!   raw signature over `userOpHash`; [`ecdsa_digest`] is the EIP-191 one.
 //!
+//! - **Session payments** (this project's `BiconomySessionModule`, `contracts/src/biconomy/`): the
+//!   owner installs the module once with an owner op whose callData is
+//!   [`install_session_module_call`]; a session op then carries [`session_signature`]
+//!   (`abi.encode(<session signature>, module)`) and exactly [`encode_session_payment`]'s callData,
+//!   the batch payment plus the module's `chargePayment`.
+//!
 //! Decoding maps Biconomy's call shapes onto SimpleAccount's and runs the one payment decoder
 //! ([`crate::call_data::decode_payment`]) on them, so the shape rules (exactly approve then settle,
 //! same token, same amount, canonical ABI) exist once for every account kind.
@@ -73,6 +79,24 @@ sol! {
     /// `SmartAccount` 2.0.0: alias of [`executeBatch_y6UCall`].
     #[derive(Debug, PartialEq, Eq)]
     function executeBatch(address[] dest, uint256[] value, bytes[] func);
+
+    /// `SmartAccount` 2.0.0 (its `ModuleManager`): whether `module` may validate the account's ops.
+    #[derive(Debug, PartialEq, Eq)]
+    function isModuleEnabled(address module) returns (bool);
+
+    /// `SmartAccount` 2.0.0 (EntryPoint or the account itself): calls `setupContract` with
+    /// `setupData` and enables the address it returns as a module.
+    #[derive(Debug, PartialEq, Eq)]
+    function setupAndEnableModule(address setupContract, bytes setupData) returns (address);
+
+    /// This project's `BiconomySessionModule`: the setup call of its install and the
+    /// execution-phase charge that is the third call of every session payment
+    /// (`contracts/src/biconomy/BiconomyPayment.sol`).
+    #[derive(Debug, PartialEq, Eq)]
+    interface IBiconomySessionModule {
+        function initForSmartAccount() external returns (address);
+        function chargePayment(address token, address settlement, address merchant, uint256 amount, bytes32 requestHash) external;
+    }
 }
 
 /// `type(Proxy).creationCode` of the committed `contracts/vendor/biconomy-v2` build (the
@@ -204,6 +228,75 @@ pub fn encode_payment_execute(settlement: Address, settle: &SettleCall) -> Bytes
         .into()
 }
 
+/// The owner's one op that installs `module` for session payments: its callData is
+/// `setupAndEnableModule(module, initForSmartAccount())` (the EntryPoint may call it directly; an
+/// owner EOA cannot call a Biconomy account at all). The module's setup makes the account's
+/// marker slots non-zero and returns its own address, which the account enables.
+pub fn install_session_module_call(module: Address) -> Bytes {
+    setupAndEnableModuleCall {
+        setupContract: module,
+        setupData: IBiconomySessionModule::initForSmartAccountCall {}.abi_encode().into(),
+    }
+    .abi_encode()
+    .into()
+}
+
+/// A session payment through this project's `BiconomySessionModule`: the batch payment plus a
+/// third call, `chargePayment(token, settlement, merchant, amount, requestHash)` on the module,
+/// which charges the session's budget in the execution phase. `executeBatch_y6U` reverts as a
+/// whole when any call does, so the charge stands exactly when the payment does. The module
+/// accepts these bytes (1028) and no others.
+pub fn encode_session_payment(module: Address, settlement: Address, settle: &SettleCall) -> Bytes {
+    let SettleCall { merchant, token, amount, request_hash } = *settle;
+    let charge = IBiconomySessionModule::chargePaymentCall {
+        token,
+        settlement,
+        merchant,
+        amount,
+        requestHash: request_hash,
+    };
+    executeBatch_y6UCall {
+        dest: vec![token, settlement, module],
+        value: vec![U256::ZERO; 3],
+        func: vec![
+            encode_approve(settlement, amount),
+            settle.abi_encode(),
+            charge.abi_encode().into(),
+        ],
+    }
+    .abi_encode()
+    .into()
+}
+
+/// The payment a session op of `module` makes: [`encode_session_payment`]'s bytes exactly
+/// (re-encoded and compared, so nothing non-canonical and no other call passes).
+pub fn decode_session_payment(
+    call_data: &[u8],
+    module: Address,
+) -> Result<DecodedPayment, PaymentError> {
+    if call_data.get(..4) != Some(&executeBatch_y6UCall::SELECTOR[..]) {
+        return Err(PaymentError::SessionCharge { module });
+    }
+    let mut call: executeBatch_y6UCall = decode_strict(call_data)?;
+    if call.dest.len() != 3 || call.dest[2] != module {
+        return Err(PaymentError::SessionCharge { module });
+    }
+    call.dest.truncate(2);
+    call.value.truncate(2);
+    call.func.truncate(2);
+    let payment = decode_batch(call.dest, call.value, call.func)?;
+    if encode_session_payment(module, payment.settlement, &payment.settle)[..] != *call_data {
+        return Err(PaymentError::SessionCharge { module });
+    }
+    Ok(payment)
+}
+
+/// `abi.encode(sessionSignature, module)`: what a session op carries; the account hands the op
+/// to `module`, which reads the packed session signature (mode byte first) from the `bytes`.
+pub fn session_signature(session_signature: &[u8], module: Address) -> Bytes {
+    encode_signature(session_signature, module)
+}
+
 /// Why callData from a Biconomy account is not a payment.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -215,6 +308,12 @@ pub enum PaymentError {
     ValueCountMismatch { targets: usize, values: usize },
     #[error("executeBatch entry {index} forwards {value} wei; a payment forwards none")]
     BatchValue { index: usize, value: U256 },
+    /// A session op's callData must be exactly approve, settle and the session module's charge.
+    #[error(
+        "not a session payment through module {module}: executeBatch_y6U must be exactly \
+         approve + settle + chargePayment on the module, in canonical ABI"
+    )]
+    SessionCharge { module: Address },
 }
 
 /// Accepts the two payment shapes (batch approve + settle, or a single settle) under either of
@@ -283,13 +382,21 @@ fn decode_strict<C: SolCall>(data: &[u8]) -> Result<C, CallDataError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BiconomyAbi {
     pub deployment: Deployment,
+    /// This project's `BiconomySessionModule`, whose session payments carry a third call to it;
+    /// `None`: only owner payments are recognised.
+    pub session_module: Option<Address>,
 }
 
 impl BiconomyAbi {
-    pub const CANONICAL: Self = Self { deployment: Deployment::CANONICAL };
+    pub const CANONICAL: Self = Self { deployment: Deployment::CANONICAL, session_module: None };
 
     pub const fn new(deployment: Deployment) -> Self {
-        Self { deployment }
+        Self { deployment, session_module: None }
+    }
+
+    /// This ABI that also knows session payments through `module`.
+    pub const fn with_session_module(self, module: Address) -> Self {
+        Self { session_module: Some(module), ..self }
     }
 
     fn deployment_with(&self, factory: Address) -> Deployment {
@@ -325,7 +432,14 @@ impl AccountAbi for BiconomyAbi {
         )
     }
 
+    /// The owner shapes, and the session shape when a session module is known (a batch of three
+    /// whose last call goes to it).
     fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, AccountCallDataError> {
+        if let Some(module) = self.session_module
+            && is_session_shape(call_data, module)
+        {
+            return Ok(decode_session_payment(call_data, module)?);
+        }
         Ok(decode_payment(call_data)?)
     }
 
@@ -357,6 +471,62 @@ impl AccountAbi for BiconomyAbi {
             _ => SignerRole::Owner,
         }
     }
+}
+
+/// A Biconomy account's session side: payments in the session shape through `module`, signed as
+/// `abi.encode(session signature, module)`. Address and initCode are the owner's (a session is
+/// installed in an account that exists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BiconomySessionAbi {
+    pub account: BiconomyAbi,
+    pub module: Address,
+}
+
+impl BiconomySessionAbi {
+    pub const fn new(deployment: Deployment, module: Address) -> Self {
+        Self { account: BiconomyAbi::new(deployment).with_session_module(module), module }
+    }
+}
+
+impl AccountAbi for BiconomySessionAbi {
+    fn kind(&self) -> AccountKind {
+        AccountKind::Biconomy
+    }
+
+    fn init_code(&self, config: &AccountConfig) -> Result<Bytes, AccountConfigError> {
+        self.account.init_code(config)
+    }
+
+    fn counterfactual_address(
+        &self,
+        config: &AccountConfig,
+    ) -> Result<Option<Address>, AccountConfigError> {
+        self.account.counterfactual_address(config)
+    }
+
+    fn encode_payment(&self, p: &PaymentCall) -> Bytes {
+        encode_session_payment(self.module, p.settlement, &p.settle)
+    }
+
+    fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, AccountCallDataError> {
+        Ok(decode_session_payment(call_data, self.module)?)
+    }
+
+    fn call_targets(&self, call_data: &[u8]) -> Option<Vec<Address>> {
+        self.account.call_targets(call_data)
+    }
+
+    fn signer_role(&self, signature: &[u8]) -> SignerRole {
+        self.account.signer_role(signature)
+    }
+}
+
+/// Whether `call_data` is an `executeBatch_y6U` of three calls whose last goes to `module` (the
+/// session shape, to be judged by [`decode_session_payment`]).
+fn is_session_shape(call_data: &[u8], module: Address) -> bool {
+    call_data.get(..4) == Some(&executeBatch_y6UCall::SELECTOR[..])
+        && executeBatch_y6UCall::abi_decode(call_data)
+            .is_ok_and(|c| c.dest.len() == 3 && c.dest[2] == module)
 }
 
 /// `userOp.signature` of a Biconomy account, split into its two parts.
@@ -729,6 +899,142 @@ mod tests {
             decode_signature(&long),
             Err(SignatureError::Malformed(_) | SignatureError::NonCanonical)
         ));
+    }
+
+    const MODULE: Address = address!("0x6000000000000000000000000000000000000006");
+
+    /// The layout `BiconomyPayment.sol` re-encodes (its constants, word by word): if this fails,
+    /// the module refuses every op the SDK builds.
+    #[test]
+    fn session_payment_layout_matches_the_module() {
+        let data = encode_session_payment(MODULE, SETTLEMENT, &settle());
+        assert_eq!(data.len(), 1028);
+        let word = |at: usize| U256::from_be_slice(&data[at..at + 32]);
+        let addr = |at: usize| Address::from_slice(&data[at + 12..at + 32]);
+        assert_eq!(&data[..4], &hex!("00004680"));
+        assert_eq!([word(4), word(36), word(68)], [0x60, 0xe0, 0x160].map(U256::from));
+        assert_eq!([word(100), word(228), word(356)], [U256::from(3); 3]);
+        assert_eq!([addr(132), addr(164), addr(196)], [TOKEN, SETTLEMENT, MODULE]);
+        assert_eq!([word(260), word(292), word(324)], [U256::ZERO; 3]);
+        assert_eq!([word(388), word(420), word(452)], [0x60, 0xe0, 0x1a0].map(U256::from));
+        assert_eq!([word(484), word(612), word(804)], [0x44, 0x84, 0xa4].map(U256::from));
+        assert_eq!(&data[516..520], &hex!("095ea7b3"));
+        assert_eq!(&data[644..648], &hex!("d4729c72"));
+        // SETTLE_ARGS = 648: merchant, token, amount, requestHash
+        assert_eq!((addr(648), addr(680), word(712)), (MERCHANT, TOKEN, amount()));
+        assert_eq!(&data[744..776], REQUEST.as_slice());
+        // CHARGE_AT = 836, 164 bytes: chargePayment(token, settlement, merchant, amount, requestHash)
+        assert_eq!(&data[836..840], &hex!("5d617d53"));
+        assert_eq!(IBiconomySessionModule::chargePaymentCall::SELECTOR, hex!("5d617d53"));
+        assert_eq!((addr(840), addr(872), addr(904)), (TOKEN, SETTLEMENT, MERCHANT));
+        assert_eq!((word(936), &data[968..1000]), (amount(), REQUEST.as_slice()));
+        assert!(data[1000..].iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn session_payment_round_trip() {
+        let data = encode_session_payment(MODULE, SETTLEMENT, &settle());
+        let decoded = decode_session_payment(&data, MODULE).unwrap();
+        assert_eq!((decoded.settlement, decoded.settle), (SETTLEMENT, settle()));
+        let approve = decoded.approve.unwrap();
+        assert_eq!((approve.token, approve.spender, approve.amount), (TOKEN, SETTLEMENT, amount()));
+        // The account ABI recognises it only when it knows the module.
+        let abi = BiconomyAbi::new(DEVNET).with_session_module(MODULE);
+        assert_eq!(abi.decode_payment(&data).unwrap(), decoded);
+        assert!(BiconomyAbi::new(DEVNET).decode_payment(&data).is_err());
+        let session = BiconomySessionAbi::new(DEVNET, MODULE);
+        let call = PaymentCall { settlement: SETTLEMENT, settle: settle() };
+        assert_eq!(session.encode_payment(&call), data);
+        assert_eq!(session.decode_payment(&data).unwrap(), decoded);
+        // An owner payment is not a session payment.
+        let owner = encode_payment_batch(TOKEN, SETTLEMENT, MERCHANT, amount(), REQUEST);
+        assert!(matches!(
+            decode_session_payment(&owner, MODULE),
+            Err(PaymentError::SessionCharge { .. })
+        ));
+        assert_eq!(abi.decode_payment(&owner).unwrap().settle, settle());
+    }
+
+    #[test]
+    fn session_payment_refuses_anything_else() {
+        let good = encode_session_payment(MODULE, SETTLEMENT, &settle());
+        let c = executeBatch_y6UCall::abi_decode(&good).unwrap();
+        let other = address!("0x7000000000000000000000000000000000000007");
+        let session_charge = |r: Result<DecodedPayment, PaymentError>| matches!(r, Err(PaymentError::SessionCharge { module }) if module == MODULE);
+        // another module, trailing bytes, a truncated batch, the plain executeBatch alias
+        assert!(matches!(
+            decode_session_payment(&good, other),
+            Err(PaymentError::SessionCharge { module }) if module == other
+        ));
+        let mut long = good.to_vec();
+        long.extend([0u8; 32]);
+        assert!(decode_session_payment(&long, MODULE).is_err());
+        let two = batch_y6u(c.dest[..2].to_vec(), c.value[..2].to_vec(), c.func[..2].to_vec());
+        assert!(session_charge(decode_session_payment(&two, MODULE)));
+        let plain =
+            executeBatchCall { dest: c.dest.clone(), value: c.value.clone(), func: c.func.clone() }
+                .abi_encode();
+        assert!(session_charge(decode_session_payment(&plain, MODULE)));
+        // value on any call
+        let mut value = c.value.clone();
+        value[2] = U256::from(1);
+        let data = batch_y6u(c.dest.clone(), value, c.func.clone());
+        assert!(matches!(
+            decode_session_payment(&data, MODULE),
+            Err(PaymentError::BatchValue { index: 1.., .. })
+                | Err(PaymentError::SessionCharge { .. })
+        ));
+        // a charge that differs from the payment, another function on the module
+        let mut func = c.func.clone();
+        func[2] = IBiconomySessionModule::chargePaymentCall {
+            token: TOKEN,
+            settlement: SETTLEMENT,
+            merchant: MERCHANT,
+            amount: U256::from(1),
+            requestHash: REQUEST,
+        }
+        .abi_encode()
+        .into();
+        assert!(session_charge(decode_session_payment(
+            &batch_y6u(c.dest.clone(), c.value.clone(), func),
+            MODULE
+        )));
+        let mut func = c.func.clone();
+        func[2] = IBiconomySessionModule::initForSmartAccountCall {}.abi_encode().into();
+        assert!(session_charge(decode_session_payment(
+            &batch_y6u(c.dest.clone(), c.value.clone(), func),
+            MODULE
+        )));
+        // the shared rules still speak for the first two calls
+        let mut func = c.func.clone();
+        func[0] = encode_approve(other, amount());
+        assert!(matches!(
+            decode_session_payment(&batch_y6u(c.dest.clone(), c.value.clone(), func), MODULE),
+            Err(PaymentError::Shape(_))
+        ));
+        for len in 0..good.len() {
+            assert!(decode_session_payment(&good[..len], MODULE).is_err(), "prefix {len}");
+        }
+    }
+
+    #[test]
+    fn install_and_session_signature_layout() {
+        let install = install_session_module_call(MODULE);
+        let call = setupAndEnableModuleCall::abi_decode(&install).unwrap();
+        assert_eq!(call.setupContract, MODULE);
+        assert_eq!(
+            call.setupData.as_ref(),
+            &IBiconomySessionModule::initForSmartAccountCall::SELECTOR
+        );
+        let sig = session_signature(&[0x02; 321], MODULE);
+        let decoded = decode_signature(&sig).unwrap();
+        assert_eq!(
+            (decoded.module_signature.as_ref(), decoded.validation_module),
+            (&[0x02; 321][..], MODULE)
+        );
+        // offset, module, length 321, then 321 bytes padded to 352
+        assert_eq!(sig.len(), 96 + 352);
+        assert_eq!(BiconomyAbi::new(DEVNET).signer_role(&sig), SignerRole::Session);
     }
 
     #[test]

@@ -204,6 +204,9 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
                 SessionHost::SafeModule(_) => {
                     anyhow::bail!("session grant --account safe is not available yet")
                 }
+                SessionHost::BiconomyModule(_) => {
+                    anyhow::bail!("session grants on Biconomy accounts are not in the CLI yet")
+                }
             };
             let mut scopes = Scopes::new()
                 .spend_cap(

@@ -89,6 +89,19 @@ async fn biconomy_contracts_hold_the_committed_code() -> anyhow::Result<()> {
     let skm = SessionKeyManager::new(b.session_key_manager, p);
     assert_eq!(skm.getSessionKeys(Address::ZERO).call().await?.merkleRoot, B256::ZERO);
 
+    // Our session module: the committed artifact at its CREATE2 address, bound to this ECDSA module.
+    let art = x402_aa_contracts::project_artifact("BiconomySessionModule")?;
+    let code = p.get_code_at(b.session_module).await?;
+    assert_eq!(Bytes::from(mask_immutables(&code, &[b.ecdsa_module])), art.deployed_bytecode);
+    let init = [art.bytecode.as_ref(), &b.ecdsa_module.into_word()[..]].concat();
+    assert_eq!(
+        b.session_module,
+        alloy::primitives::address!("0x4e59b44847b379578588920ca78fbf26c0b4956c")
+            .create2_from_code(B256::ZERO, &init)
+    );
+    let session_module = x402_aa_contracts::BiconomySessionModule::new(b.session_module, p);
+    assert_eq!(session_module.ECDSA_MODULE().call().await?, b.ecdsa_module);
+
     // The off-chain counterfactual address is the factory's.
     let deployment = b.deployment();
     for (owner, index) in [

@@ -59,6 +59,9 @@ pub struct Network {
     /// This project's `KernelSessionValidator`, which session keys on Kernel accounts pay
     /// through.
     kernel_session_validator: Option<Address>,
+    /// This project's `BiconomySessionModule`, which session keys on Biconomy accounts pay
+    /// through.
+    biconomy_session_module: Option<Address>,
 }
 
 /// The names [`Network::preset`] knows.
@@ -80,6 +83,8 @@ pub mod env {
     pub const PAYMASTER: &str = "X402_AA_PAYMASTER";
     /// This project's `KernelSessionValidator` (session keys on Kernel accounts).
     pub const KERNEL_SESSION_VALIDATOR: &str = "X402_AA_KERNEL_SESSION_VALIDATOR";
+    /// This project's `BiconomySessionModule` (session keys on Biconomy accounts).
+    pub const BICONOMY_SESSION_MODULE: &str = "X402_AA_BICONOMY_SESSION_MODULE";
     /// Prefix of the per-kind factory overrides.
     pub const FACTORY_PREFIX: &str = "X402_AA_FACTORY_";
 }
@@ -205,6 +210,9 @@ impl Network {
         if let Some(a) = address(env::KERNEL_SESSION_VALIDATOR)? {
             network.kernel_session_validator = Some(a);
         }
+        if let Some(a) = address(env::BICONOMY_SESSION_MODULE)? {
+            network.biconomy_session_module = Some(a);
+        }
         for kind in AccountKind::ALL {
             let var = factory_var(kind);
             let value = lookup(&var);
@@ -250,6 +258,7 @@ impl Network {
             safe: SafeDeployment::CANONICAL,
             biconomy: biconomy::Deployment::CANONICAL,
             kernel_session_validator: None,
+            biconomy_session_module: None,
         }
     }
 
@@ -302,6 +311,16 @@ impl Network {
         self.factories.insert(AccountKind::Biconomy, deployment.factory);
         self.biconomy = deployment;
         self
+    }
+
+    /// The `BiconomySessionModule` that session keys on Biconomy accounts pay through.
+    pub fn with_biconomy_session_module(mut self, module: Address) -> Self {
+        self.biconomy_session_module = Some(module);
+        self
+    }
+
+    pub fn biconomy_session_module(&self) -> Option<Address> {
+        self.biconomy_session_module
     }
 
     /// The `KernelSessionValidator` that session keys on Kernel accounts pay through.

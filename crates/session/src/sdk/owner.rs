@@ -9,7 +9,9 @@ use alloy::{
     providers::{DynProvider, Provider},
     signers::local::PrivateKeySigner,
 };
-use x402_aa::accounts::{AccountAbi, AccountConfig, AccountKind, KernelSessionAbi};
+use x402_aa::accounts::{
+    AccountAbi, AccountConfig, AccountKind, KernelSessionAbi, biconomy::Deployment,
+};
 use x402_aa_contracts::EntryPoint;
 use x402_aa_policy::SessionHost;
 
@@ -147,6 +149,8 @@ impl SessionOwner {
             AccountKind::SessionKeyAccount => self.network.connect().await?,
             // A Kernel account gets the validator installed by an owner transaction.
             AccountKind::Kernel => self.network.connect_with(Some(&self.key)).await?,
+            // A Biconomy account gets the module installed by an owner UserOperation.
+            AccountKind::Biconomy => self.network.connect_with(Some(&self.key)).await?,
             kind => return Err(SdkError::UnsupportedAccountKind { kind, role: "session grants" }),
         };
         let factory = self.network.require_factory(kind)?;
@@ -164,6 +168,26 @@ impl SessionOwner {
                 owner::install_kernel_sessions(&provider, self.address(), account, validator)
                     .await?;
                 (account, SessionHost::KernelValidator(validator), None)
+            }
+            AccountKind::Biconomy => {
+                let module = self.network.biconomy_session_module().ok_or(SdkError::Missing {
+                    what: "BiconomySessionModule",
+                    hint: "use Network::with_biconomy_session_module or \
+                           X402_AA_BICONOMY_SESSION_MODULE",
+                })?;
+                let deployment = Deployment { factory, ..self.network.biconomy_deployment() };
+                let account = deployment.account_address(self.address(), self.account_salt);
+                let init_code = deployment.init_code(self.address(), self.account_salt);
+                owner::deploy_account(&provider, self.address(), account, &init_code).await?;
+                owner::install_biconomy_sessions(
+                    &provider,
+                    &self.key,
+                    account,
+                    module,
+                    deployment.ecdsa_module,
+                )
+                .await?;
+                (account, SessionHost::BiconomyModule(module), None)
             }
             _ => {
                 let account = sender_address(
@@ -208,6 +232,9 @@ impl SessionOwner {
         );
         if let SessionHost::KernelValidator(validator) = host {
             file = file.in_kernel(validator);
+        }
+        if let SessionHost::BiconomyModule(module) = host {
+            file = file.in_biconomy(module);
         }
         Ok(GrantedSession { kind, file, key })
     }

@@ -2,6 +2,7 @@
 
 mod fixture;
 
+mod biconomy;
 mod budget;
 mod client;
 mod golden;
