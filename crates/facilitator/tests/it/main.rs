@@ -6,12 +6,14 @@ mod common;
 mod bad_input;
 mod batching;
 mod bundler;
+mod crash;
 mod exact;
 mod fallback;
 mod happy;
 mod idempotency;
 mod kernel_session;
 mod kinds;
+mod observability;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod recovery;
