@@ -9,6 +9,7 @@ mod bundler;
 mod crash;
 mod exact;
 mod fallback;
+mod flaws;
 mod happy;
 mod idempotency;
 mod kernel_session;
