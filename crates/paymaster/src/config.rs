@@ -83,13 +83,15 @@ impl fmt::Debug for PaymasterConfig {
 pub struct SponsorPolicy {
     /// If set, only these senders are sponsored.
     pub allowed_senders: Option<HashSet<Address>>,
-    /// If set, only ops whose calls (read by [`Self::account_kind`]'s ABI) go to these contracts
+    /// If set, only ops whose calls (read by [`Self::account_kinds`]' ABIs) go to these contracts
     /// are sponsored; callData of any other shape is refused because its targets cannot be known.
     /// Empty callData (a deploy-only op) calls nothing and passes.
     pub allowed_targets: Option<HashSet<Address>>,
-    /// The account contract family this paymaster sponsors (declared, not guessed from the op): its
-    /// ABI reads the targets and the payment of an op's callData.
-    pub account_kind: AccountKind,
+    /// The account contract families this paymaster sponsors (declared, not guessed): an op's
+    /// callData is read by the first of these ABIs that decodes it (their selectors differ, so
+    /// at most one family's shape fits). All known families by default, so one devnet paymaster
+    /// serves SimpleAccount, SessionKeyAccount, Kernel, Safe and Biconomy payers alike.
+    pub account_kinds: Vec<AccountKind>,
     /// Sponsor callData that is not an aa-native payment (`approve` + `settle`, or `settle`).
     ///
     /// Off by default: the simulation can tell whether a payment will execute (the settlement
@@ -138,7 +140,7 @@ impl Default for SponsorPolicy {
         Self {
             allowed_senders: None,
             allowed_targets: None,
-            account_kind: AccountKind::SimpleAccount,
+            account_kinds: AccountKind::ALL.to_vec(),
             sponsor_non_payments: false,
             max_gas_per_op: 2_000_000,
             max_pre_verification_gas: 150_000,

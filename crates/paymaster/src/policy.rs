@@ -9,7 +9,11 @@ use std::{
 };
 
 use alloy::primitives::{Address, B256, U256};
-use x402_aa::{UserOperation, accounts::AccountKind};
+use alloy::sol_types::SolCall;
+use x402_aa::{
+    UserOperation,
+    accounts::{AccountKind, kernel},
+};
 
 use crate::{PolicyViolation, SponsorPolicy};
 
@@ -30,7 +34,7 @@ pub(crate) fn check(op: &UserOperation, policy: &SponsorPolicy) -> Result<(), Po
         return Err(PolicyViolation::SenderNotAllowed(op.sender));
     }
     if let Some(allowed) = &policy.allowed_targets {
-        for target in call_targets(policy.account_kind, &op.call_data)? {
+        for target in call_targets(&policy.account_kinds, &op.call_data)? {
             if !allowed.contains(&target) {
                 return Err(PolicyViolation::TargetNotAllowed(target));
             }
@@ -38,7 +42,7 @@ pub(crate) fn check(op: &UserOperation, policy: &SponsorPolicy) -> Result<(), Po
     }
     if !policy.sponsor_non_payments
         && !op.call_data.is_empty()
-        && payment_of(policy.account_kind, op).is_none()
+        && payment_of(&policy.account_kinds, op).is_none()
     {
         return Err(PolicyViolation::NotAPayment);
     }
@@ -76,11 +80,30 @@ pub(crate) fn check(op: &UserOperation, policy: &SponsorPolicy) -> Result<(), Po
     Ok(())
 }
 
-/// The settlement contract and requestHash of a payment op, read by `kind`'s ABI; `None` for
-/// any other callData.
-pub(crate) fn payment_of(kind: AccountKind, op: &UserOperation) -> Option<(Address, B256)> {
-    let payment = kind.abi().decode_payment(&op.call_data).ok()?;
+/// The settlement contract and requestHash of a payment op, read by the first of `kinds`' ABIs
+/// that decodes it; `None` for any other callData.
+pub(crate) fn payment_of(kinds: &[AccountKind], op: &UserOperation) -> Option<(Address, B256)> {
+    let payment = kinds
+        .iter()
+        .find_map(|k| k.abi().decode_payment(&op.call_data).ok())
+        .or_else(|| kernel_session_payment(kinds, &op.call_data))?;
     Some((payment.settlement, payment.settle.request_hash))
+}
+
+/// A Kernel session payment: the batch payment plus the session validator's `chargePayment`
+/// (`kernel::encode_session_payment`, byte for byte). The validator is read from the third
+/// call: which validator charges the session is the account's business; whether the payment
+/// settles is what the simulation establishes.
+fn kernel_session_payment(
+    kinds: &[AccountKind],
+    call_data: &[u8],
+) -> Option<x402_aa::DecodedPayment> {
+    if !kinds.contains(&AccountKind::Kernel) {
+        return None;
+    }
+    let batch = kernel::IKernel::executeBatchCall::abi_decode(call_data).ok()?;
+    let validator = batch.calls.get(2)?.to;
+    kernel::decode_session_payment(call_data, validator).ok()
 }
 
 /// The most `op` can cost the paymaster's deposit: the EntryPoint's prefund for an op with a
@@ -93,13 +116,15 @@ pub(crate) fn max_cost(op: &UserOperation) -> U256 {
         .saturating_mul(op.max_fee_per_gas)
 }
 
-/// The contracts an account of `kind` calls with `call_data`.
+/// The contracts an account of one of `kinds` calls with `call_data`.
 pub(crate) fn call_targets(
-    kind: AccountKind,
+    kinds: &[AccountKind],
     call_data: &[u8],
 ) -> Result<Vec<Address>, PolicyViolation> {
-    kind.abi().call_targets(call_data).ok_or_else(|| PolicyViolation::UnrecognisedCallData {
-        selector: call_data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(Into::into),
+    kinds.iter().find_map(|k| k.abi().call_targets(call_data)).ok_or_else(|| {
+        PolicyViolation::UnrecognisedCallData {
+            selector: call_data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(Into::into),
+        }
     })
 }
 

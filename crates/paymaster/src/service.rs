@@ -261,7 +261,7 @@ impl PaymasterService {
                 entry_point: inner.entry_point,
                 placeholder: &inner.placeholder,
             };
-            simulation.run(&probe, policy::payment_of(inner.policy.account_kind, op)).await
+            simulation.run(&probe, policy::payment_of(&inner.policy.account_kinds, op)).await
         };
         let (hash, simulated) = tokio::join!(hash, simulated);
         simulated?;

@@ -122,12 +122,16 @@ async fn cross_resource_substitution_is_refused() -> anyhow::Result<()> {
     assert_eq!(env.devnet.token_balance(payer.sender()).await?, payer_before, "payer untouched");
     assert_eq!(env.merchant_balance().await?, merchant_before, "merchant untouched");
 
-    // Settled where it was signed for, it is spent: presented again, anywhere, it pays nothing.
+    // Settled where it was signed for, it is spent: presented again it is a replay to /verify,
+    // and /settle repeats the one settlement's answer without paying again. (The requirements
+    // name no resource, so the same merchant's other resource at the same price asks for exactly
+    // these requirements: "again" is that case too.)
     let (_, s) = f.settle(&for_a).await?;
     assert_eq!(s["success"], true, "{s}");
-    // (The requirements name no resource, so the same merchant's other resource at the same
-    // price asks for exactly these requirements: "again" is that case too.)
-    refused(&f, "A's payload again", &for_a, "replay").await?;
+    let (_, v) = f.verify(&for_a).await?;
+    assert_eq!(v["invalidReason"], "replay", "{v}");
+    let (_, again) = f.settle(&for_a).await?;
+    assert_eq!(again, s, "the recorded settlement, not a second one");
     assert_eq!(receipts(&env, paid.request_hash).await?, 1);
     assert_eq!(env.merchant_balance().await? - merchant_before, U256::from(USD / 10));
     assert_eq!(
