@@ -284,7 +284,7 @@ mod tests {
         not_payment.call_data = Bytes::new();
         assert_eq!(reason(&not_payment), Ok(()), "deploy-only ops execute nothing");
 
-        assert_eq!(payment_of(AccountKind::SimpleAccount, &op), Some((SETTLEMENT, B256::ZERO)));
+        assert_eq!(payment_of(&[AccountKind::SimpleAccount], &op), Some((SETTLEMENT, B256::ZERO)));
         // (200k + 3·50k + 50k) · 1 gwei
         assert_eq!(max_cost(&op), U256::from(400_000u64 * 1_000_000_000));
         let mut huge = op.clone();
@@ -295,15 +295,15 @@ mod tests {
     #[test]
     fn call_targets_of_account_calls() {
         assert_eq!(
-            call_targets(AccountKind::SimpleAccount, &op().call_data),
+            call_targets(&[AccountKind::SimpleAccount], &op().call_data),
             Ok(vec![TOKEN, SETTLEMENT])
         );
         let single = x402_aa::encode_execute(SETTLEMENT, U256::ZERO, Bytes::new());
-        assert_eq!(call_targets(AccountKind::SimpleAccount, &single), Ok(vec![SETTLEMENT]));
-        assert_eq!(call_targets(AccountKind::SimpleAccount, &[]), Ok(vec![]));
+        assert_eq!(call_targets(&[AccountKind::SimpleAccount], &single), Ok(vec![SETTLEMENT]));
+        assert_eq!(call_targets(&[AccountKind::SimpleAccount], &[]), Ok(vec![]));
         for bad in [&[0xde, 0xad][..], &[0xde, 0xad, 0xbe, 0xef, 0], &single[..40]] {
             assert_eq!(
-                call_targets(AccountKind::SimpleAccount, bad).map_err(|v| v.reason()),
+                call_targets(&[AccountKind::SimpleAccount], bad).map_err(|v| v.reason()),
                 Err("unrecognised_call_data"),
                 "{bad:?}"
             );

@@ -310,7 +310,7 @@ async fn settling_the_request_hash_first_denies_nothing() -> anyhow::Result<()> 
     let b = body(&paid, &accepted);
     let front_run = env
         .devnet
-        .handle_ops(&[paid.payload.payload.user_op.clone()], griefer)
+        .handle_ops(std::slice::from_ref(&paid.payload.payload.user_op), griefer)
         .await?
         .into_included()?;
     let tx = front_run.receipt.transaction_hash;

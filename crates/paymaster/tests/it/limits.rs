@@ -213,7 +213,9 @@ async fn ops_per_session_and_per_account() -> anyhow::Result<()> {
 /// approval is charged its worst case, so the ops that land cost less than the budget.
 #[tokio::test]
 async fn wei_budget_bounds_the_deposit_spent() -> anyhow::Result<()> {
-    let budget = U256::from(10u64.pow(18)); // 1 ETH: a handful of ops at ~200 gwei
+    // 0.01 ETH: a handful of ops at the devnet's ~1-2 gwei fees (each approval is charged
+    // (callGas + 3 * verificationGas + preVerificationGas) * maxFeePerGas, ~1.5e15 wei).
+    let budget = U256::from(10u64.pow(16));
     let env =
         start(policy(Budget { max_ops: None, max_wei: Some(budget) }, Budget::UNLIMITED)).await?;
     let devnet = &env.devnet;
