@@ -1,6 +1,7 @@
 //! `x402-aa demo`: the whole story on a local chain with the real EntryPoint v0.6. An owner grants
 //! "10 USDT/day, max 1 USDT per payment, merchant X only, 24 h"; an agent buys paid calls until the cap
-//! refuses it, at every layer; the owner revokes; the agent is refused again. Exits 0 only if every
+//! refuses it, at every layer (SDK, paymaster, facilitator, chain); the owner revokes; the agent is
+//! refused again. Exits 0 only if every
 //! step happened as expected.
 
 use std::{sync::Arc, time::Duration};
@@ -17,14 +18,15 @@ use x402_aa::{
     x402::{AaNativeExtra, AaNativeRequirements},
 };
 use x402_aa_devnet::{Devnet, HandleOpsOutcome};
-use x402_aa_rpc::PaymasterClient;
+use x402_aa_paymaster::{PaymasterService, SponsorPolicy, code::PAYMASTER_REJECTED};
+use x402_aa_rpc::{PaymasterClient, RpcError};
 use x402_aa_session::{
     Scopes,
     accounts::UncheckedSessionAccount,
     client::{AaNativeScheme, X402PayingClient},
     ledger::{ChainSessionStatus, Ledger, OnChainState},
     owner, per_day,
-    signer::{PaidRequest, PaymentSigner, SignedPayment},
+    signer::{PaidRequest, PaymentSigner, SignedPayment, SignerError},
 };
 use x402_aa_stack::{LocalStack, StackOptions};
 
@@ -112,10 +114,23 @@ pub(crate) async fn run(out: &Out, kind: SessionAccount) -> anyhow::Result<()> {
     let agent = X402PayingClient::builder()
         .register(AaNativeScheme::with_ledger(agent_signer, provider.clone(), ledger.clone())?)
         .build();
-    // The same key with the SDK's checks taken out: what a buggy or hostile agent could sign.
-    let rogue = PaymentSigner::new(UncheckedSessionAccount(session), provider.clone())
+    // The same key with the SDK's checks taken out: what a buggy or hostile agent could sign,
+    // asking the stack's paymaster for gas like the agent does.
+    let rogue = PaymentSigner::new(UncheckedSessionAccount(session.clone()), provider.clone())
         .await?
         .paymaster(paymaster_client()?, API_KEY);
+    // That paymaster simulates every op before it signs and so refuses over-cap payments. A
+    // sponsor that signs without simulating (the same VerifyingPaymaster and signer, simulation
+    // off) shows that the facilitator and the account refuse them on their own.
+    let careless = PaymasterService::new(
+        x402_aa_stack::paymaster_config(&devnet, API_KEY)
+            .with_policy(SponsorPolicy { simulate: false, ..SponsorPolicy::default() }),
+    )?
+    .bind(([127, 0, 0, 1], 0).into())
+    .await?;
+    let rogue_sponsored = PaymentSigner::new(UncheckedSessionAccount(session), provider.clone())
+        .await?
+        .paymaster(PaymasterClient::new(&careless.url())?, API_KEY);
 
     let price = U256::from(USD);
     let accepted = requirements(chain_id, merchant, a.token, a.settlement, price);
@@ -155,14 +170,28 @@ pub(crate) async fn run(out: &Out, kind: SessionAccount) -> anyhow::Result<()> {
         sdk_refusal.reason()
     ));
 
-    // 2. A payment signed past the cap anyway is refused by the facilitator's checks and the chain.
-    let over = rogue
-        .pay(
-            &accepted,
-            &PaidRequest { method: "GET".into(), url: "http://merchant.local/joke?rogue".into() },
-        )
+    // 2. A payment signed past the cap anyway is refused by the paymaster (its simulation runs
+    //    the account's own checks), the facilitator's checks and the chain.
+    let rogue_request =
+        PaidRequest { method: "GET".into(), url: "http://merchant.local/joke?rogue".into() };
+    let err = rogue
+        .pay(&accepted, &rogue_request)
         .await
-        .context("the rogue signer has no ledger and should sign")?;
+        .err()
+        .context("the paymaster sponsored an over-cap payment")?;
+    let (paymaster_reason, paymaster_detail) = paymaster_refusal(&err)?;
+    ensure!(
+        paymaster_reason == "simulation_failed" && paymaster_detail.contains("over period cap"),
+        "paymaster said {paymaster_reason}: {paymaster_detail}"
+    );
+    out.say(format!(
+        "  paymaster refused to sponsor the over-cap payment: {paymaster_reason} ({paymaster_detail})"
+    ));
+    let over = rogue_sponsored
+        .pay(&accepted, &rogue_request)
+        .await
+        .context("the rogue signer has no ledger and a sponsor that does not simulate")?;
+    out.say("  signed anyway with gas from a sponsor that does not simulate:");
     let facilitator_reason = verify(&http, &facilitator, &over, &accepted).await?;
     ensure!(
         facilitator_reason == "spend_cap_exceeded",
@@ -245,11 +274,26 @@ pub(crate) async fn run(out: &Out, kind: SessionAccount) -> anyhow::Result<()> {
             "spent": state.lifetime_spent.to_string(),
             "merchantReceived": merchant_balance.to_string(),
             "txs": rows.iter().filter_map(|r| r.tx).collect::<Vec<_>>(),
-            "refusals": { "sdk": ["spend_cap_exceeded", "session_revoked"], "facilitator": ["spend_cap_exceeded", "session_revoked"], "chain": ["over period cap", "revoked"] },
+            "refusals": { "sdk": ["spend_cap_exceeded", "session_revoked"], "paymaster": [paymaster_reason], "facilitator": ["spend_cap_exceeded", "session_revoked"], "chain": ["over period cap", "revoked"] },
         }),
     );
+    careless.shutdown().await?;
     stack.shutdown().await?;
     Ok(())
+}
+
+/// The paymaster's reason (`error.data.reason`) and message for a refused sponsorship.
+fn paymaster_refusal(err: &SignerError) -> anyhow::Result<(String, String)> {
+    match err {
+        SignerError::Rpc(RpcError::JsonRpc { code: PAYMASTER_REJECTED, message, data, .. }) => {
+            let reason = data
+                .as_ref()
+                .and_then(|d| d["reason"].as_str())
+                .context("paymaster refusal without data.reason")?;
+            Ok((reason.to_owned(), message.clone()))
+        }
+        other => bail!("expected the paymaster's refusal, got {other}"),
+    }
 }
 
 /// The facilitator's `/verify` answer for a payload: "valid" or its invalidReason.

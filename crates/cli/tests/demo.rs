@@ -9,8 +9,8 @@ fn demo_runs_the_whole_story() {
 }
 
 /// The same story from a Kernel v2.4 account whose session key pays through the
-/// KernelSessionValidator: paid to the cap, refused by the SDK, the facilitator and the chain,
-/// revoked, refused again.
+/// KernelSessionValidator: paid to the cap, refused by the SDK, the paymaster, the facilitator and
+/// the chain, revoked, refused again.
 #[test]
 fn demo_runs_the_whole_story_on_kernel() {
     demo(&["--account", "kernel"]);
@@ -33,6 +33,9 @@ fn demo(extra: &[&str]) {
     assert_eq!(summary["spent"], "10000000");
     assert_eq!(summary["merchantReceived"], "10000000");
     assert_eq!(summary["txs"].as_array().map(Vec::len), Some(10));
+    // The over-cap payment is refused by every layer, the sponsor's simulation included.
+    assert_eq!(summary["refusals"]["paymaster"][0], "simulation_failed");
+    assert_eq!(summary["refusals"]["facilitator"][0], "spend_cap_exceeded");
 }
 
 #[test]

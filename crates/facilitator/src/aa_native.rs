@@ -8,7 +8,8 @@
 //!    response; a row `in_flight` elsewhere answers `in_flight`; a submitted failure whose op
 //!    may have landed is first resolved from the chain;
 //! 4. claim the requestHash `in_flight` (atomic; the loser answers as in 3);
-//! 5. re-verify against the chain (replay, session scope, simulation);
+//! 5. re-verify against the chain (replay, session scope, simulation); a `replay` because this
+//!    very op already landed through someone else's bundle is answered as its settlement;
 //! 6. mark the row submitted, submit (bundler or direct), wait within the bound;
 //! 7. record `settled` / `failed` (`user_op_failed` + revert reason, `bundler_error`,
 //!    `receipt_timeout`) with the response, and answer it.
@@ -223,6 +224,17 @@ impl AaNative {
         }
 
         if let Err(r) = verify::check_chain(&self.net, &*self.store, req, decoded, false).await {
+            if matches!(r, Rejection::Replay(_))
+                && let Ok(Some(landed)) =
+                    self.net.find_landed(user_op_hash, request_hash, None).await
+                && landed.success
+            {
+                // This very op was bundled by someone else first (anyone who saw the payload can
+                // submit it): the payment happened exactly as signed, so it is this payment's
+                // settlement, not a replay. Answering `replay` would leave the payer charged and
+                // the merchant refusing to serve what it was paid for.
+                return self.record_landed(request_hash, user_op_hash, payer, &landed).await;
+            }
             return self.record_failure(request_hash, user_op_hash, payer, &r, false, None).await;
         }
         if let Err(e) =

@@ -250,7 +250,8 @@ pub enum SubmissionConfig {
         /// Most ops in one `handleOps`.
         #[serde(default = "default_max_batch")]
         max_batch: usize,
-        /// How long the first op of a batch waits for company.
+        /// How long the first op of an idle submitter waits for company; 0 (the default) sends
+        /// it at once. Ops arriving while a bundle is in flight always share the next one.
         #[serde(default = "default_max_wait_ms")]
         max_wait_ms: u64,
     },
@@ -572,7 +573,7 @@ fn default_max_batch() -> usize {
     8
 }
 fn default_max_wait_ms() -> u64 {
-    30
+    0
 }
 
 #[cfg(test)]
@@ -611,7 +612,7 @@ mod tests {
         assert_eq!(ids, [31337, 689]);
         assert!(matches!(
             config.chains["eip155:31337"].submission,
-            SubmissionConfig::Direct { max_batch: 4, max_wait_ms: 30, .. }
+            SubmissionConfig::Direct { max_batch: 4, max_wait_ms: 0, .. }
         ));
         config
             .apply_env_from(lookup(&[

@@ -14,6 +14,7 @@
 //! - [`payment_id`]: the x402 `payment-identifier` extension (idempotent `/settle` by client id).
 //! - [`server`]: the axum routes and the HTTP status rules.
 //! - [`reason`]: every reason string this facilitator answers with.
+//! - [`metrics`]: Prometheus metrics at `GET /metrics`.
 //!
 //! ```no_run
 //! # async fn run() -> x402_aa_facilitator::Result<()> {
@@ -31,6 +32,7 @@ pub mod chain;
 pub mod config;
 mod error;
 pub mod exact;
+pub mod metrics;
 pub mod payment_id;
 pub mod reason;
 pub mod scheme;

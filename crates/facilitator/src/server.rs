@@ -7,6 +7,7 @@
 //! | `POST /settle` | x402 `SettlementResponse` (`success`, `transaction`, `network`, `payer`, `errorReason?`, `errorMessage?`) |
 //! | `GET /supported` | `{kinds, extensions, signers}` for every registered scheme and chain |
 //! | `GET /health` | `/supported`'s body when the registry answers, else 503 |
+//! | `GET /metrics` | Prometheus metrics, OpenMetrics text ([`crate::metrics`]) |
 //! | `GET /verify`, `GET /settle`, `GET /` | x402-rs' descriptions and greeting |
 //!
 //! HTTP statuses follow the official TypeScript facilitator: every verdict of a scheme is
@@ -77,7 +78,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/settle", get(handlers::get_settle_info).post(post_settle))
         .route("/supported", get(get_supported))
         .route("/health", get(get_health))
+        .route("/metrics", get(crate::metrics::get_metrics))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)
 }
 

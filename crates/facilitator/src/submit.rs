@@ -5,6 +5,7 @@
 
 use std::{
     collections::{HashSet, VecDeque},
+    sync::LazyLock,
     time::Duration,
 };
 
@@ -128,10 +129,11 @@ impl BundlerJob<'_> {
 /// Direct mode: a queue in front of one task that bundles ops into `handleOps` transactions
 /// sent from the facilitator's key, with the facilitator as beneficiary.
 ///
-/// A batch waits at most `max_wait` for company and holds at most `max_batch` ops, one per
-/// sender: SessionKeyAccount executes only the op of a sender that validated last in a bundle
-/// (and ERC-7562 mempools allow one op per unstaked sender per bundle), so a second op of the
-/// same sender waits for the next batch. Before sending, the batch is simulated with `eth_call`;
+/// An op goes out at once when no bundle is in flight; ops that arrive while one is share the
+/// next (a positive `max_wait` also lets the first op of an idle task wait for company). A batch
+/// holds at most `max_batch` ops, one per sender: SessionKeyAccount executes only the op of a
+/// sender that validated last in a bundle (and ERC-7562 mempools allow one op per unstaked
+/// sender per bundle), so a second op of the same sender waits for the next batch. Before sending, the batch is simulated with `eth_call`;
 /// an op the EntryPoint refuses (`FailedOp(i, reason)`) is answered and dropped, the rest retried.
 /// Batches go out one at a time, so the key's nonce never races.
 #[derive(Debug, Clone)]
@@ -209,6 +211,10 @@ struct Worker {
 }
 
 impl Worker {
+    /// Submits at once when idle; ops that arrive while a bundle is in flight queue up and go
+    /// out together in the next one, so batching costs no latency and appears exactly when
+    /// load does. A positive `max_wait` additionally lets the first op of an idle submitter
+    /// wait for company (fewer, larger bundles where each transaction is expensive).
     async fn run(self, mut rx: mpsc::Receiver<Job>) {
         let max_batch = self.config.max_batch.max(1);
         let mut pending: VecDeque<Job> = VecDeque::new();
@@ -223,15 +229,26 @@ impl Worker {
                     None => return,
                 }
             }
-            let deadline = tokio::time::Instant::now() + self.config.max_wait;
-            while open && distinct_senders(&pending) < max_batch {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(job)) => pending.push_back(job),
-                    Ok(None) => open = false,
-                    Err(_) => break,
+            // Whatever queued while the previous bundle was in flight joins without waiting.
+            while open {
+                match rx.try_recv() {
+                    Ok(job) => pending.push_back(job),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                }
+            }
+            if !self.config.max_wait.is_zero() {
+                let deadline = tokio::time::Instant::now() + self.config.max_wait;
+                while open && distinct_senders(&pending) < max_batch {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(job)) => pending.push_back(job),
+                        Ok(None) => open = false,
+                        Err(_) => break,
+                    }
                 }
             }
             let batch = take_batch(&mut pending, max_batch);
+            crate::metrics::queue_depth(pending.len() + rx.len());
             self.run_batch(batch).await;
         }
     }
@@ -308,20 +325,24 @@ impl Worker {
 
     async fn send(&self, jobs: Vec<Job>) {
         let tx = self.handle_ops_tx(&jobs);
+        halt_point("before_send").await;
         let tx_hash = match self.sender.send_transaction(tx).await {
             Ok(pending) => *pending.tx_hash(),
             Err(e) => {
                 // An error answer means the node refused the transaction; anything else (a
                 // timeout) may hide a transaction that was accepted.
                 let maybe_sent = e.as_error_resp().is_none();
+                crate::metrics::bundle(jobs.len(), "refused");
                 let message = format!("sending handleOps failed: {e}");
                 reply_all(jobs, |_| Submitted::Refused { message: message.clone(), maybe_sent });
                 return;
             }
         };
+        halt_point("after_send").await;
         let receipt = match self.wait_for_receipt(tx_hash).await {
             Some(receipt) => receipt,
             None => {
+                crate::metrics::bundle(jobs.len(), "pending");
                 let message = format!(
                     "handleOps transaction {tx_hash} has no receipt after {:?}",
                     self.config.receipt_timeout
@@ -331,10 +352,13 @@ impl Worker {
             }
         };
         if !receipt.status() {
+            crate::metrics::bundle(jobs.len(), "reverted");
             let message = format!("handleOps transaction {tx_hash} reverted");
             reply_all(jobs, |_| Submitted::Refused { message: message.clone(), maybe_sent: false });
             return;
         }
+        halt_point("after_receipt").await;
+        crate::metrics::bundle(jobs.len(), "landed");
         let block_number = receipt.block_number.unwrap_or_default();
         let logs: Vec<alloy::primitives::Log> =
             receipt.inner.logs().iter().map(|l| l.inner.clone()).collect();
@@ -378,6 +402,22 @@ impl Worker {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(500));
         }
+    }
+}
+
+/// The environment variable naming a [`halt_point`] to stop at.
+pub const HALT_AT_ENV: &str = "X402_AA_FACILITATOR_HALT_AT";
+
+static HALT_AT: LazyLock<Option<String>> = LazyLock::new(|| std::env::var(HALT_AT_ENV).ok());
+
+/// Fault injection for crash tests: when [`HALT_AT_ENV`] names `point` (`before_send`,
+/// `after_send`, `after_receipt`), the submission task logs that it reached it and never moves
+/// on, so a test can SIGKILL the process exactly there: before the bundle is sent, after it was
+/// sent, after its receipt was read but before any caller (and so the registry) learnt of it.
+async fn halt_point(point: &str) {
+    if HALT_AT.as_deref() == Some(point) {
+        tracing::error!(target: "x402_aa::facilitator", "halt point {point} reached; waiting to be killed");
+        std::future::pending::<()>().await;
     }
 }
 

@@ -175,8 +175,14 @@ pub async fn check_chain(
     let registry = async {
         if registry_replay { check_registry(net, store, request_hash).await } else { Ok(()) }
     };
-    let (registry, probe) = tokio::join!(registry, net.probe(op, request_hash));
+    // The probe reads `isSettled` only after the op ran, so a requestHash someone else settled
+    // first (with their own tokens) would look paid by this op: read it before, in parallel.
+    let (registry, probe, settled_before) =
+        tokio::join!(registry, net.probe(op, request_hash), net.is_settled(request_hash));
     registry?;
+    if settled_before? {
+        return Err(Rejection::Replay(format!("requestHash {request_hash} is already settled")));
+    }
     let probe_refusal = match probe {
         Ok(Probe::Settles(head)) => return Ok(Checked { user_op_hash, head }),
         Ok(Probe::DoesNotSettle) => {

@@ -2,7 +2,10 @@
 
 use std::{collections::HashSet, fmt, num::NonZeroU32};
 
-use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use alloy::{
+    primitives::{Address, U256},
+    signers::local::PrivateKeySigner,
+};
 use x402_aa::{ENTRY_POINT_V06, accounts::AccountKind};
 
 /// Everything [`crate::PaymasterService::new`] needs.
@@ -65,25 +68,50 @@ impl fmt::Debug for PaymasterConfig {
     }
 }
 
-/// Which ops the paymaster agrees to pay for.
+/// Which ops the paymaster agrees to pay for, and how much.
 ///
-/// Checked in the order of the fields below; the first failing rule is the one reported.
+/// Every op the EntryPoint validates is paid from the paymaster's deposit, even when its
+/// execution reverts, and `preVerificationGas` and the fees go to whoever bundles it. So a
+/// session-key holder running its own bundler could drain the deposit with ops certain to revert,
+/// a huge `preVerificationGas` or a priority fee it collects itself. The policy closes each door:
+/// static rules on the op, a simulation of the op before signing, and budgets per account and
+/// per session.
+///
+/// Checked in the order of the fields below; the first failing rule is the one reported
+/// ([`crate::PolicyViolation`], one reason string each).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SponsorPolicy {
     /// If set, only these senders are sponsored.
     pub allowed_senders: Option<HashSet<Address>>,
-    /// If set, only ops whose calls (read by [`Self::account_kind`]'s ABI) go to these contracts
+    /// If set, only ops whose calls (read by [`Self::account_kinds`]' ABIs) go to these contracts
     /// are sponsored; callData of any other shape is refused because its targets cannot be known.
     /// Empty callData (a deploy-only op) calls nothing and passes.
     pub allowed_targets: Option<HashSet<Address>>,
-    /// The account contract family this paymaster sponsors (declared, not guessed from the op): its
-    /// ABI reads the targets of an op's callData.
-    pub account_kind: AccountKind,
+    /// The account contract families this paymaster sponsors (declared, not guessed): an op's
+    /// callData is read by the first of these ABIs that decodes it (their selectors differ, so
+    /// at most one family's shape fits). All known families by default, so one devnet paymaster
+    /// serves SimpleAccount, SessionKeyAccount, Kernel, Safe and Biconomy payers alike.
+    pub account_kinds: Vec<AccountKind>,
+    /// Sponsor callData that is not an aa-native payment (`approve` + `settle`, or `settle`).
+    ///
+    /// Off by default: the simulation can tell whether a payment will execute (the settlement
+    /// records its requestHash) but not whether an arbitrary call will, and an op whose execution
+    /// reverts still costs the deposit its gas. Empty callData executes nothing and always passes.
+    pub sponsor_non_payments: bool,
     /// Cap on `callGasLimit + verificationGasLimit + preVerificationGas`, measured after
     /// `verificationGasLimit` has been raised to [`Self::min_verification_gas_limit`].
     pub max_gas_per_op: u64,
+    /// Cap on `preVerificationGas`, which the EntryPoint pays to the bundler in full whatever the
+    /// op uses: the field a bundler-operating caller would inflate to turn the deposit into its
+    /// own income.
+    pub max_pre_verification_gas: u64,
     /// Cap on `maxFeePerGas`, in wei; with the gas cap it bounds what one op can cost the deposit.
     pub max_fee_per_gas: u128,
+    /// Cap on `maxPriorityFeePerGas`, in wei. The op pays `min(maxFee, baseFee + priority)` per
+    /// gas to the bundler; a priority fee near the max fee lets a bundler that pays a lower
+    /// price for its own transaction pocket the difference on every unit of gas. An op whose
+    /// priority fee exceeds its max fee is refused as malformed.
+    pub max_priority_fee_per_gas: u128,
     /// Floor for the returned `verificationGasLimit`.
     ///
     /// In v0.6 the paymaster's validation runs on what the account's validation left of the
@@ -93,6 +121,13 @@ pub struct SponsorPolicy {
     /// room for accounts with heavier validation. Ops below the floor are raised to it; ops at
     /// or above it are echoed unchanged.
     pub min_verification_gas_limit: u64,
+    /// Run the op through `EntryPoint.simulateHandleOp` (validation and execution, with the
+    /// paymaster's approval in place) before signing, and refuse it unless validation passes
+    /// and a payment's settlement records its requestHash. On by default; off only for tests
+    /// that need approvals of ops the chain will refuse.
+    pub simulate: bool,
+    /// Budgets per account and per session, charged with each approval's worst-case cost.
+    pub limits: SponsorLimits,
     /// How long a sponsorship stays usable: `validUntil = now + validity_seconds`.
     pub validity_seconds: u64,
     /// Sponsorships granted per sender in any 60 s window; `None` disables the limit. NERO's
@@ -105,12 +140,63 @@ impl Default for SponsorPolicy {
         Self {
             allowed_senders: None,
             allowed_targets: None,
-            account_kind: AccountKind::SimpleAccount,
+            account_kinds: AccountKind::ALL.to_vec(),
+            sponsor_non_payments: false,
             max_gas_per_op: 2_000_000,
+            max_pre_verification_gas: 150_000,
             max_fee_per_gas: 100_000_000_000,
+            max_priority_fee_per_gas: 2_000_000_000,
             min_verification_gas_limit: 150_000,
+            simulate: true,
+            limits: SponsorLimits::default(),
             validity_seconds: 600,
             rate_limit_per_sender_per_minute: NonZeroU32::new(30),
         }
     }
+}
+
+/// Sponsorship budgets over fixed periods of chain time (period `n` covers
+/// `[n·period_seconds, (n+1)·period_seconds)`).
+///
+/// Every approval is charged when it is signed, with the most its op can cost the deposit:
+/// `(callGasLimit + 3·verificationGasLimit + preVerificationGas) · maxFeePerGas` (the
+/// EntryPoint's own prefund with a paymaster). So the sum of what the approvals of one period can
+/// ever cost stays within the wei budget, whether the ops land, revert or are never sent. Refused
+/// requests cost nothing.
+///
+/// An op counts against its account, and a session op (its signature placeholder decodes as a
+/// session signature, `x402_aa_policy::SessionOpSignature`) also against its session. The
+/// VerifyingPaymaster's hash covers every op field except `signature`, so a caller can name a
+/// different session (or none) in the placeholder than in the op it finally sends: the account
+/// budget is the bound that holds against a lying caller, the session budget keeps honest
+/// sessions of one account from starving each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SponsorLimits {
+    pub period_seconds: u64,
+    pub per_account: Budget,
+    pub per_session: Budget,
+}
+
+impl Default for SponsorLimits {
+    /// Per hour: 1000 ops and 10 ETH per account, 500 ops and 5 ETH per session; generous for a
+    /// devnet, where the deposit is 100 ETH.
+    fn default() -> Self {
+        let eth = U256::from(10u64.pow(18));
+        Self {
+            period_seconds: 3600,
+            per_account: Budget { max_ops: Some(1000), max_wei: Some(eth * U256::from(10)) },
+            per_session: Budget { max_ops: Some(500), max_wei: Some(eth * U256::from(5)) },
+        }
+    }
+}
+
+/// A budget for one period; `None` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Budget {
+    pub max_ops: Option<u64>,
+    pub max_wei: Option<U256>,
+}
+
+impl Budget {
+    pub const UNLIMITED: Self = Self { max_ops: None, max_wei: None };
 }

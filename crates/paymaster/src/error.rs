@@ -1,6 +1,8 @@
 //! Errors: [`Error`] for configuring and running the service, [`SponsorError`] for what a
 //! JSON-RPC caller is told, [`PolicyViolation`] for why an op is not sponsored.
 
+use std::fmt;
+
 use alloy::primitives::{Address, Selector, U256};
 
 /// The crate's result type.
@@ -164,11 +166,39 @@ pub enum PolicyViolation {
     #[error("call target {0} is not on the allow list")]
     TargetNotAllowed(Address),
     #[error(
+        "callData is not an aa-native payment (approve + settle); only payments are sponsored, because only their execution can be simulated to success"
+    )]
+    NotAPayment,
+    #[error(
         "callGasLimit + verificationGasLimit + preVerificationGas = {total} exceeds the per-op limit {max}"
     )]
     GasTooHigh { total: U256, max: u64 },
+    #[error("preVerificationGas {pre_verification_gas} exceeds the cap {cap}")]
+    PreVerificationGasTooHigh { pre_verification_gas: U256, cap: u64 },
     #[error("maxFeePerGas {max_fee_per_gas} exceeds the cap {cap}")]
     FeeTooHigh { max_fee_per_gas: U256, cap: u128 },
+    #[error("maxPriorityFeePerGas {priority} exceeds maxFeePerGas {max_fee_per_gas}")]
+    PriorityFeeAboveMaxFee { priority: U256, max_fee_per_gas: U256 },
+    #[error("maxPriorityFeePerGas {priority} exceeds the cap {cap}")]
+    PriorityFeeTooHigh { priority: U256, cap: u128 },
+    /// `simulateHandleOp` refused the op in validation (`FailedOp`: the EntryPoint's `AAxx`
+    /// reason, with the account's revert string where it gave one).
+    #[error("simulation: the EntryPoint refuses the op: {0}")]
+    SimulationFailed(String),
+    /// Validation passes but execution would not pay: the deposit would be charged for nothing.
+    #[error("simulation: the op validates but its execution would revert: {0}")]
+    ExecutionWouldRevert(String),
+    #[error(
+        "{scope} sponsorship limit reached: {used} of {limit} {kind} used this period, this op needs {requested}; the next period starts in {retry_after_secs} s"
+    )]
+    LimitReached {
+        scope: LimitScope,
+        kind: LimitKind,
+        limit: U256,
+        used: U256,
+        requested: U256,
+        retry_after_secs: u64,
+    },
 }
 
 impl PolicyViolation {
@@ -177,8 +207,68 @@ impl PolicyViolation {
             Self::SenderNotAllowed(_) => "sender_not_allowed",
             Self::UnrecognisedCallData { .. } => "unrecognised_call_data",
             Self::TargetNotAllowed(_) => "target_not_allowed",
+            Self::NotAPayment => "not_a_payment",
             Self::GasTooHigh { .. } => "gas_too_high",
+            Self::PreVerificationGasTooHigh { .. } => "pre_verification_gas_too_high",
             Self::FeeTooHigh { .. } => "fee_too_high",
+            Self::PriorityFeeAboveMaxFee { .. } => "priority_fee_above_max_fee",
+            Self::PriorityFeeTooHigh { .. } => "priority_fee_too_high",
+            Self::SimulationFailed(_) => "simulation_failed",
+            Self::ExecutionWouldRevert(_) => "execution_would_revert",
+            Self::LimitReached { scope: LimitScope::Account, kind: LimitKind::Ops, .. } => {
+                "account_ops_limit"
+            }
+            Self::LimitReached { scope: LimitScope::Account, kind: LimitKind::Wei, .. } => {
+                "account_wei_limit"
+            }
+            Self::LimitReached { scope: LimitScope::Session, kind: LimitKind::Ops, .. } => {
+                "session_ops_limit"
+            }
+            Self::LimitReached { scope: LimitScope::Session, kind: LimitKind::Wei, .. } => {
+                "session_wei_limit"
+            }
         }
+    }
+
+    /// Seconds until asking again can succeed, for refusals that time lifts.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::LimitReached { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+}
+
+/// Whose budget a [`PolicyViolation::LimitReached`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitScope {
+    Account,
+    Session,
+}
+
+/// Which budget a [`PolicyViolation::LimitReached`] ran out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitKind {
+    /// Sponsored operations.
+    Ops,
+    /// Worst-case gas cost, in wei.
+    Wei,
+}
+
+impl fmt::Display for LimitScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Account => "account",
+            Self::Session => "session",
+        })
+    }
+}
+
+impl fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ops => "ops",
+            Self::Wei => "wei",
+        })
     }
 }

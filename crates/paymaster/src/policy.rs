@@ -8,8 +8,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::primitives::{Address, U256};
-use x402_aa::{UserOperation, accounts::AccountKind};
+use alloy::primitives::{Address, B256, U256};
+use alloy::sol_types::SolCall;
+use x402_aa::{
+    UserOperation,
+    accounts::{AccountKind, kernel},
+};
 
 use crate::{PolicyViolation, SponsorPolicy};
 
@@ -30,11 +34,17 @@ pub(crate) fn check(op: &UserOperation, policy: &SponsorPolicy) -> Result<(), Po
         return Err(PolicyViolation::SenderNotAllowed(op.sender));
     }
     if let Some(allowed) = &policy.allowed_targets {
-        for target in call_targets(policy.account_kind, &op.call_data)? {
+        for target in call_targets(&policy.account_kinds, &op.call_data)? {
             if !allowed.contains(&target) {
                 return Err(PolicyViolation::TargetNotAllowed(target));
             }
         }
+    }
+    if !policy.sponsor_non_payments
+        && !op.call_data.is_empty()
+        && payment_of(&policy.account_kinds, op).is_none()
+    {
+        return Err(PolicyViolation::NotAPayment);
     }
     let total = op
         .call_gas_limit
@@ -43,22 +53,78 @@ pub(crate) fn check(op: &UserOperation, policy: &SponsorPolicy) -> Result<(), Po
     if total > U256::from(policy.max_gas_per_op) {
         return Err(PolicyViolation::GasTooHigh { total, max: policy.max_gas_per_op });
     }
+    if op.pre_verification_gas > U256::from(policy.max_pre_verification_gas) {
+        return Err(PolicyViolation::PreVerificationGasTooHigh {
+            pre_verification_gas: op.pre_verification_gas,
+            cap: policy.max_pre_verification_gas,
+        });
+    }
     if op.max_fee_per_gas > U256::from(policy.max_fee_per_gas) {
         return Err(PolicyViolation::FeeTooHigh {
             max_fee_per_gas: op.max_fee_per_gas,
             cap: policy.max_fee_per_gas,
         });
     }
+    if op.max_priority_fee_per_gas > op.max_fee_per_gas {
+        return Err(PolicyViolation::PriorityFeeAboveMaxFee {
+            priority: op.max_priority_fee_per_gas,
+            max_fee_per_gas: op.max_fee_per_gas,
+        });
+    }
+    if op.max_priority_fee_per_gas > U256::from(policy.max_priority_fee_per_gas) {
+        return Err(PolicyViolation::PriorityFeeTooHigh {
+            priority: op.max_priority_fee_per_gas,
+            cap: policy.max_priority_fee_per_gas,
+        });
+    }
     Ok(())
 }
 
-/// The contracts an account of `kind` calls with `call_data`.
+/// The settlement contract and requestHash of a payment op, read by the first of `kinds`' ABIs
+/// that decodes it; `None` for any other callData.
+pub(crate) fn payment_of(kinds: &[AccountKind], op: &UserOperation) -> Option<(Address, B256)> {
+    let payment = kinds
+        .iter()
+        .find_map(|k| k.abi().decode_payment(&op.call_data).ok())
+        .or_else(|| kernel_session_payment(kinds, &op.call_data))?;
+    Some((payment.settlement, payment.settle.request_hash))
+}
+
+/// A Kernel session payment: the batch payment plus the session validator's `chargePayment`
+/// (`kernel::encode_session_payment`, byte for byte). The validator is read from the third
+/// call: which validator charges the session is the account's business; whether the payment
+/// settles is what the simulation establishes.
+fn kernel_session_payment(
+    kinds: &[AccountKind],
+    call_data: &[u8],
+) -> Option<x402_aa::DecodedPayment> {
+    if !kinds.contains(&AccountKind::Kernel) {
+        return None;
+    }
+    let batch = kernel::IKernel::executeBatchCall::abi_decode(call_data).ok()?;
+    let validator = batch.calls.get(2)?.to;
+    kernel::decode_session_payment(call_data, validator).ok()
+}
+
+/// The most `op` can cost the paymaster's deposit: the EntryPoint's prefund for an op with a
+/// paymaster, `(callGasLimit + 3·verificationGasLimit + preVerificationGas) · maxFeePerGas`
+/// (validation, paymaster validation and postOp may each use the verification limit).
+pub(crate) fn max_cost(op: &UserOperation) -> U256 {
+    op.call_gas_limit
+        .saturating_add(op.verification_gas_limit.saturating_mul(U256::from(3)))
+        .saturating_add(op.pre_verification_gas)
+        .saturating_mul(op.max_fee_per_gas)
+}
+
+/// The contracts an account of one of `kinds` calls with `call_data`.
 pub(crate) fn call_targets(
-    kind: AccountKind,
+    kinds: &[AccountKind],
     call_data: &[u8],
 ) -> Result<Vec<Address>, PolicyViolation> {
-    kind.abi().call_targets(call_data).ok_or_else(|| PolicyViolation::UnrecognisedCallData {
-        selector: call_data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(Into::into),
+    kinds.iter().find_map(|k| k.abi().call_targets(call_data)).ok_or_else(|| {
+        PolicyViolation::UnrecognisedCallData {
+            selector: call_data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(Into::into),
+        }
     })
 }
 
@@ -191,17 +257,53 @@ mod tests {
     }
 
     #[test]
+    fn gas_fields_a_bundler_could_profit_from() {
+        let policy = SponsorPolicy::default();
+        let reason = |op: &UserOperation| check(op, &policy).map_err(|v| v.reason());
+        let mut op = op();
+        op.max_priority_fee_per_gas = U256::from(1_000_000_000u64);
+        assert_eq!(reason(&op), Ok(()));
+
+        let mut pvg = op.clone();
+        pvg.pre_verification_gas = U256::from(150_001);
+        assert_eq!(reason(&pvg), Err("pre_verification_gas_too_high"));
+
+        // Priority fee = max fee, above the priority cap.
+        let mut greedy = op.clone();
+        greedy.max_fee_per_gas = U256::from(50_000_000_000u64);
+        greedy.max_priority_fee_per_gas = greedy.max_fee_per_gas;
+        assert_eq!(reason(&greedy), Err("priority_fee_too_high"));
+        greedy.max_priority_fee_per_gas += U256::from(1);
+        assert_eq!(reason(&greedy), Err("priority_fee_above_max_fee"));
+
+        let mut not_payment = op.clone();
+        not_payment.call_data = x402_aa::encode_execute(SETTLEMENT, U256::ZERO, Bytes::new());
+        assert_eq!(reason(&not_payment), Err("not_a_payment"));
+        let open = SponsorPolicy { sponsor_non_payments: true, ..SponsorPolicy::default() };
+        assert_eq!(check(&not_payment, &open), Ok(()));
+        not_payment.call_data = Bytes::new();
+        assert_eq!(reason(&not_payment), Ok(()), "deploy-only ops execute nothing");
+
+        assert_eq!(payment_of(&[AccountKind::SimpleAccount], &op), Some((SETTLEMENT, B256::ZERO)));
+        // (200k + 3·50k + 50k) · 1 gwei
+        assert_eq!(max_cost(&op), U256::from(400_000u64 * 1_000_000_000));
+        let mut huge = op.clone();
+        huge.max_fee_per_gas = U256::MAX;
+        assert_eq!(max_cost(&huge), U256::MAX);
+    }
+
+    #[test]
     fn call_targets_of_account_calls() {
         assert_eq!(
-            call_targets(AccountKind::SimpleAccount, &op().call_data),
+            call_targets(&[AccountKind::SimpleAccount], &op().call_data),
             Ok(vec![TOKEN, SETTLEMENT])
         );
         let single = x402_aa::encode_execute(SETTLEMENT, U256::ZERO, Bytes::new());
-        assert_eq!(call_targets(AccountKind::SimpleAccount, &single), Ok(vec![SETTLEMENT]));
-        assert_eq!(call_targets(AccountKind::SimpleAccount, &[]), Ok(vec![]));
+        assert_eq!(call_targets(&[AccountKind::SimpleAccount], &single), Ok(vec![SETTLEMENT]));
+        assert_eq!(call_targets(&[AccountKind::SimpleAccount], &[]), Ok(vec![]));
         for bad in [&[0xde, 0xad][..], &[0xde, 0xad, 0xbe, 0xef, 0], &single[..40]] {
             assert_eq!(
-                call_targets(AccountKind::SimpleAccount, bad).map_err(|v| v.reason()),
+                call_targets(&[AccountKind::SimpleAccount], bad).map_err(|v| v.reason()),
                 Err("unrecognised_call_data"),
                 "{bad:?}"
             );

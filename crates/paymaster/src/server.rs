@@ -1,15 +1,18 @@
 //! The JSON-RPC 2.0 surface over HTTP, and the handle of a running server.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 use alloy::primitives::Address;
 use axum::{
     Json, Router,
     body::Body,
     extract::State,
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -100,10 +103,20 @@ impl PaymasterService {
         self.serve(TcpListener::bind(addr).await?).await
     }
 
-    /// The JSON-RPC endpoint (`POST /`), for mounting into a larger axum app.
+    /// The JSON-RPC endpoint (`POST /`) and Prometheus metrics (`GET /metrics`), for mounting
+    /// into a larger axum app.
     pub fn router(&self) -> Router {
-        Router::new().route("/", post(handle)).with_state(self.clone())
+        Router::new()
+            .route("/", post(handle))
+            .route("/metrics", get(metrics))
+            .with_state(self.clone())
     }
+}
+
+/// `GET /metrics`: OpenMetrics text ([`crate::metrics`]).
+async fn metrics(State(service): State<PaymasterService>) -> Response {
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], service.metrics().render())
+        .into_response()
 }
 
 async fn handle(
@@ -204,7 +217,11 @@ async fn dispatch(
         Some(_) => return invalid("params must be an array or object"),
     };
     let id = id?;
-    Some(match call(service, header_key, &method, params).await {
+    let started = Instant::now();
+    let answer = call(service, header_key, &method, params).await;
+    let outcome = answer.as_ref().map(|_| ()).map_err(SponsorError::reason);
+    service.metrics().request(&method, outcome, started.elapsed());
+    Some(match answer {
         Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
         Err(error) => {
             if matches!(error, SponsorError::Internal(_)) {
@@ -337,8 +354,13 @@ fn check_context(context: Option<&Value>) -> Result<(), SponsorError> {
 fn error_response(id: Value, error: &SponsorError) -> Value {
     let mut data = Map::new();
     data.insert("reason".into(), error.reason().into());
-    if let SponsorError::Throttled { retry_after_secs, .. } = error {
-        data.insert("retryAfter".into(), (*retry_after_secs).into());
+    let retry_after = match error {
+        SponsorError::Throttled { retry_after_secs, .. } => Some(*retry_after_secs),
+        SponsorError::Rejected(violation) => violation.retry_after_secs(),
+        _ => None,
+    };
+    if let Some(retry_after) = retry_after {
+        data.insert("retryAfter".into(), retry_after.into());
     }
     json!({
         "jsonrpc": "2.0",

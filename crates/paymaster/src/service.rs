@@ -16,10 +16,14 @@ use alloy::{
 use serde::Serialize;
 use x402_aa::UserOperation;
 use x402_aa_contracts::VerifyingPaymaster;
+use x402_aa_policy::SessionOpSignature;
 
 use crate::{
     Error, PaymasterConfig, Result, SponsorError, SponsorPolicy,
+    budget::Budgets,
+    metrics::Metrics,
     policy::{self, RateLimiter},
+    simulate::Simulation,
 };
 
 /// Where the signature starts in `paymasterAndData`: `paymaster(20) ‖ abi.encode(uint48, uint48)`.
@@ -29,7 +33,7 @@ const SIGNATURE_LEN: usize = 65;
 
 /// A paymaster that signs VerifyingPaymaster approvals for ops its policy accepts.
 ///
-/// Cheap to clone; clones share the rate limiter. Serve it over JSON-RPC with
+/// Cheap to clone; clones share the rate limiter, the budgets and the metrics. Serve it over JSON-RPC with
 /// [`PaymasterService::serve`], or call [`PaymasterService::sponsor`] in-process.
 #[derive(Clone)]
 pub struct PaymasterService {
@@ -46,6 +50,10 @@ struct Inner {
     api_key_hashes: Vec<B256>,
     policy: SponsorPolicy,
     limiter: RateLimiter,
+    budgets: Budgets,
+    /// A well-formed signature over a fixed message, for the signature slots of simulated ops.
+    placeholder: Bytes,
+    metrics: Metrics,
     provider: DynProvider,
 }
 
@@ -92,6 +100,9 @@ impl PaymasterService {
         if config.policy.validity_seconds == 0 {
             return Err(Error::InvalidPolicy("validity_seconds must be positive"));
         }
+        if config.policy.limits.period_seconds == 0 {
+            return Err(Error::InvalidPolicy("limits.period_seconds must be positive"));
+        }
         if config.policy.min_verification_gas_limit > config.policy.max_gas_per_op {
             return Err(Error::InvalidPolicy(
                 "min_verification_gas_limit exceeds max_gas_per_op, so no op could pass",
@@ -100,6 +111,8 @@ impl PaymasterService {
         let url = config.rpc_url.parse().map_err(Error::InvalidRpcUrl)?;
         let provider = ProviderBuilder::new().connect_http(url).erased();
         let limiter = RateLimiter::per_minute(config.policy.rate_limit_per_sender_per_minute);
+        let budgets = Budgets::new(config.policy.limits.clone());
+        let placeholder = placeholder_signature()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 chain_id: config.chain_id,
@@ -109,6 +122,9 @@ impl PaymasterService {
                 signer: config.signer,
                 policy: config.policy,
                 limiter,
+                budgets,
+                placeholder,
+                metrics: Metrics::new(),
                 provider,
             }),
         })
@@ -159,6 +175,10 @@ impl PaymasterService {
         &self.inner.policy
     }
 
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
     /// Accepts `key` if it is one of the configured API keys.
     pub fn authorize(&self, key: &str) -> Result<(), SponsorError> {
         if key.is_empty() {
@@ -172,7 +192,7 @@ impl PaymasterService {
     }
 
     /// Sponsors `op` (already authorised, for this service's EntryPoint): applies the gas
-    /// floor, the policy and the rate limit, then signs.
+    /// floor, the policy and the rate limit, simulates the op, charges its budgets, then signs.
     ///
     /// The approval embeds the paymaster's current `senderNonce` for the sender, which the
     /// paymaster increments when an op of that sender validates. So sponsor a sender's ops one
@@ -192,21 +212,15 @@ impl PaymasterService {
                 retry_after_secs: retry_after_secs.max(1),
             });
         }
-        match self.sign(&op).await {
-            Ok((paymaster_and_data, valid_until)) => {
+        match self.approve(&op).await {
+            Ok(sponsorship) => {
                 tracing::debug!(
                     target: "x402_aa_paymaster",
-                    sender = %op.sender, nonce = %op.nonce, valid_until, "sponsored op"
+                    sender = %op.sender, nonce = %op.nonce,
+                    valid_until = sponsorship.valid_until, "sponsored op"
                 );
-                Ok(Sponsorship {
-                    paymaster_and_data,
-                    pre_verification_gas: op.pre_verification_gas,
-                    verification_gas_limit: op.verification_gas_limit,
-                    call_gas_limit: op.call_gas_limit,
-                    max_fee_per_gas: op.max_fee_per_gas,
-                    max_priority_fee_per_gas: op.max_priority_fee_per_gas,
-                    valid_until,
-                })
+                inner.metrics.sponsored(policy::max_cost(&op));
+                Ok(sponsorship)
             }
             Err(e) => {
                 inner.limiter.release(op.sender, granted_at);
@@ -215,41 +229,90 @@ impl PaymasterService {
         }
     }
 
-    /// `paymaster ‖ abi.encode(validUntil, validAfter) ‖ sig`, signed over the contract's own
-    /// `getHash`, so the hash cannot drift from what `validatePaymasterUserOp` recomputes (it
-    /// hashes raw calldata, including `senderNonce`, read here at the latest block).
-    ///
-    /// `getHash` covers the signature's ABI offset, which depends on `paymasterAndData`'s
-    /// length, so it is asked about the op with a zero signature of the final length in place.
-    async fn sign(&self, op: &UserOperation) -> Result<(Bytes, u64), SponsorError> {
+    /// Simulation, budget charge and signature, for an op the static policy accepted.
+    async fn approve(&self, op: &UserOperation) -> Result<Sponsorship, SponsorError> {
         let inner = &self.inner;
         let now = self.now().await?;
+        let session = SessionOpSignature::decode(op, inner.chain_id).ok().map(|s| s.session_id);
+        let max_cost = policy::max_cost(op);
+        // Over budget already: refuse before spending a simulation on it.
+        inner.budgets.check(op.sender, session, max_cost, now)?;
         let valid_until = now.saturating_add(inner.policy.validity_seconds);
         let until = U48::try_from(valid_until)
             .map_err(|_| SponsorError::Internal("validUntil does not fit in uint48"))?;
         // validAfter 0: usable at once, whatever skew there is between this host and the chain.
         let after = U48::ZERO;
-
         let mut pnd = inner.paymaster.to_vec();
         pnd.extend((until, after).abi_encode());
         pnd.resize(SIGNATURE_OFFSET + SIGNATURE_LEN, 0);
-        let mut probe = op.clone();
-        probe.paymaster_and_data = pnd.clone().into();
 
-        let hash = VerifyingPaymaster::new(inner.paymaster, &inner.provider)
+        // The hash and the simulation are independent reads: one round trip for both.
+        let hash = self.approval_hash(op, &pnd, until, after);
+        let simulated = async {
+            if !inner.policy.simulate {
+                return Ok(());
+            }
+            let mut probe = op.clone();
+            let mut placeholder_pnd = pnd.clone();
+            placeholder_pnd[SIGNATURE_OFFSET..].copy_from_slice(&inner.placeholder);
+            probe.paymaster_and_data = placeholder_pnd.into();
+            let simulation = Simulation {
+                provider: &inner.provider,
+                entry_point: inner.entry_point,
+                placeholder: &inner.placeholder,
+            };
+            simulation.run(&probe, policy::payment_of(&inner.policy.account_kinds, op)).await
+        };
+        let (hash, simulated) = tokio::join!(hash, simulated);
+        simulated?;
+        let hash = hash?;
+
+        let charge = inner.budgets.charge(op.sender, session, max_cost, now)?;
+        let signature = match inner.signer.sign_message_sync(hash.as_slice()) {
+            Ok(signature) => signature,
+            Err(e) => {
+                inner.budgets.refund(&charge);
+                tracing::warn!(target: "x402_aa_paymaster", error = %e, "signing failed");
+                return Err(SponsorError::Internal("signing failed"));
+            }
+        };
+        pnd[SIGNATURE_OFFSET..].copy_from_slice(&signature.as_bytes());
+        Ok(Sponsorship {
+            paymaster_and_data: pnd.into(),
+            pre_verification_gas: op.pre_verification_gas,
+            verification_gas_limit: op.verification_gas_limit,
+            call_gas_limit: op.call_gas_limit,
+            max_fee_per_gas: op.max_fee_per_gas,
+            max_priority_fee_per_gas: op.max_priority_fee_per_gas,
+            valid_until,
+        })
+    }
+
+    /// The VerifyingPaymaster's own `getHash`, so the hash cannot drift from what
+    /// `validatePaymasterUserOp` recomputes (it hashes raw calldata, including `senderNonce`,
+    /// read here at the latest block).
+    ///
+    /// `getHash` covers the signature's ABI offset, which depends on `paymasterAndData`'s
+    /// length, so it is asked about the op with a zero signature of the final length in place
+    /// (`pnd`).
+    async fn approval_hash(
+        &self,
+        op: &UserOperation,
+        pnd: &[u8],
+        until: U48,
+        after: U48,
+    ) -> Result<B256, SponsorError> {
+        let inner = &self.inner;
+        let mut probe = op.clone();
+        probe.paymaster_and_data = Bytes::copy_from_slice(pnd);
+        VerifyingPaymaster::new(inner.paymaster, &inner.provider)
             .getHash(probe.into(), until, after)
             .call()
             .await
             .map_err(|e| {
                 tracing::warn!(target: "x402_aa_paymaster", error = %e, "getHash failed");
                 SponsorError::Internal("paymaster getHash call failed")
-            })?;
-        let signature = inner.signer.sign_message_sync(hash.as_slice()).map_err(|e| {
-            tracing::warn!(target: "x402_aa_paymaster", error = %e, "signing failed");
-            SponsorError::Internal("signing failed")
-        })?;
-        pnd[SIGNATURE_OFFSET..].copy_from_slice(&signature.as_bytes());
-        Ok((pnd.into(), valid_until))
+            })
     }
 
     /// The later of this host's clock and the latest block's timestamp.
@@ -272,6 +335,18 @@ impl PaymasterService {
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         Ok(wall.max(block.header.timestamp))
     }
+}
+
+/// A well-formed signature that approves nothing: by the public key-1 account (never a signer of
+/// ours or an account owner) over a fixed message, so it recovers without error to an address no
+/// check accepts.
+fn placeholder_signature() -> Result<Bytes> {
+    let nobody = PrivateKeySigner::from_bytes(&B256::with_last_byte(1))
+        .map_err(|_| Error::InvalidPolicy("placeholder key"))?;
+    let signature = nobody
+        .sign_message_sync(b"x402-aa-paymaster simulation placeholder")
+        .map_err(|_| Error::InvalidPolicy("placeholder signature"))?;
+    Ok(signature.as_bytes().into())
 }
 
 /// API key hashes and the node URL stay out of logs.

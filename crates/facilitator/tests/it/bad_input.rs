@@ -503,7 +503,7 @@ async fn malformed_and_hostile_requests_get_specific_reasons() -> anyhow::Result
         &with(&base, |v| spec(v)["merchant"] = json!(other)),
         "spec_mismatch",
     ));
-    let broke = env.owner_payer(0).await?;
+    let broke = env.broke_owner_payer().await?;
     let broke_body = body(&broke.pay(&accepted, 2).await?, &accepted);
     cases.push(json_case("payer holds no tokens", &broke_body, 200, "insufficient_funds"));
 

@@ -22,7 +22,7 @@ use x402_aa_facilitator::{
     ChainConfig, Config, FacilitatorHandle, FacilitatorService, KeySource, SubmissionConfig,
     config::BiconomyAccounts,
 };
-use x402_aa_paymaster::{PaymasterConfig, PaymasterHandle, PaymasterService};
+use x402_aa_paymaster::{PaymasterConfig, PaymasterHandle, PaymasterService, SponsorPolicy};
 use x402_aa_rpc::PaymasterClient;
 use x402_aa_session::{
     Scopes, SessionFile, TokenInfo,
@@ -45,7 +45,13 @@ pub(crate) const API_KEY: &str = "facilitator-tests";
 
 pub(crate) struct Env {
     pub(crate) devnet: Devnet,
+    /// The devnet paymaster service with its default policy: it simulates every op before
+    /// signing, so it refuses payments that cannot settle.
     pub(crate) paymaster: PaymasterHandle,
+    /// The same VerifyingPaymaster and signer with simulation off, for the payloads the tests
+    /// build to be refused: what the facilitator and the chain refuse on their own is the point
+    /// of those tests, not the sponsor's judgement.
+    pub(crate) lenient_paymaster: PaymasterHandle,
     pub(crate) merchant: Address,
     /// Funded key the facilitator bundles with in direct mode.
     pub(crate) facilitator_key: PrivateKeySigner,
@@ -133,11 +139,23 @@ impl Env {
             devnet.keys.paymaster_signer.clone(),
             vec![API_KEY.to_owned()],
         );
-        let paymaster = PaymasterService::new(config)?.bind(([127, 0, 0, 1], 0).into()).await?;
+        let lenient = config
+            .clone()
+            .with_policy(SponsorPolicy { simulate: false, ..SponsorPolicy::default() });
+        let localhost: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+        let paymaster = PaymasterService::new(config)?.bind(localhost).await?;
+        let lenient_paymaster = PaymasterService::new(lenient)?.bind(localhost).await?;
         let merchant = PrivateKeySigner::random().address();
         let facilitator_key = PrivateKeySigner::random();
         devnet.fund(facilitator_key.address(), U256::from(10u64.pow(19))).await?;
-        Ok(Self { devnet, paymaster, merchant, facilitator_key, dir: tempfile::tempdir()? })
+        Ok(Self {
+            devnet,
+            paymaster,
+            lenient_paymaster,
+            merchant,
+            facilitator_key,
+            dir: tempfile::tempdir()?,
+        })
     }
 
     pub(crate) fn registry_path(&self) -> PathBuf {
@@ -227,11 +245,17 @@ impl Env {
         Ok(PaymasterClient::new(&self.paymaster.url())?)
     }
 
+    /// A client of [`Env::lenient_paymaster`].
+    pub(crate) fn lenient_paymaster_client(&self) -> anyhow::Result<PaymasterClient> {
+        Ok(PaymasterClient::new(&self.lenient_paymaster.url())?)
+    }
+
     /// A SessionKeyAccount whose session key may pay `self.merchant` up to 1 USDT per payment
     /// and `opts.cap` per day for an hour, gas sponsored by the devnet paymaster (see
     /// [`SessionOpts`]).
     pub(crate) async fn session_payer(&self, opts: SessionOpts) -> anyhow::Result<Payer> {
         let SessionOpts { deployed, cap, file_extra_merchants, balance } = opts;
+        let extra_merchants = !file_extra_merchants.is_empty();
         let a = self.devnet.addresses;
         let owner = PrivateKeySigner::random();
         let session_key = PrivateKeySigner::random();
@@ -292,16 +316,38 @@ impl Env {
             self.devnet.provider().clone(),
         )
         .await?
-        .paymaster(self.paymaster_client()?, API_KEY);
+        .paymaster(self.lenient_paymaster_client()?, API_KEY);
+        // The SDK signs payments to the file's extra merchants that the account refuses; the
+        // simulating sponsor would refuse them first, and the tests look at the facilitator.
+        let sponsor = if extra_merchants {
+            self.lenient_paymaster_client()?
+        } else {
+            self.paymaster_client()?
+        };
         let signer = PaymentSigner::new(account, self.devnet.provider().clone())
             .await?
-            .paymaster(self.paymaster_client()?, API_KEY);
+            .paymaster(sponsor, API_KEY);
         Ok(Payer::Session(Box::new(signer), owner, Box::new(rogue)))
     }
 
     /// A canonical SimpleAccount (not deployed: the payment deploys it) holding `balance`
     /// units, paying with its owner's key, gas sponsored.
     pub(crate) async fn owner_payer(&self, balance: u64) -> anyhow::Result<Payer> {
+        self.owner_payer_sponsored_by(balance, self.paymaster_client()?).await
+    }
+
+    /// An owner payer holding no tokens, gas from [`Env::lenient_paymaster`] (the simulating
+    /// one would refuse its payments): the facilitator's `insufficient_funds` is what the tests
+    /// look at.
+    pub(crate) async fn broke_owner_payer(&self) -> anyhow::Result<Payer> {
+        self.owner_payer_sponsored_by(0, self.lenient_paymaster_client()?).await
+    }
+
+    async fn owner_payer_sponsored_by(
+        &self,
+        balance: u64,
+        paymaster: PaymasterClient,
+    ) -> anyhow::Result<Payer> {
         let a = self.devnet.addresses;
         let owner = PrivateKeySigner::random();
         let sender = self.devnet.simple_account_address(owner.address(), U256::ZERO).await?;
@@ -311,7 +357,7 @@ impl Env {
         let account = OwnerAccount::simple_account(owner, sender, a.token, a.settlement);
         let signer = PaymentSigner::new(account, self.devnet.provider().clone())
             .await?
-            .paymaster(self.paymaster_client()?, API_KEY);
+            .paymaster(paymaster, API_KEY);
         Ok(Payer::Owner(Box::new(signer)))
     }
 

@@ -73,7 +73,7 @@ async fn verifies_settles_and_refuses_without_state_overrides() -> anyhow::Resul
     // Refusals keep their specific reasons.
     let (_, again) = f.verify(&paid).await?;
     assert_eq!(again["invalidReason"], "replay", "{again}");
-    let broke = env.owner_payer(0).await?;
+    let broke = env.broke_owner_payer().await?;
     let (_, v) = f.verify(&body(&broke.pay(&accepted, 2).await?, &accepted)).await?;
     assert_eq!(v["invalidReason"], "insufficient_funds", "{v}");
     f.stop().await

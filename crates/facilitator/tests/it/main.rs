@@ -6,12 +6,15 @@ mod common;
 mod bad_input;
 mod batching;
 mod bundler;
+mod crash;
 mod exact;
 mod fallback;
+mod flaws;
 mod happy;
 mod idempotency;
 mod kernel_session;
 mod kinds;
+mod observability;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod recovery;

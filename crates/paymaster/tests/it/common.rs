@@ -31,6 +31,12 @@ pub(crate) fn config(devnet: &Devnet, policy: SponsorPolicy) -> PaymasterConfig 
     .with_policy(policy)
 }
 
+/// The default policy without simulation, for tests of the RPC surface whose ops come from
+/// senders that do not exist (a simulation refuses those with AA20).
+pub(crate) fn unsimulated() -> SponsorPolicy {
+    SponsorPolicy { simulate: false, ..SponsorPolicy::default() }
+}
+
 pub(crate) async fn start(policy: SponsorPolicy) -> anyhow::Result<Env> {
     let devnet = Devnet::spawn().await?;
     let service = PaymasterService::new(config(&devnet, policy))?;

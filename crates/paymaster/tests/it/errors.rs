@@ -9,7 +9,7 @@ use x402_aa::ENTRY_POINT_V06;
 use x402_aa_paymaster::{MAX_BODY_BYTES, SponsorPolicy};
 use x402_aa_rpc::{SponsorContext, SponsorType};
 
-use crate::common::{API_KEY, json_rpc_error, payment_op, post_raw, start};
+use crate::common::{API_KEY, json_rpc_error, payment_op, post_raw, start, unsimulated};
 
 #[tokio::test]
 async fn api_key_is_required() -> anyhow::Result<()> {
@@ -124,10 +124,8 @@ async fn call_targets_can_be_restricted() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn rate_limit_per_sender() -> anyhow::Result<()> {
-    let policy = SponsorPolicy {
-        rate_limit_per_sender_per_minute: NonZeroU32::new(2),
-        ..Default::default()
-    };
+    let policy =
+        SponsorPolicy { rate_limit_per_sender_per_minute: NonZeroU32::new(2), ..unsimulated() };
     let env = start(policy).await?;
     let free = SponsorContext::free();
     let op = payment_op(&env.devnet, Address::repeat_byte(1), 0, "r");
@@ -157,7 +155,7 @@ async fn rate_limit_per_sender() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn garbage_gets_json_rpc_errors_and_the_server_survives() -> anyhow::Result<()> {
-    let env = start(SponsorPolicy::default()).await?;
+    let env = start(unsimulated()).await?;
     let url = env.handle.url();
     let op = payment_op(&env.devnet, Address::repeat_byte(1), 0, "g");
     let mut bad_op = serde_json::to_value(&op)?;

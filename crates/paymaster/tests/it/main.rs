@@ -4,4 +4,6 @@
 mod common;
 mod errors;
 mod lifecycle;
+mod limits;
+mod metrics;
 mod sponsor;

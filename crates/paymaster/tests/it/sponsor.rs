@@ -78,7 +78,7 @@ async fn first_op_deploys_the_account() -> anyhow::Result<()> {
 /// string, a number and a missing context all mean type 0.
 #[tokio::test]
 async fn api_key_in_header_only() -> anyhow::Result<()> {
-    let env = start(SponsorPolicy::default()).await?;
+    let env = start(crate::common::unsimulated()).await?;
     let op = payment_op(&env.devnet, env.devnet.keys.spare[0].address(), 0, "h");
     for (key_param, context) in [
         (json!(""), json!({"type": "0"})),
