@@ -196,6 +196,21 @@ impl Rule {
     pub fn from_entry_point(reason: &str) -> Option<Self> {
         reason.strip_prefix("AA23 reverted: ").and_then(Self::from_revert_string)
     }
+
+    /// The rule behind an `AA23 reverted: <revert string>` quoted anywhere in a longer message (a
+    /// paymaster's or bundler's error that passes the EntryPoint's refusal on), so a layer that
+    /// only sees the message still names the rule. The longest revert string that follows wins.
+    pub fn quoted_in(message: &str) -> Option<Self> {
+        const MARK: &str = "AA23 reverted: ";
+        let at = message.find(MARK)?;
+        let rest = &message[at + MARK.len()..];
+        Self::ALL
+            .into_iter()
+            .flat_map(|rule| rule.revert_strings().iter().map(move |s| (rule, *s)))
+            .filter(|(_, revert)| rest.starts_with(revert))
+            .max_by_key(|(_, revert)| revert.len())
+            .map(|(rule, _)| rule)
+    }
 }
 
 impl std::fmt::Display for Rule {
@@ -450,6 +465,14 @@ mod tests {
         }
         assert_eq!(Rule::from_entry_point("AA24 signature error"), None);
         assert_eq!(Rule::from_entry_point("AA23 reverted: something else"), None);
+    }
+
+    #[test]
+    fn quoted_rules_are_found_in_longer_messages() {
+        let message = "simulation: the EntryPoint refuses the op: AA23 reverted: session: over period cap (op 0)";
+        assert_eq!(Rule::quoted_in(message), Some(Rule::OverPeriodCap));
+        assert_eq!(Rule::quoted_in("AA23 reverted (or OOG)"), None);
+        assert_eq!(Rule::quoted_in("AA23 reverted: not ours"), None);
     }
 
     #[test]

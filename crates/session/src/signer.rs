@@ -32,7 +32,7 @@ use x402_aa_contracts::EntryPoint;
 use x402_aa_rpc::{BundlerClient, PaymasterClient, SponsorContext};
 
 use x402_aa_policy::{
-    self as policy, Attempt, GasRequest, GasUsage, Limits, ScopeViolation, SessionHost,
+    self as policy, Attempt, GasRequest, GasUsage, Limits, Rule, ScopeViolation, SessionHost,
     SessionStatus, SessionUsage, read_usage_in,
 };
 
@@ -68,6 +68,11 @@ pub enum SignerError {
     Chain(String),
     #[error("bundler / paymaster: {0}")]
     Rpc(#[from] x402_aa_rpc::RpcError),
+    /// The paymaster simulated the op and the account refused it for one of the session's rules
+    /// (`AA23 reverted: session: …`) that the SDK's own check could not see (a pinned paymaster,
+    /// another client's spending): the rule's reason, as the facilitator and the chain name it.
+    #[error("the paymaster's simulation: the account refuses the op ({rule}): {source}")]
+    SponsorRefused { rule: Rule, source: x402_aa_rpc::RpcError },
     #[error("signing: {0}")]
     Sign(#[from] alloy::signers::Error),
     /// The account's deployment parameters cannot make an initCode.
@@ -91,6 +96,7 @@ impl SignerError {
             Self::RequestHash(_) => "invalid_request",
             Self::Chain(_) => "rpc_error",
             Self::Rpc(e) => e.reason(),
+            Self::SponsorRefused { rule, .. } => rule.reason(),
             Self::Sign(_) | Self::Randomness(_) => "signing_failed",
             Self::Account(_) => "invalid_account",
             Self::TooManyInFlight => "too_many_in_flight",
@@ -860,7 +866,11 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         if let Some((paymaster, api_key)) = &self.paymaster {
             paymaster
                 .sponsor_user_op(&op, self.entry_point, api_key, SponsorContext::free())
-                .await?
+                .await
+                .map_err(|source| match Rule::quoted_in(&source.to_string()) {
+                    Some(rule) => SignerError::SponsorRefused { rule, source },
+                    None => SignerError::Rpc(source),
+                })?
                 .apply_to(&mut op);
         }
         self.account.check_op(&op, &prepared)?;
