@@ -181,7 +181,7 @@ pub(crate) async fn run(out: &Out, kind: SessionAccount) -> anyhow::Result<()> {
         .context("the paymaster sponsored an over-cap payment")?;
     let (paymaster_reason, paymaster_detail) = paymaster_refusal(&err)?;
     ensure!(
-        paymaster_reason == "simulation_failed" && paymaster_detail.contains("over period cap"),
+        paymaster_reason == "spend_cap_exceeded" && paymaster_detail.contains("over period cap"),
         "paymaster said {paymaster_reason}: {paymaster_detail}"
     );
     out.say(format!(
@@ -285,7 +285,11 @@ pub(crate) async fn run(out: &Out, kind: SessionAccount) -> anyhow::Result<()> {
 /// The paymaster's reason (`error.data.reason`) and message for a refused sponsorship.
 fn paymaster_refusal(err: &SignerError) -> anyhow::Result<(String, String)> {
     match err {
-        SignerError::Rpc(RpcError::JsonRpc { code: PAYMASTER_REJECTED, message, data, .. }) => {
+        SignerError::Rpc(RpcError::JsonRpc { code: PAYMASTER_REJECTED, message, data, .. })
+        | SignerError::SponsorRefused {
+            source: RpcError::JsonRpc { code: PAYMASTER_REJECTED, message, data, .. },
+            ..
+        } => {
             let reason = data
                 .as_ref()
                 .and_then(|d| d["reason"].as_str())

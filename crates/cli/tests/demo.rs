@@ -34,7 +34,7 @@ fn demo(extra: &[&str]) {
     assert_eq!(summary["merchantReceived"], "10000000");
     assert_eq!(summary["txs"].as_array().map(Vec::len), Some(10));
     // The over-cap payment is refused by every layer, the sponsor's simulation included.
-    assert_eq!(summary["refusals"]["paymaster"][0], "simulation_failed");
+    assert_eq!(summary["refusals"]["paymaster"][0], "spend_cap_exceeded");
     assert_eq!(summary["refusals"]["facilitator"][0], "spend_cap_exceeded");
 }
 

@@ -213,7 +213,10 @@ impl PolicyViolation {
             Self::FeeTooHigh { .. } => "fee_too_high",
             Self::PriorityFeeAboveMaxFee { .. } => "priority_fee_above_max_fee",
             Self::PriorityFeeTooHigh { .. } => "priority_fee_too_high",
-            Self::SimulationFailed(_) => "simulation_failed",
+            // The account's own session rule, named as the SDK, the facilitator and the chain name it.
+            Self::SimulationFailed(m) => {
+                x402_aa_policy::Rule::quoted_in(m).map_or("simulation_failed", |rule| rule.reason())
+            }
             Self::ExecutionWouldRevert(_) => "execution_would_revert",
             Self::LimitReached { scope: LimitScope::Account, kind: LimitKind::Ops, .. } => {
                 "account_ops_limit"

@@ -291,7 +291,8 @@ async fn ops_certain_to_revert_are_not_sponsored() -> anyhow::Result<()> {
         B256::repeat_byte(0x42),
     );
     let (reason, message) = refused(over).await;
-    assert_eq!(reason, "simulation_failed", "{message}");
+    // The account's rule, by its own reason, as every other layer names it.
+    assert_eq!(reason, "per_payment_max_exceeded", "{message}");
     assert!(message.contains("AA23") && message.contains("over per-payment max"), "{message}");
 
     // The refusals cost the budget nothing: a payment that settles gets its second op, and the
