@@ -405,7 +405,8 @@ impl Worker {
     }
 }
 
-/// The environment variable naming a [`halt_point`] to stop at.
+/// The environment variable naming a halt point to stop at (`before_send`, `after_send`,
+/// `after_receipt`): fault injection for the crash tests.
 pub const HALT_AT_ENV: &str = "X402_AA_FACILITATOR_HALT_AT";
 
 static HALT_AT: LazyLock<Option<String>> = LazyLock::new(|| std::env::var(HALT_AT_ENV).ok());

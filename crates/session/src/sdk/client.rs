@@ -656,7 +656,8 @@ async fn sync_ledger(
     Ok(())
 }
 
-/// What [`recover_pending`] did with the reservations a previous process left pending.
+/// What building a session client (or [`PayingClient::sync`]) did with the reservations a previous
+/// process left pending.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Recovery {
     /// Settled on chain by this account: committed with the transaction that carried them.
