@@ -34,6 +34,10 @@ pub(crate) struct DevnetState {
     /// builds before Biconomy sessions.
     #[serde(default)]
     pub(crate) biconomy_session_module: Option<Address>,
+    /// `SafeSessionModule` (session keys on Safe accounts); absent in state files of builds
+    /// before Safe sessions.
+    #[serde(default)]
+    pub(crate) safe_session_module: Option<Address>,
     pub(crate) paymaster_url: String,
     pub(crate) paymaster_api_key: String,
     pub(crate) funded_keys: Vec<B256>,

@@ -46,6 +46,12 @@ pub struct ContractsInfo {
     pub settlement: Address,
     /// The VerifyingPaymaster the paymaster service signs for.
     pub verifying_paymaster: Address,
+    /// Our `KernelSessionValidator`: session keys on Kernel v2.4 accounts.
+    pub kernel_session_validator: Address,
+    /// Our `SafeSessionModule`: session keys on Safe 1.4.1 accounts.
+    pub safe_session_module: Address,
+    /// Our `BiconomySessionModule`: session keys on Biconomy v2 accounts.
+    pub biconomy_session_module: Address,
 }
 
 /// A token payments move on the devnet.
@@ -184,6 +190,9 @@ impl fmt::Display for StackInfo {
             ("SessionKeyAccountFactory", c.session_account_factory),
             ("SettlementContract", c.settlement),
             ("VerifyingPaymaster", c.verifying_paymaster),
+            ("KernelSessionValidator", c.kernel_session_validator),
+            ("SafeSessionModule", c.safe_session_module),
+            ("BiconomySessionModule", c.biconomy_session_module),
         ] {
             writeln!(f, "  {name:<26} {address}")?;
         }

@@ -276,6 +276,9 @@ impl LocalStack {
                 session_account_factory: a.session_account_factory,
                 settlement: a.settlement,
                 verifying_paymaster: a.verifying_paymaster,
+                kernel_session_validator: a.kernel_session_validator,
+                safe_session_module: a.safe_session_module,
+                biconomy_session_module: devnet.biconomy.session_module,
             },
             tokens: vec![
                 TokenInfo {

@@ -98,6 +98,7 @@ fn state(devnet: &Devnet, info: &StackInfo) -> DevnetState {
         verifying_paymaster: c.verifying_paymaster,
         kernel_session_validator: Some(devnet.addresses.kernel_session_validator),
         biconomy_session_module: Some(devnet.biconomy.session_module),
+        safe_session_module: Some(devnet.addresses.safe_session_module),
         paymaster_url: info.paymaster.url.clone(),
         paymaster_api_key: info.paymaster.api_key.clone(),
         funded_keys: info.funded_keys.iter().map(|k| k.private_key).collect(),
