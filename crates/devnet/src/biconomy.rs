@@ -115,8 +115,11 @@ pub struct BiconomyAddresses {
     pub factory: Address,
     /// The factory's `minimalHandler` (`DefaultCallbackHandler`), every account's fallback handler.
     pub default_handler: Address,
+    /// `EcdsaOwnershipRegistryModule`: the validation module that makes a signature the owner's.
     pub ecdsa_module: Address,
+    /// Biconomy's stock `SessionKeyManager` (deployed for comparison; our sessions do not use it).
     pub session_key_manager: Address,
+    /// Biconomy's stock ERC-20 session validation module (no per-period cap, hence our own).
     pub erc20_session_module: Address,
     /// This project's `BiconomySessionModule` (session keys on Biconomy accounts), CREATE2 salt 0
     /// with [`Self::ecdsa_module`] as constructor argument; installed per account by an owner op
@@ -134,14 +137,20 @@ impl BiconomyAddresses {
 /// One of the committed Biconomy v2 artifacts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BiconomyContract {
+    /// The account implementation (`SmartAccount.json`).
     SmartAccount,
+    /// The proxy factory (`SmartAccountFactory.json`).
     SmartAccountFactory,
+    /// The owner's ECDSA validation module.
     EcdsaOwnershipRegistryModule,
+    /// Biconomy's session key manager.
     SessionKeyManager,
+    /// Biconomy's ERC-20 session validation module.
     Erc20SessionValidationModule,
 }
 
 impl BiconomyContract {
+    /// Every vendored artifact, in deployment order.
     pub const ALL: [Self; 5] = [
         Self::SmartAccount,
         Self::SmartAccountFactory,
@@ -195,6 +204,7 @@ const VENDOR_DIR: &str = "contracts/vendor/biconomy-v2";
 /// The committed artifacts, read by `sol!` at compile time: creation and runtime code plus the
 /// JSON ABI (for the drift check of the hand-written interfaces above); nothing is parsed, so
 /// nothing can fail, at run time. Paths are relative to this crate's manifest.
+#[allow(missing_docs)] // generated from the vendored ABIs, documented in Biconomy's sources
 pub mod vendored {
     alloy::sol!(
         #[sol(abi)]

@@ -42,6 +42,7 @@ pub const KERNEL_FACTORY_OWNER: Address = address!("0x9775137314fE595c943712B0b3
 
 /// `StakeToFactory.s.sol`: tops the factory's stake up to 0.1 ETH with a one-day delay.
 pub const KERNEL_FACTORY_STAKE: U256 = uint!(100_000_000_000_000_000_U256);
+/// The factory stake's unstake delay, in seconds (one day, as `StakeToFactory.s.sol` sets it).
 pub const KERNEL_FACTORY_UNSTAKE_DELAY: u32 = 86_400;
 
 /// ZeroDev's deterministic deployments all use salt 0.
@@ -50,12 +51,16 @@ pub const KERNEL_SALT: B256 = B256::ZERO;
 /// Where Kernel v2.4 lives; the same on every chain ZeroDev deployed to, and here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelAddresses {
+    /// The Kernel v2.4 implementation every account's proxy delegates to.
     pub implementation: Address,
+    /// `KernelFactory`: the initCode's factory.
     pub factory: Address,
+    /// `ECDSAValidator`: the default validator that makes a signature the owner's.
     pub ecdsa_validator: Address,
 }
 
 impl KernelAddresses {
+    /// ZeroDev's deterministic deployment, reproduced on the devnet.
     pub const CANONICAL: Self = Self {
         implementation: KERNEL_V24_IMPLEMENTATION,
         factory: KERNEL_FACTORY,
@@ -66,6 +71,7 @@ impl KernelAddresses {
 /// One vendored creation code and where it must land.
 #[derive(Debug, Clone, Copy)]
 pub struct VendoredContract {
+    /// The contract's name, as `PROVENANCE.md` and errors name it.
     pub name: &'static str,
     /// The canonical address; deployment fails if the code does not land there.
     pub address: Address,

@@ -16,6 +16,8 @@
 //!
 //! The chain stops when the [`Devnet`] is dropped.
 
+#![warn(missing_docs)]
+
 pub mod biconomy;
 mod deploy;
 mod error;
@@ -67,11 +69,17 @@ pub const DEFAULT_CHAIN_ID: u64 = 31337;
 /// Where everything landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Addresses {
+    /// EntryPoint v0.6 at its canonical address.
     pub entry_point: Address,
+    /// The canonical SimpleAccountFactory v0.6.
     pub simple_account_factory: Address,
+    /// eth-infinitism's VerifyingPaymaster v0.6, deposited and signing with the paymaster key.
     pub verifying_paymaster: Address,
+    /// Our `SettlementContract`, with [`Addresses::token`] allowed.
     pub settlement: Address,
+    /// `TestStablecoin`: the 6-decimal USDT that aa-native payments move.
     pub token: Address,
+    /// Our `SessionKeyAccountFactory`.
     pub session_account_factory: Address,
     /// `TestEip3009Token` (6-decimal `USDC` with `transferWithAuthorization`), for `exact`.
     pub eip3009_token: Address,
@@ -114,6 +122,7 @@ impl Default for DevnetBuilder {
 }
 
 impl DevnetBuilder {
+    /// Another chain id than 31337 (grants and userOpHashes are bound to it).
     pub fn chain_id(mut self, chain_id: u64) -> Self {
         self.chain_id = chain_id;
         self
@@ -132,6 +141,7 @@ impl DevnetBuilder {
         self
     }
 
+    /// Starts anvil and deploys everything.
     pub async fn spawn(self) -> Result<Devnet> {
         Devnet::spawn_with(self).await
     }
@@ -140,10 +150,13 @@ impl DevnetBuilder {
 /// A running anvil with everything deployed. Dropping it kills anvil.
 #[derive(Debug)]
 pub struct Devnet {
+    /// Where our contracts and the canonical ERC-4337 ones landed.
     pub addresses: Addresses,
+    /// Biconomy Smart Account v2 and our Biconomy session module.
     pub biconomy: biconomy::BiconomyAddresses,
     /// Safe 1.4.1 + Safe4337Module v0.2.0, at their canonical addresses (`safe.rs`).
     pub safe: x402_aa::accounts::safe::SafeDeployment,
+    /// The anvil keys, by role.
     pub keys: Keys,
     provider: DynProvider,
     chain_id: u64,
@@ -158,6 +171,7 @@ impl Devnet {
         Self::builder().spawn().await
     }
 
+    /// A devnet with other options ([`DevnetBuilder`]).
     pub fn builder() -> DevnetBuilder {
         DevnetBuilder::default()
     }
@@ -243,10 +257,12 @@ impl Devnet {
         &self.provider
     }
 
+    /// anvil's HTTP endpoint.
     pub fn rpc_url(&self) -> &str {
         &self.rpc_url
     }
 
+    /// The chain id anvil serves.
     pub fn chain_id(&self) -> u64 {
         self.chain_id
     }

@@ -15,6 +15,7 @@ use crate::{Error, Result};
 /// refuses it in validation with `FailedOp`, which reverts the whole transaction.
 #[derive(Debug, Clone)]
 pub enum HandleOpsOutcome {
+    /// The bundle was mined.
     Included(Box<Included>),
     /// Found by simulating the bundle first, so no transaction was sent.
     FailedOp(EntryPoint::FailedOp),
@@ -23,6 +24,7 @@ pub enum HandleOpsOutcome {
 /// A mined `handleOps` transaction with the EntryPoint's per-op events.
 #[derive(Debug, Clone)]
 pub struct Included {
+    /// The `handleOps` transaction's receipt.
     pub receipt: TransactionReceipt,
     /// One per op, in bundle order.
     pub events: Vec<UserOperationEvent>,
