@@ -4,6 +4,8 @@
 //! against the real EntryPoint and SimpleAccount by the `x402-aa-devnet` integration tests; the
 //! x402 wire format ([`x402`]) and the [`request_hash`] encoding are pinned by golden vectors.
 
+#![warn(missing_docs)]
+
 use alloy::primitives::{Address, address};
 
 pub mod abi;

@@ -304,16 +304,31 @@ pub enum PaymentError {
     /// A rule every account kind shares (shape, selectors, canonical ABI, approve consistency).
     #[error(transparent)]
     Shape(#[from] CallDataError),
+    /// `executeBatch`'s target and value arrays differ in length (the account would revert).
     #[error("executeBatch has {targets} targets but {values} values")]
-    ValueCountMismatch { targets: usize, values: usize },
+    ValueCountMismatch {
+        /// Length of the target array.
+        targets: usize,
+        /// Length of the value array.
+        values: usize,
+    },
+    /// A batch entry sends native value: a payment moves tokens only.
     #[error("executeBatch entry {index} forwards {value} wei; a payment forwards none")]
-    BatchValue { index: usize, value: U256 },
+    BatchValue {
+        /// The entry's position in the batch.
+        index: usize,
+        /// The wei it would forward.
+        value: U256,
+    },
     /// A session op's callData must be exactly approve, settle and the session module's charge.
     #[error(
         "not a session payment through module {module}: executeBatch_y6U must be exactly \
          approve + settle + chargePayment on the module, in canonical ABI"
     )]
-    SessionCharge { module: Address },
+    SessionCharge {
+        /// The session module the charge must call.
+        module: Address,
+    },
 }
 
 /// Accepts the two payment shapes (batch approve + settle, or a single settle) under either of
@@ -381,6 +396,7 @@ fn decode_strict<C: SolCall>(data: &[u8]) -> Result<C, CallDataError> {
 /// counterfactual address. The factory comes from the [`AccountConfig`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BiconomyAbi {
+    /// Which Biconomy v2 deployment the accounts come from (factory, implementation, ECDSA module).
     pub deployment: Deployment,
     /// This project's `BiconomySessionModule`, whose session payments carry a third call to it;
     /// `None`: only owner payments are recognised.
@@ -388,8 +404,10 @@ pub struct BiconomyAbi {
 }
 
 impl BiconomyAbi {
+    /// Owner payments of accounts from Biconomy's canonical v2 deployment.
     pub const CANONICAL: Self = Self { deployment: Deployment::CANONICAL, session_module: None };
 
+    /// Owner payments of accounts from `deployment`.
     pub const fn new(deployment: Deployment) -> Self {
         Self { deployment, session_module: None }
     }
@@ -478,11 +496,14 @@ impl AccountAbi for BiconomyAbi {
 /// installed in an account that exists).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BiconomySessionAbi {
+    /// The account's own ABI, knowing `module`'s session shape.
     pub account: BiconomyAbi,
+    /// Our `BiconomySessionModule`.
     pub module: Address,
 }
 
 impl BiconomySessionAbi {
+    /// Session payments through `module` in accounts of `deployment`.
     pub const fn new(deployment: Deployment, module: Address) -> Self {
         Self { account: BiconomyAbi::new(deployment).with_session_module(module), module }
     }
@@ -542,8 +563,10 @@ pub struct ModuleSignature {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignatureError {
+    /// Not decodable as the envelope at all.
     #[error("signature is not abi.encode(bytes moduleSignature, address validationModule): {0}")]
     Malformed(#[source] alloy::sol_types::Error),
+    /// Decodable, but re-encoding differs (padding, offsets): refused, so no bytes ride along.
     #[error("signature envelope is not in canonical ABI encoding")]
     NonCanonical,
 }

@@ -82,7 +82,9 @@ pub const SAFE_PROXY_CREATION_CODE: &[u8] = &hex!(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Operation {
+    /// A plain call: the only operation a payment's entries may use.
     Call = 0,
+    /// Runs `to`'s code in the Safe's context: allowed only into a MultiSend library.
     DelegateCall = 1,
 }
 
@@ -204,18 +206,26 @@ impl From<&UserOperation> for ISafe4337Module::UserOperation {
 /// holds on every chain Safe deployed to, and on the devnet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SafeDeployment {
+    /// The Safe 1.4.1 singleton every proxy delegates to.
     pub singleton: Address,
+    /// `SafeProxyFactory` 1.4.1: the initCode's factory.
     pub proxy_factory: Address,
+    /// `MultiSend` 1.4.1 (the batch library a payment delegatecalls into).
     pub multi_send: Address,
+    /// `MultiSendCallOnly` 1.4.1 (the same, refusing nested delegatecalls).
     pub multi_send_call_only: Address,
+    /// `CompatibilityFallbackHandler` 1.4.1.
     pub fallback_handler: Address,
+    /// Safe4337Module v0.2.0: the module and fallback handler that serves the EntryPoint.
     pub module: Address,
+    /// `AddModulesLib` v0.2.0, delegatecalled by `setup` to enable the module.
     pub add_modules_lib: Address,
     /// The module's `SUPPORTED_ENTRYPOINT`, part of every SafeOp hash.
     pub entry_point: Address,
 }
 
 impl SafeDeployment {
+    /// Safe's published deployment, reproduced on the devnet.
     pub const CANONICAL: Self = Self {
         singleton: SAFE_SINGLETON_V141,
         proxy_factory: SAFE_PROXY_FACTORY_V141,
@@ -238,8 +248,11 @@ impl Default for SafeDeployment {
 /// (and on the owners' order), because they are all part of the proxy's CREATE2 salt.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SafeConfig {
+    /// The owners, in the order `setup` receives them.
     pub owners: Vec<Address>,
+    /// How many owner signatures an owner op needs.
     pub threshold: u64,
+    /// `createProxyWithNonce`'s salt nonce: the owners' Safe number.
     pub salt_nonce: U256,
 }
 
@@ -280,14 +293,24 @@ impl SafeConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SafeConfigError {
+    /// `GS202`: the owner list is empty.
     #[error("a Safe needs at least one owner")]
     NoOwners,
+    /// `GS202`: a threshold of zero.
     #[error("threshold must be at least 1")]
     ZeroThreshold,
+    /// `GS201`: more signatures required than there are owners.
     #[error("threshold {threshold} exceeds the {owners} owners")]
-    ThresholdAboveOwners { threshold: u64, owners: usize },
+    ThresholdAboveOwners {
+        /// The threshold asked for.
+        threshold: u64,
+        /// How many owners there are.
+        owners: usize,
+    },
+    /// `GS203`: zero, the sentinel address or the Safe itself.
     #[error("{0} cannot be a Safe owner")]
     InvalidOwner(Address),
+    /// `GS204`: an owner listed twice.
     #[error("owner {0} is listed twice")]
     DuplicateOwner(Address),
 }
@@ -305,7 +328,9 @@ pub enum ExecFunction {
 /// A Safe op's callData decoded to a payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SafePayment {
+    /// The approve and settle the op makes.
     pub payment: DecodedPayment,
+    /// Which module entry point carries them.
     pub exec: ExecFunction,
     /// The MultiSend library the batch was delegatecalled into; `None` for the single-call
     /// shape (a direct `settle` relying on a prior allowance).
@@ -315,9 +340,13 @@ pub struct SafePayment {
 /// One entry of a MultiSend batch.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MultiSendTx {
+    /// Call or delegatecall.
     pub operation: Operation,
+    /// The callee.
     pub to: Address,
+    /// Wei forwarded (zero in a payment).
     pub value: U256,
+    /// The calldata.
     pub data: Bytes,
 }
 
@@ -326,34 +355,80 @@ pub struct MultiSendTx {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SafeCallDataError {
+    /// Fewer than four bytes of callData.
     #[error("{len} bytes is too short for a function selector")]
-    MissingSelector { len: usize },
+    MissingSelector {
+        /// The callData's length.
+        len: usize,
+    },
+    /// Not one of the module's two execution functions.
     #[error("selector {selector} is neither executeUserOp nor executeUserOpWithErrorString")]
-    UnknownSelector { selector: Selector },
+    UnknownSelector {
+        /// The selector found.
+        selector: Selector,
+    },
+    /// The arguments do not decode.
     #[error("malformed {call} arguments: {source}")]
     MalformedAbi {
+        /// The call being decoded.
         call: &'static str,
+        /// The decoder's error.
         #[source]
         source: alloy::sol_types::Error,
     },
+    /// The arguments decode but re-encode differently (padding, offsets, trailing bytes).
     #[error("{call} arguments are not in canonical ABI encoding")]
-    NonCanonicalAbi { call: &'static str },
+    NonCanonicalAbi {
+        /// The call being decoded.
+        call: &'static str,
+    },
+    /// An operation byte other than 0 and 1.
     #[error("operation {0} is neither CALL (0) nor DELEGATECALL (1)")]
     UnknownOperation(u8),
+    /// The module call sends native value.
     #[error("the Safe forwards {value} wei; a payment forwards none")]
-    NonzeroValue { value: U256 },
+    NonzeroValue {
+        /// The wei it would send.
+        value: U256,
+    },
+    /// A delegatecall whose target is not the deployment's MultiSend or MultiSendCallOnly.
     #[error("delegatecall to {to}, which is not a MultiSend library")]
-    DelegateCallTarget { to: Address },
+    DelegateCallTarget {
+        /// The delegatecall's target.
+        to: Address,
+    },
+    /// The MultiSend delegatecall carries another function.
     #[error("the delegatecall into MultiSend does not call multiSend(bytes)")]
     NotMultiSend,
+    /// The packed MultiSend transactions end mid-entry.
     #[error("MultiSend entry {index} is truncated")]
-    MultiSendTruncated { index: usize },
+    MultiSendTruncated {
+        /// The entry's position.
+        index: usize,
+    },
+    /// A MultiSend entry delegatecalls.
     #[error("MultiSend entry {index} is a delegatecall; a payment makes plain calls only")]
-    MultiSendDelegateCall { index: usize },
+    MultiSendDelegateCall {
+        /// The entry's position.
+        index: usize,
+    },
+    /// A MultiSend entry's operation byte is neither 0 nor 1.
     #[error("MultiSend entry {index} has operation {operation}")]
-    MultiSendUnknownOperation { index: usize, operation: u8 },
+    MultiSendUnknownOperation {
+        /// The entry's position.
+        index: usize,
+        /// The operation byte.
+        operation: u8,
+    },
+    /// A MultiSend entry sends native value.
     #[error("MultiSend entry {index} forwards {value} wei; a payment forwards none")]
-    MultiSendValue { index: usize, value: U256 },
+    MultiSendValue {
+        /// The entry's position.
+        index: usize,
+        /// The wei it would send.
+        value: U256,
+    },
+    /// The batch is not exactly approve + settle (the rules every account kind shares).
     #[error(transparent)]
     Payment(#[from] CallDataError),
     /// Not the session payment `SafeSessionModule` executes ([`session`]).
@@ -365,12 +440,22 @@ pub enum SafeCallDataError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SafeSignatureError {
+    /// Shorter than the 12-byte validity prefix.
     #[error("signature is {len} bytes; the module reads 12 bytes of validAfter/validUntil first")]
-    TooShort { len: usize },
+    TooShort {
+        /// The signature's length.
+        len: usize,
+    },
+    /// The owner signatures are not a whole number of 65-byte signatures.
     #[error("{len} bytes of owner signatures is not a whole number of 65-byte ECDSA signatures")]
-    NotWholeSignatures { len: usize },
+    NotWholeSignatures {
+        /// Their length.
+        len: usize,
+    },
+    /// No owner signature after the prefix.
     #[error("no owner signatures")]
     NoSignatures,
+    /// One owner's signature twice (`checkSignatures` needs them distinct and sorted).
     #[error("owner {0} signed twice")]
     DuplicateSigner(Address),
 }
@@ -580,12 +665,15 @@ impl SafeDeployment {
 /// [`AccountConfig`], whose owners and threshold are the Safe's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SafeAbi {
+    /// Where the Safe contracts and the 4337 module live.
     pub deployment: SafeDeployment,
 }
 
 impl SafeAbi {
+    /// Safes of the canonical deployment.
     pub const CANONICAL: Self = Self { deployment: SafeDeployment::CANONICAL };
 
+    /// Safes of `deployment`.
     pub const fn new(deployment: SafeDeployment) -> Self {
         Self { deployment }
     }
@@ -682,20 +770,25 @@ impl AccountAbi for SafeAbi {
 /// means no expiry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Validity {
+    /// Chain time (seconds) from which the op is valid.
     pub valid_after: U48,
+    /// Chain time (seconds) after which it is not; 0 for never.
     pub valid_until: U48,
 }
 
 /// One owner's ECDSA signature over the SafeOp hash (`v` 27/28, no EIP-191 prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OwnerSignature {
+    /// The owner who signed.
     pub owner: Address,
+    /// The signature over the SafeOp hash.
     pub signature: Signature,
 }
 
 /// A decoded SafeOp signature envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SafeOpSignature {
+    /// The validity window the owners signed.
     pub validity: Validity,
     /// The concatenated owner signatures as `Safe.checkSignatures` reads them.
     pub signatures: Bytes,

@@ -92,14 +92,26 @@ pub const SESSION_PAYMENT_LEN: usize = 164;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SafeSessionCallDataError {
+    /// Another function (or no selector at all).
     #[error("callData is not executeSessionPayment (selector {selector:?})")]
-    NotSessionPayment { selector: Option<Selector> },
+    NotSessionPayment {
+        /// The selector found, if there are four bytes.
+        selector: Option<Selector>,
+    },
+    /// Extra or missing bytes: only the 164-byte canonical encoding is accepted.
     #[error(
         "executeSessionPayment callData is {len} bytes; exactly {SESSION_PAYMENT_LEN} are allowed"
     )]
-    WrongLength { len: usize },
+    WrongLength {
+        /// The callData's length.
+        len: usize,
+    },
+    /// An address word with non-zero high bytes (a second encoding of the same call).
     #[error("executeSessionPayment word {word} is not a clean address")]
-    DirtyAddress { word: usize },
+    DirtyAddress {
+        /// The argument's position (0 token, 1 settlement, 2 merchant).
+        word: usize,
+    },
 }
 
 /// The session payment's callData: `executeSessionPayment(token, settlement, merchant, amount,
@@ -257,11 +269,14 @@ impl SafeDeployment {
 /// the session shape, address and initCode of a Safe born with the module (owners' config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SafeSessionAbi {
+    /// The Safe's own ABI (owner ops, address, initCode).
     pub account: SafeAbi,
+    /// Our `SafeSessionModule`.
     pub module: Address,
 }
 
 impl SafeSessionAbi {
+    /// Session payments through `module` in Safes of `deployment`.
     pub const fn new(deployment: SafeDeployment, module: Address) -> Self {
         Self { account: SafeAbi::new(deployment), module }
     }
