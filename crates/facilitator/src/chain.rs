@@ -151,7 +151,10 @@ impl KnownAccounts {
             biconomy: c.biconomy,
             kernel_abi,
             safe_abi: SafeAbi::new(safe),
-            biconomy_abi: BiconomyAbi::new(biconomy),
+            biconomy_abi: match c.biconomy.and_then(|b| b.session_module) {
+                Some(module) => BiconomyAbi::new(biconomy).with_session_module(module),
+                None => BiconomyAbi::new(biconomy),
+            },
         })
     }
 }
@@ -388,6 +391,11 @@ impl Network {
     /// The KernelSessionValidator this network's Kernel session payments go through, if any.
     pub fn kernel_session_validator(&self) -> Option<Address> {
         self.accounts.kernel_abi.session_validator
+    }
+
+    /// The `BiconomySessionModule` this network knows, if any.
+    pub fn biconomy_session_module(&self) -> Option<Address> {
+        self.accounts.biconomy_abi.session_module
     }
 
     /// The owner whose signature enables a grant in a session module (the Kernel validator, the

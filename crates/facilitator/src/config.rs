@@ -211,6 +211,10 @@ pub struct BiconomyAccounts {
     pub factory: Address,
     pub implementation: Address,
     pub ecdsa_module: Address,
+    /// This project's `BiconomySessionModule`: session payments from Biconomy accounts carry a
+    /// charge call to it. Absent: Biconomy session payments are not recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_module: Option<Address>,
 }
 
 impl BiconomyAccounts {
@@ -220,6 +224,7 @@ impl BiconomyAccounts {
             factory: d.factory,
             implementation: d.implementation,
             ecdsa_module: d.ecdsa_module,
+            session_module: None,
         })
     }
 }

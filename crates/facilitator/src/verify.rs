@@ -27,14 +27,14 @@
 //! direct mode); 7–10 above run in order only to name why a payment is refused.
 
 use alloy::{
-    primitives::{Address, B256},
+    primitives::{Address, B256, Bytes},
     sol_types::SolCall,
 };
 use serde_json::Value;
 use x402_aa::{
     DecodedPayment, UserOperation,
     abi::createAccountCall,
-    accounts::{AccountKind, SignerRole, kernel, safe},
+    accounts::{AccountKind, SignerRole, biconomy, kernel, safe},
     x402::{AaNativeEnvelope, AaNativeRequirements, PayloadError, decode_payment_payload},
 };
 use x402_aa_policy::{
@@ -298,6 +298,14 @@ fn session_host(net: &Network, kind: AccountKind, op: &UserOperation) -> Option<
     match kind {
         AccountKind::SessionKeyAccount => Some(SessionHost::Account),
         AccountKind::Kernel => net.kernel_session_validator().map(SessionHost::KernelValidator),
+        // Only ops the envelope hands to our module; another module's are the simulation's.
+        AccountKind::Biconomy => net
+            .biconomy_session_module()
+            .filter(|module| {
+                biconomy::decode_signature(&op.signature)
+                    .is_ok_and(|m| m.validation_module == *module)
+            })
+            .map(SessionHost::BiconomyModule),
         _ => None,
     }
 }
@@ -319,7 +327,7 @@ async fn check_session(
                 owner_from_init_code(net, op).await?
             };
             let payment = x402_aa::decode_payment(&op.call_data).map_err(|e| method_violation(&e));
-            (owner, &op.signature[..], payment)
+            (owner, op.signature.clone(), payment)
         }
         SessionHost::KernelValidator(validator) => {
             // A Kernel account must exist with the validator installed; without code the
@@ -335,7 +343,7 @@ async fn check_session(
                         "session: batch must be exactly approve + settle + charge ({other})"
                     )),
                 });
-            (owner, op.signature.get(4..).unwrap_or_default(), payment)
+            (owner, Bytes::copy_from_slice(op.signature.get(4..).unwrap_or_default()), payment)
         }
         SessionHost::SafeModule(module) => {
             if !deployed {
@@ -347,13 +355,29 @@ async fn check_session(
                     "session: callData must be exactly executeSessionPayment ({e})"
                 ))
             });
-            (owner, &op.signature[..], payment)
+            (owner, op.signature.clone(), payment)
         }
-        // `session_host` routes no account kind here yet: the simulation through the real
-        // EntryPoint (and the module's own checks) decides Biconomy session ops alone.
-        SessionHost::BiconomyModule(_) => return Ok(()),
+        SessionHost::BiconomyModule(module) => {
+            // The module lives in an account that exists; without code, AA20 answers.
+            if !deployed {
+                return Ok(());
+            }
+            let owner = net.session_module_owner(module, op.sender).await?;
+            let payment =
+                biconomy::decode_session_payment(&op.call_data, module).map_err(|e| match e {
+                    biconomy::PaymentError::Shape(shape) => method_violation(&shape),
+                    other => ScopeViolation::MethodNotAllowed(format!(
+                        "session: batch must be exactly approve + settle + charge ({other})"
+                    )),
+                });
+            // `session_host` routed it here because the envelope decodes and names the module.
+            let signature = biconomy::decode_signature(&op.signature)
+                .map(|m| m.module_signature)
+                .unwrap_or_default();
+            (owner, signature, payment)
+        }
     };
-    let decoded = SessionOpSignature::decode_for(signature, op.sender, net.chain_id)?;
+    let decoded = SessionOpSignature::decode_for(&signature, op.sender, net.chain_id)?;
     let merchant = payment.as_ref().map(|p| p.settle.merchant).unwrap_or_default();
     let usage = net.stored_session(host, op.sender, decoded.session_id, merchant, deployed).await?;
     check_session_payment(op, payment, user_op_hash, &decoded, owner, &usage, head.timestamp)?;

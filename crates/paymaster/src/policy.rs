@@ -12,7 +12,7 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::sol_types::SolCall;
 use x402_aa::{
     UserOperation,
-    accounts::{AccountKind, kernel},
+    accounts::{AccountKind, biconomy, kernel},
 };
 
 use crate::{PolicyViolation, SponsorPolicy};
@@ -86,7 +86,8 @@ pub(crate) fn payment_of(kinds: &[AccountKind], op: &UserOperation) -> Option<(A
     let payment = kinds
         .iter()
         .find_map(|k| k.abi().decode_payment(&op.call_data).ok())
-        .or_else(|| kernel_session_payment(kinds, &op.call_data))?;
+        .or_else(|| kernel_session_payment(kinds, &op.call_data))
+        .or_else(|| biconomy_session_payment(kinds, &op.call_data))?;
     Some((payment.settlement, payment.settle.request_hash))
 }
 
@@ -104,6 +105,21 @@ fn kernel_session_payment(
     let batch = kernel::IKernel::executeBatchCall::abi_decode(call_data).ok()?;
     let validator = batch.calls.get(2)?.to;
     kernel::decode_session_payment(call_data, validator).ok()
+}
+
+/// A Biconomy session payment: `executeBatch_y6U` of approve, settle and the session module's
+/// `chargePayment` (`biconomy::decode_session_payment`, byte for byte). As for Kernel, the module
+/// is read from the third call and the simulation establishes whether the payment settles.
+fn biconomy_session_payment(
+    kinds: &[AccountKind],
+    call_data: &[u8],
+) -> Option<x402_aa::DecodedPayment> {
+    if !kinds.contains(&AccountKind::Biconomy) {
+        return None;
+    }
+    let batch = biconomy::executeBatch_y6UCall::abi_decode(call_data).ok()?;
+    let module = *batch.dest.get(2)?;
+    biconomy::decode_session_payment(call_data, module).ok()
 }
 
 /// The most `op` can cost the paymaster's deposit: the EntryPoint's prefund for an op with a

@@ -135,6 +135,7 @@ pub fn facilitator_config(devnet: &Devnet, key: &PrivateKeySigner, registry: &Pa
             factory: b.factory,
             implementation: b.implementation,
             ecdsa_module: b.ecdsa_module,
+            session_module: Some(b.session_module),
         }),
         ..AccountsConfig::default()
     };

@@ -182,6 +182,7 @@ impl Env {
             factory: b.factory,
             implementation: b.implementation,
             ecdsa_module: b.ecdsa_module,
+            session_module: Some(b.session_module),
         });
         chain.allowed_tokens = vec![a.token];
         chain.rpc_timeout_ms = 5_000;

@@ -5,6 +5,7 @@ mod common;
 
 mod bad_input;
 mod batching;
+mod biconomy_session;
 mod bundler;
 mod crash;
 mod exact;
