@@ -295,15 +295,21 @@ struct Chain<'a> {
 }
 
 impl Chain<'_> {
-    /// (requestHash, transaction) of every `ReceiptLog` with `payer`.
-    async fn receipts(&self, payer: Address) -> anyhow::Result<Vec<(B256, B256)>> {
+    /// Every `ReceiptLog` with `payer`.
+    async fn receipt_logs(&self, payer: Address) -> anyhow::Result<Vec<alloy::rpc::types::Log>> {
         let filter = Filter::new()
             .address(self.settlement)
             .event_signature(ReceiptLog::SIGNATURE_HASH)
             .topic2(payer.into_word())
             .from_block(0);
-        let logs = self.provider.get_logs(&filter).await?;
-        logs.iter()
+        Ok(self.provider.get_logs(&filter).await?)
+    }
+
+    /// (requestHash, transaction) of every `ReceiptLog` with `payer`.
+    async fn receipts(&self, payer: Address) -> anyhow::Result<Vec<(B256, B256)>> {
+        self.receipt_logs(payer)
+            .await?
+            .iter()
             .map(|log| {
                 let hash = log.topics().get(3).copied();
                 match (hash, log.transaction_hash) {
@@ -316,13 +322,8 @@ impl Chain<'_> {
 
     /// The sum of `ReceiptLog` amounts with `payer`.
     async fn paid_out(&self, payer: Address) -> anyhow::Result<U256> {
-        let filter = Filter::new()
-            .address(self.settlement)
-            .event_signature(ReceiptLog::SIGNATURE_HASH)
-            .topic2(payer.into_word())
-            .from_block(0);
         let mut total = U256::ZERO;
-        for log in self.provider.get_logs(&filter).await? {
+        for log in self.receipt_logs(payer).await? {
             total += ReceiptLog::decode_log(&log.inner)?.amount;
         }
         Ok(total)
