@@ -328,8 +328,12 @@ impl AaNative {
                 self.record_landed(request_hash, user_op_hash, payer, &landed).await
             }
             Submitted::Refused { message, maybe_sent } => {
-                let r = submit_refusal(message);
+                let r = Rejection::Bundler(message);
                 self.record_failure(request_hash, user_op_hash, payer, &r, maybe_sent, None).await
+            }
+            Submitted::FailedOp { reason } => {
+                let r = failed_op_refusal(reason);
+                self.record_failure(request_hash, user_op_hash, payer, &r, false, None).await
             }
             Submitted::Pending { message } => {
                 let r = Rejection::ReceiptTimeout(message);
@@ -583,16 +587,13 @@ fn invalid(r: &Rejection, payer: Option<Address>) -> Value {
     body
 }
 
-/// A submission the bundler or the EntryPoint refused. An account's session revert that
-/// `/verify` could not predict (several replicas' ops racing for the last of a cap) answers the
-/// rule's own reason (`spend_cap_exceeded`), as `/verify` and the SDK name it; any other refusal
-/// stays `bundler_error`.
-fn submit_refusal(message: String) -> Rejection {
-    let failed_op = message
-        .strip_prefix("EntryPoint refused the op: FailedOp(")
-        .and_then(|rest| rest.strip_suffix(')'));
-    match failed_op.and_then(|reason| Rule::from_entry_point(reason).map(|rule| (rule, reason))) {
-        Some((rule, reason)) => Rejection::ChainScope { rule, revert: reason.to_owned() },
-        None => Rejection::Bundler(message),
+/// The EntryPoint refused the op while the bundle was simulated. An account's session revert
+/// that `/verify` could not predict (several replicas' ops racing for the last of a cap) answers
+/// the rule's own reason (`spend_cap_exceeded`), as `/verify` and the SDK name it; any other
+/// refusal stays `bundler_error`.
+fn failed_op_refusal(reason: String) -> Rejection {
+    match Rule::from_entry_point(&reason) {
+        Some(rule) => Rejection::ChainScope { rule, revert: reason },
+        None => Rejection::Bundler(format!("EntryPoint refused the op: FailedOp({reason})")),
     }
 }

@@ -35,6 +35,11 @@ pub enum Submitted {
         message: String,
         maybe_sent: bool,
     },
+    /// The EntryPoint refused this op in validation (`FailedOp`, found by simulating the bundle
+    /// before sending): `reason` is the EntryPoint's, `AAxx` code first. Nothing was sent.
+    FailedOp {
+        reason: String,
+    },
     /// Sent, but no receipt within the bound; it may still land.
     Pending {
         message: String,
@@ -264,8 +269,7 @@ impl Worker {
                 Simulated::Ok => break,
                 Simulated::FailedOp { index, reason } if index < jobs.len() => {
                     let job = jobs.remove(index);
-                    let message = format!("EntryPoint refused the op: FailedOp({reason})");
-                    let _ = job.reply.send(Submitted::Refused { message, maybe_sent: false });
+                    let _ = job.reply.send(Submitted::FailedOp { reason });
                 }
                 Simulated::FailedOp { reason, .. } | Simulated::Reverted(reason)
                     if jobs.len() > 1 =>
