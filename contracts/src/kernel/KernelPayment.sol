@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {ChargedBatch} from "../ChargedBatch.sol";
 import {SessionPolicy} from "../SessionPolicy.sol";
 
 /// @title KernelPayment
@@ -14,14 +15,12 @@ import {SessionPolicy} from "../SessionPolicy.sol";
 /// when the payment does.
 library KernelPayment {
     bytes4 internal constant EXECUTE_BATCH_SELECTOR = 0x34fcd5be; // executeBatch((address,uint256,bytes)[])
-    bytes4 internal constant CHARGE_SELECTOR = 0x5d617d53; // chargePayment(address,address,address,uint256,bytes32)
 
     uint256 internal constant LENGTH = 996;
     /// settle's (merchant, token, amount, requestHash) words.
     uint256 internal constant SETTLE_ARGS = 520;
-    /// The charge call's bytes (selector and five words): its tag is the op's marker tag.
+    /// Where the charge call's bytes start (ChargedBatch.CHARGE_LENGTH of them).
     uint256 internal constant CHARGE_AT = 804;
-    uint256 internal constant CHARGE_LENGTH = 164;
 
     /// Proves `callData` is the canonical payment for this token, settlement and validator by
     /// re-encoding it from settle's arguments and comparing hashes; returns settle's merchant, amount
@@ -83,7 +82,7 @@ library KernelPayment {
         }
         // a merchant word with high bits set was re-encoded clean, so it cannot match
         if (!same) revert(explain(callData, account, token, settlement, validator));
-        tag = SessionPolicy.tagOf(callData[CHARGE_AT:CHARGE_AT + CHARGE_LENGTH]);
+        tag = SessionPolicy.tagOf(callData[CHARGE_AT:CHARGE_AT + ChargedBatch.CHARGE_LENGTH]);
     }
 
     /// Says precisely why callData is not the permitted payment (failure path only). Every read is
@@ -101,9 +100,8 @@ library KernelPayment {
         uint256 base = 4 + arrayAt;
         (bool okN, uint256 n) = SessionPolicy._word(d, base);
         if (!okN || n > d.length / 32) return "session: malformed callData";
-        uint256[3] memory start;
-        uint256[3] memory len;
-        uint256[3] memory to;
+        ChargedBatch.Calls memory calls;
+        calls.n = n;
         for (uint256 i = 0; i < n; i++) {
             (bool okO, uint256 off) = SessionPolicy._word(d, base + 32 + 32 * i);
             if (!okO || off > d.length) return "session: malformed callData";
@@ -114,32 +112,10 @@ library KernelPayment {
             if (!(okT && okV && okD) || target >> 160 != 0) return "session: malformed callData";
             if (target == uint160(account)) return "session: self-call not allowed";
             if (value != 0) return "session: value transfer not allowed";
-            if (i < 3) (start[i], len[i], to[i]) = (dStart, dLen, target);
+            if (i < 3) (calls.start[i], calls.len[i], calls.to[i]) = (dStart, dLen, target);
         }
-        if (n != 3) return "session: batch must be exactly approve + settle + charge";
-        if (to[0] != uint160(token)) return "session: token not allowed";
-        if (to[1] != uint160(settlement) || to[2] != uint160(validator)) return "session: target not allowed";
-        (uint256 a, uint256 s, uint256 c) = (start[0], start[1], start[2]);
-        if (len[0] != 68 || bytes4(d[a:a + 4]) != SessionPolicy.APPROVE_SELECTOR) {
-            return "session: first call must be approve";
-        }
-        if (uint256(bytes32(d[a + 4:a + 36])) != uint160(settlement)) return "session: approve spender not allowed";
-        string memory settleReason = SessionPolicy._explainSettle(d, s, len[1], uint160(token));
-        if (keccak256(bytes(settleReason)) != keccak256("session: non-canonical callData")) return settleReason;
-        if (bytes32(d[a + 36:a + 68]) != bytes32(d[s + 68:s + 100])) {
-            return "session: approve amount differs from payment";
-        }
-        if (len[2] != CHARGE_LENGTH || bytes4(d[c:c + 4]) != CHARGE_SELECTOR) {
-            return "session: third call must be the charge";
-        }
-        if (
-            uint256(bytes32(d[c + 4:c + 36])) != uint160(token)
-                || uint256(bytes32(d[c + 36:c + 68])) != uint160(settlement)
-                || bytes32(d[c + 68:c + 100]) != bytes32(d[s + 4:s + 36])
-                || keccak256(d[c + 100:c + 164]) != keccak256(d[s + 68:s + 132])
-        ) {
-            return "session: charge differs from payment";
-        }
-        return "session: non-canonical callData";
+        string memory targets = ChargedBatch.explainTargets(calls, token, settlement, validator);
+        if (bytes(targets).length != 0) return targets;
+        return ChargedBatch.explainCalls(d, calls, token, settlement);
     }
 }

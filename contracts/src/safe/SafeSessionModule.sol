@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {UserOperation} from "@account-abstraction/contracts/interfaces/UserOperation.sol";
 import {HandlerContext} from "@safe-global/safe-contracts/contracts/handler/HandlerContext.sol";
 import {SessionGrant, SessionPolicy} from "../SessionPolicy.sol";
+import {SessionModule} from "../SessionModule.sol";
 import {ISafe} from "./ISafe.sol";
 import {SafePayment} from "./SafePayment.sol";
 
@@ -47,30 +48,16 @@ import {SafePayment} from "./SafePayment.sol";
 ///   all). SessionPolicy's enable hook takes exactly one owner address, and picking one owner of a
 ///   1-of-n Safe would be arbitrary. Relayed controls (`*WithSignature`) are checked by the Safe's own
 ///   `checkSignatures` over the EIP-712 digest, so they need the threshold too.
-contract SafeSessionModule is HandlerContext {
-    bytes32 public constant SESSION_GRANT_TYPEHASH = SessionPolicy.SESSION_GRANT_TYPEHASH;
-    bytes32 public constant REVOKE_SESSION_TYPEHASH = SessionPolicy.REVOKE_SESSION_TYPEHASH;
-    bytes32 public constant REVOKE_ALL_SESSIONS_TYPEHASH = SessionPolicy.REVOKE_ALL_SESSIONS_TYPEHASH;
-    bytes32 public constant SET_SESSION_PAUSED_TYPEHASH = SessionPolicy.SET_SESSION_PAUSED_TYPEHASH;
-    uint8 public constant MODE_ENABLE = SessionPolicy.MODE_ENABLE;
-    uint8 public constant MODE_USE = SessionPolicy.MODE_USE;
-
+contract SafeSessionModule is SessionModule, HandlerContext {
     /// The EntryPoint (v0.6) whose calls validate and execute session ops.
     address public immutable ENTRY_POINT;
     /// The stock Safe4337Module v0.2.0 that validates and executes owner ops.
     address public immutable SAFE_4337_MODULE;
 
     event SessionEnabled(address indexed account, bytes32 indexed sessionId, address indexed sessionKey);
-    event SessionRevoked(address indexed account, bytes32 indexed sessionId);
-    event AllSessionsRevoked(address indexed account, uint32 newEpoch);
-    event SessionPaused(address indexed account, bytes32 indexed sessionId, bool paused);
 
     /// keccak256("SafeMessage(bytes message)"), CompatibilityFallbackHandler's message type.
     bytes32 private constant SAFE_MSG_TYPEHASH = keccak256("SafeMessage(bytes message)");
-
-    error InvalidOwnerSignature();
-    error WrongEpoch(uint32 expected, uint32 given);
-    error WrongPauseNonce(uint32 expected, uint32 given);
 
     constructor(address entryPoint, address safe4337Module) {
         ENTRY_POINT = entryPoint;
@@ -156,105 +143,6 @@ contract SafeSessionModule is HandlerContext {
         emit SessionEnabled(account, id, grant.sessionKey);
     }
 
-    /// Revokes one session of the calling Safe forever (works before the session was enabled).
-    function revoke(bytes32 id) external {
-        _revoke(_selfCaller(), id);
-    }
-
-    /// Invalidates every grant of the calling Safe so far.
-    function revokeAll() external {
-        _revokeAll(_selfCaller());
-    }
-
-    /// Pauses or resumes a session of the calling Safe; counters are kept.
-    function setPaused(bytes32 id, bool paused) external {
-        _setPaused(_selfCaller(), id, paused);
-    }
-
-    /// Relayable by anyone: the Safe's signatures (its threshold, `checkSignatures` rules) over the EIP-712
-    /// `RevokeSession(bytes32 sessionId)` in the account's domain, as KernelSessionValidator's.
-    function revokeWithSignature(address account, bytes32 id, bytes calldata ownerSignature) external {
-        _requireOwnerSignature(account, keccak256(abi.encode(REVOKE_SESSION_TYPEHASH, id)), ownerSignature);
-        _revoke(account, id);
-    }
-
-    /// Relayable revoke-all (`RevokeAllSessions(uint32 epoch)`), single use: it names the epoch it ends.
-    function revokeAllWithSignature(address account, uint32 epoch, bytes calldata ownerSignature) external {
-        _requireOwnerSignature(account, keccak256(abi.encode(REVOKE_ALL_SESSIONS_TYPEHASH, epoch)), ownerSignature);
-        uint32 current = SessionPolicy.epochOf(account);
-        if (epoch != current) revert WrongEpoch(current, epoch);
-        _revokeAll(account);
-    }
-
-    /// Relayable pause/resume (`SetSessionPaused(bytes32 sessionId,bool paused,uint32 nonce)`); `nonce` must
-    /// be the session's pause nonce (`sessionGasState`).
-    function setPausedWithSignature(address account, bytes32 id, bool paused, uint32 nonce, bytes calldata ownerSignature)
-        external
-    {
-        _requireOwnerSignature(
-            account, keccak256(abi.encode(SET_SESSION_PAUSED_TYPEHASH, id, paused, nonce)), ownerSignature
-        );
-        (,,, uint32 current) = SessionPolicy.gasState(account, id);
-        if (nonce != current) revert WrongPauseNonce(current, nonce);
-        _setPaused(account, id, paused);
-    }
-
-    // ---------------------------------------------------------------- views
-
-    /// The address whose single signature enables a grant inside a session op: the owner of a 1-of-1
-    /// Safe. Any other Safe enables grants with `enableSession` (reverts here with the reason).
-    function ownerOf(address account) external view returns (address) {
-        return _ownerOf(account);
-    }
-
-    function domainSeparator(address account) external view returns (bytes32) {
-        return SessionPolicy.domainSeparator(account);
-    }
-
-    function sessionId(address account, SessionGrant memory grant) external view returns (bytes32) {
-        return SessionPolicy.sessionId(account, grant);
-    }
-
-    function encodeGrant(SessionGrant memory grant) external pure returns (bytes memory) {
-        return SessionPolicy.encodeGrant(grant);
-    }
-
-    function sessionEpoch(address account) external view returns (uint32) {
-        return SessionPolicy.epochOf(account);
-    }
-
-    /// status: 0 unknown, 1 enabled, 2 revoked; `paused` is independent of status.
-    function sessionState(address account, bytes32 id)
-        external
-        view
-        returns (
-            uint8 status,
-            bool paused,
-            uint32 periodIndex,
-            uint96 periodSpent,
-            uint96 lifetimeSpent,
-            uint24 paymentsInPeriod
-        )
-    {
-        return SessionPolicy.sessionState(account, id);
-    }
-
-    function sessionGasState(address account, bytes32 id)
-        external
-        view
-        returns (uint32 gasPeriodIndex, uint96 gasPeriodSpent, uint96 gasLifetimeSpent, uint32 pauseNonce)
-    {
-        return SessionPolicy.gasState(account, id);
-    }
-
-    function sessionMerchantState(address account, bytes32 id, address merchant)
-        external
-        view
-        returns (uint32 periodIndex, uint96 spent)
-    {
-        return SessionPolicy.merchantState(account, id, merchant);
-    }
-
     // ---------------------------------------------------------------- what a Safe fallback handler answers
 
     /// EIP-1271 for the calling Safe, as CompatibilityFallbackHandler 1.4.1: `hash` wrapped in the Safe's
@@ -330,7 +218,9 @@ contract SafeSessionModule is HandlerContext {
         return msg.sender;
     }
 
-    function _ownerOf(address account) internal view returns (address) {
+    /// The owner of a 1-of-1 Safe; any other Safe enables grants with `enableSession` (reverts here with
+    /// the reason).
+    function _ownerOf(address account) internal view override returns (address) {
         address[] memory owners = ISafe(account).getOwners();
         require(
             owners.length == 1 && ISafe(account).getThreshold() == 1,
@@ -348,7 +238,11 @@ contract SafeSessionModule is HandlerContext {
     }
 
     /// The Safe's own signature rule over the EIP-712 digest (pre-image passed for EIP-1271 owners).
-    function _requireOwnerSignature(address account, bytes32 structHash, bytes calldata signatures) internal view {
+    function _requireOwnerSignature(address account, bytes32 structHash, bytes calldata signatures)
+        internal
+        view
+        override
+    {
         bytes32 digest = SessionPolicy.typedDataHash(account, structHash);
         bytes memory preimage = abi.encodePacked(hex"1901", SessionPolicy.domainSeparator(account), structHash);
         try ISafe(account).checkSignatures(digest, preimage, signatures) {}
@@ -357,17 +251,8 @@ contract SafeSessionModule is HandlerContext {
         }
     }
 
-    function _revoke(address account, bytes32 id) internal {
-        SessionPolicy.revoke(account, id);
-        emit SessionRevoked(account, id);
-    }
-
-    function _revokeAll(address account) internal {
-        emit AllSessionsRevoked(account, SessionPolicy.revokeAll(account));
-    }
-
-    function _setPaused(address account, bytes32 id, bool paused) internal {
-        SessionPolicy.setPaused(account, id, paused);
-        emit SessionPaused(account, id, paused);
+    /// Only the Safe calling itself controls its sessions (see `_selfCaller`).
+    function _controlledAccount() internal view override returns (address) {
+        return _selfCaller();
     }
 }
