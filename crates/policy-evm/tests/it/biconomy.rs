@@ -18,7 +18,7 @@ use x402_aa_policy_evm::{
         ISettlement, IToken, RevokeSession, SetSessionPaused,
     },
     artifacts::Artifacts,
-    chain::{ADMIN, CREATE2_DEPLOYER, GENESIS_TIME},
+    chain::{ADMIN, GENESIS_TIME},
     ops::{self, Format, GasFields, Grant, SessionSig},
 };
 
@@ -97,16 +97,23 @@ impl Bx {
         let biconomy = vendored();
         let mut chain = Chain::deploy(&project)?;
         let ep = chain.addrs.entry_point;
-        let implementation =
-            create2(&mut chain, &biconomy.bytecode("SmartAccount")?, &ep.abi_encode())?;
+        let implementation = create2(
+            &mut chain,
+            &[biconomy.bytecode("SmartAccount")?.to_vec(), ep.abi_encode()].concat(),
+        )?;
         let factory = create2(
             &mut chain,
-            &biconomy.bytecode("SmartAccountFactory")?,
-            &(implementation, ADMIN).abi_encode_params(),
+            &[
+                biconomy.bytecode("SmartAccountFactory")?.to_vec(),
+                (implementation, ADMIN).abi_encode_params(),
+            ]
+            .concat(),
         )?;
-        let ecdsa = create2(&mut chain, &biconomy.bytecode("EcdsaOwnershipRegistryModule")?, &[])?;
-        let module =
-            create2(&mut chain, &project.bytecode("BiconomySessionModule")?, &ecdsa.abi_encode())?;
+        let ecdsa = create2(&mut chain, &biconomy.bytecode("EcdsaOwnershipRegistryModule")?)?;
+        let module = create2(
+            &mut chain,
+            &[project.bytecode("BiconomySessionModule")?.to_vec(), ecdsa.abi_encode()].concat(),
+        )?;
         let owner = key(1);
         let mut bx =
             Self { chain, factory, ecdsa, module, owner, session_key: key(2), account: ADMIN };
@@ -177,10 +184,7 @@ impl Bx {
     }
 
     pub(crate) fn period_index(&self, grant: &Grant) -> u32 {
-        if grant.period == 0 {
-            return 0;
-        }
-        ((self.chain.time() - grant.valid_after) / grant.period as u64) as u32
+        period_index(&self.chain, grant)
     }
 
     /// The three calls of a session payment as `(dest, value, func)`.
@@ -339,16 +343,6 @@ impl Bx {
         let op = self.session_op(grant, false, data, GasFields::default(), nonce)?;
         self.submit(vec![op])
     }
-}
-
-/// CREATE2 (salt 0) of `init ‖ args` through the deterministic deployer.
-fn create2(chain: &mut Chain, init: &[u8], args: &[u8]) -> anyhow::Result<Address> {
-    let mut data = B256::ZERO.to_vec();
-    data.extend_from_slice(init);
-    data.extend_from_slice(args);
-    let out = chain.send(ADMIN, CREATE2_DEPLOYER, U256::ZERO, data, 30_000_000)?;
-    anyhow::ensure!(out.success && out.output.len() == 20, "CREATE2 failed: {out:?}");
-    Ok(Address::from_slice(&out.output))
 }
 
 /// `abi.encode(bytes moduleSignature, address module)`: the account's `userOp.signature`.
@@ -582,7 +576,10 @@ fn biconomy_grants_do_not_replay_across_accounts_or_chains() -> anyhow::Result<(
     let nonce = bx.nonce(other)?;
     let mut op = ops::unsigned_op(other, nonce, bx.pay(MERCHANT, USD, 40), GasFields::default());
     let id1 = bx.id(&grant);
-    op.signature = envelope(&raw_session_sig(&bx, &op, &grant, other, Some(id1))?, bx.module);
+    op.signature = envelope(
+        &raw_session_sig(&bx.chain, &bx.session_key, &bx.owner, &op, &grant, other, Some(id1))?,
+        bx.module,
+    );
     let out = bx.submit(vec![op])?;
     assert!(refused_with(&out, "session: bad owner signature"), "{:?}", out.revert_reason());
     // use mode on account 2 (the grant was never enabled there)
@@ -597,33 +594,21 @@ fn biconomy_grants_do_not_replay_across_accounts_or_chains() -> anyhow::Result<(
     };
     let other_chain_id = grant.v2().eip712_signing_hash(&domain);
     let mut op = ops::unsigned_op(other, nonce, bx.pay(MERCHANT, USD, 42), GasFields::default());
-    op.signature =
-        envelope(&raw_session_sig(&bx, &op, &grant, other, Some(other_chain_id))?, bx.module);
+    op.signature = envelope(
+        &raw_session_sig(
+            &bx.chain,
+            &bx.session_key,
+            &bx.owner,
+            &op,
+            &grant,
+            other,
+            Some(other_chain_id),
+        )?,
+        bx.module,
+    );
     let out = bx.submit(vec![op])?;
     assert!(refused_with(&out, "session: bad owner signature"), "{:?}", out.revert_reason());
     Ok(())
-}
-
-/// An enable-mode session signature whose owner signature covers `owner_signs` instead of the real
-/// session id; the session key signs the real id (it is the attacker).
-fn raw_session_sig(
-    bx: &Bx,
-    op: &UserOperation,
-    grant: &Grant,
-    account: Address,
-    owner_signs: Option<B256>,
-) -> anyhow::Result<Vec<u8>> {
-    let id = grant.id(Format::V2, account);
-    let period = bx.period_index(grant);
-    let digest = keccak256((ops::user_op_hash(op), id, U256::from(period)).abi_encode_params());
-    let mut out = vec![if owner_signs.is_some() { 1u8 } else { 2 }];
-    out.extend(grant.packed());
-    out.extend(period.to_be_bytes());
-    out.extend(ops::personal_sign(&bx.session_key, digest)?);
-    if let Some(h) = owner_signs {
-        out.extend(ops::sign_hash(&bx.owner, h)?);
-    }
-    Ok(out)
 }
 
 /// Several payments of one session in one bundle each pass validation against the same state; only

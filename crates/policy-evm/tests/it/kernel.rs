@@ -99,10 +99,7 @@ impl Kx {
     }
 
     pub(crate) fn period_index(&self, grant: &Grant) -> u32 {
-        if grant.period == 0 {
-            return 0;
-        }
-        ((self.chain.time() - grant.valid_after) / grant.period as u64) as u32
+        period_index(&self.chain, grant)
     }
 
     pub(crate) fn calls(&self, merchant: Address, amount: u128, request: u64) -> Vec<Call> {
@@ -482,7 +479,10 @@ fn kernel_grants_do_not_replay_across_accounts_or_chains() -> anyhow::Result<()>
     let nonce = kx.nonce(other)?;
     let mut op = ops::unsigned_op(other, nonce, kx.pay(MERCHANT, USD, 40), GasFields::default());
     let id1 = kx.id(&grant);
-    op.signature = k::with_mode(MODE_PLUGIN, &raw_session_sig(&kx, &op, &grant, other, Some(id1))?);
+    op.signature = k::with_mode(
+        MODE_PLUGIN,
+        &raw_session_sig(&kx.chain, &kx.session_key, &kx.owner, &op, &grant, other, Some(id1))?,
+    );
     let out = kx.submit(vec![op])?;
     assert!(refused_with(&out, "session: bad owner signature"), "{:?}", out.revert_reason());
     // use mode on account 2 (the grant was never enabled there)
@@ -503,33 +503,21 @@ fn kernel_grants_do_not_replay_across_accounts_or_chains() -> anyhow::Result<()>
     };
     let other_chain_id = grant.v2().eip712_signing_hash(&domain);
     let mut op = ops::unsigned_op(other, nonce, kx.pay(MERCHANT, USD, 42), GasFields::default());
-    op.signature =
-        k::with_mode(MODE_PLUGIN, &raw_session_sig(&kx, &op, &grant, other, Some(other_chain_id))?);
+    op.signature = k::with_mode(
+        MODE_PLUGIN,
+        &raw_session_sig(
+            &kx.chain,
+            &kx.session_key,
+            &kx.owner,
+            &op,
+            &grant,
+            other,
+            Some(other_chain_id),
+        )?,
+    );
     let out = kx.submit(vec![op])?;
     assert!(refused_with(&out, "session: bad owner signature"), "{:?}", out.revert_reason());
     Ok(())
-}
-
-/// An enable-mode session signature whose owner signature covers `owner_signs` instead of the real
-/// session id; the session key signs the real id (it is the attacker).
-fn raw_session_sig(
-    kx: &Kx,
-    op: &UserOperation,
-    grant: &Grant,
-    account: Address,
-    owner_signs: Option<B256>,
-) -> anyhow::Result<Vec<u8>> {
-    let id = grant.id(Format::V2, account);
-    let period = kx.period_index(grant);
-    let digest = keccak256((ops::user_op_hash(op), id, U256::from(period)).abi_encode_params());
-    let mut out = vec![if owner_signs.is_some() { 1u8 } else { 2 }];
-    out.extend(grant.packed());
-    out.extend(period.to_be_bytes());
-    out.extend(ops::personal_sign(&kx.session_key, digest)?);
-    if let Some(h) = owner_signs {
-        out.extend(ops::sign_hash(&kx.owner, h)?);
-    }
-    Ok(out)
 }
 
 /// Several payments of one session in one bundle each pass validation against the same state; only

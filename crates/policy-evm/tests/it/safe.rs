@@ -18,7 +18,7 @@ use x402_aa_policy_evm::{
         IToken, RevokeSession, SetSessionPaused,
     },
     artifacts::Artifacts,
-    chain::{ADMIN, CHAIN_ID, CREATE2_DEPLOYER, ENTRY_POINT, GENESIS_TIME},
+    chain::{ADMIN, CHAIN_ID, ENTRY_POINT, GENESIS_TIME},
     ops::{self, Format, GasFields, Grant, SessionSig},
 };
 
@@ -115,14 +115,6 @@ pub(crate) struct SafeStack {
     pub(crate) session_module: Address,
 }
 
-fn create2(chain: &mut Chain, init: Bytes) -> anyhow::Result<Address> {
-    let mut data = B256::ZERO.to_vec();
-    data.extend_from_slice(&init);
-    let out = chain.send(ADMIN, CREATE2_DEPLOYER, U256::ZERO, data, 30_000_000)?;
-    anyhow::ensure!(out.success && out.output.len() == 20, "CREATE2: {:?}", out.revert_reason());
-    Ok(Address::from_slice(&out.output))
-}
-
 /// Safe 1.4.1 from npm, Safe4337Module + AddModulesLib from `contracts/vendor` (canonical addresses
 /// asserted), and our module from `contracts/artifacts`, all through the CREATE2 deployer with salt 0.
 pub(crate) fn deploy_safe(chain: &mut Chain) -> anyhow::Result<SafeStack> {
@@ -131,17 +123,17 @@ pub(crate) fn deploy_safe(chain: &mut Chain) -> anyhow::Result<SafeStack> {
         root.join("node_modules/@safe-global/safe-contracts/build/artifacts/contracts"),
     );
     let vendor = Artifacts::at(root.join("contracts/vendor/safe4337-v0.2.0"));
-    let singleton = create2(chain, npm.bytecode("Safe.sol/Safe")?)?;
-    let factory = create2(chain, npm.bytecode("proxies/SafeProxyFactory.sol/SafeProxyFactory")?)?;
+    let singleton = create2(chain, &npm.bytecode("Safe.sol/Safe")?)?;
+    let factory = create2(chain, &npm.bytecode("proxies/SafeProxyFactory.sol/SafeProxyFactory")?)?;
     let multi_send_call_only =
-        create2(chain, npm.bytecode("libraries/MultiSendCallOnly.sol/MultiSendCallOnly")?)?;
-    anyhow::ensure!(create2(chain, vendor.bytecode("AddModulesLib")?)? == ADD_MODULES_LIB);
+        create2(chain, &npm.bytecode("libraries/MultiSendCallOnly.sol/MultiSendCallOnly")?)?;
+    anyhow::ensure!(create2(chain, &vendor.bytecode("AddModulesLib")?)? == ADD_MODULES_LIB);
     let mut module = vendor.bytecode("Safe4337Module")?.to_vec();
     module.extend(ENTRY_POINT.abi_encode());
-    anyhow::ensure!(create2(chain, module.into())? == SAFE_4337_MODULE);
+    anyhow::ensure!(create2(chain, &module)? == SAFE_4337_MODULE);
     let mut session = Artifacts::project().bytecode("SafeSessionModule")?.to_vec();
     session.extend((ENTRY_POINT, SAFE_4337_MODULE).abi_encode_params());
-    let session_module = create2(chain, session.into())?;
+    let session_module = create2(chain, &session)?;
     Ok(SafeStack { singleton, factory, multi_send_call_only, session_module })
 }
 
@@ -234,10 +226,7 @@ impl Sx {
     }
 
     pub(crate) fn period_index(&self, grant: &Grant) -> u32 {
-        if grant.period == 0 {
-            return 0;
-        }
-        ((self.chain.time() - grant.valid_after) / grant.period as u64) as u32
+        period_index(&self.chain, grant)
     }
 
     /// The session payment callData (the only shape a session op may carry).
@@ -768,7 +757,9 @@ fn safe_grants_do_not_replay_across_accounts_or_chains() -> anyhow::Result<()> {
     let nonce = sx.nonce(other)?;
     let mut op = ops::unsigned_op(other, nonce, sx.pay(MERCHANT, USD, 40), GasFields::default());
     let id1 = sx.id(&grant);
-    op.signature = raw_session_sig(&sx, &op, &grant, other, Some(id1))?.into();
+    op.signature =
+        raw_session_sig(&sx.chain, &sx.session_key, &sx.owners[0], &op, &grant, other, Some(id1))?
+            .into();
     let out = sx.submit(vec![op])?;
     assert!(refused_with(&out, "session: bad owner signature"), "{:?}", out.revert_reason());
     // use mode on Safe 2 (the grant was never enabled there)
@@ -788,32 +779,19 @@ fn safe_grants_do_not_replay_across_accounts_or_chains() -> anyhow::Result<()> {
     };
     let other_chain_id = grant.v2().eip712_signing_hash(&domain);
     let mut op = ops::unsigned_op(other, nonce, sx.pay(MERCHANT, USD, 42), GasFields::default());
-    op.signature = raw_session_sig(&sx, &op, &grant, other, Some(other_chain_id))?.into();
+    op.signature = raw_session_sig(
+        &sx.chain,
+        &sx.session_key,
+        &sx.owners[0],
+        &op,
+        &grant,
+        other,
+        Some(other_chain_id),
+    )?
+    .into();
     let out = sx.submit(vec![op])?;
     assert!(refused_with(&out, "session: bad owner signature"), "{:?}", out.revert_reason());
     Ok(())
-}
-
-/// An enable-mode session signature whose owner signature covers `owner_signs` instead of the real
-/// session id; the session key signs the real id (it is the attacker).
-fn raw_session_sig(
-    sx: &Sx,
-    op: &UserOperation,
-    grant: &Grant,
-    account: Address,
-    owner_signs: Option<B256>,
-) -> anyhow::Result<Vec<u8>> {
-    let id = grant.id(Format::V2, account);
-    let period = sx.period_index(grant);
-    let digest = keccak256((ops::user_op_hash(op), id, U256::from(period)).abi_encode_params());
-    let mut out = vec![if owner_signs.is_some() { 1u8 } else { 2 }];
-    out.extend(grant.packed());
-    out.extend(period.to_be_bytes());
-    out.extend(ops::personal_sign(&sx.session_key, digest)?);
-    if let Some(h) = owner_signs {
-        out.extend(ops::sign_hash(&sx.owners[0], h)?);
-    }
-    Ok(out)
 }
 
 /// Several payments of one session in one bundle each pass validation against the same state; only

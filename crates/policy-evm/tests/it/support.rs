@@ -1,15 +1,15 @@
 //! A deployed stack with one session-key account, and helpers to sign and submit its ops.
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, address, b256},
+    primitives::{Address, B256, Bytes, U256, address, b256, keccak256},
     signers::local::PrivateKeySigner,
-    sol_types::SolCall,
+    sol_types::{SolCall, SolValue},
 };
 use x402_aa_policy_evm::{
     Chain, Outcome,
     abi::{IEntryPoint, IEntryPoint::UserOperation},
     artifacts::Artifacts,
-    chain::GENESIS_TIME,
+    chain::{ADMIN, CREATE2_DEPLOYER, GENESIS_TIME},
     ops::{self, Format, GasFields, Grant, SessionSig},
 };
 
@@ -74,10 +74,7 @@ impl Fx {
     }
 
     pub(crate) fn period_index(&self, grant: &Grant) -> u32 {
-        if grant.period == 0 {
-            return 0;
-        }
-        ((self.chain.time() - grant.valid_after) / grant.period as u64) as u32
+        period_index(&self.chain, grant)
     }
 
     pub(crate) fn payment(&self, merchant: Address, amount: u128, request: u64) -> Bytes {
@@ -157,4 +154,51 @@ pub(crate) fn call<C: SolCall>(c: C) -> Bytes {
 /// Whether a failed `handleOps` names the session refusal `reason` (`FailedOp(i, "AA23 reverted: …")`).
 pub(crate) fn refused_with(out: &Outcome, reason: &str) -> bool {
     !out.success && out.revert_reason().is_some_and(|r| r == format!("AA23 reverted: {reason}"))
+}
+
+/// The period a grant is in at the chain's current time (0 for a grant without periods), as the
+/// contract computes it.
+pub(crate) fn period_index(chain: &Chain, grant: &Grant) -> u32 {
+    if grant.period == 0 {
+        return 0;
+    }
+    ((chain.time() - grant.valid_after) / grant.period as u64) as u32
+}
+
+/// An enable-mode session signature whose owner signature covers `owner_signs` instead of the real
+/// session id (`None`: a use-mode signature); the session key signs the real id (it is the attacker).
+pub(crate) fn raw_session_sig(
+    chain: &Chain,
+    session_key: &PrivateKeySigner,
+    owner: &PrivateKeySigner,
+    op: &UserOperation,
+    grant: &Grant,
+    account: Address,
+    owner_signs: Option<B256>,
+) -> anyhow::Result<Vec<u8>> {
+    let id = grant.id(Format::V2, account);
+    let period = period_index(chain, grant);
+    let digest = keccak256((ops::user_op_hash(op), id, U256::from(period)).abi_encode_params());
+    let mut out = vec![if owner_signs.is_some() { 1u8 } else { 2 }];
+    out.extend(grant.packed());
+    out.extend(period.to_be_bytes());
+    out.extend(ops::personal_sign(session_key, digest)?);
+    if let Some(h) = owner_signs {
+        out.extend(ops::sign_hash(owner, h)?);
+    }
+    Ok(out)
+}
+
+/// CREATE2 (salt 0) of `init` (creation code and constructor arguments) through the deterministic
+/// deployer, as the devnet deploys third-party contracts at their canonical addresses.
+pub(crate) fn create2(chain: &mut Chain, init: &[u8]) -> anyhow::Result<Address> {
+    let mut data = B256::ZERO.to_vec();
+    data.extend_from_slice(init);
+    let out = chain.send(ADMIN, CREATE2_DEPLOYER, U256::ZERO, data, 30_000_000)?;
+    anyhow::ensure!(
+        out.success && out.output.len() == 20,
+        "CREATE2 failed: {:?}",
+        out.revert_reason()
+    );
+    Ok(Address::from_slice(&out.output))
 }
