@@ -25,6 +25,7 @@ pub struct PaymasterConfig {
     /// Keys accepted in the `apikey` parameter or the `X-API-Key` header. Must not be empty: an
     /// open paymaster would let anyone drain its EntryPoint deposit.
     pub api_keys: Vec<String>,
+    /// What it sponsors, and how much per account and session.
     pub policy: SponsorPolicy,
 }
 
@@ -48,6 +49,7 @@ impl PaymasterConfig {
         }
     }
 
+    /// The same configuration with another sponsorship policy.
     pub fn with_policy(mut self, policy: SponsorPolicy) -> Self {
         self.policy = policy;
         self
@@ -172,8 +174,13 @@ impl Default for SponsorPolicy {
 /// sessions of one account from starving each other.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SponsorLimits {
+    /// Length of a budget period; periods are aligned to the Unix epoch, so every budget of the
+    /// service rolls over at the same instant.
     pub period_seconds: u64,
+    /// What one account (the op's `sender`) may be sponsored per period: the bound a lying caller
+    /// cannot escape.
     pub per_account: Budget,
+    /// What one session of an account may be sponsored per period.
     pub per_session: Budget,
 }
 
@@ -193,10 +200,14 @@ impl Default for SponsorLimits {
 /// A budget for one period; `None` means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Budget {
+    /// Sponsored operations per period.
     pub max_ops: Option<u64>,
+    /// Worst-case gas cost per period, in wei (`(callGasLimit + verificationGasLimit * 3 +
+    /// preVerificationGas) * maxFeePerGas`, what the deposit can lose to one op).
     pub max_wei: Option<U256>,
 }
 
 impl Budget {
+    /// No limit on either figure.
     pub const UNLIMITED: Self = Self { max_ops: None, max_wei: None };
 }

@@ -43,6 +43,7 @@ pub struct PaymasterHandle {
 }
 
 impl PaymasterHandle {
+    /// The address the service listens on (the OS-chosen port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }

@@ -64,11 +64,17 @@ struct Inner {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Sponsorship {
+    /// The VerifyingPaymaster's address, validity window and signature, ready for the op.
     pub paymaster_and_data: Bytes,
+    /// As signed: the op must carry exactly these gas values.
     pub pre_verification_gas: U256,
+    /// As signed (raised to the policy's minimum when the op asked for less).
     pub verification_gas_limit: U256,
+    /// As signed.
     pub call_gas_limit: U256,
+    /// As signed.
     pub max_fee_per_gas: U256,
+    /// As signed.
     pub max_priority_fee_per_gas: U256,
     /// Last second (chain time) the approval is valid; inside `paymasterAndData` on the wire.
     #[serde(skip)]
@@ -159,18 +165,22 @@ impl PaymasterService {
         Ok(())
     }
 
+    /// The chain the service signs for (checked against the node at start).
     pub fn chain_id(&self) -> u64 {
         self.inner.chain_id
     }
 
+    /// The EntryPoint whose ops it sponsors; requests naming another are refused.
     pub fn entry_point(&self) -> Address {
         self.inner.entry_point
     }
 
+    /// The VerifyingPaymaster its approvals are for.
     pub fn paymaster(&self) -> Address {
         self.inner.paymaster
     }
 
+    /// The sponsorship policy in force.
     pub fn policy(&self) -> &SponsorPolicy {
         &self.inner.policy
     }
