@@ -33,14 +33,18 @@ use crate::config::{AccountsConfig, BiconomyAccounts, KernelAccounts, SafeAccoun
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("chain rpc {what}: {message}")]
 pub struct ChainError {
+    /// The read that failed.
     pub what: &'static str,
+    /// The node's or the timeout's message.
     pub message: String,
 }
 
 /// The chain head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
+    /// Block number.
     pub number: u64,
+    /// Block timestamp: the chain time validity windows are judged against.
     pub timestamp: u64,
 }
 
@@ -49,7 +53,14 @@ pub struct Head {
 pub enum Validation {
     /// `ValidationResult`: validation passed, subject to the signature flag and time window
     /// (`valid_until` 0 already widened to "forever" by the EntryPoint).
-    Passed { sig_failed: bool, valid_after: u64, valid_until: u64 },
+    Passed {
+        /// The account (or paymaster) returned `SIG_VALIDATION_FAILED`.
+        sig_failed: bool,
+        /// First valid second.
+        valid_after: u64,
+        /// Last valid second.
+        valid_until: u64,
+    },
     /// `FailedOp(0, reason)`: the EntryPoint's `AAxx` verdict.
     FailedOp(String),
     /// Any other revert (or none, which `simulateValidation` never does).
@@ -63,7 +74,9 @@ pub enum Execution {
     Settles,
     /// The op ran but the requestHash is still unsettled: its execution reverted.
     Reverts,
+    /// `FailedOp(0, reason)`: the EntryPoint refused the op in validation.
     FailedOp(String),
+    /// Any other revert.
     Other(String),
 }
 
@@ -82,9 +95,13 @@ pub enum Probe {
 /// How an op that reached the chain ended, read back from the EntryPoint's events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Landed {
+    /// The `handleOps` transaction.
     pub tx_hash: B256,
+    /// Its block.
     pub block_number: u64,
+    /// `UserOperationEvent.success`: whether the op's execution succeeded.
     pub success: bool,
+    /// `UserOperationRevertReason`'s decoded message, when execution reverted.
     pub revert_reason: Option<String>,
     /// The SettlementContract's `ReceiptLog` for the payment's requestHash, if emitted.
     pub receipt_log: Option<SettlementContract::ReceiptLog>,
@@ -93,11 +110,17 @@ pub struct Landed {
 /// One network the facilitator serves.
 #[derive(Debug, Clone)]
 pub struct Network {
+    /// EIP-155 chain id.
     pub chain_id: u64,
+    /// The EntryPoint (v0.6) ops are checked against and submitted to.
     pub entry_point: Address,
+    /// The SettlementContract payments must call.
     pub settlement: Address,
+    /// The SessionKeyAccountFactory, whose accounts' session ops the off-chain mirror checks.
     pub session_factory: Option<Address>,
+    /// Tokens accepted as `asset`; empty accepts any.
     pub allowed_tokens: Vec<Address>,
+    /// How far back (blocks) recovery searches for an op's events when a row lacks its start.
     pub log_lookback_blocks: u64,
     provider: DynProvider,
     rpc_timeout: Duration,
@@ -171,6 +194,7 @@ const ERC1967_IMPLEMENTATION_SLOT: B256 =
     alloy::primitives::b256!("0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc");
 
 impl Network {
+    /// One network behind `rpc_url`; every read is bounded by `rpc_timeout`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         chain_id: u64,
@@ -306,10 +330,12 @@ impl Network {
         Ok(Some(*implementation))
     }
 
+    /// The node connection, for reads this type does not wrap.
     pub fn provider(&self) -> &DynProvider {
         &self.provider
     }
 
+    /// The bound on every RPC.
     pub fn rpc_timeout(&self) -> Duration {
         self.rpc_timeout
     }
@@ -330,10 +356,12 @@ impl Network {
         }
     }
 
+    /// `eth_chainId`, to check the configuration at start.
     pub async fn chain_id_on_node(&self) -> Result<u64, ChainError> {
         self.rpc("eth_chainId", self.provider.get_chain_id()).await
     }
 
+    /// The latest block's number and timestamp.
     pub async fn head(&self) -> Result<Head, ChainError> {
         let block = self
             .rpc(
@@ -348,6 +376,7 @@ impl Network {
         Ok(Head { number: block.header.number, timestamp: block.header.timestamp })
     }
 
+    /// Whether `account` has code (an undeployed payer needs initCode).
     pub async fn is_deployed(&self, account: Address) -> Result<bool, ChainError> {
         Ok(!self.rpc("eth_getCode", self.provider.get_code_at(account)).await?.is_empty())
     }
@@ -369,6 +398,7 @@ impl Network {
         self.rpc("getAddress()", c.getAddress(owner, salt).call()).await
     }
 
+    /// `SettlementContract.isSettled(requestHash)`: the chain's word on a replay.
     pub async fn is_settled(&self, request_hash: B256) -> Result<bool, ChainError> {
         let c = SettlementContract::new(self.settlement, &self.provider);
         self.rpc("isSettled()", c.isSettled(request_hash).call()).await

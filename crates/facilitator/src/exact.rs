@@ -49,10 +49,15 @@ pub const NONCE_ALREADY_USED: &str = "invalid_exact_evm_nonce_already_used";
 pub const SIMULATION_FAILED: &str = "invalid_exact_evm_transaction_simulation_failed";
 /// Spec §9.
 pub const INSUFFICIENT_FUNDS: &str = "insufficient_funds";
+/// x402 v2: the payload's network is not one this facilitator serves for `exact`.
 pub const INVALID_NETWORK: &str = "invalid_network";
+/// x402 v2: the payload does not decode as an `exact` EVM payload.
 pub const INVALID_PAYLOAD: &str = "invalid_payload";
+/// x402 v2: the requirements do not decode or name no EIP-3009 token.
 pub const INVALID_PAYMENT_REQUIREMENTS: &str = "invalid_payment_requirements";
+/// x402 v2: the payload's scheme is not `exact`.
 pub const UNSUPPORTED_SCHEME: &str = "unsupported_scheme";
+/// x402 v2: a protocol version this facilitator does not speak.
 pub const INVALID_X402_VERSION: &str = "invalid_x402_version";
 /// Spec §9: the settlement transaction was mined but reverted.
 pub const INVALID_TRANSACTION_STATE: &str = "invalid_transaction_state";
@@ -81,6 +86,7 @@ impl std::fmt::Debug for ExactFacilitator {
 }
 
 impl ExactFacilitator {
+    /// Wraps x402-rs' `exact` facilitator for `provider`'s chain, mapping its errors to the reasons above.
     pub fn new(inner: Box<dyn X402SchemeFacilitator>, provider: Arc<ExactProvider>) -> Self {
         Self { inner, provider }
     }

@@ -66,16 +66,41 @@ pub enum Rejection {
     /// The EntryPoint refused the op with one of the account's session reverts that the off-chain
     /// mirror did not predict (`AA23 reverted: session: …`): the same reason as the mirror's.
     #[error("the account refuses the session op: {revert}")]
-    ChainScope { rule: Rule, revert: String },
+    ChainScope {
+        /// The session rule the revert names.
+        rule: Rule,
+        /// The EntryPoint's message, as sent.
+        revert: String,
+    },
     /// The EntryPoint refused the op in validation.
     #[error("simulateValidation: {reason}")]
-    SimulationFailed { reason: String },
+    SimulationFailed {
+        /// The EntryPoint's `AAxx` reason.
+        reason: String,
+    },
+    /// The account's `validateUserOp` returned `SIG_VALIDATION_FAILED` (owner or session key).
     #[error("the op's signature does not validate (SIG_VALIDATION_FAILED)")]
     InvalidSignature,
+    /// The op's validity window (the account's, intersected with the paymaster's) excludes the
+    /// chain's time now.
     #[error("op is valid only in [{valid_after}, {valid_until}]; chain time is {now}")]
-    OutOfTimeRange { valid_after: u64, valid_until: u64, now: u64 },
+    OutOfTimeRange {
+        /// First valid second.
+        valid_after: u64,
+        /// Last valid second.
+        valid_until: u64,
+        /// The chain head's timestamp.
+        now: u64,
+    },
+    /// The payer's token balance cannot cover the payment.
     #[error("payer holds {balance} of the token; the payment is {amount}")]
-    InsufficientFunds { balance: U256, amount: U256 },
+    InsufficientFunds {
+        /// The payer's balance.
+        balance: U256,
+        /// The payment.
+        amount: U256,
+    },
+    /// Validation passes but running the op would not settle (the revert, as far as known).
     #[error("the payment's execution would revert ({0})")]
     ExecutionReverted(String),
     /// The bundler (or, in direct mode, the EntryPoint when the facilitator bundles) refused

@@ -52,6 +52,7 @@ pub struct ChainProvider {
 }
 
 impl ChainProvider {
+    /// The schemes served on `chain_id`; either may be absent.
     pub fn new(
         chain_id: u64,
         aa_native: Option<Arc<AaNative>>,

@@ -398,6 +398,7 @@ pub struct FacilitatorHandle {
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 impl FacilitatorHandle {
+    /// The address the server listens on (the OS-chosen port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }

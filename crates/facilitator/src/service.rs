@@ -155,6 +155,7 @@ impl FacilitatorService {
         self.state.aa_native.get(&chain_id)
     }
 
+    /// The settlement registry shared by every network, for inspection and recovery.
     pub fn registry(&self) -> &Arc<dyn Store> {
         &self.state.store
     }

@@ -28,20 +28,25 @@ use crate::chain::{
 /// How a submission ended, as far as the facilitator can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submitted {
+    /// Included on chain; `Landed` says whether the op succeeded.
     Landed(Landed),
     /// Refused (or unreachable) before inclusion. `maybe_sent`: the request may have reached
     /// the bundler or node anyway, so the op's fate must still be read from the chain.
     Refused {
+        /// What refused it.
         message: String,
+        /// The request may have been accepted despite the error.
         maybe_sent: bool,
     },
     /// The EntryPoint refused this op in validation (`FailedOp`, found by simulating the bundle
     /// before sending): `reason` is the EntryPoint's, `AAxx` code first. Nothing was sent.
     FailedOp {
+        /// The EntryPoint's reason, `AAxx` first.
         reason: String,
     },
     /// Sent, but no receipt within the bound; it may still land.
     Pending {
+        /// What bound ran out.
         message: String,
     },
 }
@@ -49,7 +54,14 @@ pub enum Submitted {
 /// The configured submission path of one network.
 #[derive(Debug, Clone)]
 pub enum Submitter {
-    Bundler { client: BundlerClient, poll_interval: Duration },
+    /// Through an ERC-4337 bundler's `eth_sendUserOperation`, polling for the receipt.
+    Bundler {
+        /// The bundler's JSON-RPC client.
+        client: BundlerClient,
+        /// How often to ask for the op's receipt.
+        poll_interval: Duration,
+    },
+    /// The facilitator bundles itself: `handleOps` from its own key, batched.
     Direct(Batcher),
 }
 
@@ -160,8 +172,11 @@ struct Job {
 /// Batching knobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchConfig {
+    /// Most ops in one `handleOps` (one per sender).
     pub max_batch: usize,
+    /// How long an idle submitter's first op waits for company; zero sends at once.
     pub max_wait: Duration,
+    /// How long to wait for a sent bundle's receipt before answering `Pending`.
     pub receipt_timeout: Duration,
 }
 
@@ -182,6 +197,7 @@ impl Batcher {
         Self { jobs, beneficiary, answer_within }
     }
 
+    /// Where `handleOps` pays the bundle's gas refund: the sending key's address.
     pub fn beneficiary(&self) -> Address {
         self.beneficiary
     }

@@ -50,19 +50,24 @@ use crate::{
 /// A request that passed steps 1–2.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// The decoded payment payload.
     pub envelope: AaNativeEnvelope,
+    /// The resource server's requirements it was checked against.
     pub required: AaNativeRequirements,
 }
 
 impl Request {
+    /// The signed UserOperation that pays.
     pub fn op(&self) -> &UserOperation {
         &self.envelope.payload.payload.user_op
     }
 
+    /// The requestHash `settle` records: the registry's key.
     pub fn request_hash(&self) -> B256 {
         self.envelope.payload.payload.settlement_call_spec.request_hash
     }
 
+    /// The paying account (the op's sender).
     pub fn payer(&self) -> Address {
         self.envelope.payer()
     }
@@ -71,7 +76,9 @@ impl Request {
 /// What the chain checks established.
 #[derive(Debug, Clone, Copy)]
 pub struct Checked {
+    /// The op's hash under this network's EntryPoint and chain id.
     pub user_op_hash: B256,
+    /// The block the checks ran against.
     pub head: Head,
 }
 

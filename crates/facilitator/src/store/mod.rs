@@ -25,11 +25,14 @@ pub use sqlite::SqliteStore;
 pub enum Status {
     /// Claimed by an instance that is verifying, submitting or waiting for the receipt.
     InFlight,
+    /// The payment settled on chain; the row holds the answer replayed to duplicates.
     Settled,
+    /// Refused or reverted; `retryable` says whether a later `/settle` may claim it again.
     Failed,
 }
 
 impl Status {
+    /// The form stored in the registry and shown in logs.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::InFlight => "in_flight",
@@ -38,6 +41,7 @@ impl Status {
         }
     }
 
+    /// The inverse of [`Status::as_str`]; `None` for a value this version does not know.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "in_flight" => Some(Self::InFlight),
@@ -57,13 +61,19 @@ impl fmt::Display for Status {
 /// One registry row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// The network (EIP-155 id): one registry may serve several.
     pub chain_id: u64,
+    /// The payment's key: at most one settlement per requestHash and chain.
     pub request_hash: B256,
+    /// The op that pays it, to find its `UserOperationEvent` after a crash.
     pub user_op_hash: B256,
+    /// The paying account (the op's sender).
     pub payer: Address,
+    /// Where the row stands.
     pub status: Status,
     /// Wire reason of a failure.
     pub reason: Option<String>,
+    /// Human-readable detail of a failure.
     pub message: Option<String>,
     /// A failed row a later `/settle` may claim again.
     pub retryable: bool,
@@ -71,7 +81,9 @@ pub struct Record {
     pub submitted: bool,
     /// Chain head when the row was claimed: where a search for the op's event starts.
     pub from_block: u64,
+    /// The `handleOps` transaction, once known.
     pub tx_hash: Option<B256>,
+    /// The block it landed in, once known.
     pub block_number: Option<u64>,
     /// The `SettlementResponse` JSON returned for this outcome, replayed to duplicates.
     pub response: Option<String>,
@@ -79,18 +91,26 @@ pub struct Record {
     pub owner: String,
     /// Unix milliseconds.
     pub created_at: i64,
+    /// Unix milliseconds of the last change (an `in_flight` row untouched for long is recovered by [`Store::unresolved`]).
     pub updated_at: i64,
 }
 
 /// What a claimant asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
+    /// The network (EIP-155 id): one registry may serve several.
     pub chain_id: u64,
+    /// The payment's key: at most one settlement per requestHash and chain.
     pub request_hash: B256,
+    /// The op that pays it, to find its `UserOperationEvent` after a crash.
     pub user_op_hash: B256,
+    /// The paying account (the op's sender).
     pub payer: Address,
+    /// Chain head now: where a search for the op's event starts.
     pub from_block: u64,
+    /// This instance's id.
     pub owner: String,
+    /// Unix milliseconds.
     pub now_ms: i64,
 }
 
@@ -106,14 +126,23 @@ pub enum ClaimOutcome {
 /// How a claimed row ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finish {
+    /// `Settled` or `Failed`.
     pub status: Status,
+    /// Wire reason of a failure.
     pub reason: Option<String>,
+    /// Human-readable detail of a failure.
     pub message: Option<String>,
+    /// Whether a later `/settle` may claim the row again.
     pub retryable: bool,
+    /// Whether the op may have reached the chain.
     pub submitted: bool,
+    /// The `handleOps` transaction, if any.
     pub tx_hash: Option<B256>,
+    /// Its block, if landed.
     pub block_number: Option<u64>,
+    /// The `SettlementResponse` JSON replayed to duplicates.
     pub response: Option<String>,
+    /// Unix milliseconds.
     pub now_ms: i64,
 }
 
@@ -122,17 +151,23 @@ pub struct Finish {
 #[non_exhaustive]
 pub enum StoreError {
     #[error("registry URL {0:?} is neither sqlite:<path> nor postgres://…")]
+    /// The configured registry URL has an unknown scheme.
     UnsupportedUrl(String),
     #[error("postgres registry support was not compiled in (feature `postgres`)")]
+    /// A `postgres://` URL in a build without the `postgres` feature.
     PostgresDisabled,
     #[error("sqlite: {0}")]
+    /// The SQLite database failed.
     Sqlite(#[from] rusqlite::Error),
+    /// The Postgres server or query failed.
     #[cfg(feature = "postgres")]
     #[error("postgres: {0}")]
     Postgres(#[from] tokio_postgres::Error),
     #[error("registry row is corrupt: {0}")]
+    /// A stored value does not parse (a status, hash or JSON written by something else).
     Corrupt(String),
     #[error("registry worker stopped: {0}")]
+    /// The blocking task that owns the SQLite connection is gone.
     Worker(String),
 }
 
@@ -159,6 +194,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         user_op_hash: B256,
         finish: &Finish,
     ) -> Result<bool, StoreError>;
+    /// The row of `request_hash` on `chain_id`, if any.
     async fn get(&self, chain_id: u64, request_hash: B256) -> Result<Option<Record>, StoreError>;
     /// Rows whose fate is open on `chain_id`: `in_flight` ones that are `owner`'s or were last
     /// touched before `stale_before_ms`, and submitted failures (`receipt_timeout`,

@@ -25,6 +25,7 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
+    /// Connects and creates the schema if missing; instances sharing the URL share one registry.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let client = connect(url).await?;
         client.batch_execute(SCHEMA).await?;

@@ -22,6 +22,7 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Opens (creating if needed) the registry file at `path`, in WAL mode.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         // WAL lets a second process (a restarted facilitator, an operator's sqlite3) read while
@@ -30,6 +31,7 @@ impl SqliteStore {
         Self::init(conn)
     }
 
+    /// A registry that lives as long as this value: for tests and one-shot runs.
     pub fn in_memory() -> Result<Self, StoreError> {
         Self::init(Connection::open_in_memory()?)
     }
