@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {ChargedBatch} from "../ChargedBatch.sol";
 import {SessionPolicy} from "../SessionPolicy.sol";
 
 /// @title BiconomyPayment
@@ -17,12 +16,14 @@ import {SessionPolicy} from "../SessionPolicy.sol";
 /// any call reverts, so the charge stands exactly when the payment does.
 library BiconomyPayment {
     bytes4 internal constant EXECUTE_BATCH_SELECTOR = 0x00004680; // executeBatch_y6U(address[],uint256[],bytes[])
+    bytes4 internal constant CHARGE_SELECTOR = 0x5d617d53; // chargePayment(address,address,address,uint256,bytes32)
 
     uint256 internal constant LENGTH = 1028;
     /// settle's (merchant, token, amount, requestHash) words.
     uint256 internal constant SETTLE_ARGS = 648;
-    /// Where the charge call's bytes start (ChargedBatch.CHARGE_LENGTH of them).
+    /// The charge call's bytes (selector and five words): its tag is the op's marker tag.
     uint256 internal constant CHARGE_AT = 836;
+    uint256 internal constant CHARGE_LENGTH = 164;
 
     /// Proves `callData` is the canonical payment for this token, settlement and module by
     /// re-encoding it from settle's arguments and comparing hashes; returns settle's merchant, amount
@@ -85,7 +86,7 @@ library BiconomyPayment {
         }
         // a merchant word with high bits set was re-encoded clean, so it cannot match
         if (!same) revert(explain(callData, account, token, settlement, module));
-        tag = SessionPolicy.tagOf(callData[CHARGE_AT:CHARGE_AT + ChargedBatch.CHARGE_LENGTH]);
+        tag = SessionPolicy.tagOf(callData[CHARGE_AT:CHARGE_AT + CHARGE_LENGTH]);
     }
 
     /// Says precisely why callData is not the permitted payment (failure path only). Every read is
@@ -110,13 +111,12 @@ library BiconomyPayment {
         if (!(okDl && okVl && okFl) || n > d.length / 32 || nValue > d.length / 32 || nFunc > d.length / 32) {
             return "session: malformed callData";
         }
-        ChargedBatch.Calls memory calls;
-        calls.n = n;
+        uint256[3] memory to;
         for (uint256 i = 0; i < n; i++) {
             (bool okT, uint256 target) = SessionPolicy._word(d, 4 + destOff + 32 + 32 * i);
             if (!okT || target >> 160 != 0) return "session: malformed callData";
             if (target == uint160(account)) return "session: self-call not allowed";
-            if (i < 3) calls.to[i] = target;
+            if (i < 3) to[i] = target;
         }
         if (n != nValue || n != nFunc) return "session: malformed callData";
         for (uint256 i = 0; i < n; i++) {
@@ -124,14 +124,34 @@ library BiconomyPayment {
             if (!okI) return "session: malformed callData";
             if (value != 0) return "session: value transfer not allowed";
         }
-        string memory targets = ChargedBatch.explainTargets(calls, token, settlement, module);
-        if (bytes(targets).length != 0) return targets;
+        if (n != 3) return "session: batch must be exactly approve + settle + charge";
+        if (to[0] != uint160(token)) return "session: token not allowed";
+        if (to[1] != uint160(settlement) || to[2] != uint160(module)) return "session: target not allowed";
         uint256 base = 4 + funcOff + 32;
-        for (uint256 i = 0; i < 3; i++) {
-            (bool okB, uint256 start, uint256 len) = SessionPolicy._bytesAt(d, base, base + 32 * i);
-            if (!okB) return "session: malformed callData";
-            (calls.start[i], calls.len[i]) = (start, len);
+        (bool ok0, uint256 a, uint256 aLen) = SessionPolicy._bytesAt(d, base, base);
+        (bool ok1, uint256 s, uint256 sLen) = SessionPolicy._bytesAt(d, base, base + 32);
+        (bool ok2, uint256 c, uint256 cLen) = SessionPolicy._bytesAt(d, base, base + 64);
+        if (!(ok0 && ok1 && ok2)) return "session: malformed callData";
+        if (aLen != 68 || bytes4(d[a:a + 4]) != SessionPolicy.APPROVE_SELECTOR) {
+            return "session: first call must be approve";
         }
-        return ChargedBatch.explainCalls(d, calls, token, settlement);
+        if (uint256(bytes32(d[a + 4:a + 36])) != uint160(settlement)) return "session: approve spender not allowed";
+        string memory settleReason = SessionPolicy._explainSettle(d, s, sLen, uint160(token));
+        if (keccak256(bytes(settleReason)) != keccak256("session: non-canonical callData")) return settleReason;
+        if (bytes32(d[a + 36:a + 68]) != bytes32(d[s + 68:s + 100])) {
+            return "session: approve amount differs from payment";
+        }
+        if (cLen != CHARGE_LENGTH || bytes4(d[c:c + 4]) != CHARGE_SELECTOR) {
+            return "session: third call must be the charge";
+        }
+        if (
+            uint256(bytes32(d[c + 4:c + 36])) != uint160(token)
+                || uint256(bytes32(d[c + 36:c + 68])) != uint160(settlement)
+                || bytes32(d[c + 68:c + 100]) != bytes32(d[s + 4:s + 36])
+                || keccak256(d[c + 100:c + 164]) != keccak256(d[s + 68:s + 132])
+        ) {
+            return "session: charge differs from payment";
+        }
+        return "session: non-canonical callData";
     }
 }

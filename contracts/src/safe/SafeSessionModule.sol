@@ -6,7 +6,7 @@ import {HandlerContext} from "@safe-global/safe-contracts/contracts/handler/Hand
 import {SessionGrant, SessionPolicy} from "../SessionPolicy.sol";
 import {SessionModule} from "../SessionModule.sol";
 import {ISafe} from "./ISafe.sol";
-import {SafePayment} from "./SafePayment.sol";
+import {SessionPaymentCall} from "../SessionPaymentCall.sol";
 
 /// @title SafeSessionModule
 /// @notice Pay-only session keys for Safe 1.4.1 accounts on EntryPoint v0.6, with SessionPolicy's scopes,
@@ -31,7 +31,7 @@ import {SafePayment} from "./SafePayment.sol";
 ///   (Its legacy `isValidSignature(bytes,bytes)`, `simulate` and `getModules` are not offered; that
 ///   contract does not compile under this project's via-IR settings to be inherited.)
 /// - A session op's callData is `executeSessionPayment(token, settlement, merchant, amount,
-///   requestHash)` on the Safe (SafePayment, 164 canonical bytes). Execution makes the Safe CALL exactly
+///   requestHash)` on the Safe (SessionPaymentCall, 164 canonical bytes). Execution makes the Safe CALL exactly
 ///   `approve` then `settle` through `execTransactionFromModule` and charges the session in the same
 ///   frame (SessionPolicy's marker and charge), so a reverted payment costs no token budget. The shape
 ///   has no target/value/operation/data field: a session op cannot name `execTransaction`, module,
@@ -72,7 +72,7 @@ contract SafeSessionModule is SessionModule, HandlerContext {
         external
         returns (uint256 validationData)
     {
-        if (bytes4(userOp.callData) != SafePayment.SELECTOR) _forward();
+        if (bytes4(userOp.callData) != SessionPaymentCall.SELECTOR) _forward();
         require(_msgSender() == ENTRY_POINT, "session: caller is not the EntryPoint");
         require(userOp.sender == msg.sender, "session: op is not the caller's");
         validationData = SessionPolicy.validateSessionOp(
@@ -106,9 +106,9 @@ contract SafeSessionModule is SessionModule, HandlerContext {
     ) external {
         require(_msgSender() == ENTRY_POINT, "session: caller is not the EntryPoint");
         // The op's callData is msg.data without the caller the fallback appended; validation proved it
-        // is exactly SafePayment.LENGTH bytes, and its tag binds every argument.
+        // is exactly SessionPaymentCall.LENGTH bytes, and its tag binds every argument.
         uint256 marker =
-            SessionPolicy.consumeMarker(msg.sender, SessionPolicy.tagOf(msg.data[:SafePayment.LENGTH]));
+            SessionPolicy.consumeMarker(msg.sender, SessionPolicy.tagOf(msg.data[:SessionPaymentCall.LENGTH]));
         require(marker & SessionPolicy.FLAG_SESSION != 0, "account: op was not the last validated");
         SessionPolicy.chargeSession(msg.sender, marker, merchant, amount);
         _safeCall(token, abi.encodeWithSelector(SessionPolicy.APPROVE_SELECTOR, settlement, amount));
@@ -234,7 +234,8 @@ contract SafeSessionModule is SessionModule, HandlerContext {
         pure
         returns (address, uint256, bytes32, uint256)
     {
-        return SafePayment.parse(callData, token, settlement);
+        (address merchant, uint256 amount, bytes32 requestHash) = SessionPaymentCall.parse(callData, token, settlement);
+        return (merchant, amount, requestHash, SessionPolicy.tagOf(callData));
     }
 
     /// The Safe's own signature rule over the EIP-712 digest (pre-image passed for EIP-1271 owners).

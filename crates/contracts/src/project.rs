@@ -200,11 +200,10 @@ sol! {
 
     /// Session keys with SessionPolicy's scopes for Kernel v2.4 accounts (`contracts/src/kernel/`).
     /// One deployment serves every account; state is keyed by the account. Installed by the owner
-    /// with `Kernel.setExecution(0x34fcd5be /* executeBatch((address,uint256,bytes)[]) */, address(0),
-    /// validator, 0, 0, "")`; session ops then carry signature `0x00000001 ‖ session signature` and
-    /// callData `executeBatch([{token, 0, approve(settlement, A)}, {settlement, 0, settle(merchant,
-    /// token, A, requestHash)}, {validator, 0, chargePayment(token, settlement, merchant, A,
-    /// requestHash)}])` (canonical ABI, 996 bytes). `validateUserOp` is left out for the reason given
+    /// with `Kernel.setExecution(0x5f0dcdb8 /* executeSessionPayment */, validator, validator, 0, 0,
+    /// "")` (validator and executor); session ops then carry signature `0x00000001 ‖ session
+    /// signature` and callData `executeSessionPayment(token, settlement, merchant, A, requestHash)`
+    /// (canonical ABI, 164 bytes), which the account DELEGATECALLs here. `validateUserOp` is left out for the reason given
     /// in this module's head.
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
@@ -230,6 +229,7 @@ sol! {
         function validateSignature(bytes32 hash, bytes calldata signature) external view returns (uint256);
         function validCaller(address caller, bytes calldata data) external view returns (bool);
 
+        function executeSessionPayment(address token, address settlement, address merchant, uint256 amount, bytes32 requestHash) external;
         function chargePayment(address token, address settlement, address merchant, uint256 amount, bytes32 requestHash) external;
 
         function revoke(bytes32 id) external;

@@ -343,13 +343,11 @@ async fn check_session(
                 return Ok(());
             }
             let owner = net.session_module_owner(validator, op.sender).await?;
-            let payment =
-                kernel::decode_session_payment(&op.call_data, validator).map_err(|e| match e {
-                    kernel::KernelCallDataError::Shape(shape) => method_violation(&shape),
-                    other => ScopeViolation::MethodNotAllowed(format!(
-                        "session: batch must be exactly approve + settle + charge ({other})"
-                    )),
-                });
+            let payment = kernel::decode_session_payment(&op.call_data).map_err(|e| {
+                ScopeViolation::MethodNotAllowed(format!(
+                    "session: callData must be exactly executeSessionPayment ({e})"
+                ))
+            });
             (owner, Bytes::copy_from_slice(op.signature.get(4..).unwrap_or_default()), payment)
         }
         SessionHost::SafeModule(module) => {

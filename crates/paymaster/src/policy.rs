@@ -91,10 +91,9 @@ pub(crate) fn payment_of(kinds: &[AccountKind], op: &UserOperation) -> Option<(A
     Some((payment.settlement, payment.settle.request_hash))
 }
 
-/// A Kernel session payment: the batch payment plus the session validator's `chargePayment`
-/// (`kernel::encode_session_payment`, byte for byte). The validator is read from the third
-/// call: which validator charges the session is the account's business; whether the payment
-/// settles is what the simulation establishes.
+/// A Kernel session payment: the 164-byte `executeSessionPayment` (`kernel::encode_session_payment`,
+/// byte for byte), which the account's session validator executes. Which validator that is, is the
+/// account's business; whether the payment settles is what the simulation establishes.
 fn kernel_session_payment(
     kinds: &[AccountKind],
     call_data: &[u8],
@@ -102,14 +101,12 @@ fn kernel_session_payment(
     if !kinds.contains(&AccountKind::Kernel) {
         return None;
     }
-    let batch = kernel::IKernel::executeBatchCall::abi_decode(call_data).ok()?;
-    let validator = batch.calls.get(2)?.to;
-    kernel::decode_session_payment(call_data, validator).ok()
+    kernel::decode_session_payment(call_data).ok()
 }
 
 /// A Biconomy session payment: `executeBatch_y6U` of approve, settle and the session module's
-/// `chargePayment` (`biconomy::decode_session_payment`, byte for byte). As for Kernel, the module
-/// is read from the third call and the simulation establishes whether the payment settles.
+/// `chargePayment` (`biconomy::decode_session_payment`, byte for byte). The module is read from
+/// the third call; the simulation establishes whether the payment settles.
 fn biconomy_session_payment(
     kinds: &[AccountKind],
     call_data: &[u8],

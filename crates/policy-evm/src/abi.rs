@@ -191,6 +191,7 @@ pub mod kernel {
         /// `contracts/src/kernel/KernelSessionValidator.sol`.
         #[derive(Debug)]
         interface IKernelSessionValidator {
+            function executeSessionPayment(address token, address settlement, address merchant, uint256 amount, bytes32 requestHash) external;
             function chargePayment(address token, address settlement, address merchant, uint256 amount, bytes32 requestHash) external;
             function revoke(bytes32 id) external;
             function revokeAll() external;

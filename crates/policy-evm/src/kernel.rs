@@ -2,7 +2,8 @@
 //! code (`contracts/vendor/kernel-v2.4`, see PROVENANCE.md there) through the CREATE2 deployer with
 //! salt 0, so the implementation, KernelFactory and ECDSAValidator land at their canonical addresses,
 //! then our `KernelSessionValidator` (CREATE2, salt 0, constructor argument the ECDSAValidator).
-//! Plus the op shapes a Kernel account speaks: the 4-byte signature mode and `executeBatch(Call[])`.
+//! Plus the op shapes a Kernel account speaks: the 4-byte signature mode, `executeBatch(Call[])` for
+//! owner payments and the 164-byte `executeSessionPayment` for session payments.
 
 use alloy::{
     primitives::{Address, B256, Bytes, U256, address},
@@ -110,53 +111,29 @@ pub fn call(to: Address, data: impl Into<Bytes>) -> Call {
     Call { to, value: U256::ZERO, data: data.into() }
 }
 
-/// The three calls of a session payment: approve, settle, and the validator's charge.
-pub fn session_payment_calls(
-    token: Address,
-    settlement: Address,
-    validator: Address,
-    merchant: Address,
-    amount: U256,
-    request_hash: B256,
-) -> Vec<Call> {
-    vec![
-        call(token, IToken::approveCall { spender: settlement, value: amount }.abi_encode()),
-        call(
-            settlement,
-            ISettlement::settleCall { merchant, token, amount, requestHash: request_hash }
-                .abi_encode(),
-        ),
-        call(
-            validator,
-            IKernelSessionValidator::chargePaymentCall {
-                token,
-                settlement,
-                merchant,
-                amount,
-                requestHash: request_hash,
-            }
-            .abi_encode(),
-        ),
-    ]
-}
+/// The selector the session validator is installed for, as validator and executor
+/// (`executeSessionPayment(address,address,address,uint256,bytes32)`).
+pub const SESSION_PAYMENT_SELECTOR: [u8; 4] =
+    IKernelSessionValidator::executeSessionPaymentCall::SELECTOR;
 
-/// The session payment's callData (996 bytes).
+/// The session payment's callData: `executeSessionPayment(...)`, 164 bytes, which the account's
+/// fallback DELEGATECALLs into the session validator.
 pub fn session_payment(
     token: Address,
     settlement: Address,
-    validator: Address,
     merchant: Address,
     amount: U256,
     request_hash: B256,
 ) -> Bytes {
-    execute_batch(session_payment_calls(
+    IKernelSessionValidator::executeSessionPaymentCall {
         token,
         settlement,
-        validator,
         merchant,
         amount,
-        request_hash,
-    ))
+        requestHash: request_hash,
+    }
+    .abi_encode()
+    .into()
 }
 
 /// An owner payment: `executeBatch([approve, settle])`, as the SDK builds it for Kernel.
@@ -167,10 +144,14 @@ pub fn owner_payment(
     amount: U256,
     request_hash: B256,
 ) -> Bytes {
-    let mut calls =
-        session_payment_calls(token, settlement, Address::ZERO, merchant, amount, request_hash);
-    calls.truncate(2);
-    execute_batch(calls)
+    execute_batch(vec![
+        call(token, IToken::approveCall { spender: settlement, value: amount }.abi_encode()),
+        call(
+            settlement,
+            ISettlement::settleCall { merchant, token, amount, requestHash: request_hash }
+                .abi_encode(),
+        ),
+    ])
 }
 
 /// Kernel's signature: the 4-byte mode, then what the chosen validator reads.

@@ -240,12 +240,13 @@ pub async fn install_kernel_sessions<P: Provider>(
     validator: Address,
 ) -> Result<Option<TxHash>, OwnerError> {
     if !provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
-        let query =
-            IKernel::getExecutionCall { _selector: IKernel::executeBatchCall::SELECTOR.into() };
+        let query = IKernel::getExecutionCall {
+            _selector: x402_aa::accounts::session_payment::SESSION_PAYMENT_SELECTOR.into(),
+        };
         let tx = TransactionRequest::default().with_to(account).with_input(query.abi_encode());
         let answer = provider.call(tx).await.map_err(rpc)?;
         let installed = IKernel::getExecutionCall::abi_decode_returns(&answer).map_err(rpc)?;
-        if installed.validator == validator {
+        if installed.validator == validator && installed.executor == validator {
             return Ok(None);
         }
     }

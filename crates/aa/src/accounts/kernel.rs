@@ -31,6 +31,7 @@ use alloy::{
 use super::{
     AccountAbi, AccountCallDataError, AccountConfig, AccountConfigError, AccountKind, PaymentCall,
     SignerRole,
+    session_payment::{self, SESSION_PAYMENT_SELECTOR, SessionPaymentCallError},
 };
 use crate::call_data::{
     self, CallDataError, CallSite, DecodedPayment, SettleCall, encode_approve,
@@ -104,13 +105,6 @@ sol! {
         function version() external view returns (string);
     }
 
-    /// This project's `KernelSessionValidator`: the execution-phase charge that is the third
-    /// call of every session payment (`contracts/src/kernel/KernelPayment.sol`).
-    #[derive(Debug, PartialEq, Eq)]
-    interface IKernelSessionCharge {
-        function chargePayment(address token, address settlement, address merchant, uint256 amount, bytes32 requestHash) external;
-    }
-
     /// `ECDSAValidator` (`src/validator/ECDSAValidator.sol`): the owner per Kernel account.
     #[derive(Debug, PartialEq, Eq)]
     interface IECDSAValidator {
@@ -139,15 +133,9 @@ pub enum KernelCallDataError {
         /// The forwarded value, in wei.
         value: U256,
     },
-    /// A three-call batch whose third call is not the session validator's charge of exactly
-    /// this payment.
-    #[error(
-        "session payment's third call must be chargePayment of the same payment on {validator}"
-    )]
-    SessionCharge {
-        /// The session validator the charge must be sent to.
-        validator: Address,
-    },
+    /// A session op's callData that is not exactly the 164-byte `executeSessionPayment`.
+    #[error(transparent)]
+    SessionPayment(#[from] SessionPaymentCallError),
 }
 
 /// Why a signature is not a valid Kernel owner (sudo-mode) signature.
@@ -362,13 +350,14 @@ pub fn encode_payment_execute(settlement: Address, settle: &SettleCall) -> Bytes
 }
 
 /// The owner's one call that installs `validator` for session payments: `setExecution` of
-/// `executeBatch` with no executor and no time bounds of Kernel's own (the grant has them),
-/// wrapped in `execute(account, 0, …)` because only the account itself may call it and Kernel
-/// lets its owner key call `execute` directly (ECDSAValidator's `validCaller`).
+/// `executeSessionPayment` with the validator as both validator and executor (Kernel's fallback
+/// DELEGATECALLs the executor for that selector) and no time bounds of Kernel's own (the grant has
+/// them), wrapped in `execute(account, 0, …)` because only the account itself may call it and
+/// Kernel lets its owner key call `execute` directly (ECDSAValidator's `validCaller`).
 pub fn install_session_validator_call(account: Address, validator: Address) -> Bytes {
     let set = IKernel::setExecutionCall {
-        _selector: IKernel::executeBatchCall::SELECTOR.into(),
-        _executor: Address::ZERO,
+        _selector: SESSION_PAYMENT_SELECTOR.into(),
+        _executor: validator,
         _validator: validator,
         _validUntil: alloy::primitives::aliases::U48::ZERO,
         _validAfter: alloy::primitives::aliases::U48::ZERO,
@@ -377,48 +366,18 @@ pub fn install_session_validator_call(account: Address, validator: Address) -> B
     encode_execute(account, U256::ZERO, set.abi_encode().into())
 }
 
-/// A session payment through this project's `KernelSessionValidator` (Kernel's plugin mode):
-/// the batch payment plus a third call, `chargePayment(token, settlement, merchant, amount,
-/// requestHash)` on the validator, which charges the session's budget in the execution phase.
-/// Kernel's `executeBatch` reverts as a whole when any call does, so the charge stands exactly
-/// when the payment does. The validator accepts these bytes and no others.
-pub fn encode_session_payment(
-    validator: Address,
-    settlement: Address,
-    settle: &SettleCall,
-) -> Bytes {
-    let SettleCall { merchant, token, amount, request_hash } = *settle;
-    let charge = IKernelSessionCharge::chargePaymentCall {
-        token,
-        settlement,
-        merchant,
-        amount,
-        requestHash: request_hash,
-    };
-    encode_execute_batch(vec![
-        Call { to: token, value: U256::ZERO, data: encode_approve(settlement, amount) },
-        Call { to: settlement, value: U256::ZERO, data: settle.abi_encode() },
-        Call { to: validator, value: U256::ZERO, data: charge.abi_encode().into() },
-    ])
+/// A session payment through this project's `KernelSessionValidator`: the 164-byte
+/// `executeSessionPayment(token, settlement, merchant, amount, requestHash)`, which the account
+/// executes by DELEGATECALLing the validator. Shared with Safe sessions
+/// ([`crate::accounts::session_payment`]); the batch shapes cost a session payment about 7% more gas,
+/// mostly calldata, so the session side uses this one.
+pub fn encode_session_payment(settlement: Address, settle: &SettleCall) -> Bytes {
+    session_payment::encode_session_payment(settlement, settle)
 }
 
-/// The payment a session op of `validator` makes: [`encode_session_payment`]'s bytes exactly
-/// (re-encoded and compared, so nothing non-canonical passes).
-pub fn decode_session_payment(
-    call_data: &[u8],
-    validator: Address,
-) -> Result<DecodedPayment, KernelCallDataError> {
-    let call: IKernel::executeBatchCall = decode_strict(call_data)?;
-    let [approve, settle, charge] = <[Call; 3]>::try_from(call.calls)
-        .map_err(|_| KernelCallDataError::SessionCharge { validator })?;
-    if charge.to != validator {
-        return Err(KernelCallDataError::SessionCharge { validator });
-    }
-    let payment = decode_payment(&encode_execute_batch(vec![approve, settle]))?;
-    if encode_session_payment(validator, payment.settlement, &payment.settle)[..] != *call_data {
-        return Err(KernelCallDataError::SessionCharge { validator });
-    }
-    Ok(payment)
+/// The payment a Kernel session op makes: [`encode_session_payment`]'s bytes exactly.
+pub fn decode_session_payment(call_data: &[u8]) -> Result<DecodedPayment, KernelCallDataError> {
+    Ok(session_payment::decode_session_payment(call_data)?)
 }
 
 /// Accepts exactly Kernel's encoding of the two payment shapes, in canonical ABI encoding.
@@ -519,13 +478,11 @@ impl AccountAbi for KernelAbi {
         )
     }
 
-    /// The owner shapes, and the session shape when a session validator is known (a batch of
-    /// three whose last call goes to it).
+    /// The owner shapes, and the session shape when a session validator is known (its executor
+    /// is what gives `executeSessionPayment` a meaning on the account).
     fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, AccountCallDataError> {
-        if let Some(validator) = self.session_validator
-            && is_session_shape(call_data, validator)
-        {
-            return Ok(decode_session_payment(call_data, validator)?);
+        if self.session_validator.is_some() && is_session_shape(call_data) {
+            return Ok(decode_session_payment(call_data)?);
         }
         Ok(decode_payment(call_data)?)
     }
@@ -543,6 +500,12 @@ impl AccountAbi for KernelAbi {
             IKernel::executeBatchCall::SELECTOR => IKernel::executeBatchCall::abi_decode(call_data)
                 .ok()
                 .map(|c| c.calls.into_iter().map(|call| call.to).collect()),
+            // The executor calls the token, the settlement and itself (the charge).
+            SESSION_PAYMENT_SELECTOR => {
+                let validator = self.session_validator?;
+                let p = decode_session_payment(call_data).ok()?;
+                Some(vec![p.settle.token, p.settlement, validator])
+            }
             _ => None,
         }
     }
@@ -592,11 +555,11 @@ impl AccountAbi for KernelSessionAbi {
     }
 
     fn encode_payment(&self, p: &PaymentCall) -> Bytes {
-        encode_session_payment(self.validator, p.settlement, &p.settle)
+        encode_session_payment(p.settlement, &p.settle)
     }
 
     fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, AccountCallDataError> {
-        Ok(decode_session_payment(call_data, self.validator)?)
+        Ok(decode_session_payment(call_data)?)
     }
 
     fn call_targets(&self, call_data: &[u8]) -> Option<Vec<Address>> {
@@ -608,12 +571,10 @@ impl AccountAbi for KernelSessionAbi {
     }
 }
 
-/// Whether `call_data` is a batch of three calls whose last goes to `validator` (the session
-/// shape, to be judged by [`decode_session_payment`]).
-fn is_session_shape(call_data: &[u8], validator: Address) -> bool {
-    call_data.get(..4) == Some(&IKernel::executeBatchCall::SELECTOR[..])
-        && IKernel::executeBatchCall::abi_decode(call_data)
-            .is_ok_and(|c| c.calls.len() == 3 && c.calls[2].to == validator)
+/// Whether `call_data` calls `executeSessionPayment` (the session shape, to be judged by
+/// [`decode_session_payment`]).
+fn is_session_shape(call_data: &[u8]) -> bool {
+    call_data.get(..4) == Some(&SESSION_PAYMENT_SELECTOR[..])
 }
 
 /// `MODE_SUDO ‖ r ‖ s ‖ v`: what `userOp.signature` carries for an owner-signed op. Sign the
@@ -625,7 +586,7 @@ pub fn owner_signature(signature: &Signature) -> Bytes {
 }
 
 /// `MODE_PLUGIN ‖ <session signature>`: what a session op carries; Kernel hands the rest to the
-/// validator registered for `executeBatch`.
+/// validator registered for `executeSessionPayment`.
 pub fn session_signature(session_signature: &[u8]) -> Bytes {
     let mut out = MODE_PLUGIN.to_vec();
     out.extend_from_slice(session_signature);
@@ -732,43 +693,44 @@ mod session_shape_tests {
     }
 
     #[test]
-    fn session_payment_round_trips_and_is_the_validators_996_bytes() {
+    fn session_payment_round_trips_and_is_the_validators_164_bytes() {
         let settlement = address!("0x2000000000000000000000000000000000000002");
-        let data = encode_session_payment(VALIDATOR, settlement, &settle());
-        // `KernelPayment.LENGTH` in contracts/src/kernel/KernelPayment.sol.
-        assert_eq!(data.len(), 996);
-        let decoded = decode_session_payment(&data, VALIDATOR).unwrap();
+        let data = encode_session_payment(settlement, &settle());
+        // `SessionPaymentCall.LENGTH` in contracts/src/SessionPaymentCall.sol.
+        assert_eq!(data.len(), 164);
+        let decoded = decode_session_payment(&data).unwrap();
         assert_eq!((decoded.settlement, decoded.settle), (settlement, settle()));
         let abi = KernelAbi::with_session_validator(VALIDATOR);
         assert_eq!(abi.decode_payment(&data).unwrap().settle, settle());
         assert_eq!(abi.call_targets(&data).unwrap(), vec![settle().token, settlement, VALIDATOR]);
-        // Without the validator configured, the three-call batch is no payment.
+        // Without the validator configured, the account gives the selector no meaning.
         assert!(KernelAbi::CANONICAL.decode_payment(&data).is_err());
+        assert_eq!(KernelAbi::CANONICAL.call_targets(&data), None);
     }
 
     #[test]
-    fn a_charge_that_differs_from_the_payment_is_refused() {
+    fn a_session_payment_in_another_encoding_is_refused() {
         let settlement = address!("0x2000000000000000000000000000000000000002");
-        let mut other = settle();
-        other.amount = U256::from(1u64);
-        let IKernel::executeBatchCall { calls: honest } = IKernel::executeBatchCall::abi_decode(
-            &encode_session_payment(VALIDATOR, settlement, &settle()),
-        )
-        .unwrap();
-        let IKernel::executeBatchCall { calls: cheap } = IKernel::executeBatchCall::abi_decode(
-            &encode_session_payment(VALIDATOR, settlement, &other),
-        )
-        .unwrap();
-        let [a, s, _] = <[Call; 3]>::try_from(honest).unwrap();
-        let [_, _, c] = <[Call; 3]>::try_from(cheap).unwrap();
-        let mixed = encode_execute_batch(vec![a, s, c]);
-        assert!(matches!(
-            decode_session_payment(&mixed, VALIDATOR),
-            Err(KernelCallDataError::SessionCharge { .. })
-        ));
-        // The charge sent elsewhere is not the session shape either.
-        let elsewhere = encode_session_payment(Address::repeat_byte(9), settlement, &settle());
-        assert!(decode_session_payment(&elsewhere, VALIDATOR).is_err());
+        let data = encode_session_payment(settlement, &settle()).to_vec();
+        let mut long = data.clone();
+        long.push(0);
+        let mut dirty = data.clone();
+        dirty[68] = 1;
+        for bad in [long, dirty, data[..100].to_vec()] {
+            assert!(matches!(
+                decode_session_payment(&bad),
+                Err(KernelCallDataError::SessionPayment(_))
+            ));
+        }
+        // The batch shape is an owner payment, never a session one.
+        let batch = encode_payment_batch(
+            settle().token,
+            settlement,
+            settle().merchant,
+            settle().amount,
+            settle().request_hash,
+        );
+        assert!(decode_session_payment(&batch).is_err());
     }
 }
 

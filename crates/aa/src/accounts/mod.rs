@@ -23,6 +23,7 @@ pub mod biconomy;
 pub mod kernel;
 pub mod safe;
 pub mod session_key_account;
+pub mod session_payment;
 pub mod simple_account;
 
 pub use biconomy::BiconomyAbi;

@@ -32,7 +32,7 @@ async fn kernel_session_pays_to_its_cap_and_revocation_stops_it() -> anyhow::Res
     let validator = a.kernel_session_validator;
 
     // The owner's Kernel account, deployed through the canonical factory; one owner transaction
-    // (Kernel's `execute` → `setExecution`) installs the validator for `executeBatch`.
+    // (Kernel's `execute` → `setExecution`) installs the validator for `executeSessionPayment`.
     let owner_key = PrivateKeySigner::random();
     env.devnet.fund(owner_key.address(), U256::from(10u64.pow(18))).await?;
     let owner_provider = ProviderBuilder::new()

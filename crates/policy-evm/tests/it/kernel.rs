@@ -6,14 +6,14 @@
 use alloy::{
     primitives::{Address, B256, Bytes, U256, address, b256, keccak256},
     signers::local::PrivateKeySigner,
-    sol_types::{SolCall, SolError, SolEvent, SolStruct, SolValue, eip712_domain},
+    sol_types::{SolCall, SolError, SolEvent, SolStruct, eip712_domain},
 };
 use x402_aa_policy_evm::{
     Chain, Outcome,
     abi::{
         IEntryPoint::{self, UserOperation},
         IToken, RevokeSession, SetSessionPaused,
-        kernel::{Call, IKernel, IKernelSessionValidator},
+        kernel::{IKernel, IKernelSessionValidator},
     },
     artifacts::Artifacts,
     chain::{ADMIN, CREATE2_DEPLOYER, GENESIS_TIME},
@@ -22,8 +22,6 @@ use x402_aa_policy_evm::{
 };
 
 use crate::support::*;
-
-const EXECUTE_BATCH: [u8; 4] = [0x34, 0xfc, 0xd5, 0xbe];
 
 pub(crate) struct Kx {
     pub(crate) chain: Chain,
@@ -55,11 +53,11 @@ impl Kx {
         Ok(())
     }
 
-    /// `setExecution(executeBatch, 0, validator, 0, 0, "")` as an owner op.
+    /// `setExecution(executeSessionPayment, validator, validator, 0, 0, "")` as an owner op.
     pub(crate) fn install(&mut self, account: Address) -> anyhow::Result<Outcome> {
         let data = IKernel::setExecutionCall {
-            _selector: EXECUTE_BATCH.into(),
-            _executor: Address::ZERO,
+            _selector: k::SESSION_PAYMENT_SELECTOR.into(),
+            _executor: self.kernel.session_validator,
             _validator: self.kernel.session_validator,
             _validUntil: Default::default(),
             _validAfter: Default::default(),
@@ -102,20 +100,15 @@ impl Kx {
         period_index(&self.chain, grant)
     }
 
-    pub(crate) fn calls(&self, merchant: Address, amount: u128, request: u64) -> Vec<Call> {
+    pub(crate) fn pay(&self, merchant: Address, amount: u128, request: u64) -> Bytes {
         let a = self.chain.addrs;
-        k::session_payment_calls(
+        k::session_payment(
             a.token,
             a.settlement,
-            self.kernel.session_validator,
             merchant,
             U256::from(amount),
             request_hash(request),
         )
-    }
-
-    pub(crate) fn pay(&self, merchant: Address, amount: u128, request: u64) -> Bytes {
-        k::execute_batch(self.calls(merchant, amount, request))
     }
 
     /// A session op of `self.account` in plugin mode.
@@ -295,7 +288,8 @@ fn a_session_pays_within_its_grant_on_kernel() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every way the session key could reach beyond `approve + settle + charge` in one op.
+/// Every way the session key could reach beyond the one payment in one op: the shape names no target,
+/// value or calldata, so the attempts are other arguments, other encodings and other selectors.
 #[test]
 fn kernel_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<()> {
     let mut kx = Kx::new()?;
@@ -305,9 +299,19 @@ fn kernel_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<
     let (v, account) = (kx.kernel.session_validator, kx.account);
     let attacker = address!("00000000000000000000000000000000000bad01");
     let usd = U256::from(USD);
+    let pay = |token, settlement, merchant: Address, amount: u128| -> Bytes {
+        k::session_payment(token, settlement, merchant, U256::from(amount), request_hash(77))
+    };
+    let canonical = pay(a.token, a.settlement, MERCHANT, USD).to_vec();
+    let mut long = canonical.clone();
+    long.push(0);
+    let mut dirty_merchant = canonical.clone();
+    dirty_merchant[68] = 1;
+    let mut dirty_token = canonical.clone();
+    dirty_token[4] = 1;
     let set_execution = IKernel::setExecutionCall {
-        _selector: EXECUTE_BATCH.into(),
-        _executor: Address::ZERO,
+        _selector: k::SESSION_PAYMENT_SELECTOR.into(),
+        _executor: attacker,
         _validator: attacker,
         _validUntil: Default::default(),
         _validAfter: Default::default(),
@@ -315,124 +319,105 @@ fn kernel_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<
     };
     let set_default =
         IKernel::setDefaultValidatorCall { _defaultValidator: attacker, _data: Bytes::new() };
+    // The shape this validator accepted before it became the executor: approve + settle + charge.
+    let old_batch = k::execute_batch(vec![
+        k::call(a.token, IToken::approveCall { spender: a.settlement, value: usd }.abi_encode()),
+        k::call(
+            v,
+            IKernelSessionValidator::chargePaymentCall {
+                token: a.token,
+                settlement: a.settlement,
+                merchant: MERCHANT,
+                amount: usd,
+                requestHash: request_hash(78),
+            }
+            .abi_encode(),
+        ),
+    ]);
 
-    let mut cases: Vec<(&str, Bytes, &str)> = Vec::new();
-    let mut c = kx.calls(MERCHANT, USD, 10);
-    c[0].data = IToken::approveCall { spender: attacker, value: usd }.abi_encode().into();
-    cases.push((
-        "another spender",
-        k::execute_batch(c),
-        "AA23 reverted: session: approve spender not allowed",
-    ));
-    let mut c = kx.calls(MERCHANT, USD, 11);
-    c[0].data = alloy::primitives::Bytes::from(
-        [&[0xa9, 0x05, 0x9c, 0xbb][..], &(attacker, usd).abi_encode_params()].concat(),
-    );
-    cases.push((
-        "another call (transfer)",
-        k::execute_batch(c),
-        "AA23 reverted: session: first call must be approve",
-    ));
-    let mut c = kx.calls(MERCHANT, USD, 12);
-    c[1].value = U256::from(1);
-    cases.push((
-        "native value",
-        k::execute_batch(c),
-        "AA23 reverted: session: value transfer not allowed",
-    ));
-    let mut c = kx.calls(MERCHANT, USD, 13);
-    c[2] = k::call(account, set_execution.abi_encode());
-    cases.push((
-        "self-call: setExecution",
-        k::execute_batch(c),
-        "AA23 reverted: session: self-call not allowed",
-    ));
-    let mut c = kx.calls(MERCHANT, USD, 14);
-    c.push(k::call(account, set_default.abi_encode()));
-    cases.push((
-        "self-call: setDefaultValidator",
-        k::execute_batch(c),
-        "AA23 reverted: session: self-call not allowed",
-    ));
-    let mut c = kx.calls(MERCHANT, USD, 15);
-    c.truncate(2);
-    cases.push((
-        "payment without the charge",
-        k::execute_batch(c),
-        "AA23 reverted: session: batch must be exactly approve + settle + charge",
-    ));
-    let mut c = kx.calls(MERCHANT, USD, 16);
-    c[2].to = attacker;
-    cases.push((
-        "charge at another contract",
-        k::execute_batch(c),
-        "AA23 reverted: session: target not allowed",
-    ));
-    let mut c = kx.calls(MERCHANT, USD, 17);
-    c[2].data = IKernelSessionValidator::chargePaymentCall {
-        token: a.token,
-        settlement: a.settlement,
-        merchant: MERCHANT,
-        amount: U256::from(1),
-        requestHash: request_hash(17),
-    }
-    .abi_encode()
-    .into();
-    cases.push((
-        "charge smaller than the payment",
-        k::execute_batch(c),
-        "AA23 reverted: session: charge differs from payment",
-    ));
-    let mut c = kx.calls(MERCHANT, USD, 18);
-    c[2].data = IKernelSessionValidator::revokeAllCall {}.abi_encode().into();
-    cases.push((
-        "another validator function",
-        k::execute_batch(c),
-        "AA23 reverted: session: third call must be the charge",
-    ));
-    let mut c = kx.calls(MERCHANT, 500 * USD, 19);
-    c.swap(0, 1);
-    cases.push((
-        "calls reordered",
-        k::execute_batch(c),
-        "AA23 reverted: session: token not allowed",
-    ));
-    let mut data = kx.pay(MERCHANT, USD, 20).to_vec();
-    data[520..532].copy_from_slice(&[0xff; 12]);
-    cases.push((
-        "merchant word not an address",
-        data.into(),
-        "AA23 reverted: session: charge differs from payment",
-    ));
-    let mut data = kx.pay(MERCHANT, USD, 21).to_vec();
-    data.extend([0u8; 32]);
-    cases.push(("trailing bytes", data.into(), "AA23 reverted: session: non-canonical callData"));
-    cases.push((
-        "over per-payment max",
-        kx.pay(MERCHANT, 6 * USD, 22),
-        "AA23 reverted: session: over per-payment max",
-    ));
-    cases.push(("zero amount", kx.pay(MERCHANT, 0, 23), "AA23 reverted: session: zero amount"));
-    cases.push((
-        "merchant is the account",
-        kx.pay(account, USD, 24),
-        "AA23 reverted: session: merchant is the account",
-    ));
-    // Kernel routes plugin-mode ops by the callData's selector: only executeBatch reaches the session
-    // validator; other selectors have no validator and Kernel itself refuses them (without a reason).
-    cases.push((
-        "top-level setExecution",
-        set_execution.abi_encode().into(),
-        "AA23 reverted (or OOG)",
-    ));
-    cases.push((
-        "top-level setDefaultValidator",
-        set_default.abi_encode().into(),
-        "AA23 reverted (or OOG)",
-    ));
-    let execute =
-        IKernel::executeCall { to: attacker, value: usd, data: Bytes::new(), operation: 0 };
-    cases.push(("top-level execute", execute.abi_encode().into(), "AA23 reverted (or OOG)"));
+    let cases: Vec<(&str, Bytes, &str)> = vec![
+        (
+            "another token",
+            pay(attacker, a.settlement, MERCHANT, USD),
+            "AA23 reverted: session: token not allowed",
+        ),
+        (
+            "another settlement (spender)",
+            pay(a.token, attacker, MERCHANT, USD),
+            "AA23 reverted: session: target not allowed",
+        ),
+        (
+            "the account as settlement",
+            pay(a.token, account, MERCHANT, USD),
+            "AA23 reverted: session: target not allowed",
+        ),
+        (
+            "the validator as settlement",
+            pay(a.token, v, MERCHANT, USD),
+            "AA23 reverted: session: target not allowed",
+        ),
+        ("a trailing byte", long.into(), "AA23 reverted: session: malformed callData"),
+        (
+            "a truncated call",
+            canonical[..100].to_vec().into(),
+            "AA23 reverted: session: malformed callData",
+        ),
+        (
+            "merchant word with high bits",
+            dirty_merchant.into(),
+            "AA23 reverted: session: malformed callData",
+        ),
+        (
+            "token word with high bits",
+            dirty_token.into(),
+            "AA23 reverted: session: malformed callData",
+        ),
+        (
+            "merchant is the account",
+            pay(a.token, a.settlement, account, USD),
+            "AA23 reverted: session: merchant is the account",
+        ),
+        (
+            "zero amount",
+            pay(a.token, a.settlement, MERCHANT, 0),
+            "AA23 reverted: session: zero amount",
+        ),
+        (
+            "over per-payment max",
+            pay(a.token, a.settlement, MERCHANT, 6 * USD),
+            "AA23 reverted: session: over per-payment max",
+        ),
+        // Kernel routes plugin-mode ops by the callData's selector: only executeSessionPayment
+        // reaches the session validator; other selectors have no validator and Kernel itself
+        // refuses them (without a reason).
+        ("a batch (approve + charge)", old_batch, "AA23 reverted (or OOG)"),
+        ("top-level setExecution", set_execution.abi_encode().into(), "AA23 reverted (or OOG)"),
+        (
+            "top-level setDefaultValidator",
+            set_default.abi_encode().into(),
+            "AA23 reverted (or OOG)",
+        ),
+        (
+            "top-level execute",
+            IKernel::executeCall { to: attacker, value: usd, data: Bytes::new(), operation: 0 }
+                .abi_encode()
+                .into(),
+            "AA23 reverted (or OOG)",
+        ),
+        (
+            "top-level chargePayment",
+            IKernelSessionValidator::chargePaymentCall {
+                token: a.token,
+                settlement: a.settlement,
+                merchant: MERCHANT,
+                amount: usd,
+                requestHash: request_hash(79),
+            }
+            .abi_encode()
+            .into(),
+            "AA23 reverted (or OOG)",
+        ),
+    ];
 
     let before = kx.tokens_of(MERCHANT)? + kx.tokens_of(attacker)?;
     let mut wrong = Vec::new();
@@ -460,7 +445,51 @@ fn kernel_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<
     assert!(wrong.is_empty(), "{wrong:#?}");
     assert_eq!(kx.tokens_of(MERCHANT)? + kx.tokens_of(attacker)?, before, "nothing paid");
     assert_eq!(kx.chain.view(account, IKernel::getDefaultValidatorCall {})?, k::ECDSA_VALIDATOR);
-    let _ = v;
+    Ok(())
+}
+
+/// The executor runs only as the account's DELEGATECALL from the EntryPoint, and the charge only for
+/// the op that validated last: a stranger can neither make the account pay nor spend a session's
+/// budget, and an owner op cannot borrow the session path.
+#[test]
+fn kernel_session_execution_is_reachable_only_through_a_validated_op() -> anyhow::Result<()> {
+    let mut kx = Kx::new()?;
+    let grant = kx.grant();
+    kx.enable(&grant, 1005)?;
+    let a = kx.chain.addrs;
+    let (v, account) = (kx.kernel.session_validator, kx.account);
+    let stranger = key(9).address();
+    kx.chain.set_balance(stranger, U256::from(ETH));
+    let payment = kx.pay(MERCHANT, USD, 81);
+    let charge = IKernelSessionValidator::chargePaymentCall {
+        token: a.token,
+        settlement: a.settlement,
+        merchant: MERCHANT,
+        amount: U256::from(USD),
+        requestHash: request_hash(81),
+    };
+    let before = kx.state(&grant)?.lifetimeSpent;
+    // Through the account's fallback: Kernel lets only the EntryPoint (or a validCaller) in.
+    let out = kx.chain.send(stranger, account, U256::ZERO, payment.to_vec(), 1_000_000)?;
+    assert!(!out.success, "a stranger ran the payment through the account");
+    // On the validator itself: not in an account's context.
+    let out = kx.chain.send(stranger, v, U256::ZERO, payment.to_vec(), 1_000_000)?;
+    assert!(!out.success, "the validator ran a payment itself");
+    assert_eq!(
+        out.revert_reason().as_deref(),
+        Some("session: executeSessionPayment runs in the account")
+    );
+    // The charge, by a stranger or by the account outside a validated op: no marker to consume.
+    let out = kx.chain.send(stranger, v, U256::ZERO, charge.abi_encode(), 1_000_000)?;
+    assert!(!out.success, "a stranger charged a session");
+    assert_eq!(out.revert_reason().as_deref(), Some("account: op was not the last validated"));
+    // An owner op (sudo mode) whose callData is the session payment: it left no session marker.
+    let nonce = kx.nonce(account)?;
+    let op = kx.owner_op_for(account, payment.clone(), GasFields::default(), nonce)?;
+    let out = kx.submit(vec![op])?;
+    assert_eq!(execution_reverts(&out), vec!["account: op was not the last validated".to_string()]);
+    assert_eq!(kx.state(&grant)?.lifetimeSpent, before, "nothing charged");
+    assert_eq!(kx.tokens_of(MERCHANT)?, U256::from(USD), "only the enabling payment landed");
     Ok(())
 }
 
@@ -795,10 +824,11 @@ fn kernel_gas_owner_vs_session_payment() -> anyhow::Result<()> {
             session[0] as f64 / owner_gas as f64
         );
         println!(
-            "  session steady (plugin, 3 calls)     {}  ratio {ratio:.3} (goal <= 1.15)",
+            "  session steady (executeSessionPayment) {}  ratio {ratio:.3} (goal <= 1.15)",
             session[2]
         );
     }
     assert!(session[2] > owner_gas, "a session payment does strictly more work");
+    assert!(ratio <= 1.15, "session payment {ratio:.3}x Kernel's owner payment");
     Ok(())
 }

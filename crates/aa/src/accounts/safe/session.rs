@@ -19,7 +19,7 @@
 //!   threshold, then uses the grant in use mode.
 
 use alloy::{
-    primitives::{Address, Bytes, Selector, U256},
+    primitives::{Address, Bytes, U256},
     sol,
     sol_types::SolCall,
 };
@@ -33,17 +33,10 @@ use crate::{
         AccountAbi, AccountCallDataError, AccountConfig, AccountConfigError, AccountKind,
         PaymentCall, SignerRole,
     },
-    call_data::{ApproveCall, DecodedPayment, SettleCall},
+    call_data::DecodedPayment,
 };
 
 sol! {
-    /// The session payment a session op's callData calls on the Safe (its fallback hands it to
-    /// `SafeSessionModule`).
-    interface ISafeSessionPayment {
-        function executeSessionPayment(address token, address settlement, address merchant,
-            uint256 amount, bytes32 requestHash) external;
-    }
-
     /// Safe 1.4.1's own management calls the install op makes (the Safe calling itself).
     interface ISafeAdmin {
         function enableModule(address module) external;
@@ -85,86 +78,10 @@ sol! {
     }
 }
 
-/// The length of the one callData a session op may carry: selector and five words.
-pub const SESSION_PAYMENT_LEN: usize = 164;
-
-/// Why callData is not the Safe session payment; each matches the module's refusal.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SafeSessionCallDataError {
-    /// Another function (or no selector at all).
-    #[error("callData is not executeSessionPayment (selector {selector:?})")]
-    NotSessionPayment {
-        /// The selector found, if there are four bytes.
-        selector: Option<Selector>,
-    },
-    /// Extra or missing bytes: only the 164-byte canonical encoding is accepted.
-    #[error(
-        "executeSessionPayment callData is {len} bytes; exactly {SESSION_PAYMENT_LEN} are allowed"
-    )]
-    WrongLength {
-        /// The callData's length.
-        len: usize,
-    },
-    /// An address word with non-zero high bytes (a second encoding of the same call).
-    #[error("executeSessionPayment word {word} is not a clean address")]
-    DirtyAddress {
-        /// The argument's position (0 token, 1 settlement, 2 merchant).
-        word: usize,
-    },
-}
-
-/// The session payment's callData: `executeSessionPayment(token, settlement, merchant, amount,
-/// requestHash)`, canonical ABI (the module accepts these bytes and no others).
-pub fn encode_session_payment(settlement: Address, settle: &SettleCall) -> Bytes {
-    ISafeSessionPayment::executeSessionPaymentCall {
-        token: settle.token,
-        settlement,
-        merchant: settle.merchant,
-        amount: settle.amount,
-        requestHash: settle.request_hash,
-    }
-    .abi_encode()
-    .into()
-}
-
-/// The payment a Safe session op makes: exactly `approve(settlement, amount)` on the token, then
-/// `settle(merchant, token, amount, requestHash)`, which is what the module executes for these bytes.
-/// Refuses anything but [`encode_session_payment`]'s exact encoding.
-pub fn decode_session_payment(
-    call_data: &[u8],
-) -> Result<DecodedPayment, SafeSessionCallDataError> {
-    let selector = call_data.get(..4).map(Selector::from_slice);
-    if selector != Some(ISafeSessionPayment::executeSessionPaymentCall::SELECTOR.into()) {
-        return Err(SafeSessionCallDataError::NotSessionPayment { selector });
-    }
-    if call_data.len() != SESSION_PAYMENT_LEN {
-        return Err(SafeSessionCallDataError::WrongLength { len: call_data.len() });
-    }
-    // Words 0..3 are addresses: their 12 high bytes must be zero (the module re-checks the same).
-    for word in 0..3 {
-        let at = 4 + 32 * word;
-        if call_data[at..at + 12].iter().any(|b| *b != 0) {
-            return Err(SafeSessionCallDataError::DirtyAddress { word });
-        }
-    }
-    let call = ISafeSessionPayment::executeSessionPaymentCall::abi_decode_raw(&call_data[4..])
-        .map_err(|_| SafeSessionCallDataError::WrongLength { len: call_data.len() })?;
-    Ok(DecodedPayment {
-        settlement: call.settlement,
-        settle: SettleCall {
-            merchant: call.merchant,
-            token: call.token,
-            amount: call.amount,
-            request_hash: call.requestHash,
-        },
-        approve: Some(ApproveCall {
-            token: call.token,
-            spender: call.settlement,
-            amount: call.amount,
-        }),
-    })
-}
+pub use crate::accounts::session_payment::{
+    SESSION_PAYMENT_LEN, SessionPaymentCallError as SafeSessionCallDataError,
+    decode_session_payment, encode_session_payment,
+};
 
 /// A session op's `signature`: the session signature itself (mode byte first, as on
 /// SessionKeyAccount). The callData's selector routes the op to the module, so nothing is prefixed.
@@ -339,6 +256,10 @@ mod tests {
     };
 
     use super::*;
+    use crate::{
+        accounts::session_payment::SESSION_PAYMENT_SELECTOR,
+        call_data::{ApproveCall, SettleCall},
+    };
 
     const TOKEN: Address = address!("0x1000000000000000000000000000000000000001");
     const SETTLEMENT: Address = address!("0x2000000000000000000000000000000000000002");
@@ -361,7 +282,7 @@ mod tests {
     /// signatures, computed independently with js-sha3).
     #[test]
     fn selectors_match_the_module_and_safe() {
-        assert_eq!(ISafeSessionPayment::executeSessionPaymentCall::SELECTOR, hex!("5f0dcdb8"));
+        assert_eq!(SESSION_PAYMENT_SELECTOR, hex!("5f0dcdb8"));
         assert_eq!(ISafeAdmin::enableModuleCall::SELECTOR, hex!("610b5925"));
         assert_eq!(ISafeAdmin::setFallbackHandlerCall::SELECTOR, hex!("f08a0323"));
         assert_eq!(

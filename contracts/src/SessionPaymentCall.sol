@@ -1,29 +1,32 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {SessionPolicy} from "../SessionPolicy.sol";
+import {SessionPolicy} from "./SessionPolicy.sol";
 
-/// @title SafePayment
-/// @notice The one callData a session op may carry on a Safe: a call on the Safe itself that its fallback
-/// hands to SafeSessionModule,
+/// @title SessionPaymentCall
+/// @notice The one callData a session op may carry on a Safe (through SafeSessionModule, the Safe's
+/// fallback handler) or a Kernel v2.4 account (through KernelSessionValidator, registered with Kernel as
+/// both validator and executor of this selector):
 ///   `executeSessionPayment(address token, address settlement, address merchant, uint256 amount,
 ///   bytes32 requestHash)`
-/// in canonical ABI encoding (exactly 164 bytes). The module turns it into exactly
+/// in canonical ABI encoding (exactly 164 bytes). The host turns it into exactly
 /// `token.approve(settlement, amount)` and `settlement.settle(merchant, token, amount, requestHash)`,
-/// both plain CALLs made by the Safe; the shape has no target, value, operation or calldata field, so
-/// a session op cannot even express another call, a delegatecall or a value transfer.
-library SafePayment {
+/// both plain CALLs made by the account, and charges the session in the same frame. The shape has no
+/// target, value, operation or calldata field, so a session op cannot even express another call, a
+/// delegatecall or a value transfer; and it is the smallest payment an op can carry (the batch
+/// shapes cost a Kernel session payment about 4% more gas, mostly calldata).
+library SessionPaymentCall {
     /// executeSessionPayment(address,address,address,uint256,bytes32)
     bytes4 internal constant SELECTOR = 0x5f0dcdb8;
     uint256 internal constant LENGTH = 164;
 
     /// Proves `callData` is the canonical payment for this token and settlement; returns settle's
-    /// merchant, amount and requestHash and the tag its execution presents (keccak of these 164 bytes).
-    /// Otherwise reverts with the diagnosis.
+    /// merchant, amount and requestHash. Otherwise reverts with the diagnosis. (Each host derives its
+    /// marker tag from these bytes as its execution will present them.)
     function parse(bytes calldata callData, address token, address settlement)
         internal
         pure
-        returns (address merchant, uint256 amount, bytes32 requestHash, uint256 tag)
+        returns (address merchant, uint256 amount, bytes32 requestHash)
     {
         uint256 diff;
         uint256 m;
@@ -39,7 +42,6 @@ library SafePayment {
         }
         if (callData.length != LENGTH || diff != 0 || m >> 160 != 0) revert(explain(callData, token, settlement));
         merchant = address(uint160(m));
-        tag = SessionPolicy.tagOf(callData);
     }
 
     /// Says precisely why callData is not the permitted payment (failure path only).
