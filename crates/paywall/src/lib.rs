@@ -27,6 +27,10 @@
 //!     official x402 server does;
 //!   - it has no idempotency: the wrapper honours the x402 `payment-identifier` extension
 //!     ([`payment_id`]), which every layer declares.
+//! - [`binding`]: an aa-native payment whose disclosed request binding names another method or
+//!   resource than the request it is presented with is refused (`request_mismatch`) before the
+//!   facilitator is asked: x402-axum matches price tags, not resources, so a payment for `/a` would
+//!   otherwise pay for `/b` at the same price.
 //! - Every layer's `resource` carries `mimeType` (`application/json` unless set) and
 //!   `description` (empty unless set), as the official server's does.
 //! - [`demo`]: the example paid API (`GET /joke` paid, `GET /health` free) served by the
@@ -34,6 +38,7 @@
 
 #![warn(missing_docs)]
 
+pub mod binding;
 mod capture;
 mod compat;
 pub mod demo;
@@ -121,7 +126,13 @@ impl<F: Clone> Paywall<F> {
             .with_mime_type("application/json".to_owned())
             .with_description(String::new())
             .with_extension(PaymentIdentifierDeclaration::default());
-        Ok(PaywallLayer { x402, tags: tags.into(), ids: Default::default() })
+        Ok(PaywallLayer {
+            x402,
+            tags: tags.into(),
+            ids: Default::default(),
+            resource: None,
+            require_binding: false,
+        })
     }
 }
 
@@ -132,6 +143,10 @@ pub struct PaywallLayer<F> {
     tags: Arc<[PriceTag]>,
     /// Paid answers by `payment-identifier`, shared by every service of this layer.
     ids: Arc<payment_id::PaymentIds>,
+    /// The fixed `resource.url`, when set: what a payment's binding must name.
+    resource: Option<Arc<Url>>,
+    /// Refuse aa-native payments that do not disclose their request binding.
+    require_binding: bool,
 }
 
 impl<F> std::fmt::Debug for PaywallLayer<F> {
@@ -153,7 +168,17 @@ impl<F> PaywallLayer<F> {
 
     /// A fixed `resource.url` instead of the base URL joined with the request path.
     pub fn with_resource(self, resource: Url) -> Self {
-        Self { x402: self.x402.with_resource(resource), ..self }
+        Self {
+            x402: self.x402.with_resource(resource.clone()),
+            resource: Some(Arc::new(resource)),
+            ..self
+        }
+    }
+
+    /// Refuse aa-native payments that do not disclose what their requestHash binds
+    /// ([`binding`]); by default they are accepted, as NERO's payload has no such field.
+    pub fn require_request_binding(self) -> Self {
+        Self { require_binding: true, ..self }
     }
 
     /// The price tags offered, in order.
@@ -176,6 +201,8 @@ where
             inner: self.x402.layer(inner),
             tags: self.tags.clone(),
             ids: self.ids.clone(),
+            resource: self.resource.clone(),
+            require_binding: self.require_binding,
         }
     }
 }
@@ -186,6 +213,8 @@ pub struct PaywallService<S> {
     inner: S,
     tags: Arc<[PriceTag]>,
     ids: Arc<payment_id::PaymentIds>,
+    resource: Option<Arc<Url>>,
+    require_binding: bool,
 }
 
 impl<S> std::fmt::Debug for PaywallService<S> {
@@ -212,8 +241,13 @@ where
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
         let (tags, ids) = (self.tags.clone(), self.ids.clone());
+        let (resource, require_binding) = (self.resource.clone(), self.require_binding);
         Box::pin(async move {
             let req = compat::normalize_request(req, &tags);
+            if let Some(message) = binding::mismatch(&req, resource.as_deref(), require_binding) {
+                let (response, _) = capture::capture(ready, binding::without_payment(req)).await;
+                return Ok(compat::finish_response(binding::refusal(response, &message), None));
+            }
             let Some((id, fingerprint)) = compat::payment_id(&req) else {
                 let (response, settlement) = capture::capture(ready, req).await;
                 return Ok(compat::finish_response(response, settlement));

@@ -121,7 +121,7 @@ fn payload(accepted: Value) -> Value {
     let op = UserOperation { sender: PAYER, ..Default::default() };
     let payload = x402::payment_payload(
         accepted,
-        AaNativePayload { user_op: op, settlement_call_spec: spec },
+        AaNativePayload { user_op: op, settlement_call_spec: spec, request: None },
         None,
     );
     serde_json::to_value(payload).expect("payload")
@@ -277,4 +277,88 @@ fn a_paywall_needs_a_price_and_a_valid_facilitator_url() {
     assert!(paywall.layer([]).is_err());
     assert!(Paywall::new("not a url").is_err());
     assert!(Paywall::new("http://127.0.0.1:8403").is_ok());
+}
+
+/// A payload whose request binding says it was made for `method path` at `shop.example`.
+fn bound_payload(method: &str, path: &str) -> Value {
+    let input = x402_aa::RequestHashInput::new(
+        MERCHANT,
+        689,
+        method,
+        format!("http://shop.example{path}"),
+        1_800_000_000,
+        B256::repeat_byte(9),
+    );
+    let mut value = payload(accepted());
+    value["payload"]["settlementCallSpec"]["requestHash"] =
+        json!(input.hash().expect("hash").to_string());
+    value["payload"]["request"] =
+        serde_json::to_value(x402::RequestBinding::from_input(&input)).expect("binding");
+    value
+}
+
+/// Cross-resource substitution: a payment made for one resource of the merchant, at the same
+/// price, is refused at another (or with another method, or with a binding that does not hash to
+/// its requestHash) with `request_mismatch`, before the facilitator is asked; at its own resource
+/// it pays.
+#[tokio::test]
+async fn a_payment_pays_only_for_the_request_it_was_made_for() {
+    let stub = Stub::new();
+    let app = app(Paywall::from_facilitator(stub.clone()));
+    let for_joke = bound_payload("GET", "/joke");
+
+    let mut refusals = vec![
+        ("another resource", get_with(&app, "/fail", Some(standard(&for_joke))).await),
+        (
+            "another method",
+            get_with(&app, "/joke", Some(standard(&bound_payload("POST", "/joke")))).await,
+        ),
+        ("another query", get_with(&app, "/joke?size=large", Some(standard(&for_joke))).await),
+    ];
+    let mut forged = for_joke.clone();
+    forged["payload"]["request"]["endpoint"] = json!("http://shop.example/fail");
+    refusals.push((
+        "a binding that is not the hash's",
+        get_with(&app, "/fail", Some(standard(&forged))).await,
+    ));
+    for (what, response) in refusals {
+        assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED, "{what}");
+        let body = body_json(response).await;
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("request_mismatch: "), "{what}: {body}");
+        assert!(
+            !body["accepts"].as_array().is_none_or(Vec::is_empty),
+            "{what}: offers a way to pay"
+        );
+    }
+    assert!(stub.names().is_empty(), "the facilitator was never asked");
+
+    // At its own resource it pays.
+    let paid = get_with(&app, "/joke", Some(standard(&for_joke))).await;
+    assert_eq!(paid.status(), StatusCode::OK);
+    assert_eq!(stub.names(), ["verify", "settle"]);
+}
+
+/// Payers that do not disclose a binding (NERO's payload has none) pass by default and are refused
+/// where the layer requires it.
+#[tokio::test]
+async fn an_undisclosed_binding_is_refused_only_where_required() {
+    let stub = Stub::new();
+    let open = app(Paywall::from_facilitator(stub.clone()));
+    let unbound = payload(accepted());
+    assert_eq!(get_with(&open, "/joke", Some(standard(&unbound))).await.status(), StatusCode::OK);
+
+    let strict_stub = Stub::new();
+    let layer = Paywall::from_facilitator(strict_stub.clone())
+        .layer([tag()])
+        .expect("layer")
+        .require_request_binding();
+    let strict = demo::router(layer);
+    let response = get_with(&strict, "/joke", Some(standard(&unbound))).await;
+    assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
+    let body = body_json(response).await;
+    assert!(body["error"].as_str().unwrap_or_default().starts_with("request_mismatch: "), "{body}");
+    assert!(strict_stub.names().is_empty());
+    let bound = bound_payload("GET", "/joke");
+    assert_eq!(get_with(&strict, "/joke", Some(standard(&bound))).await.status(), StatusCode::OK);
 }

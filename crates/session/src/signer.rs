@@ -24,8 +24,8 @@ use x402_aa::{
         kernel,
     },
     x402::{
-        AaNativePayload, AaNativePaymentPayload, AaNativeRequirements, SettlementCallSpec,
-        payment_payload,
+        AaNativePayload, AaNativePaymentPayload, AaNativeRequirements, RequestBinding,
+        SettlementCallSpec, payment_payload,
     },
 };
 use x402_aa_contracts::EntryPoint;
@@ -686,15 +686,17 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         let req = self.supports(accepted)?;
         let now = self.chain_time().await?;
         let client_nonce = B256::from(rand_bytes()?);
-        let request_hash = RequestHashInput::new(
+        let input = RequestHashInput::new(
             req.pay_to,
             self.chain_id,
             &request.method,
             &request.url,
             now,
             client_nonce,
-        )
-        .hash()?;
+        );
+        let request_hash = input.hash()?;
+        // Disclosed in the payload, so the resource server can check what the hash binds.
+        let binding = RequestBinding::from_input(&input);
         let payment = Payment {
             merchant: req.pay_to,
             token: req.asset,
@@ -724,9 +726,11 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         let lease_until = now.saturating_add(req.max_timeout_seconds.max(1));
         let built = match self.lanes.acquire(now, lease_until) {
             Ok(lane) => {
-                self.build(&payment, accepted, lane).await.map(|b| (b, lane)).inspect_err(|_| {
-                    self.lanes.release(lane);
-                })
+                self.build(&payment, &binding, accepted, lane).await.map(|b| (b, lane)).inspect_err(
+                    |_| {
+                        self.lanes.release(lane);
+                    },
+                )
             }
             Err(e) => Err(e),
         };
@@ -818,6 +822,7 @@ impl<A: PaymentAccount> PaymentSigner<A> {
     async fn build(
         &self,
         payment: &Payment,
+        binding: &RequestBinding,
         accepted: &serde_json::Value,
         lane: u64,
     ) -> Result<(AaNativePaymentPayload, B256), SignerError> {
@@ -885,7 +890,11 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         };
         let payload = payment_payload(
             accepted.clone(),
-            AaNativePayload { user_op: op, settlement_call_spec: spec },
+            AaNativePayload {
+                user_op: op,
+                settlement_call_spec: spec,
+                request: Some(binding.clone()),
+            },
             None,
         );
         Ok((payload, user_op_hash))

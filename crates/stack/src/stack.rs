@@ -233,7 +233,11 @@ impl LocalStack {
                 amount: tag.requirements.amount.clone(),
             })
             .collect();
-        let layer = Paywall::new(&facilitator.url())?.layer(tags)?.with_description(DESCRIPTION);
+        // Every payer of this stack (the SDK) discloses its request binding, so none may omit it.
+        let layer = Paywall::new(&facilitator.url())?
+            .layer(tags)?
+            .with_description(DESCRIPTION)
+            .require_request_binding();
         let app = x402_aa_paywall::demo::router(layer);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await

@@ -105,6 +105,10 @@ pub enum PayloadError {
         /// The first differing argument (`merchant`, `token`, `amount`, `requestHash`).
         field: &'static str,
     },
+    /// The payload's request binding does not hash to its `requestHash` (for this merchant and
+    /// chain), or cannot be hashed at all: it describes another request than the one paid.
+    #[error("payload.request does not hash to settlementCallSpec.requestHash: {0}")]
+    RequestBindingMismatch(String),
     /// Serializing an outgoing message failed; a bug, not bad input.
     #[error("could not serialise the message: {0}")]
     Encode(#[source] serde_json::Error),
@@ -147,6 +151,7 @@ impl PayloadError {
             Self::RequirementsMismatch { .. } => Reason::RequirementsMismatch,
             Self::CallData(_) => Reason::CalldataDecodeFailed,
             Self::SpecMismatch { .. } => Reason::SpecMismatch,
+            Self::RequestBindingMismatch(_) => Reason::RequestMismatch,
             Self::Encode(_) => Reason::InternalError,
         }
     }

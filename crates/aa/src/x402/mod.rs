@@ -37,7 +37,7 @@ pub use payment_id::{
 pub use reason::{Reason, UnknownReason};
 pub use types::{
     AaNativeEnvelope, AaNativeExtra, AaNativePayload, AaNativePaymentPayload, AaNativeRequirements,
-    SettlementCallSpec, SettlementResponse, network, parse_network,
+    RequestBinding, SettlementCallSpec, SettlementResponse, network, parse_network,
 };
 pub use verify::check_accepted;
 /// The upstream v2 wire types this scheme is carried in, re-exported so callers need not name

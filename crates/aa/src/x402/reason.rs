@@ -46,11 +46,15 @@ pub enum Reason {
     InternalError,
     /// Upstream x402 §9: the merchant's own requirements (price, asset, …) are unusable.
     InvalidPaymentRequirements,
+    /// Ours, not NERO's (whose payload cannot show what its requestHash binds): the payload's
+    /// request binding names another request (method or resource) than the one it pays for, or
+    /// does not hash to its requestHash.
+    RequestMismatch,
 }
 
 impl Reason {
     /// Every reason, in the order NERO lists them.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::InvalidEnvelope,
         Self::UnsupportedScheme,
         Self::RequirementsMismatch,
@@ -68,6 +72,7 @@ impl Reason {
         Self::ReceiptTimeout,
         Self::InternalError,
         Self::InvalidPaymentRequirements,
+        Self::RequestMismatch,
     ];
 
     /// The wire string.
@@ -90,6 +95,7 @@ impl Reason {
             Self::ReceiptTimeout => "receipt_timeout",
             Self::InternalError => "internal_error",
             Self::InvalidPaymentRequirements => "invalid_payment_requirements",
+            Self::RequestMismatch => "request_mismatch",
         }
     }
 }
@@ -153,6 +159,7 @@ mod tests {
                 "receipt_timeout",
                 "internal_error",
                 "invalid_payment_requirements",
+                "request_mismatch",
             ]
         );
         for r in Reason::ALL {

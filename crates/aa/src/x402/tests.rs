@@ -208,7 +208,7 @@ fn client_builds_payload_from_402() {
     let spec = SettlementCallSpec::from_settle(&required().settle_call(REQUEST_HASH));
     let payload = payment_payload(
         wire.clone(),
-        AaNativePayload { user_op: good_op(), settlement_call_spec: spec },
+        AaNativePayload { user_op: good_op(), settlement_call_spec: spec, request: None },
         Some(ResourceInfo { url: "/api/llm".into(), description: None, mime_type: None }),
     );
     let env = decode_payment_signature(encode_payment_signature(&payload).unwrap()).unwrap();

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use x402_types::{chain::ChainId, proto::v2};
 
 use super::{NAMESPACE, PayloadError, SCHEME};
-use crate::{ENTRY_POINT_V06, SettleCall, UserOperation};
+use crate::{ENTRY_POINT_V06, RequestHashInput, SettleCall, UserOperation};
 
 /// `extra` of an aa-native `PaymentRequirements`.
 ///
@@ -41,6 +41,54 @@ pub struct AaNativePayload {
     pub user_op: UserOperation,
     /// What the payer declares the callData settles; checked against the callData.
     pub settlement_call_spec: SettlementCallSpec,
+    /// What the payer hashed into `requestHash` besides `payTo` and the chain, so that the resource
+    /// server can check the payment was made for *this* request (method and resource) and not for
+    /// another resource of the same merchant at the same price. Absent from payers that predate it
+    /// (NERO's payload has no such field); verifiers check it whenever it is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestBinding>,
+}
+
+/// The request-side inputs of a `requestHash` ([`crate::request_hash`]), as the payer used them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestBinding {
+    /// The paid request's HTTP method, as hashed (any case).
+    pub method: String,
+    /// The resource as hashed: the 402's `resource.url`, or the request URL when it named none.
+    pub endpoint: String,
+    /// Unix seconds the payer stamped the request with.
+    pub timestamp: u64,
+    /// The bucket width the payer hashed `timestamp` with.
+    pub bucket_seconds: u64,
+    /// The payer's per-request randomness.
+    pub client_nonce: B256,
+}
+
+impl RequestBinding {
+    /// The whole hash input, with the merchant and chain the payment is for.
+    pub fn input(&self, merchant: Address, chain_id: u64) -> RequestHashInput {
+        RequestHashInput::new(
+            merchant,
+            chain_id,
+            self.method.clone(),
+            self.endpoint.clone(),
+            self.timestamp,
+            self.client_nonce,
+        )
+        .with_bucket_seconds(self.bucket_seconds)
+    }
+
+    /// From the input the payer hashed.
+    pub fn from_input(input: &RequestHashInput) -> Self {
+        Self {
+            method: input.method.clone(),
+            endpoint: input.endpoint.clone(),
+            timestamp: input.timestamp,
+            bucket_seconds: input.bucket_seconds,
+            client_nonce: input.client_nonce,
+        }
+    }
 }
 
 /// The `settle(merchant, token, amount, requestHash)` arguments the payer says `userOp.callData`

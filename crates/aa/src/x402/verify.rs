@@ -2,7 +2,8 @@
 //! the accepted-vs-requirements check). Replay (step 6) needs the registry and lives with it.
 
 use super::{
-    AaNativeEnvelope, AaNativePayload, AaNativeRequirements, PayloadError, SettlementCallSpec,
+    AaNativeEnvelope, AaNativePayload, AaNativeRequirements, PayloadError, RequestBinding,
+    SettlementCallSpec,
 };
 use crate::{DecodedPayment, accounts::AccountAbi};
 
@@ -23,6 +24,7 @@ impl AaNativeEnvelope {
             return Err(PayloadError::RequirementsMismatch { field: "extra.settlementContract" });
         }
         payload.settlement_call_spec.check_against(required)?;
+        payload.check_request_binding(required.chain_id)?;
         Ok(decoded)
     }
 }
@@ -87,6 +89,25 @@ impl AaNativePayload {
         match field {
             Some(field) => Err(PayloadError::SpecMismatch { field }),
             None => Ok(decoded),
+        }
+    }
+
+    /// When the payer disclosed its request binding, it must be what `requestHash` was made of
+    /// (with the spec's merchant and `chain_id`). Returns the binding, if any, for a resource
+    /// server to compare with the request it serves.
+    pub fn check_request_binding(
+        &self,
+        chain_id: u64,
+    ) -> Result<Option<&RequestBinding>, PayloadError> {
+        let Some(binding) = &self.request else { return Ok(None) };
+        let spec = &self.settlement_call_spec;
+        match binding.input(spec.merchant, chain_id).hash() {
+            Ok(hash) if hash == spec.request_hash => Ok(Some(binding)),
+            Ok(hash) => Err(PayloadError::RequestBindingMismatch(format!(
+                "it hashes to {hash}, the payment's requestHash is {}",
+                spec.request_hash
+            ))),
+            Err(e) => Err(PayloadError::RequestBindingMismatch(e.to_string())),
         }
     }
 }

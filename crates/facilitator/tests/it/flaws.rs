@@ -76,7 +76,10 @@ async fn send_from(env: &Env, from: Address, to: Address, input: Bytes) -> anyho
 ///
 /// What binds a payment to its resource is the requestHash (merchant, chain, method, URL, time
 /// bucket, client nonce) inside the signed callData; the facilitator sees the merchant, token and
-/// amount it pays and refuses any mismatch with the requirements it is asked to settle.
+/// amount it pays and refuses any mismatch with the requirements it is asked to settle, and refuses a
+/// disclosed request binding that is not what the requestHash was made of. (The same merchant's other
+/// resource at the same price asks for the same requirements: that substitution is the paywall's to
+/// refuse, from the binding; `x402-aa-paywall`'s `a_payment_pays_only_for_the_request_it_was_made_for`.)
 #[tokio::test]
 async fn cross_resource_substitution_is_refused() -> anyhow::Result<()> {
     let env = Env::new().await?;
@@ -119,6 +122,11 @@ async fn cross_resource_substitution_is_refused() -> anyhow::Result<()> {
         inner["settlementCallSpec"]["amount"] = json!(USD.to_string());
     });
     refused(&f, "A's op repriced to B", &rewritten, "invalid_session_signature").await?;
+    // Claiming another resource in the disclosed binding: it no longer hashes to the requestHash.
+    let rebound = edited(&for_a, |v| {
+        v["paymentPayload"]["payload"]["request"]["endpoint"] = json!("http://127.0.0.1/other");
+    });
+    refused(&f, "A's payload claiming another resource", &rebound, "request_mismatch").await?;
     assert_eq!(env.devnet.token_balance(payer.sender()).await?, payer_before, "payer untouched");
     assert_eq!(env.merchant_balance().await?, merchant_before, "merchant untouched");
 

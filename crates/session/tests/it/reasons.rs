@@ -73,7 +73,7 @@ impl Verifier {
         };
         let payload = payment_payload(
             accepted.clone(),
-            AaNativePayload { user_op: op, settlement_call_spec: spec },
+            AaNativePayload { user_op: op, settlement_call_spec: spec, request: None },
             None,
         );
         let body = json!({
