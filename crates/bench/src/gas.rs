@@ -364,8 +364,9 @@ pub(crate) struct BiconomyFigures {
     pub(crate) session_steady: GasFigure,
 }
 
-/// 9. Biconomy v2, owner-signed (ECDSA module), steady state; 12 and 13. Biconomy with the
-/// BiconomySessionModule, session key: first payment (enables the grant) and steady state.
+/// Scenario 9, Biconomy v2 owner-signed (ECDSA module) in steady state, and scenarios 12 and 13,
+/// Biconomy with the BiconomySessionModule, a session key's first payment (enables the grant)
+/// and steady state.
 pub(crate) async fn biconomy(bench: &mut Bench) -> anyhow::Result<BiconomyFigures> {
     let a = bench.devnet.addresses;
     let biconomy = BiconomyOwnerAccount::new(

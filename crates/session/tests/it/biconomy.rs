@@ -124,7 +124,8 @@ impl Agent {
         sdk_reason: &str,
         chain_reason: &str,
     ) -> anyhow::Result<()> {
-        let err = self.signer.pay(&accepted(devnet, merchant), &request(n)).await.unwrap_err();
+        let err =
+            self.signer.pay(&accepted(devnet, merchant), &request(n)).await.expect_err("refused");
         assert_eq!(err.reason(), sdk_reason, "{err}");
         let outcome = devnet.handle_ops(&[in_flight], devnet.keys.bundler.address()).await?;
         let got = outcome.failed_op().map(|(_, reason)| reason.to_owned());
