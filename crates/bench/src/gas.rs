@@ -59,6 +59,10 @@ pub(crate) struct GasReport {
     pub(crate) kernel_session_steady: GasFigure,
     pub(crate) safe_owner: GasFigure,
     pub(crate) biconomy_owner: GasFigure,
+    /// Biconomy v2 with the BiconomySessionModule: a session key's first (enable) and
+    /// steady-state payment, beside `biconomy_owner`.
+    pub(crate) biconomy_session_first: GasFigure,
+    pub(crate) biconomy_session_steady: GasFigure,
     pub(crate) pre_verification_gas: u64,
     /// Gas of the owner's `revokeSession_ol(id)` transaction for an enabled session.
     pub(crate) revoke_gas: u64,
@@ -197,6 +201,23 @@ impl Bench {
         .await?)
     }
 
+    /// A Biconomy v2 account with the BiconomySessionModule enabled and a session under
+    /// [`Bench::scopes`], funded with tokens.
+    pub(crate) async fn biconomy_session_account(&mut self) -> anyhow::Result<SessionAccount> {
+        let owner = self.fresh_key();
+        let session_key = self.fresh_key();
+        let scopes = self.scopes()?;
+        Ok(x402_aa_stack::biconomy_session_account(
+            &self.devnet,
+            &owner,
+            session_key,
+            &scopes,
+            B256::repeat_byte(9),
+            U256::from(1_000 * USD),
+        )
+        .await?)
+    }
+
     /// A session account with a 1000 USDT/day grant; deployed through the factory unless
     /// `counterfactual`, funded with tokens either way.
     pub(crate) async fn session_account(
@@ -314,21 +335,16 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
         U256::ZERO,
     )?;
     let safe_owner = bench.steady_owner(safe, 50).await?;
-    let biconomy = BiconomyOwnerAccount::new(
-        bench.fresh_key(),
-        bench.devnet.biconomy.deployment(),
-        a.token,
-        a.settlement,
-        U256::ZERO,
-    );
-    let biconomy_owner = bench.steady_owner(biconomy, 60).await?;
+    let biconomy = biconomy(bench).await?;
 
     Ok(GasReport {
         kernel_owner,
         kernel_session_first,
         kernel_session_steady,
         safe_owner,
-        biconomy_owner,
+        biconomy_owner: biconomy.owner,
+        biconomy_session_first: biconomy.session_first,
+        biconomy_session_steady: biconomy.session_steady,
         simple_account_owner,
         session_account_owner,
         session_first,
@@ -338,6 +354,35 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
         pre_verification_gas: x402_aa_session::signer::GasDefaults::default().pre_verification_gas,
         revoke_gas,
     })
+}
+
+/// Biconomy v2's rows: the owner's payment and a session key's, each on its own account.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct BiconomyFigures {
+    pub(crate) owner: GasFigure,
+    pub(crate) session_first: GasFigure,
+    pub(crate) session_steady: GasFigure,
+}
+
+/// Scenario 9, Biconomy v2 owner-signed (ECDSA module) in steady state, and scenarios 12 and 13,
+/// Biconomy with the BiconomySessionModule, a session key's first payment (enables the grant)
+/// and steady state.
+pub(crate) async fn biconomy(bench: &mut Bench) -> anyhow::Result<BiconomyFigures> {
+    let a = bench.devnet.addresses;
+    let biconomy = BiconomyOwnerAccount::new(
+        bench.fresh_key(),
+        bench.devnet.biconomy.deployment(),
+        a.token,
+        a.settlement,
+        U256::ZERO,
+    );
+    let owner = bench.steady_owner(biconomy, 60).await?;
+    let session = bench.biconomy_session_account().await?;
+    let session = bench.signer(session).await?;
+    let session_first = bench.pay(&session, 80).await?;
+    bench.pay(&session, 81).await?;
+    let session_steady = bench.pay(&session, 82).await?;
+    Ok(BiconomyFigures { owner, session_first, session_steady })
 }
 
 /// Gas of `revokeSession_ol(id)` sent by the account's owner from its own funded address.

@@ -11,6 +11,7 @@ use alloy::{
 };
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use x402_aa::accounts::biconomy;
 use x402_aa_session::TokenInfo;
 
 use crate::{Cli, network};
@@ -34,6 +35,10 @@ pub(crate) struct DevnetState {
     /// builds before Biconomy sessions.
     #[serde(default)]
     pub(crate) biconomy_session_module: Option<Address>,
+    /// The devnet's Biconomy v2 build, which is not at Biconomy's canonical addresses; absent in
+    /// state files of builds before Biconomy sessions.
+    #[serde(default)]
+    pub(crate) biconomy: Option<BiconomyState>,
     /// `SafeSessionModule` (session keys on Safe accounts); absent in state files of builds
     /// before Safe sessions.
     #[serde(default)]
@@ -41,6 +46,21 @@ pub(crate) struct DevnetState {
     pub(crate) paymaster_url: String,
     pub(crate) paymaster_api_key: String,
     pub(crate) funded_keys: Vec<B256>,
+}
+
+/// Where a devnet's Biconomy v2 contracts are: what account addresses and initCode derive from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BiconomyState {
+    pub(crate) factory: Address,
+    pub(crate) implementation: Address,
+    pub(crate) ecdsa_module: Address,
+}
+
+impl BiconomyState {
+    pub(crate) fn deployment(self) -> biconomy::Deployment {
+        biconomy::Deployment::vendored(self.factory, self.implementation, self.ecdsa_module)
+    }
 }
 
 impl DevnetState {
@@ -67,6 +87,9 @@ pub(crate) struct Chain {
     pub(crate) token: Option<TokenInfo>,
     pub(crate) paymaster: Option<Address>,
     pub(crate) kernel_session_validator: Option<Address>,
+    pub(crate) biconomy_session_module: Option<Address>,
+    /// Biconomy v2's contracts: canonical, except on the devnet.
+    pub(crate) biconomy: biconomy::Deployment,
 }
 
 impl Chain {
@@ -85,6 +108,10 @@ impl Chain {
                 token: Some(TokenInfo { address: state.token, symbol: "USDT".into(), decimals: 6 }),
                 paymaster: Some(state.verifying_paymaster),
                 kernel_session_validator: state.kernel_session_validator,
+                biconomy_session_module: state.biconomy_session_module,
+                biconomy: state
+                    .biconomy
+                    .map_or(biconomy::Deployment::CANONICAL, BiconomyState::deployment),
             });
         }
         let rpc_url = cli
@@ -105,6 +132,8 @@ impl Chain {
             }),
             paymaster: None,
             kernel_session_validator: None,
+            biconomy_session_module: None,
+            biconomy: biconomy::Deployment::CANONICAL,
         })
     }
 
@@ -130,6 +159,11 @@ impl Chain {
     pub(crate) fn kernel_session_validator(&self) -> anyhow::Result<Address> {
         self.kernel_session_validator
             .context("no KernelSessionValidator known for this network (Kernel sessions need one)")
+    }
+
+    pub(crate) fn biconomy_session_module(&self) -> anyhow::Result<Address> {
+        self.biconomy_session_module
+            .context("no BiconomySessionModule known for this network (Biconomy sessions need one)")
     }
 
     pub(crate) fn settlement(&self) -> anyhow::Result<Address> {

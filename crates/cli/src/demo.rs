@@ -58,7 +58,8 @@ pub(crate) async fn run(out: &Out, kind: SessionAccount) -> anyhow::Result<()> {
     out.say(format!("facilitator {facilitator}   paid API {} (1 USDT)", stack.paid_url()));
 
     // The owner: a counterfactual SessionKeyAccount holding 20 USDT and no native coin, or a
-    // Kernel account whose owner installs the session validator with one transaction.
+    // Kernel account whose owner installs the session validator with one transaction, or a
+    // Biconomy account whose owner enables the session module with one UserOperation.
     // The grant: one owner signature, then the owner key goes offline.
     let owner_key = devnet.keys.spare[0].clone();
     let provider = devnet.provider().clone();
@@ -95,6 +96,22 @@ pub(crate) async fn run(out: &Out, kind: SessionAccount) -> anyhow::Result<()> {
             )
             .await?;
             (session, "Kernel v2.4, KernelSessionValidator installed by one owner transaction")
+        }
+        SessionAccount::Biconomy => {
+            let session = x402_aa_stack::biconomy_session_account(
+                &devnet,
+                &owner_key,
+                PrivateKeySigner::random(),
+                &scopes,
+                B256::repeat_byte(0x42),
+                U256::from(20 * USD),
+            )
+            .await?;
+            (
+                session,
+                "Biconomy Smart Account v2, BiconomySessionModule enabled by one owner \
+                 UserOperation",
+            )
         }
     };
     let host = session.file.host();
@@ -214,8 +231,9 @@ pub(crate) async fn run(out: &Out, kind: SessionAccount) -> anyhow::Result<()> {
             },
         )
         .await?;
-    let revoke_tx =
-        owner::revoke_in(&provider, host, owner_key.address(), account, session_id).await?;
+    // The key, not only its address: a Biconomy account takes no direct owner call, so its
+    // revocation is the owner's signature relayed to the session module.
+    let revoke_tx = owner::revoke_in(&provider, host, &owner_key, account, session_id).await?;
     out.say(format!("next day: owner revoked the session (tx {revoke_tx})"));
     // The agent reconciles its ledger with the chain (as it does at every start) and tries again.
     let now = devnet.block_timestamp().await?;

@@ -16,6 +16,13 @@ fn demo_runs_the_whole_story_on_kernel() {
     demo(&["--account", "kernel"]);
 }
 
+/// The same story from a Biconomy Smart Account v2 whose session key pays through the
+/// BiconomySessionModule; the owner's revocation is a signature relayed to the module.
+#[test]
+fn demo_runs_the_whole_story_on_biconomy() {
+    demo(&["--account", "biconomy"]);
+}
+
 fn demo(extra: &[&str]) {
     let output = Command::new(env!("CARGO_BIN_EXE_x402-aa"))
         .args(["--json", "demo"])

@@ -20,7 +20,9 @@ use x402_aa::{
     user_op_hash,
 };
 use x402_aa_contracts::EntryPoint;
-use x402_aa_contracts::{KernelSessionValidator, SafeSessionModule, SessionKeyAccount};
+use x402_aa_contracts::{
+    BiconomySessionModule, KernelSessionValidator, SafeSessionModule, SessionKeyAccount,
+};
 
 use x402_aa_policy::{SessionHost, SessionStatus as ChainStatus, read_usage_in};
 
@@ -45,11 +47,11 @@ pub enum OwnerError {
     FactoryDidNotDeploy { factory: Address, account: Address },
     #[error("initCode is {0} bytes; it starts with the 20-byte factory address")]
     BadInitCode(usize),
-    /// Biconomy accounts accept calls from the EntryPoint only: the owner's control must be an
-    /// owner UserOperation calling `module`, or an owner-signed control relayed to `module`.
+    /// Biconomy accounts accept calls from the EntryPoint only: the owner's control is an
+    /// owner-signed message relayed to `module`, so it needs the owner's key, not only its address.
     #[error(
-        "a Biconomy account takes no direct owner call: send the control to session module \
-         {module} as an owner UserOperation, or relay an owner-signed control to it"
+        "a Biconomy account takes no direct owner call: its session module {module} takes an \
+         owner-signed control instead, so pass the owner's key (not only its address)"
     )]
     NoDirectOwnerCall { module: Address },
 }
@@ -69,6 +71,50 @@ impl OwnerError {
 
 fn rpc(e: impl std::fmt::Display) -> OwnerError {
     OwnerError::Rpc(e.to_string())
+}
+
+/// Who performs an owner control: the owner's address, whose transactions the provider's wallet
+/// signs, or the owner's key itself. Most hosts take a direct owner transaction and need only the
+/// address; a Biconomy account takes none, so its controls are owner-signed messages relayed to
+/// the session module, and those need the key. Both convert with `.into()`, so callers pass
+/// `owner_key.address()` or `&owner_key`.
+#[derive(Debug, Clone, Copy)]
+pub enum OwnerRef<'a> {
+    /// The owner's address; the provider's wallet must sign transactions for it.
+    Address(Address),
+    /// The owner's key: signs relayed controls, and sends every transaction from its address
+    /// (the provider's wallet must sign for it).
+    Key(&'a PrivateKeySigner),
+}
+
+impl OwnerRef<'_> {
+    /// The address the owner's transactions are sent from.
+    pub fn address(&self) -> Address {
+        match self {
+            Self::Address(address) => *address,
+            Self::Key(key) => key.address(),
+        }
+    }
+}
+
+impl From<Address> for OwnerRef<'_> {
+    fn from(address: Address) -> Self {
+        Self::Address(address)
+    }
+}
+
+impl<'a> From<&'a PrivateKeySigner> for OwnerRef<'a> {
+    fn from(key: &'a PrivateKeySigner) -> Self {
+        Self::Key(key)
+    }
+}
+
+/// The owner's key for a Biconomy control, which is always relayed (see [`OwnerRef`]).
+fn relay_key<'a>(owner: OwnerRef<'a>, module: Address) -> Result<&'a PrivateKeySigner, OwnerError> {
+    match owner {
+        OwnerRef::Key(key) => Ok(key),
+        OwnerRef::Address(_) => Err(OwnerError::NoDirectOwnerCall { module }),
+    }
 }
 
 /// The owner's EIP-712 signature on `grant` for `account` on `chain_id`: the one signature a session
@@ -137,10 +183,22 @@ async fn send<P: Provider>(
     account: Address,
     input: Vec<u8>,
 ) -> Result<TxHash, OwnerError> {
+    send_to(provider, from, account, account, input).await
+}
+
+/// Sends `input` to `to` (the account itself, or the module keeping its sessions) once `account`
+/// has code: a control for an undeployed account would do nothing.
+async fn send_to<P: Provider>(
+    provider: &P,
+    from: Address,
+    account: Address,
+    to: Address,
+    input: Vec<u8>,
+) -> Result<TxHash, OwnerError> {
     if provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
         return Err(OwnerError::NotDeployed(account));
     }
-    let tx = TransactionRequest::default().with_from(from).with_to(account).with_input(input);
+    let tx = TransactionRequest::default().with_from(from).with_to(to).with_input(input);
     let receipt =
         provider.send_transaction(tx).await.map_err(rpc)?.get_receipt().await.map_err(rpc)?;
     if !receipt.status() {
@@ -155,8 +213,8 @@ async fn send<P: Provider>(
 /// same-ABI call made by the Safe on itself through `execTransaction` with the owner's
 /// pre-validated signature (threshold-1 Safes; the module acts only on the Safe's self-calls).
 ///
-/// A Biconomy account takes calls only from the EntryPoint (or itself): its owner reaches the
-/// module through an owner UserOperation, or by relaying a signed control to the module.
+/// A Biconomy account takes calls only from the EntryPoint (or itself): its owner's controls are
+/// relayed signatures instead ([`revoke_in`] and the others route them), never built here.
 fn control(
     host: SessionHost,
     owner: Address,
@@ -186,14 +244,25 @@ pub async fn revoke<P: Provider>(
     revoke_in(provider, SessionHost::Account, owner, account, session).await
 }
 
-/// [`revoke`] of a session kept by `host`: one owner transaction either way.
-pub async fn revoke_in<P: Provider>(
+/// [`revoke`] of a session kept by `host`: one owner transaction either way. On a Biconomy
+/// account the transaction relays the owner's signed revocation to the module, so `owner` must
+/// be the key ([`OwnerRef::Key`]).
+pub async fn revoke_in<'a, P: Provider>(
     provider: &P,
     host: SessionHost,
-    owner: Address,
+    owner: impl Into<OwnerRef<'a>>,
     account: Address,
     session: B256,
 ) -> Result<TxHash, OwnerError> {
+    let owner = owner.into();
+    if let SessionHost::BiconomyModule(module) = host {
+        let key = relay_key(owner, module)?;
+        let chain_id = provider.get_chain_id().await.map_err(rpc)?;
+        let signature = signed_revocation(key, session, chain_id, account)?;
+        return relay_revocation_in(provider, host, key.address(), account, session, signature)
+            .await;
+    }
+    let owner = owner.address();
     let input = control(
         host,
         owner,
@@ -213,13 +282,34 @@ pub async fn revoke_all<P: Provider>(
     revoke_all_in(provider, SessionHost::Account, owner, account).await
 }
 
-/// [`revoke_all`] of the sessions `host` keeps for `account`.
-pub async fn revoke_all_in<P: Provider>(
+/// [`revoke_all`] of the sessions `host` keeps for `account`. On a Biconomy account the owner's
+/// signed revoke-all of the current epoch is relayed to the module (`owner` must be the key).
+pub async fn revoke_all_in<'a, P: Provider>(
     provider: &P,
     host: SessionHost,
-    owner: Address,
+    owner: impl Into<OwnerRef<'a>>,
     account: Address,
 ) -> Result<TxHash, OwnerError> {
+    let owner = owner.into();
+    if let SessionHost::BiconomyModule(module) = host {
+        let key = relay_key(owner, module)?;
+        let chain_id = provider.get_chain_id().await.map_err(rpc)?;
+        if provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
+            return Err(OwnerError::NotDeployed(account));
+        }
+        let epoch = session_epoch_in(provider, host, account).await?;
+        let signature = signed_revocation_of_all(key, epoch, chain_id, account)?;
+        return relay_revocation_of_all_in(
+            provider,
+            host,
+            key.address(),
+            account,
+            epoch,
+            signature,
+        )
+        .await;
+    }
+    let owner = owner.address();
     let input = control(
         host,
         owner,
@@ -320,15 +410,44 @@ pub async fn set_paused<P: Provider>(
     set_paused_in(provider, SessionHost::Account, owner, account, session, paused).await
 }
 
-/// [`set_paused`] of a session kept by `host`.
-pub async fn set_paused_in<P: Provider>(
+/// [`set_paused`] of a session kept by `host`. On a Biconomy account the owner's signed pause
+/// (or resume), naming the session's current pause nonce, is relayed to the module (`owner` must
+/// be the key).
+pub async fn set_paused_in<'a, P: Provider>(
     provider: &P,
     host: SessionHost,
-    owner: Address,
+    owner: impl Into<OwnerRef<'a>>,
     account: Address,
     session: B256,
     paused: bool,
 ) -> Result<TxHash, OwnerError> {
+    let owner = owner.into();
+    if let SessionHost::BiconomyModule(module) = host {
+        let key = relay_key(owner, module)?;
+        let chain_id = provider.get_chain_id().await.map_err(rpc)?;
+        if provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
+            return Err(OwnerError::NotDeployed(account));
+        }
+        let nonce = BiconomySessionModule::new(module, provider)
+            .sessionGasState(account, session)
+            .call()
+            .await
+            .map_err(rpc)?
+            .pauseNonce;
+        let signature = signed_pause(key, session, paused, nonce, chain_id, account)?;
+        return relay_pause_in(
+            provider,
+            host,
+            key.address(),
+            account,
+            session,
+            paused,
+            nonce,
+            signature,
+        )
+        .await;
+    }
+    let owner = owner.address();
     let account_call = if paused {
         SessionKeyAccount::pauseSessionCall { id: session }.abi_encode()
     } else {
@@ -363,13 +482,59 @@ pub async fn relay_pause<P: Provider>(
     nonce: u32,
     owner_signature: Bytes,
 ) -> Result<TxHash, OwnerError> {
-    let call = SessionKeyAccount::setPausedWithSignatureCall {
-        id: session,
+    relay_pause_in(
+        provider,
+        SessionHost::Account,
+        relayer,
+        account,
+        session,
         paused,
         nonce,
-        ownerSignature: owner_signature,
+        owner_signature,
+    )
+    .await
+}
+
+/// [`relay_pause`] of a session kept by `host`: the account's own function, or the module's,
+/// which names the account first (every module host has the same relayed controls).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the relayed call's own fields, plus where to send it"
+)]
+pub async fn relay_pause_in<P: Provider>(
+    provider: &P,
+    host: SessionHost,
+    relayer: Address,
+    account: Address,
+    session: B256,
+    paused: bool,
+    nonce: u32,
+    owner_signature: Bytes,
+) -> Result<TxHash, OwnerError> {
+    let (to, input) = match host.module() {
+        None => (
+            account,
+            SessionKeyAccount::setPausedWithSignatureCall {
+                id: session,
+                paused,
+                nonce,
+                ownerSignature: owner_signature,
+            }
+            .abi_encode(),
+        ),
+        Some(module) => (
+            module,
+            BiconomySessionModule::setPausedWithSignatureCall {
+                account,
+                id: session,
+                paused,
+                nonce,
+                ownerSignature: owner_signature,
+            }
+            .abi_encode(),
+        ),
     };
-    send(provider, relayer, account, call.abi_encode()).await
+    send_to(provider, relayer, account, to, input).await
 }
 
 /// Submits an owner-signed revocation from any funded address.
@@ -380,9 +545,71 @@ pub async fn relay_revocation<P: Provider>(
     session: B256,
     owner_signature: Bytes,
 ) -> Result<TxHash, OwnerError> {
-    let call =
-        SessionKeyAccount::revokeWithSignatureCall { id: session, ownerSignature: owner_signature };
-    send(provider, relayer, account, call.abi_encode()).await
+    relay_revocation_in(provider, SessionHost::Account, relayer, account, session, owner_signature)
+        .await
+}
+
+/// [`relay_revocation`] of a session kept by `host`.
+pub async fn relay_revocation_in<P: Provider>(
+    provider: &P,
+    host: SessionHost,
+    relayer: Address,
+    account: Address,
+    session: B256,
+    owner_signature: Bytes,
+) -> Result<TxHash, OwnerError> {
+    let (to, input) = match host.module() {
+        None => (
+            account,
+            SessionKeyAccount::revokeWithSignatureCall {
+                id: session,
+                ownerSignature: owner_signature,
+            }
+            .abi_encode(),
+        ),
+        Some(module) => (
+            module,
+            BiconomySessionModule::revokeWithSignatureCall {
+                account,
+                id: session,
+                ownerSignature: owner_signature,
+            }
+            .abi_encode(),
+        ),
+    };
+    send_to(provider, relayer, account, to, input).await
+}
+
+/// Submits an owner-signed revoke-all ([`signed_revocation_of_all`] of `epoch`) of the sessions
+/// `host` keeps for `account`, from any funded address.
+pub async fn relay_revocation_of_all_in<P: Provider>(
+    provider: &P,
+    host: SessionHost,
+    relayer: Address,
+    account: Address,
+    epoch: u32,
+    owner_signature: Bytes,
+) -> Result<TxHash, OwnerError> {
+    let (to, input) = match host.module() {
+        None => (
+            account,
+            SessionKeyAccount::revokeAllWithSignatureCall {
+                epoch,
+                ownerSignature: owner_signature,
+            }
+            .abi_encode(),
+        ),
+        Some(module) => (
+            module,
+            BiconomySessionModule::revokeAllWithSignatureCall {
+                account,
+                epoch,
+                ownerSignature: owner_signature,
+            }
+            .abi_encode(),
+        ),
+    };
+    send_to(provider, relayer, account, to, input).await
 }
 
 /// The account's `sessionEpoch()`, 0 for an account not deployed yet (its epoch will start at 0).

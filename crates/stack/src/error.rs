@@ -44,6 +44,9 @@ pub enum StackError {
     /// Deploying a Kernel account or installing the session validator in it.
     #[error("Kernel session setup: {0}")]
     KernelSetup(String),
+    /// Deploying a Biconomy account or enabling the session module in it.
+    #[error("Biconomy session setup: {0}")]
+    BiconomySetup(String),
 }
 
 impl StackError {

@@ -1,5 +1,5 @@
-//! A funded SessionKeyAccount (or Kernel account with the session validator) with a signed
-//! grant, ready for a `PaymentSigner`.
+//! A funded SessionKeyAccount (or Kernel account with the session validator, or Biconomy account
+//! with the session module) with a signed grant, ready for a `PaymentSigner`.
 
 use alloy::{
     network::TransactionBuilder,
@@ -134,5 +134,58 @@ pub async fn kernel_session_account(
         signature,
     )
     .in_kernel(validator);
+    Ok(SessionAccount::new(file, session_key)?)
+}
+
+/// `owner`'s Biconomy Smart Account v2 (index 0, the devnet's Biconomy build) holding `mint`
+/// USDT, with this project's `BiconomySessionModule` enabled by one owner UserOperation (the
+/// owner submits it as its own bundler: a Biconomy account takes no direct owner call), and a
+/// session of `session_key` under `scopes` signed by `owner`. The owner gets a little native coin
+/// for deploying the account and submitting that op. Window and salt as [`session_account`].
+pub async fn biconomy_session_account(
+    devnet: &Devnet,
+    owner: &PrivateKeySigner,
+    session_key: PrivateKeySigner,
+    scopes: &Scopes,
+    grant_salt: B256,
+    mint: U256,
+) -> Result<SessionAccount, StackError> {
+    let (a, b) = (devnet.addresses, devnet.biconomy);
+    let deployment = b.deployment();
+    let account = deployment.account_address(owner.address(), U256::ZERO);
+    devnet.fund(owner.address(), U256::from(10u64.pow(17))).await?;
+    let url =
+        devnet.rpc_url().parse().map_err(|e| StackError::BiconomySetup(format!("RPC URL: {e}")))?;
+    let as_owner = ProviderBuilder::new().wallet(owner.clone()).connect_http(url);
+    let init_code = deployment.init_code(owner.address(), U256::ZERO);
+    owner::deploy_account(&as_owner, owner.address(), account, &init_code)
+        .await
+        .map_err(|e| StackError::BiconomySetup(format!("deploying the Biconomy account: {e}")))?;
+    owner::install_biconomy_sessions(&as_owner, owner, account, b.session_module, b.ecdsa_module)
+        .await
+        .map_err(|e| StackError::BiconomySetup(format!("enabling the session module: {e}")))?;
+    devnet.mint(account, mint).await?;
+    let token = usdt(devnet);
+    let now = devnet.block_timestamp().await?;
+    let host = SessionHost::BiconomyModule(b.session_module);
+    let epoch = owner::session_epoch_in(&as_owner, host, account)
+        .await
+        .map_err(|e| StackError::BiconomySetup(e.to_string()))?;
+    let grant =
+        scopes.to_grant(session_key.address(), &token, a.settlement, now - 1, epoch, grant_salt)?;
+    let chain_id = devnet.chain_id();
+    let (_, signature) = sign_grant(owner, &grant, chain_id, account)?;
+    let file = SessionFile::new(
+        chain_id,
+        account,
+        ENTRY_POINT_V06,
+        None,
+        token,
+        owner.address(),
+        scopes.merchant_list(),
+        &grant,
+        signature,
+    )
+    .in_biconomy(b.session_module);
     Ok(SessionAccount::new(file, session_key)?)
 }

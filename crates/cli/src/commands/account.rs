@@ -14,7 +14,7 @@ use x402_aa_contracts::{SessionKeyAccountFactory, TestStablecoin};
 
 use x402_aa::accounts::kernel;
 
-use super::session::{SessionAccount, kernel_account};
+use super::session::{SessionAccount, biconomy_account, kernel_account};
 use crate::{Cli, chain::Chain, output::Out};
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +55,9 @@ pub(crate) async fn account(cli: &Cli, out: &Out, command: &AccountCommand) -> a
                         .await?
                 }
                 SessionAccount::Kernel => kernel::account_address(*owner, U256::from(*salt)),
+                SessionAccount::Biconomy => {
+                    chain.biconomy.account_address(*owner, U256::from(*salt))
+                }
             };
             let deployed = !provider.get_code_at(address).await?.is_empty();
             out.result(
@@ -69,6 +72,15 @@ pub(crate) async fn account(cli: &Cli, out: &Out, command: &AccountCommand) -> a
             out.result(
                 format!("Kernel account {address} deployed"),
                 json!({ "account": address, "kind": "kernel" }),
+            );
+        }
+        AccountCommand::Create { owner_key, salt, account: SessionAccount::Biconomy } => {
+            let provider = chain.provider(Some(owner_key))?;
+            let _spinner = out.spinner("deploying the Biconomy account");
+            let address = biconomy_account(&chain, &provider, owner_key, *salt).await?;
+            out.result(
+                format!("Biconomy account {address} deployed"),
+                json!({ "account": address, "kind": "biconomy" }),
             );
         }
         AccountCommand::Create { owner_key, salt, account: SessionAccount::SessionKeyAccount } => {

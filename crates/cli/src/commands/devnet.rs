@@ -10,7 +10,11 @@ use clap::Subcommand;
 use x402_aa_devnet::Devnet;
 use x402_aa_stack::{LocalStack, StackInfo, StackOptions, fund_devnet_keys};
 
-use crate::{Cli, chain::DevnetState, output::Out};
+use crate::{
+    Cli,
+    chain::{BiconomyState, DevnetState},
+    output::Out,
+};
 
 /// Spare keys the stack itself uses; every other spare key is funded for clients.
 const MERCHANT: usize = 5;
@@ -98,6 +102,11 @@ fn state(devnet: &Devnet, info: &StackInfo) -> DevnetState {
         verifying_paymaster: c.verifying_paymaster,
         kernel_session_validator: Some(devnet.addresses.kernel_session_validator),
         biconomy_session_module: Some(devnet.biconomy.session_module),
+        biconomy: Some(BiconomyState {
+            factory: devnet.biconomy.factory,
+            implementation: devnet.biconomy.implementation,
+            ecdsa_module: devnet.biconomy.ecdsa_module,
+        }),
         safe_session_module: Some(devnet.addresses.safe_session_module),
         paymaster_url: info.paymaster.url.clone(),
         paymaster_api_key: info.paymaster.api_key.clone(),

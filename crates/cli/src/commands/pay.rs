@@ -56,7 +56,8 @@ pub(crate) struct PayArgs {
     /// its owner (no session).
     #[arg(long, value_name = "KEY")]
     owner_key: Option<Key>,
-    /// The owner's account contract (Kernel and Safe at their canonical deployments).
+    /// The owner's account contract (Kernel and Safe at their canonical deployments, Biconomy at
+    /// its canonical one or the running devnet's).
     #[arg(long, value_enum, requires = "owner_key", default_value_t = OwnerAccount::SimpleAccount)]
     account: OwnerAccount,
     /// The owner's account factory (default: the canonical one of `--account`'s kind).
@@ -164,6 +165,9 @@ pub(crate) enum OwnerAccount {
     Kernel,
     /// Safe 1.4.1 with Safe4337Module v0.2.0, the owner as sole owner (canonical deployment).
     Safe,
+    /// Biconomy Smart Account v2 with the ECDSA ownership module (canonical deployment, or the
+    /// running devnet's).
+    Biconomy,
 }
 
 /// A refusal, reduced to what `pay` prints.
@@ -228,6 +232,10 @@ fn network(cli: &Cli, args: &PayArgs) -> anyhow::Result<Network> {
     if let Some(paymaster) = chain.paymaster {
         network = network.with_paymaster_contract(paymaster);
     }
+    // The devnet's Biconomy build is not at Biconomy's canonical addresses.
+    if chain.biconomy != x402_aa::accounts::biconomy::Deployment::CANONICAL {
+        network = network.with_biconomy_deployment(chain.biconomy);
+    }
     if let Some((url, api_key)) = paymaster(cli, args)? {
         network = network.with_paymaster(url, api_key);
     }
@@ -246,6 +254,7 @@ async fn owner_client(
         OwnerAccount::SimpleAccount => AccountKind::SimpleAccount,
         OwnerAccount::Kernel => AccountKind::Kernel,
         OwnerAccount::Safe => AccountKind::Safe,
+        OwnerAccount::Biconomy => AccountKind::Biconomy,
     };
     let mut builder = PayingClient::owner(owner, kind).network(network).salt(U256::from(args.salt));
     if let Some(factory) = args.account_factory {

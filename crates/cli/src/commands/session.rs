@@ -30,6 +30,8 @@ pub(crate) enum SessionAccount {
     SessionKeyAccount,
     /// ZeroDev Kernel v2.4 with this project's KernelSessionValidator.
     Kernel,
+    /// Biconomy Smart Account v2 with this project's BiconomySessionModule.
+    Biconomy,
 }
 
 impl SessionAccount {
@@ -37,6 +39,7 @@ impl SessionAccount {
         Ok(match self {
             Self::SessionKeyAccount => SessionHost::Account,
             Self::Kernel => SessionHost::KernelValidator(chain.kernel_session_validator()?),
+            Self::Biconomy => SessionHost::BiconomyModule(chain.biconomy_session_module()?),
         })
     }
 }
@@ -53,7 +56,9 @@ pub(crate) enum SessionCommand {
         owner_key: PrivateKeySigner,
         /// The account contract the session lives in (the owner's account number `--salt`).
         /// `kernel` deploys the owner's Kernel v2.4 account if needed and installs the
-        /// KernelSessionValidator (owner transactions: the owner key needs gas).
+        /// KernelSessionValidator (owner transactions: the owner key needs gas); `biconomy`
+        /// likewise deploys the owner's Biconomy account and enables the BiconomySessionModule
+        /// with an owner UserOperation the owner submits itself.
         #[arg(long, value_enum, default_value_t = SessionAccount::SessionKeyAccount)]
         account: SessionAccount,
         #[arg(long, default_value_t = 0)]
@@ -204,8 +209,19 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
                 SessionHost::SafeModule(_) => {
                     anyhow::bail!("session grant --account safe is not available yet")
                 }
-                SessionHost::BiconomyModule(_) => {
-                    anyhow::bail!("session grants on Biconomy accounts are not in the CLI yet")
+                SessionHost::BiconomyModule(module) => {
+                    let _spinner =
+                        out.spinner("enabling the session module in the Biconomy account");
+                    let account = biconomy_account(&chain, &provider, owner_key, *salt).await?;
+                    owner::install_biconomy_sessions(
+                        &provider,
+                        owner_key,
+                        account,
+                        module,
+                        chain.biconomy.ecdsa_module,
+                    )
+                    .await?;
+                    (account, None)
                 }
             };
             let mut scopes = Scopes::new()
@@ -272,6 +288,9 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
             if let SessionHost::KernelValidator(validator) = host {
                 file = file.in_kernel(validator);
             }
+            if let SessionHost::BiconomyModule(module) = host {
+                file = file.in_biconomy(module);
+            }
             file.save(out_path)?;
             save_session_key(key_out, &session_key)?;
             out.result(
@@ -314,14 +333,11 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
             let provider = chain.provider(Some(owner_key))?;
             let _spinner = out.spinner("revoking");
             deploy_if_needed(&provider, &file, owner_key).await?;
-            let tx = owner::revoke_in(
-                &provider,
-                file.host(),
-                owner_key.address(),
-                file.account,
-                file.session_id,
-            )
-            .await?;
+            // The key, not only its address: a Biconomy revocation is an owner signature relayed
+            // to the session module.
+            let tx =
+                owner::revoke_in(&provider, file.host(), owner_key, file.account, file.session_id)
+                    .await?;
             out.result(
                 format!("session {} revoked (tx {tx})", file.session_id),
                 json!({ "revoked": file.session_id, "tx": tx }),
@@ -343,7 +359,7 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
             let tx = owner::set_paused_in(
                 &provider,
                 file.host(),
-                owner_key.address(),
+                owner_key,
                 file.account,
                 file.session_id,
                 paused,
@@ -359,7 +375,7 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
             let provider = chain.provider(Some(owner_key))?;
             let host = kind.host(&chain)?;
             let _spinner = out.spinner("revoking every session");
-            let tx = owner::revoke_all_in(&provider, host, owner_key.address(), *account).await?;
+            let tx = owner::revoke_all_in(&provider, host, owner_key, *account).await?;
             out.result(
                 format!("every session of {account} revoked (tx {tx})"),
                 json!({ "account": account, "tx": tx }),
@@ -449,6 +465,23 @@ pub(crate) async fn kernel_account(
     owner::deploy_account(provider, owner_key.address(), account, &init_code)
         .await
         .context("deploying the Kernel account (is Kernel v2.4 deployed on this chain?)")?;
+    Ok(account)
+}
+
+/// The owner's Biconomy v2 account number `index` (the chain's Biconomy deployment), deployed by
+/// the owner if it is not yet.
+pub(crate) async fn biconomy_account(
+    chain: &Chain,
+    provider: &impl Provider,
+    owner_key: &PrivateKeySigner,
+    index: u64,
+) -> anyhow::Result<Address> {
+    let deployment = chain.biconomy;
+    let account = deployment.account_address(owner_key.address(), U256::from(index));
+    let init_code = deployment.init_code(owner_key.address(), U256::from(index));
+    owner::deploy_account(provider, owner_key.address(), account, &init_code)
+        .await
+        .context("deploying the Biconomy account (is Biconomy v2 deployed on this chain?)")?;
     Ok(account)
 }
 

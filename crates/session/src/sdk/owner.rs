@@ -170,13 +170,8 @@ impl SessionOwner {
                 (account, SessionHost::KernelValidator(validator), None)
             }
             AccountKind::Biconomy => {
-                let module = self.network.biconomy_session_module().ok_or(SdkError::Missing {
-                    what: "BiconomySessionModule",
-                    hint: "use Network::with_biconomy_session_module or \
-                           X402_AA_BICONOMY_SESSION_MODULE",
-                })?;
+                let (account, module) = self.biconomy_account(factory)?;
                 let deployment = Deployment { factory, ..self.network.biconomy_deployment() };
-                let account = deployment.account_address(self.address(), self.account_salt);
                 let init_code = deployment.init_code(self.address(), self.account_salt);
                 owner::deploy_account(&provider, self.address(), account, &init_code).await?;
                 owner::install_biconomy_sessions(
@@ -239,16 +234,32 @@ impl SessionOwner {
         Ok(GrantedSession { kind, file, key })
     }
 
-    /// Ends `session` with one owner transaction (`revokeSession_ol`); the agent's next payment is
-    /// refused with `session_revoked`. An account not deployed yet is deployed first (by the
-    /// owner), so the revocation lands in real storage and a later first payment cannot enable
-    /// the session. The owner's address needs gas for these transactions.
+    /// Ends `session` with one owner transaction (`revokeSession_ol`; on a Biconomy account the
+    /// owner's signed revocation, relayed to the session module by the owner); the agent's next
+    /// payment is refused with `session_revoked`. An account not deployed yet is deployed first
+    /// (by the owner), so the revocation lands in real storage and a later first payment cannot
+    /// enable the session. The owner's address needs gas for these transactions.
     pub async fn revoke(&self, session: &SessionFile) -> Result<TxHash, SdkError> {
         self.check_owner(session.owner)?;
         let (provider, _) = self.network.connect_with(Some(&self.key)).await?;
         self.deploy_if_needed(&provider, session).await?;
         let (host, account, id) = (session.host(), session.account, session.session_id);
-        Ok(owner::revoke_in(&provider, host, self.address(), account, id).await?)
+        Ok(owner::revoke_in(&provider, host, &self.key, account, id).await?)
+    }
+
+    /// Pauses `session` (`paused = true`) or resumes it, with one owner transaction (relayed on
+    /// a Biconomy account, like [`SessionOwner::revoke`]): a paused session's payments are refused
+    /// with `session_paused`; it keeps its counters and resumes where it stopped.
+    pub async fn set_paused(
+        &self,
+        session: &SessionFile,
+        paused: bool,
+    ) -> Result<TxHash, SdkError> {
+        self.check_owner(session.owner)?;
+        let (provider, _) = self.network.connect_with(Some(&self.key)).await?;
+        self.deploy_if_needed(&provider, session).await?;
+        let (host, account, id) = (session.host(), session.account, session.session_id);
+        Ok(owner::set_paused_in(&provider, host, &self.key, account, id, paused).await?)
     }
 
     /// Ends every session of the owner's account of `kind` (`revokeAllSessions`).
@@ -272,11 +283,15 @@ impl SessionOwner {
                 let (account, validator, _) = self.kernel_account(factory)?;
                 (account, SessionHost::KernelValidator(validator))
             }
+            AccountKind::Biconomy => {
+                let (account, module) = self.biconomy_account(factory)?;
+                (account, SessionHost::BiconomyModule(module))
+            }
             kind => {
                 return Err(SdkError::UnsupportedAccountKind { kind, role: "session revocation" });
             }
         };
-        Ok(owner::revoke_all_in(&provider, host, self.address(), account).await?)
+        Ok(owner::revoke_all_in(&provider, host, &self.key, account).await?)
     }
 
     /// A revocation signed now that anyone may submit later ([`crate::owner::relay_revocation`]),
@@ -312,6 +327,16 @@ impl SessionOwner {
             .map_err(|e| SdkError::Chain(e.to_string()))?
             .ok_or(SdkError::CannotDeploy(Address::ZERO))?;
         Ok((account, validator, config))
+    }
+
+    /// The owner's Biconomy account from `factory` and the network's session module.
+    fn biconomy_account(&self, factory: Address) -> Result<(Address, Address), SdkError> {
+        let module = self.network.biconomy_session_module().ok_or(SdkError::Missing {
+            what: "BiconomySessionModule",
+            hint: "use Network::with_biconomy_session_module or X402_AA_BICONOMY_SESSION_MODULE",
+        })?;
+        let deployment = Deployment { factory, ..self.network.biconomy_deployment() };
+        Ok((deployment.account_address(self.address(), self.account_salt), module))
     }
 
     fn check_owner(&self, owner: Address) -> Result<(), SdkError> {
