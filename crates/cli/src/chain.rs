@@ -67,6 +67,8 @@ pub(crate) struct Chain {
     pub(crate) token: Option<TokenInfo>,
     pub(crate) paymaster: Option<Address>,
     pub(crate) kernel_session_validator: Option<Address>,
+    /// `SafeSessionModule` (session keys on Safes), from a devnet's state file.
+    pub(crate) safe_session_module: Option<Address>,
 }
 
 impl Chain {
@@ -85,6 +87,7 @@ impl Chain {
                 token: Some(TokenInfo { address: state.token, symbol: "USDT".into(), decimals: 6 }),
                 paymaster: Some(state.verifying_paymaster),
                 kernel_session_validator: state.kernel_session_validator,
+                safe_session_module: state.safe_session_module,
             });
         }
         let rpc_url = cli
@@ -105,6 +108,7 @@ impl Chain {
             }),
             paymaster: None,
             kernel_session_validator: None,
+            safe_session_module: None,
         })
     }
 
@@ -130,6 +134,11 @@ impl Chain {
     pub(crate) fn kernel_session_validator(&self) -> anyhow::Result<Address> {
         self.kernel_session_validator
             .context("no KernelSessionValidator known for this network (Kernel sessions need one)")
+    }
+
+    pub(crate) fn safe_session_module(&self) -> anyhow::Result<Address> {
+        self.safe_session_module
+            .context("no SafeSessionModule known for this network (Safe sessions need one)")
     }
 
     pub(crate) fn settlement(&self) -> anyhow::Result<Address> {

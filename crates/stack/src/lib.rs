@@ -24,6 +24,7 @@ mod stack;
 
 pub use error::StackError;
 pub use info::StackInfo;
+pub use session::safe_session_account;
 pub use session::{kernel_session_account, session_account};
 pub use stack::{
     EXACT_TOKEN_EIP712_NAME, EXACT_TOKEN_EIP712_VERSION, EXACT_TOKEN_SYMBOL, LocalStack,

@@ -12,9 +12,12 @@ use clap::Subcommand;
 use serde_json::json;
 use x402_aa_contracts::{SessionKeyAccountFactory, TestStablecoin};
 
-use x402_aa::accounts::kernel;
+use x402_aa::accounts::{
+    kernel,
+    safe::{SafeConfig, SafeDeployment},
+};
 
-use super::session::{SessionAccount, kernel_account};
+use super::session::{SessionAccount, kernel_account, safe_account};
 use crate::{Cli, chain::Chain, output::Out};
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +58,8 @@ pub(crate) async fn account(cli: &Cli, out: &Out, command: &AccountCommand) -> a
                         .await?
                 }
                 SessionAccount::Kernel => kernel::account_address(*owner, U256::from(*salt)),
+                SessionAccount::Safe => SafeDeployment::CANONICAL
+                    .account_address(&SafeConfig::single_owner(*owner, U256::from(*salt)))?,
             };
             let deployed = !provider.get_code_at(address).await?.is_empty();
             out.result(
@@ -69,6 +74,15 @@ pub(crate) async fn account(cli: &Cli, out: &Out, command: &AccountCommand) -> a
             out.result(
                 format!("Kernel account {address} deployed"),
                 json!({ "account": address, "kind": "kernel" }),
+            );
+        }
+        AccountCommand::Create { owner_key, salt, account: SessionAccount::Safe } => {
+            let provider = chain.provider(Some(owner_key))?;
+            let _spinner = out.spinner("deploying the Safe");
+            let address = safe_account(&provider, owner_key, U256::from(*salt)).await?;
+            out.result(
+                format!("Safe {address} deployed"),
+                json!({ "account": address, "kind": "safe" }),
             );
         }
         AccountCommand::Create { owner_key, salt, account: SessionAccount::SessionKeyAccount } => {
