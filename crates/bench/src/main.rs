@@ -119,6 +119,16 @@ async fn main() -> anyhow::Result<()> {
             g.safe_owner,
         ),
         (
+            "safe_session_first",
+            "12. Safe 1.4.1 + SafeSessionModule, session key, first payment (enable)",
+            g.safe_session_first,
+        ),
+        (
+            "safe_session_steady",
+            "13. Safe 1.4.1 + SafeSessionModule, session key, steady state",
+            g.safe_session_steady,
+        ),
+        (
             "biconomy_owner",
             "9. Biconomy v2 (ECDSA module), owner-signed, steady state",
             g.biconomy_owner,
@@ -160,6 +170,13 @@ async fn main() -> anyhow::Result<()> {
         g.revoke_gas,
         ratio(g.kernel_session_steady.handle_ops_gas, g.kernel_owner.handle_ops_gas),
         ratio(g.kernel_session_first.handle_ops_gas, g.kernel_owner.handle_ops_gas)
+    )?;
+    writeln!(
+        md,
+        "Safe session payment (13) vs the Safe owner payment (8): {:.3}× (goal ≤ 1.15×), first \
+         payment (12): {:.3}×.\n",
+        ratio(g.safe_session_steady.handle_ops_gas, g.safe_owner.handle_ops_gas),
+        ratio(g.safe_session_first.handle_ops_gas, g.safe_owner.handle_ops_gas)
     )?;
     writeln!(md, "### 6. Bundles of steady-state session payments from different accounts\n")?;
     writeln!(md, "| N | handleOps gas | per payment | actualGasUsed per payment |")?;
@@ -272,6 +289,9 @@ async fn main() -> anyhow::Result<()> {
         // Kernel's session payment against Kernel's own owner payment (goal ≤ 1.15).
         "gas_ratio_kernel_session_steady": ratio(g.kernel_session_steady.handle_ops_gas, g.kernel_owner.handle_ops_gas),
         "gas_ratio_kernel_session_first": ratio(g.kernel_session_first.handle_ops_gas, g.kernel_owner.handle_ops_gas),
+        // Safe's session payment against the Safe owner payment (goal ≤ 1.15).
+        "gas_ratio_safe_session_steady": ratio(g.safe_session_steady.handle_ops_gas, g.safe_owner.handle_ops_gas),
+        "gas_ratio_safe_session_first": ratio(g.safe_session_first.handle_ops_gas, g.safe_owner.handle_ops_gas),
         "gas_ratio_session_first_of_life": ratio(g.session_first_of_life.actual_gas_used, base.actual_gas_used),
         "gas": raw,
         "bundles": g.bundles,
