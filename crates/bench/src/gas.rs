@@ -58,6 +58,10 @@ pub(crate) struct GasReport {
     pub(crate) kernel_session_first: GasFigure,
     pub(crate) kernel_session_steady: GasFigure,
     pub(crate) safe_owner: GasFigure,
+    /// Safe 1.4.1 with the SafeSessionModule (module and fallback handler), session key: first
+    /// payment (enables the grant in-op) and steady state, beside `safe_owner`.
+    pub(crate) safe_session_first: GasFigure,
+    pub(crate) safe_session_steady: GasFigure,
     pub(crate) biconomy_owner: GasFigure,
     /// Biconomy v2 with the BiconomySessionModule: a session key's first (enable) and
     /// steady-state payment, beside `biconomy_owner`.
@@ -218,6 +222,23 @@ impl Bench {
         .await?)
     }
 
+    /// A 1-of-1 Safe with the SafeSessionModule installed and a session under
+    /// [`Bench::scopes`], funded with tokens.
+    pub(crate) async fn safe_session_account(&mut self) -> anyhow::Result<SessionAccount> {
+        let owner = self.fresh_key();
+        let session_key = self.fresh_key();
+        let scopes = self.scopes()?;
+        Ok(x402_aa_stack::safe_session_account(
+            &self.devnet,
+            &owner,
+            session_key,
+            &scopes,
+            B256::repeat_byte(9),
+            U256::from(1_000 * USD),
+        )
+        .await?)
+    }
+
     /// A session account with a 1000 USDT/day grant; deployed through the factory unless
     /// `counterfactual`, funded with tokens either way.
     pub(crate) async fn session_account(
@@ -336,6 +357,13 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
     )?;
     let safe_owner = bench.steady_owner(safe, 50).await?;
     let biconomy = biconomy(bench).await?;
+    // 14 and 15. Safe with the SafeSessionModule, session key: first payment (enables the grant)
+    // and steady state, beside 8.
+    let safe_session = bench.safe_session_account().await?;
+    let safe_session = bench.signer(safe_session).await?;
+    let safe_session_first = bench.pay(&safe_session, 80).await?;
+    bench.pay(&safe_session, 81).await?;
+    let safe_session_steady = bench.pay(&safe_session, 82).await?;
 
     Ok(GasReport {
         kernel_owner,
@@ -345,6 +373,8 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
         biconomy_owner: biconomy.owner,
         biconomy_session_first: biconomy.session_first,
         biconomy_session_steady: biconomy.session_steady,
+        safe_session_first,
+        safe_session_steady,
         simple_account_owner,
         session_account_owner,
         session_first,
@@ -408,4 +438,41 @@ async fn revoke(
     let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
     anyhow::ensure!(receipt.status(), "revokeSession_ol reverted");
     Ok(receipt.gas_used)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13's goal, measured as `make bench` measures rows 8 and 13: a Safe session payment
+    /// costs at most 1.15 times the Safe owner payment (one-op sponsored `handleOps`, steady state).
+    #[tokio::test]
+    async fn safe_session_payment_is_within_the_goal() -> anyhow::Result<()> {
+        let mut bench = Bench::new().await?;
+        let a = bench.devnet.addresses;
+        let safe = SafeOwnerAccount::single_owner(
+            bench.fresh_key(),
+            bench.devnet.safe,
+            a.token,
+            a.settlement,
+            U256::ZERO,
+        )?;
+        let owner = bench.steady_owner(safe, 50).await?;
+        let session = bench.safe_session_account().await?;
+        let session = bench.signer(session).await?;
+        let first = bench.pay(&session, 80).await?;
+        bench.pay(&session, 81).await?;
+        let steady = bench.pay(&session, 82).await?;
+        let ratio = |f: GasFigure| f.handle_ops_gas as f64 / owner.handle_ops_gas as f64;
+        eprintln!(
+            "Safe owner {} gas; session first {} ({:.3}x), steady {} ({:.3}x)",
+            owner.handle_ops_gas,
+            first.handle_ops_gas,
+            ratio(first),
+            steady.handle_ops_gas,
+            ratio(steady)
+        );
+        assert!(ratio(steady) <= 1.15, "session steady {:.3}x the owner payment", ratio(steady));
+        Ok(())
+    }
 }

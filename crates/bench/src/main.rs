@@ -130,6 +130,16 @@ async fn main() -> anyhow::Result<()> {
             g.safe_owner,
         ),
         (
+            "safe_session_first",
+            "14. Safe 1.4.1 + SafeSessionModule, session key, first payment (enable)",
+            g.safe_session_first,
+        ),
+        (
+            "safe_session_steady",
+            "15. Safe 1.4.1 + SafeSessionModule, session key, steady state",
+            g.safe_session_steady,
+        ),
+        (
             "biconomy_owner",
             "9. Biconomy v2 (ECDSA module), owner-signed, steady state",
             g.biconomy_owner,
@@ -155,7 +165,8 @@ async fn main() -> anyhow::Result<()> {
         md,
         "Same payment everywhere: approve + settle in the account's batch call (SimpleAccount's \
          `executeBatch([token, settlement], [approve, settle])`, Kernel's `executeBatch(Call[])`, Safe's MultiSend \
-         through the 4337 module, Biconomy's `executeBatch_y6U`), 0.01 USDT to a merchant \
+         through the 4337 module, Biconomy's `executeBatch_y6U`; session payments on Kernel and Safe carry the 164-byte \
+         `executeSessionPayment`, which the session host turns into the same approve + settle), 0.01 USDT to a merchant \
          that already holds USDT, sponsored by the VerifyingPaymaster, built by the SDK's `PaymentSigner`. \
          `actualGasUsed` is the EntryPoint's figure and includes the op's preVerificationGas ({} for every op); \
          `handleOps gas` is the bundle transaction's.\n",
@@ -189,6 +200,13 @@ async fn main() -> anyhow::Result<()> {
          {:.3}×.\n",
         ratio(g.biconomy_session_steady.handle_ops_gas, g.biconomy_owner.handle_ops_gas),
         ratio(g.biconomy_session_first.handle_ops_gas, g.biconomy_owner.handle_ops_gas)
+    )?;
+    writeln!(
+        md,
+        "Safe session payment (15) vs the Safe owner payment (8): {:.3}× (goal ≤ 1.15×), first \
+         payment (14): {:.3}×.\n",
+        ratio(g.safe_session_steady.handle_ops_gas, g.safe_owner.handle_ops_gas),
+        ratio(g.safe_session_first.handle_ops_gas, g.safe_owner.handle_ops_gas)
     )?;
     writeln!(md, "### 6. Bundles of steady-state session payments from different accounts\n")?;
     writeln!(md, "| N | handleOps gas | per payment | actualGasUsed per payment |")?;
@@ -304,6 +322,9 @@ async fn main() -> anyhow::Result<()> {
         // Biconomy's session payment against Biconomy's own owner payment (goal ≤ 1.15).
         "gas_ratio_biconomy_session_steady": ratio(g.biconomy_session_steady.handle_ops_gas, g.biconomy_owner.handle_ops_gas),
         "gas_ratio_biconomy_session_first": ratio(g.biconomy_session_first.handle_ops_gas, g.biconomy_owner.handle_ops_gas),
+        // Safe's session payment against the Safe owner payment (goal ≤ 1.15).
+        "gas_ratio_safe_session_steady": ratio(g.safe_session_steady.handle_ops_gas, g.safe_owner.handle_ops_gas),
+        "gas_ratio_safe_session_first": ratio(g.safe_session_first.handle_ops_gas, g.safe_owner.handle_ops_gas),
         "gas_ratio_session_first_of_life": ratio(g.session_first_of_life.actual_gas_used, base.actual_gas_used),
         "gas": raw,
         "bundles": g.bundles,

@@ -90,6 +90,8 @@ pub(crate) struct Chain {
     pub(crate) biconomy_session_module: Option<Address>,
     /// Biconomy v2's contracts: canonical, except on the devnet.
     pub(crate) biconomy: biconomy::Deployment,
+    /// `SafeSessionModule` (session keys on Safes), from a devnet's state file.
+    pub(crate) safe_session_module: Option<Address>,
 }
 
 impl Chain {
@@ -112,6 +114,7 @@ impl Chain {
                 biconomy: state
                     .biconomy
                     .map_or(biconomy::Deployment::CANONICAL, BiconomyState::deployment),
+                safe_session_module: state.safe_session_module,
             });
         }
         let rpc_url = cli
@@ -134,6 +137,7 @@ impl Chain {
             kernel_session_validator: None,
             biconomy_session_module: None,
             biconomy: biconomy::Deployment::CANONICAL,
+            safe_session_module: None,
         })
     }
 
@@ -164,6 +168,11 @@ impl Chain {
     pub(crate) fn biconomy_session_module(&self) -> anyhow::Result<Address> {
         self.biconomy_session_module
             .context("no BiconomySessionModule known for this network (Biconomy sessions need one)")
+    }
+
+    pub(crate) fn safe_session_module(&self) -> anyhow::Result<Address> {
+        self.safe_session_module
+            .context("no SafeSessionModule known for this network (Safe sessions need one)")
     }
 
     pub(crate) fn settlement(&self) -> anyhow::Result<Address> {

@@ -113,6 +113,18 @@ pub(crate) async fn run(out: &Out, kind: SessionAccount) -> anyhow::Result<()> {
                  UserOperation",
             )
         }
+        SessionAccount::Safe => {
+            let session = x402_aa_stack::safe_session_account(
+                &devnet,
+                &owner_key,
+                PrivateKeySigner::random(),
+                &scopes,
+                B256::repeat_byte(0x42),
+                U256::from(20 * USD),
+            )
+            .await?;
+            (session, "1-of-1 Safe 1.4.1, SafeSessionModule installed by one owner transaction")
+        }
     };
     let host = session.file.host();
     let (file, grant) = (&session.file, session.grant().clone());

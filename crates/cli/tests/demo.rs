@@ -23,6 +23,13 @@ fn demo_runs_the_whole_story_on_biconomy() {
     demo(&["--account", "biconomy"]);
 }
 
+/// The same story from a 1-of-1 Safe whose session key pays through the SafeSessionModule
+/// (enabled as module and fallback handler by one owner transaction).
+#[test]
+fn demo_runs_the_whole_story_on_safe() {
+    demo(&["--account", "safe"]);
+}
+
 fn demo(extra: &[&str]) {
     let output = Command::new(env!("CARGO_BIN_EXE_x402-aa"))
         .args(["--json", "demo"])

@@ -15,9 +15,11 @@ use alloy::{
     transports::{RpcError, TransportErrorKind},
 };
 use x402_aa::{
-    UserOperation,
+    DecodedPayment, UserOperation,
     accounts::{
-        AccountAbi, AccountKind, BiconomyAbi, KernelAbi, SafeAbi, biconomy, safe::SafeDeployment,
+        AccountAbi, AccountCallDataError, AccountConfig, AccountConfigError, AccountKind,
+        BiconomyAbi, KernelAbi, PaymentCall, SafeAbi, SignerRole, biconomy,
+        safe::{SafeDeployment, session::SafeSessionAbi},
     },
 };
 use x402_aa_contracts::{
@@ -140,8 +142,69 @@ struct KnownAccounts {
     safe: Option<SafeAccounts>,
     biconomy: Option<BiconomyAccounts>,
     kernel_abi: KernelAbi,
-    safe_abi: SafeAbi,
+    safe_abi: SafeHostAbi,
     biconomy_abi: BiconomyAbi,
+}
+
+/// Safes as this network sees them: owner ops through Safe4337Module ([`SafeAbi`]) and, when a
+/// `SafeSessionModule` is configured, session ops in its `executeSessionPayment` shape. The
+/// module routes an op by its callData selector, so this decodes by the selector too: the session
+/// shape when the callData has its selector, the owner shapes otherwise.
+#[derive(Debug, Clone, Copy)]
+struct SafeHostAbi {
+    account: SafeAbi,
+    session: Option<SafeSessionAbi>,
+}
+
+impl SafeHostAbi {
+    fn session_op(&self, call_data: &[u8]) -> Option<&SafeSessionAbi> {
+        use x402_aa::accounts::session_payment::SESSION_PAYMENT_SELECTOR;
+        self.session.as_ref().filter(|_| call_data.starts_with(&SESSION_PAYMENT_SELECTOR))
+    }
+}
+
+impl AccountAbi for SafeHostAbi {
+    fn kind(&self) -> AccountKind {
+        AccountKind::Safe
+    }
+
+    fn init_code(&self, config: &AccountConfig) -> Result<Bytes, AccountConfigError> {
+        self.account.init_code(config)
+    }
+
+    fn counterfactual_address(
+        &self,
+        config: &AccountConfig,
+    ) -> Result<Option<Address>, AccountConfigError> {
+        self.account.counterfactual_address(config)
+    }
+
+    fn encode_payment(&self, p: &PaymentCall) -> Bytes {
+        self.account.encode_payment(p)
+    }
+
+    fn decode_payment(&self, call_data: &[u8]) -> Result<DecodedPayment, AccountCallDataError> {
+        match self.session_op(call_data) {
+            Some(session) => session.decode_payment(call_data),
+            None => self.account.decode_payment(call_data),
+        }
+    }
+
+    fn call_targets(&self, call_data: &[u8]) -> Option<Vec<Address>> {
+        match self.session_op(call_data) {
+            Some(session) => session.call_targets(call_data),
+            None => self.account.call_targets(call_data),
+        }
+    }
+
+    /// With the module configured, a session signature (mode byte, the policy's lengths) is a
+    /// session key's, as the module reads it; without it every signer is an owner.
+    fn signer_role(&self, signature: &[u8]) -> SignerRole {
+        match &self.session {
+            Some(session) => session.signer_role(signature),
+            None => SignerRole::Owner,
+        }
+    }
 }
 
 impl KnownAccounts {
@@ -173,7 +236,14 @@ impl KnownAccounts {
             safe: c.safe.clone(),
             biconomy: c.biconomy,
             kernel_abi,
-            safe_abi: SafeAbi::new(safe),
+            safe_abi: SafeHostAbi {
+                account: SafeAbi::new(safe),
+                session: c
+                    .safe
+                    .as_ref()
+                    .and_then(|s| s.session_module)
+                    .map(|module| SafeSessionAbi::new(safe, module)),
+            },
             biconomy_abi: match c.biconomy.and_then(|b| b.session_module) {
                 Some(module) => BiconomyAbi::new(biconomy).with_session_module(module),
                 None => BiconomyAbi::new(biconomy),
@@ -421,6 +491,11 @@ impl Network {
     /// The KernelSessionValidator this network's Kernel session payments go through, if any.
     pub fn kernel_session_validator(&self) -> Option<Address> {
         self.accounts.kernel_abi.session_validator
+    }
+
+    /// The `SafeSessionModule` this network knows, if any.
+    pub fn safe_session_module(&self) -> Option<Address> {
+        self.accounts.safe_abi.session.map(|s| s.module)
     }
 
     /// The `BiconomySessionModule` this network knows, if any.

@@ -188,6 +188,11 @@ pub struct SafeAccounts {
     pub singletons: Vec<Address>,
     pub multi_send: Address,
     pub multi_send_call_only: Address,
+    /// This project's `SafeSessionModule`: session payments from Safes are its
+    /// `executeSessionPayment` shape, checked by the off-chain policy mirror. Absent: Safe session
+    /// payments are not recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_module: Option<Address>,
 }
 
 impl SafeAccounts {
@@ -198,6 +203,7 @@ impl SafeAccounts {
             singletons: vec![safe::SAFE_SINGLETON_V141, safe::SAFE_L2_SINGLETON_V141],
             multi_send: safe::MULTI_SEND_V141,
             multi_send_call_only: safe::MULTI_SEND_CALL_ONLY_V141,
+            session_module: None,
         })
     }
 }

@@ -38,7 +38,8 @@ use x402_aa::{
     x402::{AaNativeEnvelope, AaNativeRequirements, PayloadError, decode_payment_payload},
 };
 use x402_aa_policy::{
-    ScopeViolation, SessionHost, SessionOpSignature, check_session_payment, method_violation,
+    ScopeViolation, SessionHost, SessionMode, SessionOpSignature, check_session_payment,
+    method_violation,
 };
 
 use crate::{
@@ -216,8 +217,8 @@ pub async fn check_chain(
         return Err(Rejection::Replay(format!("requestHash {request_hash} is already settled")));
     }
     let kind = net.account_kind(op).await?;
-    // The off-chain session mirror covers the hosts of our policy (SessionKeyAccount, Kernel with
-    // our validator); other session ops (Biconomy session modules) are judged by the chain alone.
+    // The off-chain session mirror covers the hosts of our policy (SessionKeyAccount, and Kernel,
+    // Safe and Biconomy with our module); other session ops are judged by the chain alone.
     if let Some(host) = session_host(net, kind, op) {
         check_session(net, op, host, user_op_hash, head).await?;
     }
@@ -297,7 +298,7 @@ pub async fn check_static_for(
 }
 
 /// Where the policy of a session op of `kind` runs, if it is one of ours: SessionKeyAccount's
-/// own storage, or the Kernel validator this network knows.
+/// own storage, or the Kernel validator, Safe module or Biconomy module this network knows.
 fn session_host(net: &Network, kind: AccountKind, op: &UserOperation) -> Option<SessionHost> {
     if net.abi(kind).signer_role(&op.signature) != SignerRole::Session {
         return None;
@@ -313,6 +314,7 @@ fn session_host(net: &Network, kind: AccountKind, op: &UserOperation) -> Option<
                     .is_ok_and(|m| m.validation_module == *module)
             })
             .map(SessionHost::BiconomyModule),
+        AccountKind::Safe => net.safe_session_module().map(SessionHost::SafeModule),
         _ => None,
     }
 }
@@ -354,7 +356,14 @@ async fn check_session(
             if !deployed {
                 return Ok(());
             }
-            let owner = net.session_module_owner(module, op.sender).await?;
+            // The module's `ownerOf` reverts for a Safe that is not 1-of-1, whose grants are
+            // enabled by `enableSession` and used without an owner signature: read it only for
+            // an op that enables its grant in-op.
+            let owner = if op.signature.first() == Some(&(SessionMode::Enable as u8)) {
+                net.session_module_owner(module, op.sender).await?
+            } else {
+                Address::ZERO
+            };
             let payment = safe::session::decode_session_payment(&op.call_data).map_err(|e| {
                 ScopeViolation::MethodNotAllowed(format!(
                     "session: callData must be exactly executeSessionPayment ({e})"

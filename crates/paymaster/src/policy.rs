@@ -12,7 +12,7 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::sol_types::SolCall;
 use x402_aa::{
     UserOperation,
-    accounts::{AccountKind, biconomy, kernel},
+    accounts::{AccountKind, biconomy, kernel, safe},
 };
 
 use crate::{PolicyViolation, SponsorPolicy};
@@ -87,7 +87,8 @@ pub(crate) fn payment_of(kinds: &[AccountKind], op: &UserOperation) -> Option<(A
         .iter()
         .find_map(|k| k.abi().decode_payment(&op.call_data).ok())
         .or_else(|| kernel_session_payment(kinds, &op.call_data))
-        .or_else(|| biconomy_session_payment(kinds, &op.call_data))?;
+        .or_else(|| biconomy_session_payment(kinds, &op.call_data))
+        .or_else(|| safe_session_payment(kinds, &op.call_data))?;
     Some((payment.settlement, payment.settle.request_hash))
 }
 
@@ -119,6 +120,21 @@ fn biconomy_session_payment(
     biconomy::decode_session_payment(call_data, module).ok()
 }
 
+/// A Safe session payment: `executeSessionPayment(token, settlement, merchant, amount,
+/// requestHash)`, the 164 bytes `SafeSessionModule` executes as approve + settle from the Safe
+/// (`safe::session::decode_session_payment`, byte for byte). Which module the Safe's fallback
+/// hands it to is the Safe's business; whether the payment settles is what the simulation
+/// establishes.
+fn safe_session_payment(
+    kinds: &[AccountKind],
+    call_data: &[u8],
+) -> Option<x402_aa::DecodedPayment> {
+    if !kinds.contains(&AccountKind::Safe) {
+        return None;
+    }
+    safe::session::decode_session_payment(call_data).ok()
+}
+
 /// The most `op` can cost the paymaster's deposit: the EntryPoint's prefund for an op with a
 /// paymaster, `(callGasLimit + 3·verificationGasLimit + preVerificationGas) · maxFeePerGas`
 /// (validation, paymaster validation and postOp may each use the verification limit).
@@ -134,11 +150,14 @@ pub(crate) fn call_targets(
     kinds: &[AccountKind],
     call_data: &[u8],
 ) -> Result<Vec<Address>, PolicyViolation> {
-    kinds.iter().find_map(|k| k.abi().call_targets(call_data)).ok_or_else(|| {
-        PolicyViolation::UnrecognisedCallData {
+    // A Safe session payment's calls are the token's and the settlement's, made by the Safe.
+    let safe_session =
+        || safe_session_payment(kinds, call_data).map(|p| vec![p.settle.token, p.settlement]);
+    kinds.iter().find_map(|k| k.abi().call_targets(call_data)).or_else(safe_session).ok_or_else(
+        || PolicyViolation::UnrecognisedCallData {
             selector: call_data.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(Into::into),
-        }
-    })
+        },
+    )
 }
 
 /// Sliding-window limit of sponsorships per sender.
@@ -321,6 +340,29 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    /// A Safe session payment (`SafeSessionModule`'s 164-byte shape) is a payment, with the token
+    /// and the settlement as its targets, when Safes are served, and nothing otherwise.
+    #[test]
+    fn safe_session_payments_are_recognised() {
+        let settle = x402_aa::SettleCall {
+            merchant: Address::repeat_byte(2),
+            token: TOKEN,
+            amount: U256::from(5),
+            request_hash: B256::repeat_byte(7),
+        };
+        let call_data = safe::session::encode_session_payment(SETTLEMENT, &settle);
+        let op = UserOperation { call_data: call_data.clone(), ..op() };
+        assert_eq!(payment_of(&[AccountKind::Safe], &op), Some((SETTLEMENT, B256::repeat_byte(7))));
+        assert_eq!(payment_of(&[AccountKind::SimpleAccount], &op), None);
+        assert_eq!(call_targets(&[AccountKind::Safe], &call_data), Ok(vec![TOKEN, SETTLEMENT]));
+        assert!(call_targets(&[AccountKind::SimpleAccount], &call_data).is_err());
+        // one byte more is not the module's shape
+        let mut long = call_data.to_vec();
+        long.push(0);
+        let op = UserOperation { call_data: long.into(), ..op };
+        assert_eq!(payment_of(&[AccountKind::Safe], &op), None);
     }
 
     #[test]

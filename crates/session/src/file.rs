@@ -223,13 +223,14 @@ pub struct SessionFile {
     pub chain_id: u64,
     pub account: Address,
     /// The account contract the session lives in: `session-key-account` (the session state is
-    /// the account's own), `kernel` or `biconomy` (the state is in
+    /// the account's own), `kernel`, `safe` or `biconomy` (the state is in
     /// [`SessionFile::session_validator`]).
     /// Files written before Kernel sessions existed have no field and mean a SessionKeyAccount.
     #[serde(default = "session_key_account", skip_serializing_if = "is_session_key_account")]
     pub account_kind: AccountKind,
     /// The `KernelSessionValidator` a Kernel session is installed with, or the
-    /// `BiconomySessionModule` of a Biconomy session.
+    /// `BiconomySessionModule` of a Biconomy session, or the `SafeSessionModule` of a Safe
+    /// session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_validator: Option<Address>,
     pub entry_point: Address,
@@ -397,11 +398,21 @@ impl SessionFile {
         self
     }
 
+    /// The same session hosted by a Safe's `SafeSessionModule` at `module` (enabled as a module
+    /// and set as the Safe's fallback handler; the grant's EIP-712 domain is the Safe).
+    pub fn in_safe(mut self, module: Address) -> Self {
+        self.account_kind = AccountKind::Safe;
+        self.session_validator = Some(module);
+        self.deployment = None;
+        self
+    }
+
     /// Where the session's state lives on chain.
     pub fn host(&self) -> SessionHost {
         match (self.account_kind, self.session_validator) {
             (AccountKind::Kernel, Some(validator)) => SessionHost::KernelValidator(validator),
             (AccountKind::Biconomy, Some(module)) => SessionHost::BiconomyModule(module),
+            (AccountKind::Safe, Some(module)) => SessionHost::SafeModule(module),
             _ => SessionHost::Account,
         }
     }
@@ -477,9 +488,10 @@ impl SessionFile {
             (AccountKind::SessionKeyAccount, None) => {}
             (AccountKind::Kernel, Some(_)) if self.deployment.is_none() => {}
             (AccountKind::Biconomy, Some(_)) if self.deployment.is_none() => {}
+            (AccountKind::Safe, Some(_)) if self.deployment.is_none() => {}
             _ => {
                 return Err(SessionFileError::FieldMismatch(
-                    "accountKind (session-key-account without sessionValidator, or kernel/biconomy with one and no deployment)",
+                    "accountKind (session-key-account without sessionValidator, or kernel/safe/biconomy with one and no deployment)",
                 ));
             }
         }
@@ -848,6 +860,52 @@ mod tests {
             account.abi().encode_payment(&call),
             x402_aa::accounts::biconomy::encode_session_payment(module, file.settlement, &settle)
         );
+    }
+
+    /// A Safe session names its module; the signer then builds `executeSessionPayment` and signs
+    /// with the plain session signature (no envelope: the module is reached through the Safe's
+    /// fallback handler, routed by the callData).
+    #[test]
+    fn safe_session_files_name_their_module() {
+        use crate::signer::{PaymentAccount, SessionPrepared};
+        let c = case();
+        let module = Address::repeat_byte(0x5a);
+        let file = c.file.clone().in_safe(module);
+        assert_eq!(file.host(), SessionHost::SafeModule(module));
+        let loaded = SessionFile::from_json(&file.to_json()).unwrap();
+        assert_eq!(loaded, file);
+        let mut with_deployment = file.clone();
+        with_deployment.deployment = c.file.deployment;
+        assert!(matches!(
+            SessionFile::from_json(&with_deployment.to_json()),
+            Err(SessionFileError::FieldMismatch(_))
+        ));
+        let account = crate::signer::SessionAccount::new(file.clone(), c.session.clone()).unwrap();
+        assert_eq!(account.kind(), AccountKind::Safe);
+        let settle = x402_aa::SettleCall {
+            merchant: Address::repeat_byte(0x11),
+            token: file.token.address,
+            amount: U256::from(1_000_000),
+            request_hash: B256::repeat_byte(9),
+        };
+        let call = x402_aa::accounts::PaymentCall { settlement: file.settlement, settle };
+        let data = account.abi().encode_payment(&call);
+        assert_eq!(
+            data,
+            x402_aa::accounts::safe::session::encode_session_payment(file.settlement, &settle)
+        );
+        assert_eq!(data.len(), x402_aa::accounts::safe::session::SESSION_PAYMENT_LEN);
+        assert_eq!(account.init_code().unwrap(), None, "the Safe exists before the grant");
+        let prepared = SessionPrepared {
+            mode: crate::signature::SessionMode::Use,
+            period_index: 0,
+            merchant_proof: Vec::new(),
+            gas: Default::default(),
+        };
+        let placeholder = account.placeholder_signature(&prepared);
+        assert_eq!(placeholder.len(), 321, "mode, grant, period, session signature");
+        assert_eq!(placeholder[0], 2);
+        assert_eq!(account.abi().signer_role(&placeholder), x402_aa::accounts::SignerRole::Session);
     }
 
     #[test]

@@ -15,7 +15,10 @@ use x402_aa::{
     accounts::{
         biconomy,
         kernel::{self, IKernel},
-        safe::session as safe_session,
+        safe::{
+            IMultiSend, ISafe, MultiSendTx, Operation, encode_multi_send,
+            session::{self as safe_session, ISafeAdmin, ISafeExec},
+        },
     },
     user_op_hash,
 };
@@ -54,6 +57,14 @@ pub enum OwnerError {
          owner-signed control instead, so pass the owner's key (not only its address)"
     )]
     NoDirectOwnerCall { module: Address },
+    /// The owner's direct transaction to a Safe carries its "pre-validated" signature, which
+    /// alone meets a threshold of one only: other Safes install and control sessions with
+    /// Safe transactions or owner ops signed at their threshold.
+    #[error(
+        "Safe {account} needs {threshold} owner signatures; the owner key alone can send only \
+         to a Safe of threshold 1"
+    )]
+    SafeThreshold { account: Address, threshold: U256 },
 }
 
 impl OwnerError {
@@ -64,7 +75,9 @@ impl OwnerError {
             Self::Reverted(_) => "transaction_reverted",
             Self::NotDeployed(_) | Self::FactoryDidNotDeploy { .. } => "account_not_deployed",
             Self::BadInitCode(_) => "invalid_init_code",
-            Self::NoDirectOwnerCall { .. } => "owner_call_not_supported",
+            Self::NoDirectOwnerCall { .. } | Self::SafeThreshold { .. } => {
+                "owner_call_not_supported"
+            }
         }
     }
 }
@@ -177,6 +190,26 @@ pub async fn deploy_account<P: Provider>(
     Ok(Some(receipt.transaction_hash))
 }
 
+/// Sends an owner control: for a Safe host, only after checking that the owner's pre-validated
+/// signature can meet the Safe's threshold (a clear error instead of a reverted transaction).
+async fn send_control<P: Provider>(
+    provider: &P,
+    host: SessionHost,
+    from: Address,
+    account: Address,
+    input: Vec<u8>,
+) -> Result<TxHash, OwnerError> {
+    if let SessionHost::SafeModule(_) = host
+        && !provider.get_code_at(account).await.map_err(rpc)?.is_empty()
+    {
+        let threshold = safe_threshold(provider, account).await?;
+        if threshold != U256::from(1) {
+            return Err(OwnerError::SafeThreshold { account, threshold });
+        }
+    }
+    send(provider, from, account, input).await
+}
+
 async fn send<P: Provider>(
     provider: &P,
     from: Address,
@@ -270,7 +303,7 @@ pub async fn revoke_in<'a, P: Provider>(
         SessionKeyAccount::revokeSession_olCall { id: session }.abi_encode(),
         KernelSessionValidator::revokeCall { id: session }.abi_encode(),
     )?;
-    send(provider, owner, account, input).await
+    send_control(provider, host, owner, account, input).await
 }
 
 /// `revokeAllSessions()` sent by the owner.
@@ -317,7 +350,7 @@ pub async fn revoke_all_in<'a, P: Provider>(
         SessionKeyAccount::revokeAllSessionsCall {}.abi_encode(),
         KernelSessionValidator::revokeAllCall {}.abi_encode(),
     )?;
-    send(provider, owner, account, input).await
+    send_control(provider, host, owner, account, input).await
 }
 
 /// Installs this project's `KernelSessionValidator` in the owner's deployed Kernel account (one
@@ -387,6 +420,102 @@ pub async fn install_biconomy_sessions<P: Provider>(
     Ok(Some(hash))
 }
 
+/// The storage slot where Safe 1.4.1 keeps its fallback handler
+/// (`keccak256("fallback_manager.handler.address")`).
+const SAFE_FALLBACK_HANDLER_SLOT: B256 =
+    alloy::primitives::b256!("0x6c9a6c4a39284e37ed1cf53d337577d14212a4870fb976a4366c693b939918d5");
+
+/// Installs this project's `SafeSessionModule` in the owner's deployed **threshold-1** Safe:
+/// `enableModule(module)` and `setFallbackHandler(module)`, together, as the Safe calling itself
+/// twice inside one delegatecall to `multi_send_call_only`, sent by the owner as
+/// `execTransaction` with its pre-validated signature (no hash to sign; the owner pays the gas).
+/// Safe4337Module stays enabled: the module forwards owner ops to it. Nothing is sent when both
+/// are in place already; only the missing half is when one is. Returns the transaction, if one
+/// was needed.
+pub async fn install_safe_sessions<P: Provider>(
+    provider: &P,
+    owner: Address,
+    account: Address,
+    module: Address,
+    multi_send_call_only: Address,
+) -> Result<Option<TxHash>, OwnerError> {
+    if provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
+        return Err(OwnerError::NotDeployed(account));
+    }
+    let (enabled, handler) = safe_session_parts(provider, account, module).await?;
+    if enabled && handler {
+        return Ok(None);
+    }
+    let threshold = safe_threshold(provider, account).await?;
+    if threshold != U256::from(1) {
+        return Err(OwnerError::SafeThreshold { account, threshold });
+    }
+    let call = |data: Vec<u8>| MultiSendTx {
+        operation: Operation::Call,
+        to: account,
+        value: U256::ZERO,
+        data: data.into(),
+    };
+    let mut calls = Vec::new();
+    if !enabled {
+        calls.push(call(ISafeAdmin::enableModuleCall { module }.abi_encode()));
+    }
+    if !handler {
+        calls.push(call(ISafeAdmin::setFallbackHandlerCall { handler: module }.abi_encode()));
+    }
+    let transactions = encode_multi_send(&calls);
+    let input = ISafeExec::execTransactionCall {
+        to: multi_send_call_only,
+        value: U256::ZERO,
+        data: IMultiSend::multiSendCall { transactions }.abi_encode().into(),
+        operation: Operation::DelegateCall as u8,
+        safeTxGas: U256::ZERO,
+        baseGas: U256::ZERO,
+        gasPrice: U256::ZERO,
+        gasToken: Address::ZERO,
+        refundReceiver: Address::ZERO,
+        signatures: pre_validated(owner),
+    };
+    let hash = send(provider, owner, account, input.abi_encode()).await?;
+    // The transaction's success is execTransaction's; what counts is the Safe's state after it.
+    if safe_session_parts(provider, account, module).await? != (true, true) {
+        return Err(OwnerError::Reverted(hash));
+    }
+    Ok(Some(hash))
+}
+
+/// Safe's "pre-validated" signature for `owner` (`r` = owner, `s` = 0, `v` = 1): valid when
+/// `owner` itself sends the `execTransaction`.
+fn pre_validated(owner: Address) -> Bytes {
+    let mut signature = owner.into_word().to_vec();
+    signature.extend([0u8; 32]);
+    signature.push(1);
+    signature.into()
+}
+
+/// Whether `module` is enabled in the Safe, and whether it is the Safe's fallback handler.
+async fn safe_session_parts<P: Provider>(
+    provider: &P,
+    account: Address,
+    module: Address,
+) -> Result<(bool, bool), OwnerError> {
+    let query = ISafe::isModuleEnabledCall { module };
+    let tx = TransactionRequest::default().with_to(account).with_input(query.abi_encode());
+    let answer = provider.call(tx).await.map_err(rpc)?;
+    let enabled = ISafe::isModuleEnabledCall::abi_decode_returns(&answer).map_err(rpc)?;
+    let word =
+        provider.get_storage_at(account, SAFE_FALLBACK_HANDLER_SLOT.into()).await.map_err(rpc)?;
+    let handler = B256::from(word) == module.into_word();
+    Ok((enabled, handler))
+}
+
+async fn safe_threshold<P: Provider>(provider: &P, account: Address) -> Result<U256, OwnerError> {
+    let query = ISafe::getThresholdCall {};
+    let tx = TransactionRequest::default().with_to(account).with_input(query.abi_encode());
+    let answer = provider.call(tx).await.map_err(rpc)?;
+    ISafe::getThresholdCall::abi_decode_returns(&answer).map_err(rpc)
+}
+
 async fn biconomy_module_enabled<P: Provider>(
     provider: &P,
     account: Address,
@@ -454,8 +583,8 @@ pub async fn set_paused_in<'a, P: Provider>(
         SessionKeyAccount::resumeSessionCall { id: session }.abi_encode()
     };
     let validator_call = KernelSessionValidator::setPausedCall { id: session, paused }.abi_encode();
-    send(provider, owner, account, control(host, owner, account, account_call, validator_call)?)
-        .await
+    let input = control(host, owner, account, account_call, validator_call)?;
+    send_control(provider, host, owner, account, input).await
 }
 
 /// A pause or resume anyone may submit with [`relay_pause`]; `nonce` is the session's pause nonce

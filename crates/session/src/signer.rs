@@ -22,6 +22,7 @@ use x402_aa::{
         AccountAbi, AccountConfig, AccountConfigError, AccountKind, KernelSessionAbi, PaymentCall,
         biconomy::{self, BiconomySessionAbi},
         kernel,
+        safe::{SafeDeployment, session::SafeSessionAbi},
     },
     x402::{
         AaNativePayload, AaNativePaymentPayload, AaNativeRequirements, RequestBinding,
@@ -198,6 +199,9 @@ pub struct SessionAccount {
     /// Set for a session installed in a Biconomy account (the file's `biconomy` kind): the payment
     /// shape with its charge call and the `abi.encode(signature, module)` envelope.
     biconomy: Option<BiconomySessionAbi>,
+    /// Set for a session kept by a Safe's `SafeSessionModule` (the file's `safe` kind): the
+    /// `executeSessionPayment` shape; the signature is the plain session signature.
+    safe: Option<SafeSessionAbi>,
 }
 
 /// Session-specific signing state.
@@ -227,8 +231,6 @@ impl SessionAccount {
         });
         let kernel = match file.host() {
             SessionHost::KernelValidator(validator) => Some(KernelSessionAbi::new(validator)),
-            // `SessionFile::host` names no Safe host yet: Safe session files and the Safe payment
-            // shape in this signer are still to come (issue 13 item 5).
             SessionHost::Account | SessionHost::SafeModule(_) | SessionHost::BiconomyModule(_) => {
                 None
             }
@@ -243,7 +245,17 @@ impl SessionAccount {
                 None
             }
         };
-        Ok(Self { file, grant, limits, key, kernel, biconomy })
+        // As for Biconomy, the Safe exists before a session is granted in it; the deployment only
+        // matters for initCode, so the canonical one serves.
+        let safe = match file.host() {
+            SessionHost::SafeModule(module) => {
+                Some(SafeSessionAbi::new(SafeDeployment::CANONICAL, module))
+            }
+            SessionHost::Account
+            | SessionHost::KernelValidator(_)
+            | SessionHost::BiconomyModule(_) => None,
+        };
+        Ok(Self { file, grant, limits, key, kernel, biconomy, safe })
     }
 
     pub fn grant(&self) -> &SessionGrant {
@@ -270,6 +282,7 @@ impl SessionAccount {
         .map_err(|e| SignerError::Scope(ScopeViolation::MalformedSignature(e.to_string())))?;
         // Kernel hands the validator registered for `executeBatch` what follows its mode.
         // A Biconomy account hands the module named after the `bytes` what is inside them.
+        // A Safe's module takes the packed signature as it is (the callData routes the op).
         Ok(match (self.kernel, self.biconomy) {
             (Some(_), _) => kernel::session_signature(&packed),
             (None, Some(b)) => biconomy::session_signature(&packed, b.module),
@@ -286,10 +299,11 @@ impl PaymentAccount for SessionAccount {
     }
 
     fn abi(&self) -> &dyn AccountAbi {
-        match (&self.kernel, &self.biconomy) {
-            (Some(abi), _) => abi,
-            (None, Some(abi)) => abi,
-            (None, None) => self.kind().abi(),
+        match (&self.kernel, &self.biconomy, &self.safe) {
+            (Some(abi), _, _) => abi,
+            (None, Some(abi), _) => abi,
+            (None, None, Some(abi)) => abi,
+            (None, None, None) => self.kind().abi(),
         }
     }
 
@@ -347,6 +361,12 @@ impl PaymentAccount for SessionAccount {
             return Err(SignerError::Chain(format!(
                 "Biconomy account {account} is not deployed: its owner installs the session \
                  module in an existing account"
+            )));
+        }
+        if self.safe.is_some() && !deployed {
+            return Err(SignerError::Chain(format!(
+                "Safe {account} is not deployed: its owner installs the session module in an \
+                 existing Safe"
             )));
         }
         let mut usage =

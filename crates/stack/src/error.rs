@@ -38,6 +38,9 @@ pub enum StackError {
     /// The owner could not sign the grant.
     #[error("signing the grant: {0}")]
     Grant(#[from] OwnerError),
+    /// Deploying a Safe or installing the session module in it.
+    #[error("Safe session setup: {0}")]
+    SafeSetup(String),
     /// The session file built from the grant does not validate.
     #[error("session file: {0}")]
     SessionFile(#[from] SessionFileError),

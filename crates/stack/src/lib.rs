@@ -24,7 +24,9 @@ mod stack;
 
 pub use error::StackError;
 pub use info::StackInfo;
-pub use session::{biconomy_session_account, kernel_session_account, session_account};
+pub use session::{
+    biconomy_session_account, kernel_session_account, safe_session_account, session_account,
+};
 pub use stack::{
     EXACT_TOKEN_EIP712_NAME, EXACT_TOKEN_EIP712_VERSION, EXACT_TOKEN_SYMBOL, LocalStack,
     PAID_ROUTE, StackOptions, facilitator_config, fund_devnet_keys, paymaster_config,

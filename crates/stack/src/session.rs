@@ -9,7 +9,10 @@ use alloy::{
     signers::local::PrivateKeySigner,
     sol_types::SolCall,
 };
-use x402_aa::{ENTRY_POINT_V06, accounts::kernel};
+use x402_aa::{
+    ENTRY_POINT_V06,
+    accounts::{kernel, safe::SafeConfig},
+};
 use x402_aa_contracts::SessionKeyAccountFactory;
 use x402_aa_devnet::Devnet;
 use x402_aa_session::{
@@ -187,5 +190,62 @@ pub async fn biconomy_session_account(
         signature,
     )
     .in_biconomy(b.session_module);
+    Ok(SessionAccount::new(file, session_key)?)
+}
+
+/// `owner`'s 1-of-1 Safe (salt nonce 0, the devnet's Safe 1.4.1, the same Safe its owner payments
+/// use) holding `mint` USDT, with this project's `SafeSessionModule` enabled as a module and set
+/// as the fallback handler by one owner transaction, and a session of `session_key` under
+/// `scopes` signed by `owner` (enabled in-op by the first payment, as a 1-of-1 Safe allows). The
+/// owner gets a little native coin for its transactions (deploying the Safe, installing the
+/// module). Window and salt as [`session_account`].
+pub async fn safe_session_account(
+    devnet: &Devnet,
+    owner: &PrivateKeySigner,
+    session_key: PrivateKeySigner,
+    scopes: &Scopes,
+    grant_salt: B256,
+    mint: U256,
+) -> Result<SessionAccount, StackError> {
+    let a = devnet.addresses;
+    let module = a.safe_session_module;
+    let config = SafeConfig::single_owner(owner.address(), U256::ZERO);
+    let setup =
+        |what: &str, e: &dyn std::fmt::Display| StackError::SafeSetup(format!("{what}: {e}"));
+    let account = devnet.safe.account_address(&config).map_err(|e| setup("Safe address", &e))?;
+    let init_code = devnet.safe.init_code(&config).map_err(|e| setup("Safe initCode", &e))?;
+    devnet.fund(owner.address(), U256::from(10u64.pow(17))).await?;
+    let url = devnet.rpc_url().parse().map_err(|e| setup("RPC URL", &e))?;
+    let as_owner = ProviderBuilder::new().wallet(owner.clone()).connect_http(url);
+    owner::deploy_account(&as_owner, owner.address(), account, &init_code)
+        .await
+        .map_err(|e| setup("deploying the Safe", &e))?;
+    let multi_send = devnet.safe.multi_send_call_only;
+    owner::install_safe_sessions(&as_owner, owner.address(), account, module, multi_send)
+        .await
+        .map_err(|e| setup("installing the session module", &e))?;
+    devnet.mint(account, mint).await?;
+    let token = usdt(devnet);
+    let now = devnet.block_timestamp().await?;
+    let host = SessionHost::SafeModule(module);
+    let epoch = owner::session_epoch_in(&as_owner, host, account)
+        .await
+        .map_err(|e| setup("reading the session epoch", &e))?;
+    let grant =
+        scopes.to_grant(session_key.address(), &token, a.settlement, now - 1, epoch, grant_salt)?;
+    let chain_id = devnet.chain_id();
+    let (_, signature) = sign_grant(owner, &grant, chain_id, account)?;
+    let file = SessionFile::new(
+        chain_id,
+        account,
+        ENTRY_POINT_V06,
+        None,
+        token,
+        owner.address(),
+        scopes.merchant_list(),
+        &grant,
+        signature,
+    )
+    .in_safe(module);
     Ok(SessionAccount::new(file, session_key)?)
 }

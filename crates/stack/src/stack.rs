@@ -143,6 +143,10 @@ pub fn facilitator_config(devnet: &Devnet, key: &PrivateKeySigner, registry: &Pa
     if let Some(kernel) = accounts.kernel.as_mut() {
         kernel.session_validator = Some(a.kernel_session_validator);
     }
+    // Safe session payments are the devnet's SafeSessionModule's executeSessionPayment.
+    if let Some(safe) = accounts.safe.as_mut() {
+        safe.session_module = Some(a.safe_session_module);
+    }
     let chain = ChainConfig {
         session_account_factory: Some(a.session_account_factory),
         accounts,

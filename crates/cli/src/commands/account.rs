@@ -12,9 +12,12 @@ use clap::Subcommand;
 use serde_json::json;
 use x402_aa_contracts::{SessionKeyAccountFactory, TestStablecoin};
 
-use x402_aa::accounts::kernel;
+use x402_aa::accounts::{
+    kernel,
+    safe::{SafeConfig, SafeDeployment},
+};
 
-use super::session::{SessionAccount, biconomy_account, kernel_account};
+use super::session::{SessionAccount, biconomy_account, kernel_account, safe_account};
 use crate::{Cli, chain::Chain, output::Out};
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +61,8 @@ pub(crate) async fn account(cli: &Cli, out: &Out, command: &AccountCommand) -> a
                 SessionAccount::Biconomy => {
                     chain.biconomy.account_address(*owner, U256::from(*salt))
                 }
+                SessionAccount::Safe => SafeDeployment::CANONICAL
+                    .account_address(&SafeConfig::single_owner(*owner, U256::from(*salt)))?,
             };
             let deployed = !provider.get_code_at(address).await?.is_empty();
             out.result(
@@ -81,6 +86,15 @@ pub(crate) async fn account(cli: &Cli, out: &Out, command: &AccountCommand) -> a
             out.result(
                 format!("Biconomy account {address} deployed"),
                 json!({ "account": address, "kind": "biconomy" }),
+            );
+        }
+        AccountCommand::Create { owner_key, salt, account: SessionAccount::Safe } => {
+            let provider = chain.provider(Some(owner_key))?;
+            let _spinner = out.spinner("deploying the Safe");
+            let address = safe_account(&provider, owner_key, U256::from(*salt)).await?;
+            out.result(
+                format!("Safe {address} deployed"),
+                json!({ "account": address, "kind": "safe" }),
             );
         }
         AccountCommand::Create { owner_key, salt, account: SessionAccount::SessionKeyAccount } => {

@@ -10,7 +10,10 @@ use alloy::{
 use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
-use x402_aa::accounts::{AccountConfig, AccountKind, kernel};
+use x402_aa::accounts::{
+    AccountConfig, AccountKind, kernel,
+    safe::{SafeConfig, SafeDeployment},
+};
 use x402_aa_contracts::SessionKeyAccountFactory;
 use x402_aa_session::policy::SessionHost;
 use x402_aa_session::{
@@ -32,6 +35,8 @@ pub(crate) enum SessionAccount {
     Kernel,
     /// Biconomy Smart Account v2 with this project's BiconomySessionModule.
     Biconomy,
+    /// A 1-of-1 Safe 1.4.1 (with Safe4337Module) with this project's SafeSessionModule.
+    Safe,
 }
 
 impl SessionAccount {
@@ -40,6 +45,7 @@ impl SessionAccount {
             Self::SessionKeyAccount => SessionHost::Account,
             Self::Kernel => SessionHost::KernelValidator(chain.kernel_session_validator()?),
             Self::Biconomy => SessionHost::BiconomyModule(chain.biconomy_session_module()?),
+            Self::Safe => SessionHost::SafeModule(chain.safe_session_module()?),
         })
     }
 }
@@ -58,7 +64,9 @@ pub(crate) enum SessionCommand {
         /// `kernel` deploys the owner's Kernel v2.4 account if needed and installs the
         /// KernelSessionValidator (owner transactions: the owner key needs gas); `biconomy`
         /// likewise deploys the owner's Biconomy account and enables the BiconomySessionModule
-        /// with an owner UserOperation the owner submits itself.
+        /// with an owner UserOperation the owner submits itself; `safe` deploys the owner's
+        /// 1-of-1 Safe if needed and enables the SafeSessionModule as module and fallback handler
+        /// (one owner transaction).
         #[arg(long, value_enum, default_value_t = SessionAccount::SessionKeyAccount)]
         account: SessionAccount,
         #[arg(long, default_value_t = 0)]
@@ -205,9 +213,18 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
                     .await?;
                     (account, None)
                 }
-                // `--account` offers no Safe yet: the SDK's Safe session grant is still to come.
-                SessionHost::SafeModule(_) => {
-                    anyhow::bail!("session grant --account safe is not available yet")
+                SessionHost::SafeModule(module) => {
+                    let _spinner = out.spinner("installing the session module in the Safe");
+                    let account = safe_account(&provider, owner_key, U256::from(*salt)).await?;
+                    owner::install_safe_sessions(
+                        &provider,
+                        owner_key.address(),
+                        account,
+                        module,
+                        SafeDeployment::CANONICAL.multi_send_call_only,
+                    )
+                    .await?;
+                    (account, None)
                 }
                 SessionHost::BiconomyModule(module) => {
                     let _spinner =
@@ -290,6 +307,9 @@ pub(crate) async fn session(cli: &Cli, out: &Out, command: &SessionCommand) -> a
             }
             if let SessionHost::BiconomyModule(module) = host {
                 file = file.in_biconomy(module);
+            }
+            if let SessionHost::SafeModule(module) = host {
+                file = file.in_safe(module);
             }
             file.save(out_path)?;
             save_session_key(key_out, &session_key)?;
@@ -482,6 +502,23 @@ pub(crate) async fn biconomy_account(
     owner::deploy_account(provider, owner_key.address(), account, &init_code)
         .await
         .context("deploying the Biconomy account (is Biconomy v2 deployed on this chain?)")?;
+    Ok(account)
+}
+
+/// The owner's 1-of-1 Safe number `salt_nonce` (Safe 1.4.1 with Safe4337Module, canonical
+/// deployment: the Safe its owner payments use), deployed by the owner if it is not yet.
+pub(crate) async fn safe_account(
+    provider: &impl Provider,
+    owner_key: &PrivateKeySigner,
+    salt_nonce: U256,
+) -> anyhow::Result<Address> {
+    let config = SafeConfig::single_owner(owner_key.address(), salt_nonce);
+    let deployment = SafeDeployment::CANONICAL;
+    let account = deployment.account_address(&config)?;
+    let init_code = deployment.init_code(&config)?;
+    owner::deploy_account(provider, owner_key.address(), account, &init_code)
+        .await
+        .context("deploying the Safe (is Safe 1.4.1 deployed on this chain?)")?;
     Ok(account)
 }
 

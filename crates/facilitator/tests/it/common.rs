@@ -177,6 +177,9 @@ impl Env {
         if let Some(kernel) = chain.accounts.kernel.as_mut() {
             kernel.session_validator = Some(a.kernel_session_validator);
         }
+        if let Some(safe) = chain.accounts.safe.as_mut() {
+            safe.session_module = Some(a.safe_session_module);
+        }
         let b = self.devnet.biconomy;
         chain.accounts.biconomy = Some(BiconomyAccounts {
             factory: b.factory,

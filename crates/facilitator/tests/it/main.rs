@@ -19,3 +19,4 @@ mod observability;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod recovery;
+mod safe_session;

@@ -62,6 +62,8 @@ pub struct Network {
     /// This project's `BiconomySessionModule`, which session keys on Biconomy accounts pay
     /// through.
     biconomy_session_module: Option<Address>,
+    /// This project's `SafeSessionModule`, which session keys on Safes pay through.
+    safe_session_module: Option<Address>,
 }
 
 /// The names [`Network::preset`] knows.
@@ -85,6 +87,8 @@ pub mod env {
     pub const KERNEL_SESSION_VALIDATOR: &str = "X402_AA_KERNEL_SESSION_VALIDATOR";
     /// This project's `BiconomySessionModule` (session keys on Biconomy accounts).
     pub const BICONOMY_SESSION_MODULE: &str = "X402_AA_BICONOMY_SESSION_MODULE";
+    /// This project's `SafeSessionModule` (session keys on Safe 1.4.1 accounts).
+    pub const SAFE_SESSION_MODULE: &str = "X402_AA_SAFE_SESSION_MODULE";
     /// Prefix of the per-kind factory overrides.
     pub const FACTORY_PREFIX: &str = "X402_AA_FACTORY_";
 }
@@ -213,6 +217,9 @@ impl Network {
         if let Some(a) = address(env::BICONOMY_SESSION_MODULE)? {
             network.biconomy_session_module = Some(a);
         }
+        if let Some(a) = address(env::SAFE_SESSION_MODULE)? {
+            network.safe_session_module = Some(a);
+        }
         for kind in AccountKind::ALL {
             let var = factory_var(kind);
             let value = lookup(&var);
@@ -259,6 +266,7 @@ impl Network {
             biconomy: biconomy::Deployment::CANONICAL,
             kernel_session_validator: None,
             biconomy_session_module: None,
+            safe_session_module: None,
         }
     }
 
@@ -321,6 +329,17 @@ impl Network {
 
     pub fn biconomy_session_module(&self) -> Option<Address> {
         self.biconomy_session_module
+    }
+
+    /// The `SafeSessionModule` that session keys on Safes pay through (one deployment serves
+    /// every Safe; the devnet deploys it with `devnet up`).
+    pub fn with_safe_session_module(mut self, module: Address) -> Self {
+        self.safe_session_module = Some(module);
+        self
+    }
+
+    pub fn safe_session_module(&self) -> Option<Address> {
+        self.safe_session_module
     }
 
     /// The `KernelSessionValidator` that session keys on Kernel accounts pay through.

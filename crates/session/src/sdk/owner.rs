@@ -10,7 +10,9 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use x402_aa::accounts::{
-    AccountAbi, AccountConfig, AccountKind, KernelSessionAbi, biconomy::Deployment,
+    AccountAbi, AccountConfig, AccountKind, KernelSessionAbi,
+    biconomy::Deployment,
+    safe::{SafeConfig, SafeDeployment},
 };
 use x402_aa_contracts::EntryPoint;
 use x402_aa_policy::SessionHost;
@@ -119,8 +121,13 @@ impl SessionOwner {
     /// The owner's account of `kind`: counterfactual (the same address before and after
     /// deployment), as the EntryPoint computes it from the initCode.
     pub async fn account(&self, kind: AccountKind) -> Result<Address, SdkError> {
-        let (provider, _) = self.network.connect().await?;
         let factory = self.network.require_factory(kind)?;
+        // SafeProxyFactory reverts for a Safe that exists already, so the EntryPoint cannot be
+        // asked once the Safe is deployed (as it is once sessions are installed).
+        if kind == AccountKind::Safe {
+            return self.safe_address(factory).map(|(account, _)| account);
+        }
+        let (provider, _) = self.network.connect().await?;
         sender_address(
             &provider,
             self.network.entry_point(),
@@ -151,6 +158,9 @@ impl SessionOwner {
             AccountKind::Kernel => self.network.connect_with(Some(&self.key)).await?,
             // A Biconomy account gets the module installed by an owner UserOperation.
             AccountKind::Biconomy => self.network.connect_with(Some(&self.key)).await?,
+            // A Safe gets the module enabled (and set as fallback handler) by an owner
+            // transaction.
+            AccountKind::Safe => self.network.connect_with(Some(&self.key)).await?,
             kind => return Err(SdkError::UnsupportedAccountKind { kind, role: "session grants" }),
         };
         let factory = self.network.require_factory(kind)?;
@@ -183,6 +193,22 @@ impl SessionOwner {
                 )
                 .await?;
                 (account, SessionHost::BiconomyModule(module), None)
+            }
+            AccountKind::Safe => {
+                let (account, module, deployment) = self.safe_account(factory)?;
+                let config = SafeConfig::single_owner(self.address(), self.account_salt);
+                let init_code =
+                    deployment.init_code(&config).map_err(|e| SdkError::Chain(e.to_string()))?;
+                owner::deploy_account(&provider, self.address(), account, &init_code).await?;
+                owner::install_safe_sessions(
+                    &provider,
+                    self.address(),
+                    account,
+                    module,
+                    deployment.multi_send_call_only,
+                )
+                .await?;
+                (account, SessionHost::SafeModule(module), None)
             }
             _ => {
                 let account = sender_address(
@@ -230,6 +256,9 @@ impl SessionOwner {
         }
         if let SessionHost::BiconomyModule(module) = host {
             file = file.in_biconomy(module);
+        }
+        if let SessionHost::SafeModule(module) = host {
+            file = file.in_safe(module);
         }
         Ok(GrantedSession { kind, file, key })
     }
@@ -287,6 +316,10 @@ impl SessionOwner {
                 let (account, module) = self.biconomy_account(factory)?;
                 (account, SessionHost::BiconomyModule(module))
             }
+            AccountKind::Safe => {
+                let (account, module, _) = self.safe_account(factory)?;
+                (account, SessionHost::SafeModule(module))
+            }
             kind => {
                 return Err(SdkError::UnsupportedAccountKind { kind, role: "session revocation" });
             }
@@ -337,6 +370,30 @@ impl SessionOwner {
         })?;
         let deployment = Deployment { factory, ..self.network.biconomy_deployment() };
         Ok((deployment.account_address(self.address(), self.account_salt), module))
+    }
+
+    /// The owner's 1-of-1 Safe from `factory` (the same Safe its owner payments use, born with
+    /// Safe4337Module only), the network's `SafeSessionModule`, and the Safe deployment.
+    fn safe_account(
+        &self,
+        factory: Address,
+    ) -> Result<(Address, Address, SafeDeployment), SdkError> {
+        let module = self.network.safe_session_module().ok_or(SdkError::Missing {
+            what: "SafeSessionModule",
+            hint: "use Network::with_safe_session_module or X402_AA_SAFE_SESSION_MODULE",
+        })?;
+        let (account, deployment) = self.safe_address(factory)?;
+        Ok((account, module, deployment))
+    }
+
+    /// The owner's 1-of-1 Safe from `factory` and the Safe deployment it belongs to.
+    fn safe_address(&self, factory: Address) -> Result<(Address, SafeDeployment), SdkError> {
+        let deployment =
+            SafeDeployment { proxy_factory: factory, ..self.network.safe_deployment() };
+        let config = SafeConfig::single_owner(self.address(), self.account_salt);
+        let account =
+            deployment.account_address(&config).map_err(|e| SdkError::Chain(e.to_string()))?;
+        Ok((account, deployment))
     }
 
     fn check_owner(&self, owner: Address) -> Result<(), SdkError> {

@@ -10,5 +10,6 @@ mod mirror;
 mod owner;
 mod reasons;
 mod revocation;
+mod safe;
 mod scopes;
 mod signer;
