@@ -201,8 +201,9 @@ async fn agents_killed_or_replicated_never_pay_twice_or_past_the_cap() -> anyhow
         for reservation in &committed {
             let tx = reservation.settlement.as_ref().map(|s| s.tx_hash);
             assert!(
-                receipts.iter().any(|(h, chain_tx)| *h == reservation.request_hash
-                    && Some(*chain_tx) == tx),
+                receipts
+                    .iter()
+                    .any(|(h, chain_tx)| *h == reservation.request_hash && Some(*chain_tx) == tx),
                 "committed {reservation:?} matches no settlement on chain: {receipts:?}"
             );
         }

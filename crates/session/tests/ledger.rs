@@ -108,9 +108,14 @@ const POSTGRES_URL_ENV: &str = "X402_AA_TEST_POSTGRES_URL";
 #[derive(Debug)]
 enum Db {
     Memory,
-    File(tempfile::TempDir, PathBuf),
+    /// The directory (deleted on drop) and the file in it.
+    File(#[allow(dead_code)] tempfile::TempDir, PathBuf),
     /// The ledger's URL (with its schema on the `search_path`), the server's URL, the schema.
-    Postgres { url: String, server: String, schema: String },
+    Postgres {
+        url: String,
+        server: String,
+        schema: String,
+    },
 }
 
 impl Db {
@@ -1019,7 +1024,8 @@ fn a_foreign_or_newer_postgres_schema_is_refused() {
     let Some(db) = Db::postgres() else { return };
     drop(db.open());
     drop(db.open()); // the schema check is idempotent
-    db.postgres_sql("UPDATE x402_ledger_meta SET value = '2' WHERE key = 'schema_version'").unwrap();
+    db.postgres_sql("UPDATE x402_ledger_meta SET value = '2' WHERE key = 'schema_version'")
+        .unwrap();
     match Ledger::connect(&db.location()) {
         Err(LedgerError::UnsupportedSchema { found: 2, supported: 1 }) => {}
         other => panic!("expected unsupported schema, got {other:?}"),

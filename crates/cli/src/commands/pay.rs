@@ -210,8 +210,7 @@ async fn session_client(cli: &Cli, args: &PayArgs) -> anyhow::Result<PayingClien
             builder.ledger_path(&args.ledger)
         }
     };
-    let client =
-        builder.network(network(cli, args)?).replica(args.replica).build().await?;
+    let client = builder.network(network(cli, args)?).replica(args.replica).build().await?;
     Ok(client)
 }
 

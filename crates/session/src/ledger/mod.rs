@@ -379,17 +379,21 @@ impl Ledger {
     /// session or a time outside the grant window; a revoked session reports `spendable_now = 0`.
     pub fn remaining(&self, session_id: B256, now: u64) -> Result<Remaining, LedgerError> {
         // One consistent snapshot for both reads.
-        let (row, period_index, usage) = self.transact(Access::Read, |_| false, |tx| {
-            let row = session(tx, session_id)?;
-            let period_index = claim_period(&row.limits, now);
-            check_time(period_window(&row.limits, period_index)?, now)?;
-            let chain = row.chain_usage();
-            PeriodSpend { period_index: chain.period_index, spent: chain.period_spent }
-                .in_period(period_index)?;
-            let rows = tx.session_reservations(session_id, true)?;
-            let usage = tally(&rows, row.baseline.as_ref(), period_index, now)?;
-            Ok((row, period_index, usage))
-        })?;
+        let (row, period_index, usage) = self.transact(
+            Access::Read,
+            |_| false,
+            |tx| {
+                let row = session(tx, session_id)?;
+                let period_index = claim_period(&row.limits, now);
+                check_time(period_window(&row.limits, period_index)?, now)?;
+                let chain = row.chain_usage();
+                PeriodSpend { period_index: chain.period_index, spent: chain.period_spent }
+                    .in_period(period_index)?;
+                let rows = tx.session_reservations(session_id, true)?;
+                let usage = tally(&rows, row.baseline.as_ref(), period_index, now)?;
+                Ok((row, period_index, usage))
+            },
+        )?;
         let limits = &row.limits;
         let period_remaining = limits.period_cap.saturating_sub(usage.period_used()?);
         let lifetime_remaining = limits.lifetime_cap.saturating_sub(usage.lifetime_used()?);
@@ -412,10 +416,14 @@ impl Ledger {
     /// Every reservation of the session, oldest first, in its stored state (a pending one past its
     /// `expires_at` shows as pending until the next write expires it).
     pub fn history(&self, session_id: B256) -> Result<Vec<Reservation>, LedgerError> {
-        self.transact(Access::Read, |_| false, |tx| {
-            session(tx, session_id)?;
-            tx.session_reservations(session_id, false)
-        })
+        self.transact(
+            Access::Read,
+            |_| false,
+            |tx| {
+                session(tx, session_id)?;
+                tx.session_reservations(session_id, false)
+            },
+        )
     }
 
     pub fn reservation(&self, id: ReservationId) -> Result<Reservation, LedgerError> {

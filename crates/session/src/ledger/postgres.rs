@@ -131,7 +131,8 @@ impl PgLedger {
         let cannot = |source: Box<dyn std::error::Error + Send + Sync>| {
             LedgerError::CannotConnect { target: self.target.clone(), source }
         };
-        let (sender, receiver) = mpsc::sync_channel(1);
+        type Connected = Result<Client, Box<dyn std::error::Error + Send + Sync>>;
+        let (sender, receiver) = mpsc::sync_channel::<Connected>(1);
         let config = self.config.clone();
         thread::Builder::new()
             .name("x402-ledger-postgres".into())
@@ -283,7 +284,10 @@ fn migrate(client: &mut Client) -> Result<(), LedgerError> {
         let format = meta("format")?;
         if format.as_deref() != Some(store::FORMAT) {
             return Err(LedgerError::NotALedger {
-                detail: format!("x402_ledger_meta.format is {format:?}, expected {:?}", store::FORMAT),
+                detail: format!(
+                    "x402_ledger_meta.format is {format:?}, expected {:?}",
+                    store::FORMAT
+                ),
             });
         }
         let version = meta("schema_version")?;
@@ -372,11 +376,11 @@ fn reservation_row(row: &Row) -> Result<Reservation, LedgerError> {
     store::decode_reservation(raw_reservation(row)?)
 }
 
-struct PgTx<'a> {
-    tx: &'a Transaction<'a>,
+struct PgTx<'t, 'c> {
+    tx: &'t Transaction<'c>,
 }
 
-impl Tx for PgTx<'_> {
+impl Tx for PgTx<'_, '_> {
     fn lock_session(&self, session_id: B256) -> Result<(), LedgerError> {
         block_on(self.tx.execute(
             "SELECT 1 FROM x402_ledger_sessions WHERE session_id = $1 FOR UPDATE",
@@ -405,7 +409,8 @@ impl Tx for PgTx<'_> {
     }
 
     fn load_session(&self, session_id: B256) -> Result<Option<SessionRow>, LedgerError> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM x402_ledger_sessions WHERE session_id = $1");
+        let sql =
+            format!("SELECT {SESSION_COLUMNS} FROM x402_ledger_sessions WHERE session_id = $1");
         let row = block_on(self.tx.query_opt(&sql, &[&store::enc_b256(session_id)]))?;
         row.map(|row| store::decode_session(raw_session(&row)?)).transpose()
     }
@@ -457,7 +462,8 @@ impl Tx for PgTx<'_> {
     }
 
     fn load_reservation(&self, id: ReservationId) -> Result<Option<Reservation>, LedgerError> {
-        let sql = format!("SELECT {RESERVATION_COLUMNS} FROM x402_ledger_reservations WHERE id = $1");
+        let sql =
+            format!("SELECT {RESERVATION_COLUMNS} FROM x402_ledger_reservations WHERE id = $1");
         let row = block_on(self.tx.query_opt(&sql, &[&id.0]))?;
         row.as_ref().map(reservation_row).transpose()
     }

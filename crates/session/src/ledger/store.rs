@@ -244,7 +244,8 @@ pub(super) struct RawSession {
 }
 
 /// The session columns in [`RawSession`]'s order, for both backends' `SELECT`.
-pub(super) const SESSION_COLUMNS: &str = "per_payment_max, period_cap, period_seconds, lifetime_cap,
+pub(super) const SESSION_COLUMNS: &str =
+    "per_payment_max, period_cap, period_seconds, lifetime_cap,
     valid_after, valid_until, merchants, revoked,
     chain_block, chain_period_index, chain_period_spent, chain_lifetime_spent,
     max_payments_per_period, merchant_period_cap";
@@ -282,10 +283,7 @@ pub(super) fn decode_session(raw: RawSession) -> Result<SessionRow, LedgerError>
     Ok(SessionRow { limits, revoked: raw.revoked, baseline })
 }
 
-fn load_session(
-    conn: &Connection,
-    session_id: B256,
-) -> Result<Option<SessionRow>, LedgerError> {
+fn load_session(conn: &Connection, session_id: B256) -> Result<Option<SessionRow>, LedgerError> {
     let raw = conn
         .query_row(
             &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?1"),
@@ -314,11 +312,7 @@ fn load_session(
     raw.map(decode_session).transpose()
 }
 
-fn insert_session(
-    conn: &Connection,
-    session_id: B256,
-    limits: &Limits,
-) -> Result<(), LedgerError> {
+fn insert_session(conn: &Connection, session_id: B256, limits: &Limits) -> Result<(), LedgerError> {
     conn.execute(
         "INSERT INTO sessions (session_id, per_payment_max, period_cap, period_seconds,
                                lifetime_cap, valid_after, valid_until, merchants,
@@ -365,7 +359,8 @@ fn set_revoked(conn: &Connection, session_id: B256) -> Result<(), LedgerError> {
     Ok(())
 }
 
-pub(super) const RESERVATION_COLUMNS: &str = "id, session_id, merchant, amount, request_hash, period_index,
+pub(super) const RESERVATION_COLUMNS: &str =
+    "id, session_id, merchant, amount, request_hash, period_index,
     state, created_at, expires_at, tx_hash, user_op_hash, block_number, release_reason";
 
 /// A reservation row as stored, in [`RESERVATION_COLUMNS`]' order (both backends).
@@ -559,11 +554,7 @@ fn set_committed(
     Ok(())
 }
 
-fn set_released(
-    conn: &Connection,
-    id: ReservationId,
-    reason: &str,
-) -> Result<(), LedgerError> {
+fn set_released(conn: &Connection, id: ReservationId, reason: &str) -> Result<(), LedgerError> {
     conn.execute(
         "UPDATE reservations SET state = 'released', release_reason = ?2 WHERE id = ?1",
         params![id.0, reason],
