@@ -34,9 +34,9 @@
 //!   (`SELECT … FOR UPDATE`), so the operations of one session serialise across processes while
 //!   sessions proceed in parallel; a reservation also takes a transaction-scoped advisory lock on
 //!   its request hash (the duplicate check spans sessions). Reads run in one `REPEATABLE READ`
-//!   snapshot. A deadlock or serialisation failure is retried; a lock held longer than
-//!   [`LedgerOptions::busy_timeout`] is [`LedgerError::PostgresBusy`] (`ledger_busy`). Tables live
-//!   in the first schema of the connection's `search_path` (created if missing; choose one with
+//!   snapshot. A deadlock or serialisation failure is retried; a lock held longer than the busy
+//!   timeout ([`LedgerOptions`]) is [`LedgerError::PostgresBusy`] (`ledger_busy`). Tables live in
+//!   the first schema of the connection's `search_path` (created if missing; choose one with
 //!   `?options=-csearch_path%3Dname` in the URL), prefixed `x402_ledger_`.
 //!
 //! A crash at any point leaves either the whole operation or none of it. Amounts are `U256`, stored
