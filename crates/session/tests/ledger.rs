@@ -1,6 +1,10 @@
 //! The client-side budget ledger: refusals, periods, expiry, idempotency, reconcile with the chain,
 //! crash safety, concurrent reservers (threads and processes) and damaged database files.
 
+// The test bodies shared by a SQLite and a Postgres run (`both!`) are plain functions, which
+// clippy's allow-unwrap-in-tests and allow-print-in-tests do not cover.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
 use std::{
     collections::BTreeSet,
     path::PathBuf,

@@ -148,7 +148,8 @@ pub struct Ledger {
 #[derive(Debug)]
 enum Backend {
     Sqlite(Mutex<Connection>),
-    Postgres(postgres::PgLedger),
+    // Boxed: the connection settings are several times the size of an SQLite handle.
+    Postgres(Box<postgres::PgLedger>),
 }
 
 /// What a transaction may do: `Write` serialises with the session's other writers first; `Read`
@@ -188,7 +189,9 @@ impl Ledger {
     }
 
     pub fn connect_with(url: &str, options: &LedgerOptions) -> Result<Self, LedgerError> {
-        Ok(Self { backend: Backend::Postgres(postgres::PgLedger::connect(url, options)?) })
+        Ok(Self {
+            backend: Backend::Postgres(Box::new(postgres::PgLedger::connect(url, options)?)),
+        })
     }
 
     /// [`Ledger::connect`] for a `postgres://` or `postgresql://` URL ([`is_postgres_url`]),
