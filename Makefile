@@ -5,7 +5,7 @@ CARGO_TARGET_DIR ?= $(abspath ../target)
 export CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: demo test bench deps contracts check-contracts fmt clippy doc deny cargo-test chromium
+.PHONY: demo test bench deps contracts check-contracts fmt clippy doc deny cargo-test chromium postgres
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -58,8 +58,19 @@ chromium:
 		apt-get install -y --no-install-recommends chromium chromium-driver; \
 	fi
 
-cargo-test: deps chromium
-	$(CARGO) test --workspace --locked
+# PostgreSQL server binaries for the Postgres tests (Debian package, installed only when missing;
+# no server is set up: scripts/with-postgres.sh starts a throwaway cluster per test run).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends postgresql; \
+	fi
+
+# The Postgres tests (facilitator registry, agent ledger) run against a throwaway cluster on
+# loopback, stopped and deleted afterwards even when tests fail; set X402_AA_TEST_POSTGRES_URL to
+# use a server of your own instead.
+cargo-test: deps chromium postgres
+	scripts/with-postgres.sh $(CARGO) test --workspace --locked
 
 test: deps check-contracts fmt clippy doc deny cargo-test
 

@@ -10,6 +10,9 @@
 //!    to the unit, each payment once.
 //! 3. Ten replicas sharing one ledger file: the SDK refuses past the cap before signing, so no
 //!    over-cap op ever reaches the facilitator.
+//! 4. Ten replicas sharing one Postgres ledger (`--ledger postgres://…`, as replicas on several
+//!    machines would): the same, and after a reconciliation the ledger's settled payments are
+//!    exactly the chain's. Runs when `X402_AA_TEST_POSTGRES_URL` is set (`make test` sets it).
 //!
 //! Each replica runs with its own `--replica` index (its own EntryPoint nonce keys).
 
@@ -164,8 +167,66 @@ async fn agents_killed_or_replicated_never_pay_twice_or_past_the_cap() -> anyhow
         );
     }
 
+    // 4. Ten replicas sharing one Postgres ledger, in a schema of its own.
+    if let Some(ledger_url) = postgres_ledger_url() {
+        anyhow::ensure!(keys.len() >= 4, "four funded keys: {info}");
+        let session = grant(&state, dir.path(), "postgres", &keys[3], merchant, "0.05 USDT")?;
+        let file = SessionFile::load(&session.0)?;
+        let shared = std::path::PathBuf::from(&ledger_url);
+        let runs = (0..10).map(|i| {
+            let (state, url, session, shared) =
+                (state.clone(), url.clone(), session.clone(), shared.clone());
+            async move { pay(&state, &url, &session, &shared, i).await }
+        });
+        let results = futures_join_all(runs).await?;
+        let paid = results.iter().filter(|r| r["status"] == 200).count();
+        assert!(paid <= 5, "{paid} payments under a five-payment cap: {results:#?}");
+        assert_eq!(chain.receipts(file.account).await?.len(), paid, "every 200 is one settlement");
+        for result in &results {
+            let text = result.to_string();
+            assert!(
+                !text.contains("session: over") && !text.contains("Verification failed: spend_cap"),
+                "an over-cap op left a replica despite the shared Postgres ledger: {text}"
+            );
+        }
+        // One more agent start reconciles the ledger with the chain (and pays if room is left).
+        pay(&state, &url, &session, &shared, 10).await?;
+        let receipts = chain.receipts(file.account).await?;
+        let paid_out = chain.paid_out(file.account).await?;
+        assert!(paid_out <= U256::from(5 * PRICE), "tokens out {paid_out} within the cap");
+        let history = Ledger::connect(&ledger_url)?.history(file.session_id)?;
+        let committed: Vec<_> =
+            history.iter().filter(|r| r.state == ReservationState::Committed).collect();
+        assert_eq!(committed.len(), receipts.len(), "ledger {history:#?}, chain {receipts:?}");
+        for reservation in &committed {
+            let tx = reservation.settlement.as_ref().map(|s| s.tx_hash);
+            assert!(
+                receipts
+                    .iter()
+                    .any(|(h, chain_tx)| *h == reservation.request_hash && Some(*chain_tx) == tx),
+                "committed {reservation:?} matches no settlement on chain: {receipts:?}"
+            );
+        }
+        let committed_sum: U256 = committed.iter().map(|r| r.amount).sum();
+        assert_eq!(committed_sum, paid_out, "the Postgres ledger equals the chain");
+        eprintln!("replicas on a shared Postgres ledger: {paid} paid, then {}", receipts.len());
+    } else {
+        eprintln!("SKIP (part 4): set {POSTGRES_URL_ENV} to run replicas on a Postgres ledger");
+    }
+
     devnet.stop().await?;
     Ok(())
+}
+
+const POSTGRES_URL_ENV: &str = "X402_AA_TEST_POSTGRES_URL";
+
+/// A ledger URL on the test server, in a schema of this run's own (the ledger creates it).
+fn postgres_ledger_url() -> Option<String> {
+    let server = std::env::var(POSTGRES_URL_ENV).ok()?;
+    let nanos = std::time::SystemTime::UNIX_EPOCH.elapsed().ok()?.subsec_nanos();
+    let schema = format!("agent_faults_{}_{nanos}", std::process::id());
+    let sep = if server.contains('?') { '&' } else { '?' };
+    Some(format!("{server}{sep}options=-csearch_path%3D{schema}"))
 }
 
 /// `session grant` for `key`'s SessionKeyAccount: `cap` per day, one price per payment, to

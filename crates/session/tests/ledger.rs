@@ -1,11 +1,18 @@
 //! The client-side budget ledger: refusals, periods, expiry, idempotency, reconcile with the chain,
 //! crash safety, concurrent reservers (threads and processes) and damaged database files.
 
+// The test bodies shared by a SQLite and a Postgres run (`both!`) are plain functions, which
+// clippy's allow-unwrap-in-tests and allow-print-in-tests do not cover.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
 use std::{
     collections::BTreeSet,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, Stdio},
-    sync::Barrier,
+    sync::{
+        Barrier,
+        atomic::{AtomicU32, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -13,7 +20,7 @@ use alloy::primitives::{Address, B256, U256, aliases::U48, aliases::U96};
 use x402_aa_session::{
     GrantWindow, MerchantTree, SessionGrant,
     ledger::{
-        ChainSessionStatus, Ledger, LedgerError, LedgerOptions, Limits, OnChainState,
+        self, ChainSessionStatus, Ledger, LedgerError, LedgerOptions, Limits, OnChainState,
         ReconcileOutcome, ReservationId, ReservationRequest, ReservationState, SettlementRecord,
     },
     policy::{LimitsError, ScopeViolation},
@@ -76,8 +83,8 @@ fn settlement(n: u64, block: u64) -> SettlementRecord {
     }
 }
 
-fn ledger_with_session() -> Ledger {
-    let ledger = Ledger::in_memory().expect("in-memory ledger");
+fn ledger_with_session(db: &Db) -> Ledger {
+    let ledger = db.open();
     assert!(ledger.register_session(sid(1), &limits()).expect("register"));
     ledger
 }
@@ -96,11 +103,134 @@ fn committed_and_pending(ledger: &Ledger, session: B256) -> (U256, U256) {
     })
 }
 
+// ------------------------------------------------------------------------------------ backends
+
+const POSTGRES_URL_ENV: &str = "X402_AA_TEST_POSTGRES_URL";
+
+/// Where a test's ledger lives. The SQLite runs always happen; the Postgres runs when
+/// `X402_AA_TEST_POSTGRES_URL` is set (`make test` starts a server), each in a schema of its own.
+#[derive(Debug)]
+enum Db {
+    Memory,
+    /// The directory (deleted on drop) and the file in it.
+    File(#[allow(dead_code)] tempfile::TempDir, PathBuf),
+    /// The ledger's URL (with its schema on the `search_path`), the server's URL, the schema.
+    Postgres {
+        url: String,
+        server: String,
+        schema: String,
+    },
+}
+
+impl Db {
+    fn memory() -> Self {
+        Self::Memory
+    }
+
+    fn file() -> Self {
+        let (dir, path) = temp_db();
+        Self::File(dir, path)
+    }
+
+    #[allow(clippy::print_stderr)] // the skip notice is the point
+    fn postgres() -> Option<Self> {
+        let Ok(server) = std::env::var(POSTGRES_URL_ENV) else {
+            eprintln!("SKIP: set {POSTGRES_URL_ENV}=postgres://… to run the Postgres ledger tests");
+            return None;
+        };
+        Some(Self::postgres_schema(server))
+    }
+
+    fn postgres_schema(server: String) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap().subsec_nanos();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let schema = format!("ledger_test_{}_{nanos}_{n}", std::process::id());
+        let sep = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{sep}options=-csearch_path%3D{schema}");
+        Self::Postgres { url, server, schema }
+    }
+
+    /// A new connection to the same ledger (for `Memory`: a new, empty ledger).
+    fn open(&self) -> Ledger {
+        match self {
+            Self::Memory => Ledger::in_memory().expect("in-memory ledger"),
+            Self::File(_, path) => Ledger::open(path).expect("open the ledger file"),
+            Self::Postgres { url, .. } => Ledger::connect(url).expect("connect to the ledger"),
+        }
+    }
+
+    /// What `Ledger::open_location` takes to open this ledger (child processes).
+    fn location(&self) -> String {
+        match self {
+            Self::Memory => unreachable!("an in-memory ledger has no location"),
+            Self::File(_, path) => path.to_str().expect("UTF-8 temp path").to_owned(),
+            Self::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    /// Runs SQL on the Postgres server directly, in the test's schema (to damage or hold things
+    /// the ledger's API never would).
+    fn postgres_sql(&self, sql: &str) -> anyhow::Result<()> {
+        let Self::Postgres { url, .. } = self else { anyhow::bail!("not a Postgres ledger") };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            let io = tokio::spawn(connection);
+            client.batch_execute(sql).await?;
+            drop(client);
+            let _ = io.await;
+            Ok(())
+        })
+    }
+}
+
+impl Drop for Db {
+    /// Drops the test's schema, so a server of one's own does not fill up with test data.
+    fn drop(&mut self) {
+        let Self::Postgres { server, schema, .. } = self else { return };
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        runtime.block_on(async {
+            let Ok((client, connection)) =
+                tokio_postgres::connect(server, tokio_postgres::NoTls).await
+            else {
+                return;
+            };
+            let io = tokio::spawn(connection);
+            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+            drop(client);
+            let _ = io.await;
+        });
+    }
+}
+
+/// `both!(name, memory)` runs the test `fn name(db: &Db)` twice, as `name::sqlite` (on
+/// `Db::memory()`, or `Db::file()`) and as `name::postgres`.
+macro_rules! both {
+    ($name:ident, $sqlite:ident) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(&super::Db::$sqlite());
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(db) = super::Db::postgres() {
+                    super::$name(&db);
+                }
+            }
+        }
+    };
+}
+
 // ------------------------------------------------------------------------------------ refusals
 
-#[test]
-fn every_refusal_has_its_reason() {
-    let ledger = ledger_with_session();
+both!(every_refusal_has_its_reason, memory);
+fn every_refusal_has_its_reason(db: &Db) {
+    let ledger = ledger_with_session(db);
     let now = T0 + 10;
 
     assert_eq!(reason(ledger.reserve(sid(1), &req(0, 1, now))), "invalid_request");
@@ -162,9 +292,9 @@ fn every_refusal_has_its_reason() {
     assert_eq!(reason(ledger.mark_revoked(sid(7))), "unknown_session");
 }
 
-#[test]
-fn checks_run_in_the_contracts_order() {
-    let ledger = ledger_with_session();
+both!(checks_run_in_the_contracts_order, memory);
+fn checks_run_in_the_contracts_order(db: &Db) {
+    let ledger = ledger_with_session(db);
     // Expired AND wrong merchant AND over per-payment max: the merchant, as on chain, where
     // `validateUserOp` refuses the merchant before the EntryPoint looks at the time window.
     let mut r = req(1_000, 1, T0 + 11 * HOUR);
@@ -283,9 +413,9 @@ fn period_arithmetic_is_the_grants() {
     }
 }
 
-#[test]
-fn registering_is_idempotent_and_limits_are_fixed() {
-    let ledger = ledger_with_session();
+both!(registering_is_idempotent_and_limits_are_fixed, memory);
+fn registering_is_idempotent_and_limits_are_fixed(db: &Db) {
+    let ledger = ledger_with_session(db);
     assert!(!ledger.register_session(sid(1), &limits()).unwrap());
     let mut other = limits();
     other.period_cap = usd(251);
@@ -297,9 +427,9 @@ fn registering_is_idempotent_and_limits_are_fixed() {
 
 // ------------------------------------------------------------------------------------ periods, expiry
 
-#[test]
-fn a_new_period_frees_the_period_cap_but_not_the_lifetime_cap() {
-    let ledger = ledger_with_session();
+both!(a_new_period_frees_the_period_cap_but_not_the_lifetime_cap, memory);
+fn a_new_period_frees_the_period_cap_but_not_the_lifetime_cap(db: &Db) {
+    let ledger = ledger_with_session(db);
     let a = ledger.reserve(sid(1), &req(100, 1, T0)).unwrap();
     let b = ledger.reserve(sid(1), &req(100, 2, T0 + 100)).unwrap();
     ledger.commit(a.id, &settlement(1, 10)).unwrap();
@@ -317,9 +447,9 @@ fn a_new_period_frees_the_period_cap_but_not_the_lifetime_cap() {
     assert!(!left.revoked);
 }
 
-#[test]
-fn lapsed_reservations_release_their_budget() {
-    let ledger = ledger_with_session();
+both!(lapsed_reservations_release_their_budget, memory);
+fn lapsed_reservations_release_their_budget(db: &Db) {
+    let ledger = ledger_with_session(db);
     let now = T0 + 10;
     let a = ledger.reserve(sid(1), &req(100, 1, now)).unwrap();
     let b = ledger.reserve(sid(1), &req(100, 2, now)).unwrap();
@@ -341,9 +471,9 @@ fn lapsed_reservations_release_their_budget() {
     assert_eq!(ledger.reservation(b.id).unwrap().state, ReservationState::Expired);
 }
 
-#[test]
-fn a_reservation_lapses_when_its_period_ends() {
-    let ledger = ledger_with_session();
+both!(a_reservation_lapses_when_its_period_ends, memory);
+fn a_reservation_lapses_when_its_period_ends(db: &Db) {
+    let ledger = ledger_with_session(db);
     let mut r = req(100, 1, T0 + HOUR - 10);
     r.expires_at = T0 + 5 * HOUR;
     let a = ledger.reserve(sid(1), &r).unwrap();
@@ -355,9 +485,9 @@ fn a_reservation_lapses_when_its_period_ends() {
 
 // ------------------------------------------------------------------------------------ commit, release
 
-#[test]
-fn commit_is_idempotent_and_never_double_counted() {
-    let ledger = ledger_with_session();
+both!(commit_is_idempotent_and_never_double_counted, memory);
+fn commit_is_idempotent_and_never_double_counted(db: &Db) {
+    let ledger = ledger_with_session(db);
     let a = ledger.reserve(sid(1), &req(100, 1, T0)).unwrap();
     let c1 = ledger.commit(a.id, &settlement(1, 10)).unwrap();
     let c2 = ledger.commit(a.id, &settlement(1, 10)).unwrap();
@@ -371,9 +501,9 @@ fn commit_is_idempotent_and_never_double_counted() {
     assert_eq!(reason(ledger.reserve(sid(1), &req(10, 1, T0 + 400))), "duplicate_request");
 }
 
-#[test]
-fn release_is_idempotent_and_frees_the_budget() {
-    let ledger = ledger_with_session();
+both!(release_is_idempotent_and_frees_the_budget, memory);
+fn release_is_idempotent_and_frees_the_budget(db: &Db) {
+    let ledger = ledger_with_session(db);
     let a = ledger.reserve(sid(1), &req(100, 1, T0)).unwrap();
     ledger.reserve(sid(1), &req(100, 2, T0)).unwrap();
     let r1 = ledger.release(a.id, "facilitator refused").unwrap();
@@ -388,9 +518,9 @@ fn release_is_idempotent_and_frees_the_budget() {
     assert_eq!(reason(ledger.commit(missing, &settlement(9, 1))), "unknown_reservation");
 }
 
-#[test]
-fn a_late_receipt_counts_even_after_expiry_or_release() {
-    let ledger = ledger_with_session();
+both!(a_late_receipt_counts_even_after_expiry_or_release, memory);
+fn a_late_receipt_counts_even_after_expiry_or_release(db: &Db) {
+    let ledger = ledger_with_session(db);
     let a = ledger.reserve(sid(1), &req(100, 1, T0)).unwrap();
     let b = ledger.reserve(sid(1), &req(100, 2, T0)).unwrap();
     ledger.release(b.id, "timed out at the facilitator").unwrap();
@@ -414,9 +544,9 @@ fn chain(block: u64, period_index: u32, period_spent: u64, lifetime_spent: u64) 
     }
 }
 
-#[test]
-fn reconcile_takes_the_chain_as_baseline_without_double_counting() {
-    let ledger = ledger_with_session();
+both!(reconcile_takes_the_chain_as_baseline_without_double_counting, memory);
+fn reconcile_takes_the_chain_as_baseline_without_double_counting(db: &Db) {
+    let ledger = ledger_with_session(db);
     let now = T0 + HOUR + 10; // period 1
     let a = ledger.reserve(sid(1), &req(50, 1, now)).unwrap();
     ledger.commit(a.id, &settlement(1, 100)).unwrap();
@@ -464,9 +594,9 @@ fn reconcile_takes_the_chain_as_baseline_without_double_counting() {
     assert_eq!((later.period_remaining, later.lifetime_remaining), (usd(250), usd(260)));
 }
 
-#[test]
-fn reconcile_never_lowers_below_local_receipts_and_reports_it() {
-    let ledger = ledger_with_session();
+both!(reconcile_never_lowers_below_local_receipts_and_reports_it, memory);
+fn reconcile_never_lowers_below_local_receipts_and_reports_it(db: &Db) {
+    let ledger = ledger_with_session(db);
     let a = ledger.reserve(sid(1), &req(100, 1, T0)).unwrap();
     ledger.commit(a.id, &settlement(1, 10)).unwrap();
     // A snapshot from block 20 that does not show the payment included at block 10 (reorg?).
@@ -475,9 +605,9 @@ fn reconcile_never_lowers_below_local_receipts_and_reports_it() {
     assert_eq!(ledger.remaining(sid(1), T0).unwrap().period_remaining, usd(150));
 }
 
-#[test]
-fn reconcile_marks_revocation_and_a_chain_ahead_in_time() {
-    let ledger = ledger_with_session();
+both!(reconcile_marks_revocation_and_a_chain_ahead_in_time, memory);
+fn reconcile_marks_revocation_and_a_chain_ahead_in_time(db: &Db) {
+    let ledger = ledger_with_session(db);
     // The chain already charges period 3 while our clock says period 2.
     ledger.reconcile(sid(1), &chain(5, 3, 10, 10)).unwrap();
     let e = ledger.reserve(sid(1), &req(10, 1, T0 + 2 * HOUR)).unwrap_err();
@@ -499,9 +629,9 @@ fn reconcile_marks_revocation_and_a_chain_ahead_in_time() {
     assert!(ledger.reconcile(sid(1), &chain(7, 3, 10, 10)).unwrap().revoked);
 }
 
-#[test]
-fn reconcile_rejects_impossible_chain_states() {
-    let ledger = ledger_with_session();
+both!(reconcile_rejects_impossible_chain_states, memory);
+fn reconcile_rejects_impossible_chain_states(db: &Db) {
+    let ledger = ledger_with_session(db);
     assert_eq!(reason(ledger.reconcile(sid(1), &chain(1, 0, 20, 10))), "invalid_chain_state");
     let mut never = chain(1, 0, 0, 5);
     never.status = ChainSessionStatus::NotEnabled;
@@ -519,11 +649,10 @@ fn temp_db() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-#[test]
-fn state_survives_closing_and_reopening_the_file() {
-    let (_dir, path) = temp_db();
+both!(state_survives_closing_and_reopening_the_file, file);
+fn state_survives_closing_and_reopening_the_file(db: &Db) {
     let before = {
-        let ledger = Ledger::open(&path).unwrap();
+        let ledger = db.open();
         ledger.register_session(sid(1), &limits()).unwrap();
         let a = ledger.reserve(sid(1), &req(100, 1, T0)).unwrap();
         ledger.commit(a.id, &settlement(1, 10)).unwrap();
@@ -534,7 +663,7 @@ fn state_survives_closing_and_reopening_the_file() {
         ledger.history(sid(1)).unwrap()
         // dropped here without any shutdown call
     };
-    let ledger = Ledger::open(&path).unwrap();
+    let ledger = db.open();
     assert_eq!(ledger.history(sid(1)).unwrap(), before);
     let left = ledger.remaining(sid(1), T0).unwrap();
     assert_eq!((left.period_remaining, left.reserved_in_flight), (usd(80), usd(70)));
@@ -567,16 +696,15 @@ fn an_unfinished_transaction_leaves_nothing_behind() {
     assert_eq!(history[0].state, ReservationState::Pending);
 }
 
-#[test]
-fn a_process_killed_mid_write_leaves_a_consistent_ledger() {
-    let (_dir, path) = temp_db();
-    let ledger = Ledger::open(&path).unwrap();
+both!(a_process_killed_mid_write_leaves_a_consistent_ledger, file);
+fn a_process_killed_mid_write_leaves_a_consistent_ledger(db: &Db) {
+    let ledger = db.open();
     let mut roomy = limits();
     roomy.lifetime_cap = usd(1_000_000);
     roomy.period_cap = usd(1_000_000);
     ledger.register_session(sid(1), &roomy).unwrap();
 
-    let mut child = spawn_child("crash", &path);
+    let mut child = spawn_child("crash", db);
     let started = Instant::now();
     while ledger.history(sid(1)).unwrap().len() < 40 {
         assert!(started.elapsed() < Duration::from_secs(60), "child made no progress");
@@ -587,12 +715,13 @@ fn a_process_killed_mid_write_leaves_a_consistent_ledger() {
     child.wait().unwrap();
     drop(ledger);
 
-    let raw = rusqlite::Connection::open(&path).unwrap();
-    let check: String = raw.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(check, "ok");
-    drop(raw);
+    if let Db::File(_, path) = db {
+        let raw = rusqlite::Connection::open(path).unwrap();
+        let check: String = raw.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok");
+    }
 
-    let ledger = Ledger::open(&path).unwrap();
+    let ledger = db.open();
     let history = ledger.history(sid(1)).unwrap();
     // Every row decoded (no partial writes), commits carry their receipt, and the pairs the child
     // writes (reserve then commit) are complete up to at most the one in flight.
@@ -609,19 +738,18 @@ fn a_process_killed_mid_write_leaves_a_consistent_ledger() {
 
 // ------------------------------------------------------------------------------------ concurrency
 
-#[test]
-fn concurrent_reservers_on_one_file_never_exceed_the_cap() {
+both!(concurrent_reservers_on_one_file_never_exceed_the_cap, file);
+fn concurrent_reservers_on_one_file_never_exceed_the_cap(db: &Db) {
     const THREADS: usize = 16;
-    let (_dir, path) = temp_db();
     let barrier = Barrier::new(THREADS);
     let started = Instant::now();
     // Every thread opens its own connection at the same moment (the first one creates the file).
     let results: Vec<Result<(), &'static str>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
             .map(|i| {
-                let (path, barrier) = (&path, &barrier);
+                let barrier = &barrier;
                 s.spawn(move || {
-                    let ledger = Ledger::open(path).unwrap();
+                    let ledger = db.open();
                     ledger.register_session(sid(1), &limits()).unwrap();
                     barrier.wait();
                     // 16 × 40 = 640 requested against a period cap of 250: 6 fit.
@@ -639,26 +767,25 @@ fn concurrent_reservers_on_one_file_never_exceed_the_cap() {
     assert_eq!(ok, 6, "{results:?}");
     assert!(results.iter().all(|r| matches!(r, Ok(()) | Err("spend_cap_exceeded"))), "{results:?}");
 
-    let ledger = Ledger::open(&path).unwrap();
+    let ledger = db.open();
     let (_, pending) = committed_and_pending(&ledger, sid(1));
     assert_eq!(pending, usd(240));
     assert_eq!(ledger.remaining(sid(1), T0).unwrap().period_remaining, usd(10));
     eprintln!("16 threads reserved in {elapsed:?}");
 }
 
-#[test]
-fn concurrent_reserve_commit_release_keep_every_snapshot_within_the_cap() {
+both!(concurrent_reserve_commit_release_keep_every_snapshot_within_the_cap, file);
+fn concurrent_reserve_commit_release_keep_every_snapshot_within_the_cap(db: &Db) {
     const THREADS: usize = 8;
     const ROUNDS: u64 = 25;
-    let (_dir, path) = temp_db();
-    Ledger::open(&path).unwrap().register_session(sid(1), &limits()).unwrap();
+    db.open().register_session(sid(1), &limits()).unwrap();
     let barrier = Barrier::new(THREADS);
     let granted: usize = std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS as u64)
             .map(|t| {
-                let (path, barrier) = (&path, &barrier);
+                let barrier = &barrier;
                 s.spawn(move || {
-                    let ledger = Ledger::open(path).unwrap();
+                    let ledger = db.open();
                     barrier.wait();
                     let mut granted = 0;
                     for i in 0..ROUNDS {
@@ -684,7 +811,7 @@ fn concurrent_reserve_commit_release_keep_every_snapshot_within_the_cap() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
     });
-    let ledger = Ledger::open(&path).unwrap();
+    let ledger = db.open();
     let history = ledger.history(sid(1)).unwrap();
     assert_eq!(history.len(), granted);
     let (committed, pending) = committed_and_pending(&ledger, sid(1));
@@ -695,30 +822,29 @@ fn concurrent_reserve_commit_release_keep_every_snapshot_within_the_cap() {
     assert_eq!(ledger.reserve(sid(1), &req(30, 999_999, T0)).is_ok(), fits);
 }
 
-#[test]
-fn concurrent_processes_on_one_file_never_exceed_the_cap() {
+both!(concurrent_processes_on_one_file_never_exceed_the_cap, file);
+fn concurrent_processes_on_one_file_never_exceed_the_cap(db: &Db) {
     const PROCESSES: usize = 4;
-    let (_dir, path) = temp_db();
-    let ledger = Ledger::open(&path).unwrap();
+    let ledger = db.open();
     ledger.register_session(sid(1), &limits()).unwrap();
     drop(ledger);
     // Each child tries 12 reservations of 10 (480 in all) against the period cap of 250.
-    let children: Vec<Child> = (0..PROCESSES).map(|_| spawn_child("race", &path)).collect();
+    let children: Vec<Child> = (0..PROCESSES).map(|_| spawn_child("race", db)).collect();
     for mut child in children {
         assert!(child.wait().unwrap().success(), "a child saw an unexpected error");
     }
-    let ledger = Ledger::open(&path).unwrap();
+    let ledger = db.open();
     let history = ledger.history(sid(1)).unwrap();
     assert_eq!(history.len(), 25);
     let (_, pending) = committed_and_pending(&ledger, sid(1));
     assert_eq!(pending, usd(250));
 }
 
-#[test]
-fn a_ledger_can_be_shared_between_threads() {
+both!(a_ledger_can_be_shared_between_threads, memory);
+fn a_ledger_can_be_shared_between_threads(db: &Db) {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Ledger>();
-    let ledger = ledger_with_session();
+    let ledger = ledger_with_session(db);
     std::thread::scope(|s| {
         for i in 0..4 {
             let ledger = &ledger;
@@ -839,16 +965,154 @@ fn an_unopenable_path_is_a_typed_error() {
     assert_eq!(reason(Ledger::open(path)), "ledger_cannot_open");
 }
 
+// ------------------------------------------------------------------------------------ Postgres
+
+#[test]
+fn an_unreachable_or_malformed_postgres_url_is_a_typed_error() {
+    // Nothing listens on port 1; the password never shows in the error.
+    let err = Ledger::connect("postgres://agent:hunter2@127.0.0.1:1/ledger").unwrap_err();
+    assert_eq!(err.reason(), "ledger_cannot_open");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+    assert_eq!(reason(Ledger::connect("postgres://127.0.0.1:notaport/x")), "ledger_cannot_open");
+    assert_eq!(reason(Ledger::open_location("postgresql://127.0.0.1:1/x")), "ledger_cannot_open");
+    assert!(ledger::is_postgres_url("postgres://h/db") && !ledger::is_postgres_url("l.sqlite"));
+}
+
+#[test]
+fn a_held_session_lock_is_a_typed_busy_error_on_postgres() {
+    let Some(db) = Db::postgres() else { return };
+    let options = LedgerOptions::default().busy_timeout(Duration::from_millis(100));
+    let Db::Postgres { url, .. } = &db else { unreachable!() };
+    let ledger = Ledger::connect_with(url, &options).unwrap();
+    ledger.register_session(sid(1), &limits()).unwrap();
+    // Another connection holds the session's row lock (a replica stuck mid-reservation).
+    let (locked, release) = (Barrier::new(2), Barrier::new(2));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            runtime.unwrap().block_on(async {
+                let (mut client, connection) =
+                    tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+                let io = tokio::spawn(connection);
+                let tx = client.transaction().await.unwrap();
+                tx.batch_execute("SELECT 1 FROM x402_ledger_sessions FOR UPDATE").await.unwrap();
+                locked.wait();
+                release.wait();
+                tx.rollback().await.unwrap();
+                drop(client);
+                let _ = io.await;
+            });
+        });
+        locked.wait();
+        let started = Instant::now();
+        assert_eq!(reason(ledger.reserve(sid(1), &req(10, 1, T0))), "ledger_busy");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        release.wait();
+    });
+    ledger.reserve(sid(1), &req(10, 1, T0)).unwrap();
+}
+
+#[test]
+fn a_foreign_or_newer_postgres_schema_is_refused() {
+    let Some(db) = Db::postgres() else { return };
+    let Db::Postgres { schema, .. } = &db else { unreachable!() };
+    db.postgres_sql(&format!(
+        "CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.x402_ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO {schema}.x402_ledger_meta VALUES ('format', 'someone-else')"
+    ))
+    .unwrap();
+    assert_eq!(reason(Ledger::connect(&db.location())), "not_a_ledger");
+
+    let Some(db) = Db::postgres() else { return };
+    drop(db.open());
+    drop(db.open()); // the schema check is idempotent
+    db.postgres_sql("UPDATE x402_ledger_meta SET value = '2' WHERE key = 'schema_version'")
+        .unwrap();
+    match Ledger::connect(&db.location()) {
+        Err(LedgerError::UnsupportedSchema { found: 2, supported: 1 }) => {}
+        other => panic!("expected unsupported schema, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_damaged_postgres_row_is_a_typed_error_not_a_panic() {
+    let Some(db) = Db::postgres() else { return };
+    let ledger = db.open();
+    ledger.register_session(sid(1), &limits()).unwrap();
+    let a = ledger.reserve(sid(1), &req(10, 1, T0)).unwrap();
+    for damage in [
+        "UPDATE x402_ledger_reservations SET amount = 'zz'",
+        "UPDATE x402_ledger_reservations SET merchant = 'nope'",
+        "UPDATE x402_ledger_reservations SET period_index = -1",
+        "UPDATE x402_ledger_reservations SET tx_hash = '0x00'",
+        "ALTER TABLE x402_ledger_reservations ALTER COLUMN period_index TYPE TEXT",
+    ] {
+        db.postgres_sql(damage).unwrap();
+        assert_eq!(reason(ledger.reserve(sid(1), &req(10, 2, T0))), "ledger_corrupt", "{damage}");
+        assert_eq!(reason(ledger.remaining(sid(1), T0)), "ledger_corrupt", "{damage}");
+        assert_eq!(reason(ledger.reservation(a.id)), "ledger_corrupt", "{damage}");
+        db.postgres_sql(&format!(
+            "ALTER TABLE x402_ledger_reservations ALTER COLUMN period_index TYPE BIGINT
+                 USING period_index::BIGINT;
+             UPDATE x402_ledger_reservations SET amount = '{:064x}', merchant = '0x{}',
+                 period_index = 0, tx_hash = NULL",
+            10,
+            "aa".repeat(20)
+        ))
+        .unwrap();
+        ledger.remaining(sid(1), T0).unwrap();
+    }
+}
+
+/// Replicas on several machines: sessions of one ledger proceed independently, and one session's
+/// reservations from many connections never pass its cap.
+#[test]
+fn postgres_sessions_are_serialised_apart() {
+    const THREADS: u64 = 16;
+    let Some(db) = Db::postgres() else { return };
+    db.open().register_session(sid(1), &limits()).unwrap();
+    db.open().register_session(sid(2), &limits()).unwrap();
+    let barrier = Barrier::new(THREADS as usize);
+    let granted: Vec<(u8, bool)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (db, barrier) = (&db, &barrier);
+                s.spawn(move || {
+                    let ledger = db.open();
+                    let session = 1 + (i % 2) as u8;
+                    barrier.wait();
+                    let outcome = ledger.reserve(sid(session), &req(40, 100 + i, T0));
+                    if let Err(e) = &outcome {
+                        assert_eq!(e.reason(), "spend_cap_exceeded");
+                    }
+                    (session, outcome.is_ok())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for session in [1, 2] {
+        // Eight tries of 40 per session against a cap of 250: six fit, in each session.
+        let ok = granted.iter().filter(|(s, ok)| *s == session && *ok).count();
+        assert_eq!(ok, 6, "session {session}: {granted:?}");
+    }
+    // The same request hash cannot be reserved twice, even in another session.
+    let ledger = db.open();
+    assert_eq!(reason(ledger.reserve(sid(2), &req(1, 100, T0))), "duplicate_request");
+}
+
 // ------------------------------------------------------------------------------------ child processes
 
 const CHILD_MODE: &str = "X402_LEDGER_TEST_CHILD";
 const CHILD_DB: &str = "X402_LEDGER_TEST_DB";
 
-fn spawn_child(mode: &str, db: &Path) -> Child {
+fn spawn_child(mode: &str, db: &Db) -> Child {
     Command::new(std::env::current_exe().expect("test binary path"))
         .args(["child_process_entry", "--exact", "--test-threads=1", "--quiet"])
         .env(CHILD_MODE, mode)
-        .env(CHILD_DB, db)
+        .env(CHILD_DB, db.location())
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn child")
@@ -858,7 +1122,7 @@ fn spawn_child(mode: &str, db: &Path) -> Child {
 #[test]
 fn child_process_entry() {
     let (Ok(mode), Ok(db)) = (std::env::var(CHILD_MODE), std::env::var(CHILD_DB)) else { return };
-    let ledger = Ledger::open(db).unwrap();
+    let ledger = Ledger::open_location(&db).unwrap();
     let pid = u64::from(std::process::id()) << 32;
     match mode.as_str() {
         "race" => {

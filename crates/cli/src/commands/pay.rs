@@ -22,6 +22,7 @@ use x402_aa_session::{
     SessionFile,
     client::{ClientError, PaidResponse, X402PayingClient, exact_scheme},
     file::load_session_key,
+    ledger,
     sdk::{AccountKind, Network, PayingClient},
 };
 
@@ -45,7 +46,8 @@ pub(crate) struct PayArgs {
     /// Session key file (default session.key when it exists); else X402_AA_SESSION_KEY.
     #[arg(long, conflicts_with_all = ["owner_key", "payer_key"])]
     key: Option<PathBuf>,
-    /// Budget ledger (SQLite), shared by every payment of this agent's sessions.
+    /// Budget ledger, shared by every payment of this agent's sessions: an SQLite file, or a
+    /// postgres://user:password@host:port/dbname URL that replicas on several machines share.
     #[arg(long, default_value = ".x402-aa/ledger.sqlite")]
     ledger: PathBuf,
     /// This agent is replica N of several paying under one session at once: its ops use their own
@@ -202,17 +204,17 @@ async fn session_client(cli: &Cli, args: &PayArgs) -> anyhow::Result<PayingClien
     let default_key = Path::new("session.key");
     let key = args.key.as_deref().or_else(|| default_key.exists().then_some(default_key));
     let session_key = load_session_key(key, &file)?;
-    if let Some(dir) = args.ledger.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let client = PayingClient::session()
-        .session(file)
-        .key(session_key)
-        .network(network(cli, args)?)
-        .ledger_path(&args.ledger)
-        .replica(args.replica)
-        .build()
-        .await?;
+    let builder = PayingClient::session().session(file).key(session_key);
+    let builder = match args.ledger.to_str().filter(|s| ledger::is_postgres_url(s)) {
+        Some(url) => builder.ledger_url(url),
+        None => {
+            if let Some(dir) = args.ledger.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            builder.ledger_path(&args.ledger)
+        }
+    };
+    let client = builder.network(network(cli, args)?).replica(args.replica).build().await?;
     Ok(client)
 }
 

@@ -61,6 +61,23 @@ pub enum LedgerError {
     UnsupportedSchema { found: i64, supported: i64 },
     #[error("ledger database error: {0}")]
     Database(#[source] rusqlite::Error),
+
+    // ------------------------------------------------------------ the Postgres database
+    /// The Postgres ledger could not be reached, refused the login, or its URL does not parse.
+    /// `target` names host, port, database and user, never the password.
+    #[error("cannot connect to the ledger database {target}: {source}")]
+    CannotConnect {
+        target: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A lock (the session's row, the schema during a migration) was held by another connection
+    /// for longer than the busy timeout, or a deadlock or serialisation failure persisted through
+    /// the retries.
+    #[error("ledger database is busy: {0}")]
+    PostgresBusy(#[source] tokio_postgres::Error),
+    #[error("ledger database error: {0}")]
+    Postgres(#[source] tokio_postgres::Error),
 }
 
 impl LedgerError {
@@ -84,6 +101,9 @@ impl LedgerError {
             Self::NotALedger { .. } => "not_a_ledger",
             Self::UnsupportedSchema { .. } => "ledger_schema_unsupported",
             Self::Database(_) => "ledger_database_error",
+            Self::CannotConnect { .. } => "ledger_cannot_open",
+            Self::PostgresBusy(_) => "ledger_busy",
+            Self::Postgres(_) => "ledger_database_error",
         }
     }
 
@@ -107,6 +127,22 @@ impl From<rusqlite::Error> for LedgerError {
                 Self::Corrupt { detail: err.to_string() }
             }
             _ => Self::Database(err),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for LedgerError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
+        match err.code() {
+            Some(c)
+                if *c == SqlState::LOCK_NOT_AVAILABLE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
+            {
+                Self::PostgresBusy(err)
+            }
+            _ => Self::Postgres(err),
         }
     }
 }

@@ -18,13 +18,29 @@
 //! `spend_cap_exceeded`, `lifetime_cap_exceeded`, `duplicate_request`. Period index =
 //! `floor((now − valid_after) / period)` as in the contract ([`Limits::period_index_at`]).
 //!
+//! # Backends: SQLite (embedded, the default) or Postgres (shared across machines)
+//! The bookkeeping and the one policy check are written once (this module, over the `Tx` trait);
+//! the backends only store rows. [`Ledger::open_location`] picks one: a `postgres://` or
+//! `postgresql://` URL connects to Postgres, anything else is an SQLite file path.
+//!
 //! # Atomicity, concurrency, crashes
-//! One SQLite file (WAL journal, `synchronous = FULL`, busy timeout); any number of [`Ledger`]s in any
-//! number of processes may open it. Every operation is one `BEGIN IMMEDIATE` transaction: it takes
-//! the write lock first, then lazily expires lapsed reservations, reads, checks in Rust and writes,
-//! so checks and the insert of a reservation are one atomic step across processes. A crash at any
-//! point leaves either the whole operation or none of it. Amounts are `U256`, stored as fixed-width
-//! hex text; no floating point anywhere.
+//! - **SQLite**: one file (WAL journal, `synchronous = FULL`, busy timeout); any number of
+//!   [`Ledger`]s in any number of processes on one machine may open it. Every operation is one
+//!   `BEGIN IMMEDIATE` transaction: it takes the write lock first, then lazily expires lapsed
+//!   reservations, reads, checks in Rust and writes, so checks and the insert of a reservation are
+//!   one atomic step across processes.
+//! - **Postgres** ([`Ledger::connect`]): replicas on different machines share one budget. Every
+//!   write is one `READ COMMITTED` transaction that first locks the session's row
+//!   (`SELECT … FOR UPDATE`), so the operations of one session serialise across processes while
+//!   sessions proceed in parallel; a reservation also takes a transaction-scoped advisory lock on
+//!   its request hash (the duplicate check spans sessions). Reads run in one `REPEATABLE READ`
+//!   snapshot. A deadlock or serialisation failure is retried; a lock held longer than the busy
+//!   timeout ([`LedgerOptions`]) is [`LedgerError::PostgresBusy`] (`ledger_busy`). Tables live in
+//!   the first schema of the connection's `search_path` (created if missing; choose one with
+//!   `?options=-csearch_path%3Dname` in the URL), prefixed `x402_ledger_`.
+//!
+//! A crash at any point leaves either the whole operation or none of it. Amounts are `U256`, stored
+//! as fixed-width hex text; no floating point anywhere.
 //!
 //! # Reconcile rule: the chain is the truth for committed spending
 //! [`Ledger::reconcile`] stores the chain snapshot `(block B, period P, period_spent, lifetime_spent)`
@@ -56,13 +72,15 @@
 //! A receipt is a fact: [`Ledger::commit`] also succeeds on an expired or released reservation (the
 //! payment landed after all) and counts it again.
 //!
-//! The ledger is synchronous (SQLite); from async code call it through [`blocking`], which runs it on
+//! The ledger is synchronous; from async code call it through [`blocking`], which runs it on
 //! tokio's blocking pool. A `Ledger` is `Send + Sync` (one connection behind a mutex); use one per
 //! thread for parallel access.
 
 mod budget;
 mod error;
+mod postgres;
 mod store;
+mod tx;
 mod types;
 
 use std::{
@@ -81,17 +99,35 @@ pub use types::{
 
 use budget::{period_activity, tally};
 use store::{Baseline, SessionRow};
+use tx::Tx;
 use x402_aa_policy::{Attempt, PeriodSpend, SessionUsage, check_time, claim_period, period_window};
 
+/// Whether `location` names a Postgres ledger (a `postgres://` or `postgresql://` URL) rather than
+/// an SQLite file.
+pub fn is_postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
 /// Runs one ledger call on tokio's blocking pool. SQLite blocks on the disk and, under contention,
-/// on another connection's write lock for up to the busy timeout; on a runtime worker that would
-/// stall every other task scheduled there.
+/// on another connection's write lock for up to the busy timeout (Postgres: on the network and the
+/// session's row lock); on a runtime worker that would stall every other task scheduled there.
 pub async fn blocking<T: Send + 'static>(
     ledger: &Arc<Ledger>,
     call: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
 ) -> Result<T, LedgerError> {
     let ledger = Arc::clone(ledger);
-    match tokio::task::spawn_blocking(move || call(&ledger)).await {
+    on_blocking_pool(move || call(&ledger)).await
+}
+
+/// [`Ledger::connect`] on tokio's blocking pool (it waits for the network and the schema check).
+pub async fn connect_blocking(url: String) -> Result<Ledger, LedgerError> {
+    on_blocking_pool(move || Ledger::connect(&url)).await
+}
+
+async fn on_blocking_pool<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, LedgerError> {
+    match tokio::task::spawn_blocking(call).await {
         Ok(result) => result,
         // A panic in the ledger surfaces exactly as it would from a direct call.
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -103,10 +139,25 @@ pub async fn blocking<T: Send + 'static>(
     }
 }
 
-/// The budget ledger over one SQLite database.
+/// The budget ledger over one SQLite database or one Postgres database.
 #[derive(Debug)]
 pub struct Ledger {
-    conn: Mutex<Connection>,
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Sqlite(Mutex<Connection>),
+    // Boxed: the connection settings are several times the size of an SQLite handle.
+    Postgres(Box<postgres::PgLedger>),
+}
+
+/// What a transaction may do: `Write` serialises with the session's other writers first; `Read`
+/// sees one consistent snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Write,
+    Read,
 }
 
 impl Ledger {
@@ -130,6 +181,25 @@ impl Ledger {
         Self::init(Connection::open_in_memory()?, &LedgerOptions::default(), false)
     }
 
+    /// Connects to the Postgres ledger at `url` (`postgres://user:password@host:port/dbname`,
+    /// libpq's URL form; no TLS), creating its tables if needed. Blocks until connected: from async
+    /// code, call it on the blocking pool.
+    pub fn connect(url: &str) -> Result<Self, LedgerError> {
+        Self::connect_with(url, &LedgerOptions::default())
+    }
+
+    pub fn connect_with(url: &str, options: &LedgerOptions) -> Result<Self, LedgerError> {
+        Ok(Self {
+            backend: Backend::Postgres(Box::new(postgres::PgLedger::connect(url, options)?)),
+        })
+    }
+
+    /// [`Ledger::connect`] for a `postgres://` or `postgresql://` URL ([`is_postgres_url`]),
+    /// [`Ledger::open`] for anything else (an SQLite file path).
+    pub fn open_location(location: &str) -> Result<Self, LedgerError> {
+        if is_postgres_url(location) { Self::connect(location) } else { Self::open(location) }
+    }
+
     fn init(mut conn: Connection, options: &LedgerOptions, wal: bool) -> Result<Self, LedgerError> {
         conn.busy_timeout(options.busy_timeout)?;
         if wal {
@@ -140,13 +210,33 @@ impl Ledger {
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         store::migrate(&mut conn)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self { backend: Backend::Sqlite(Mutex::new(conn)) })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock unwound through a `Transaction`, which rolled back: the
-        // connection is consistent, so the poison carries no information.
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Runs `body` in one transaction and commits it when `keep` says so (else rolls it back).
+    /// Postgres may run `body` again after a deadlock or serialisation failure.
+    fn transact<T>(
+        &self,
+        access: Access,
+        keep: impl Fn(&Result<T, LedgerError>) -> bool,
+        body: impl FnMut(&dyn Tx) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(conn) => {
+                let mut body = body;
+                let mut conn = sqlite_conn(conn);
+                let tx = match access {
+                    Access::Write => store::immediate(&mut conn)?,
+                    Access::Read => conn.transaction()?,
+                };
+                let outcome = body(&*tx);
+                if keep(&outcome) {
+                    tx.commit()?;
+                }
+                outcome
+            }
+            Backend::Postgres(pg) => pg.transact(access, keep, body),
+        }
     }
 
     /// Registers a session's limits. Idempotent: `Ok(true)` when newly registered, `Ok(false)` when
@@ -154,26 +244,24 @@ impl Ledger {
     /// (`limits_mismatch`): a grant's id fixes its limits.
     pub fn register_session(&self, session_id: B256, limits: &Limits) -> Result<bool, LedgerError> {
         limits.validate()?;
-        let mut conn = self.conn();
-        let tx = store::immediate(&mut conn)?;
-        match store::load_session(&tx, session_id)? {
-            Some(row) if row.limits == *limits => return Ok(false),
-            Some(_) => return Err(LedgerError::LimitsMismatch { session_id }),
-            None => store::insert_session(&tx, session_id, limits)?,
-        }
-        tx.commit()?;
-        Ok(true)
+        self.transact(Access::Write, Result::is_ok, |tx| {
+            tx.lock_session(session_id)?;
+            match tx.load_session(session_id)? {
+                Some(row) if row.limits == *limits => Ok(false),
+                Some(_) => Err(LedgerError::LimitsMismatch { session_id }),
+                None => tx.insert_session(session_id, limits).map(|()| true),
+            }
+        })
     }
 
     /// Marks a session revoked: every later reservation is refused (`session_revoked`). Final and
     /// idempotent. Pending reservations stay as they are (they may still have landed before).
     pub fn mark_revoked(&self, session_id: B256) -> Result<(), LedgerError> {
-        let mut conn = self.conn();
-        let tx = store::immediate(&mut conn)?;
-        session(&tx, session_id)?;
-        store::set_revoked(&tx, session_id)?;
-        tx.commit()?;
-        Ok(())
+        self.transact(Access::Write, Result::is_ok, |tx| {
+            tx.lock_session(session_id)?;
+            session(tx, session_id)?;
+            tx.set_revoked(session_id)
+        })
     }
 
     /// Reserves `request.amount` for one payment, or refuses it (module docs: checks in order). On
@@ -191,14 +279,11 @@ impl Ledger {
             return Err(LedgerError::InvalidRequest { detail: "expires_at is not after now" });
         }
         let now = store::enc_u64(request.now, "now out of range")?;
-        let mut conn = self.conn();
-        let tx = store::immediate(&mut conn)?;
-        let outcome = reserve_in(&tx, session_id, request, now);
-        if outcome.as_ref().map_or_else(LedgerError::is_refusal, |_| true) {
-            // Also on a refusal: keeps the lazy expiry done before the checks.
-            tx.commit()?;
-        }
-        outcome
+        // Also kept on a refusal: keeps the lazy expiry done before the checks.
+        let keep = |outcome: &Result<Reservation, LedgerError>| {
+            outcome.as_ref().map_or_else(LedgerError::is_refusal, |_| true)
+        };
+        self.transact(Access::Write, keep, |tx| reserve_in(tx, session_id, request, now))
     }
 
     /// Whether [`Ledger::reserve`] would accept a payment of `amount` to `merchant` at `now`, by the
@@ -211,14 +296,17 @@ impl Ledger {
         now: u64,
     ) -> Result<(), LedgerError> {
         let at = store::enc_u64(now, "now out of range")?;
-        let mut conn = self.conn();
-        // Immediate, because the lazy expiry writes (and is rolled back on drop, not kept): a
-        // deferred transaction upgrading from read to write fails at once with SQLITE_BUSY when
-        // another process wrote since its snapshot, without waiting the busy timeout.
-        let tx = store::immediate(&mut conn)?;
         // Any non-zero requestHash: an offer has no request yet.
         let request = B256::with_last_byte(1);
-        check_in(&tx, session_id, merchant, amount, request, now, at).map(|_| ())
+        // A write transaction, because the lazy expiry writes (and is rolled back, not kept). In
+        // SQLite a deferred transaction upgrading from read to write fails at once with
+        // SQLITE_BUSY when another process wrote since its snapshot, without waiting the busy
+        // timeout.
+        self.transact(
+            Access::Write,
+            |_| false,
+            |tx| check_in(tx, session_id, merchant, amount, request, now, at).map(|_| ()),
+        )
     }
 
     /// Records that the reserved payment landed. Idempotent for the same settlement; a different
@@ -230,49 +318,43 @@ impl Ledger {
         settlement: &SettlementRecord,
     ) -> Result<Reservation, LedgerError> {
         store::enc_u64(settlement.block_number, "block number out of range")?;
-        let mut conn = self.conn();
-        let tx = store::immediate(&mut conn)?;
-        let current = reservation(&tx, id)?;
-        if current.state == ReservationState::Committed {
-            return if current.settlement.as_ref() == Some(settlement) {
-                Ok(current)
-            } else {
-                Err(LedgerError::SettlementMismatch { id })
-            };
-        }
-        store::set_committed(&tx, id, settlement)?;
-        let updated = reservation(&tx, id)?;
-        tx.commit()?;
-        Ok(updated)
+        self.transact(Access::Write, Result::is_ok, |tx| {
+            tx.lock_session_of(id)?;
+            let current = reservation(tx, id)?;
+            if current.state == ReservationState::Committed {
+                return if current.settlement.as_ref() == Some(settlement) {
+                    Ok(current)
+                } else {
+                    Err(LedgerError::SettlementMismatch { id })
+                };
+            }
+            tx.set_committed(id, settlement)?;
+            reservation(tx, id)
+        })
     }
 
     /// Gives a reservation up: the signed payment will not land. Idempotent on released and expired
     /// reservations (returned unchanged); a committed one is refused (`already_committed`).
     pub fn release(&self, id: ReservationId, reason: &str) -> Result<Reservation, LedgerError> {
-        let mut conn = self.conn();
-        let tx = store::immediate(&mut conn)?;
-        let current = reservation(&tx, id)?;
-        match current.state {
-            ReservationState::Committed => Err(LedgerError::AlreadyCommitted { id }),
-            ReservationState::Pending => {
-                store::set_released(&tx, id, reason)?;
-                let updated = reservation(&tx, id)?;
-                tx.commit()?;
-                Ok(updated)
+        self.transact(Access::Write, Result::is_ok, |tx| {
+            tx.lock_session_of(id)?;
+            let current = reservation(tx, id)?;
+            match current.state {
+                ReservationState::Committed => Err(LedgerError::AlreadyCommitted { id }),
+                ReservationState::Pending => {
+                    tx.set_released(id, reason)?;
+                    reservation(tx, id)
+                }
+                _ => Ok(current),
             }
-            _ => Ok(current),
-        }
+        })
     }
 
     /// Marks every pending reservation with `expires_at <= now` expired; returns how many. Optional:
     /// `reserve` does the same for its session, and budgets never count lapsed reservations.
     pub fn expire(&self, now: u64) -> Result<usize, LedgerError> {
         let now = store::enc_u64(now, "now out of range")?;
-        let mut conn = self.conn();
-        let tx = store::immediate(&mut conn)?;
-        let n = store::expire_pending(&tx, None, now)?;
-        tx.commit()?;
-        Ok(n)
+        self.transact(Access::Write, Result::is_ok, |tx| tx.expire_pending(None, now))
     }
 
     /// Takes the account's `sessionState(id)` read at `chain.block_number` as the session's baseline
@@ -293,56 +375,28 @@ impl Ledger {
             });
         }
         store::enc_u64(chain.block_number, "block number out of range")?;
-        let mut conn = self.conn();
-        let tx = store::immediate(&mut conn)?;
-        let row = session(&tx, session_id)?;
-        let revoked = row.revoked || chain.status == ChainSessionStatus::Revoked;
-        if revoked && !row.revoked {
-            store::set_revoked(&tx, session_id)?;
-        }
-        let (outcome, baseline) = match row.baseline {
-            Some(stored) if chain.block_number < stored.block => {
-                (ReconcileOutcome::Stale { baseline_block: stored.block }, stored)
-            }
-            _ => {
-                let fresh = Baseline {
-                    block: chain.block_number,
-                    period_index: chain.period_index,
-                    period_spent: chain.period_spent,
-                    lifetime_spent: chain.lifetime_spent,
-                };
-                store::store_baseline(&tx, session_id, &fresh)?;
-                (ReconcileOutcome::Applied, fresh)
-            }
-        };
-        let rows = store::session_reservations(&tx, session_id, true)?;
-        // `now` only filters pending rows by expiry; count every pending row as kept.
-        let usage = tally(&rows, Some(&baseline), baseline.period_index, 0)?;
-        tx.commit()?;
-        Ok(ReconcileReport {
-            outcome,
-            covered_commits: usage.covered_commits,
-            commits_after_baseline: usage.commits_after_baseline,
-            pending_kept: usage.pending_count,
-            local_ahead_by: usage.covered_lifetime.saturating_sub(baseline.lifetime_spent),
-            revoked,
-        })
+        self.transact(Access::Write, Result::is_ok, |tx| reconcile_in(tx, session_id, chain))
     }
 
     /// What is left in the current period and lifetime at `now`. Errors like `reserve` for an unknown
     /// session or a time outside the grant window; a revoked session reports `spendable_now = 0`.
     pub fn remaining(&self, session_id: B256, now: u64) -> Result<Remaining, LedgerError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?; // one consistent snapshot for both reads
-        let row = session(&tx, session_id)?;
-        let period_index = claim_period(&row.limits, now);
-        check_time(period_window(&row.limits, period_index)?, now)?;
-        let chain = row.chain_usage();
-        PeriodSpend { period_index: chain.period_index, spent: chain.period_spent }
-            .in_period(period_index)?;
-        let rows = store::session_reservations(&tx, session_id, true)?;
-        let usage = tally(&rows, row.baseline.as_ref(), period_index, now)?;
-        drop(tx);
+        // One consistent snapshot for both reads.
+        let (row, period_index, usage) = self.transact(
+            Access::Read,
+            |_| false,
+            |tx| {
+                let row = session(tx, session_id)?;
+                let period_index = claim_period(&row.limits, now);
+                check_time(period_window(&row.limits, period_index)?, now)?;
+                let chain = row.chain_usage();
+                PeriodSpend { period_index: chain.period_index, spent: chain.period_spent }
+                    .in_period(period_index)?;
+                let rows = tx.session_reservations(session_id, true)?;
+                let usage = tally(&rows, row.baseline.as_ref(), period_index, now)?;
+                Ok((row, period_index, usage))
+            },
+        )?;
         let limits = &row.limits;
         let period_remaining = limits.period_cap.saturating_sub(usage.period_used()?);
         let lifetime_remaining = limits.lifetime_cap.saturating_sub(usage.lifetime_used()?);
@@ -365,39 +419,89 @@ impl Ledger {
     /// Every reservation of the session, oldest first, in its stored state (a pending one past its
     /// `expires_at` shows as pending until the next write expires it).
     pub fn history(&self, session_id: B256) -> Result<Vec<Reservation>, LedgerError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        session(&tx, session_id)?;
-        store::session_reservations(&tx, session_id, false)
+        self.transact(
+            Access::Read,
+            |_| false,
+            |tx| {
+                session(tx, session_id)?;
+                tx.session_reservations(session_id, false)
+            },
+        )
     }
 
     pub fn reservation(&self, id: ReservationId) -> Result<Reservation, LedgerError> {
-        reservation(&self.conn(), id)
+        self.transact(Access::Read, |_| false, |tx| reservation(tx, id))
     }
 
     /// The registered limits of a session.
     pub fn limits(&self, session_id: B256) -> Result<Limits, LedgerError> {
-        Ok(session(&self.conn(), session_id)?.limits)
+        self.transact(Access::Read, |_| false, |tx| Ok(session(tx, session_id)?.limits))
     }
 }
 
-fn session(conn: &Connection, session_id: B256) -> Result<SessionRow, LedgerError> {
-    store::load_session(conn, session_id)?.ok_or(LedgerError::UnknownSession { session_id })
+fn sqlite_conn(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while holding the lock unwound through a `Transaction`, which rolled back: the
+    // connection is consistent, so the poison carries no information.
+    conn.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn reservation(conn: &Connection, id: ReservationId) -> Result<Reservation, LedgerError> {
-    store::load_reservation(conn, id)?.ok_or(LedgerError::UnknownReservation { id })
+fn session(tx: &dyn Tx, session_id: B256) -> Result<SessionRow, LedgerError> {
+    tx.load_session(session_id)?.ok_or(LedgerError::UnknownSession { session_id })
+}
+
+fn reservation(tx: &dyn Tx, id: ReservationId) -> Result<Reservation, LedgerError> {
+    tx.load_reservation(id)?.ok_or(LedgerError::UnknownReservation { id })
+}
+
+fn reconcile_in(
+    tx: &dyn Tx,
+    session_id: B256,
+    chain: &OnChainState,
+) -> Result<ReconcileReport, LedgerError> {
+    tx.lock_session(session_id)?;
+    let row = session(tx, session_id)?;
+    let revoked = row.revoked || chain.status == ChainSessionStatus::Revoked;
+    if revoked && !row.revoked {
+        tx.set_revoked(session_id)?;
+    }
+    let (outcome, baseline) = match row.baseline {
+        Some(stored) if chain.block_number < stored.block => {
+            (ReconcileOutcome::Stale { baseline_block: stored.block }, stored)
+        }
+        _ => {
+            let fresh = Baseline {
+                block: chain.block_number,
+                period_index: chain.period_index,
+                period_spent: chain.period_spent,
+                lifetime_spent: chain.lifetime_spent,
+            };
+            tx.store_baseline(session_id, &fresh)?;
+            (ReconcileOutcome::Applied, fresh)
+        }
+    };
+    let rows = tx.session_reservations(session_id, true)?;
+    // `now` only filters pending rows by expiry; count every pending row as kept.
+    let usage = tally(&rows, Some(&baseline), baseline.period_index, 0)?;
+    Ok(ReconcileReport {
+        outcome,
+        covered_commits: usage.covered_commits,
+        commits_after_baseline: usage.commits_after_baseline,
+        pending_kept: usage.pending_count,
+        local_ahead_by: usage.covered_lifetime.saturating_sub(baseline.lifetime_spent),
+        revoked,
+    })
 }
 
 fn reserve_in(
-    tx: &Connection,
+    tx: &dyn Tx,
     session_id: B256,
     request: &ReservationRequest,
     now: i64,
 ) -> Result<Reservation, LedgerError> {
     let r = request;
     let period_index = check_in(tx, session_id, r.merchant, r.amount, r.request_hash, r.now, now)?;
-    if let Some((existing, state)) = store::live_reservation_for(tx, request.request_hash)? {
+    tx.lock_request(request.request_hash)?;
+    if let Some((existing, state)) = tx.live_reservation_for(request.request_hash)? {
         return Err(LedgerError::DuplicateRequest {
             request_hash: request.request_hash,
             existing,
@@ -409,15 +513,16 @@ fn reserve_in(
     let period_end =
         limits.period_window(period_index).map_or(limits.valid_until, |w| w.valid_until);
     let expires_at = request.expires_at.min(period_end.saturating_add(1));
-    let id = store::insert_reservation(tx, session_id, request, period_index, expires_at)?;
+    let id = tx.insert_reservation(session_id, request, period_index, expires_at)?;
     reservation(tx, id)
 }
 
 /// The one policy check for a payment of `amount` to `merchant` at `at`, against the chain's
-/// figures plus everything committed or reserved; the claimed period on success.
+/// figures plus everything committed or reserved; the claimed period on success. Locks the session
+/// first (the transaction's caller writes on its result).
 #[allow(clippy::too_many_arguments)]
 fn check_in(
-    tx: &Connection,
+    tx: &dyn Tx,
     session_id: B256,
     merchant: alloy::primitives::Address,
     amount: U256,
@@ -425,13 +530,14 @@ fn check_in(
     at: u64,
     now: i64,
 ) -> Result<u32, LedgerError> {
+    tx.lock_session(session_id)?;
     let row = session(tx, session_id)?;
     let limits = &row.limits;
     let attempt = Attempt::payment(limits, merchant, amount, request_hash, at);
     let period_index = attempt.period_index;
 
-    store::expire_pending(tx, Some(session_id), now)?;
-    let rows = store::session_reservations(tx, session_id, true)?;
+    tx.expire_pending(Some(session_id), now)?;
+    let rows = tx.session_reservations(session_id, true)?;
     let tally = tally(&rows, row.baseline.as_ref(), period_index, at)?;
     // The ledger's view of the session for the one policy check: the chain's period where the chain
     // is already past the claimed one, else the claimed period with everything committed or

@@ -1,6 +1,7 @@
-//! The SQLite side: schema and migrations, and the exact text encodings of amounts, hashes and
-//! addresses. Amounts are stored as 64-digit lowercase hex (fixed width, so even a text comparison
-//! would be exact); all arithmetic happens in Rust on `U256`, inside the write transaction.
+//! The SQLite side (schema, migrations, rows), and the exact text encodings of amounts, hashes and
+//! addresses that Postgres shares. Amounts are stored as 64-digit lowercase hex (fixed width, so
+//! even a text comparison would be exact); all arithmetic happens in Rust on `U256`, inside the
+//! write transaction.
 
 use std::collections::BTreeSet;
 
@@ -12,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 
 use super::{
     LedgerError,
+    tx::Tx,
     types::{
         Limits, Reservation, ReservationId, ReservationRequest, ReservationState, SettlementRecord,
     },
@@ -170,19 +172,19 @@ pub(super) fn enc_u64(value: u64, what: &'static str) -> Result<i64, LedgerError
     i64::try_from(value).map_err(|_| LedgerError::InvalidRequest { detail: what })
 }
 
-fn dec_u64(value: i64, what: &str) -> Result<u64, LedgerError> {
+pub(super) fn dec_u64(value: i64, what: &str) -> Result<u64, LedgerError> {
     u64::try_from(value).map_err(|_| LedgerError::corrupt(format!("negative {what} {value}")))
 }
 
-fn dec_u32(value: i64, what: &str) -> Result<u32, LedgerError> {
+pub(super) fn dec_u32(value: i64, what: &str) -> Result<u32, LedgerError> {
     u32::try_from(value).map_err(|_| LedgerError::corrupt(format!("{what} {value} out of range")))
 }
 
-fn enc_merchants(merchants: Option<&BTreeSet<Address>>) -> Option<String> {
+pub(super) fn enc_merchants(merchants: Option<&BTreeSet<Address>>) -> Option<String> {
     merchants.map(|set| set.iter().map(|m| enc_address(*m)).collect::<Vec<_>>().join(","))
 }
 
-fn dec_merchants(text: Option<&str>) -> Result<Option<BTreeSet<Address>>, LedgerError> {
+pub(super) fn dec_merchants(text: Option<&str>) -> Result<Option<BTreeSet<Address>>, LedgerError> {
     text.map(|t| t.split(',').map(dec_address).collect()).transpose()
 }
 
@@ -223,57 +225,52 @@ impl SessionRow {
     }
 }
 
-pub(super) fn load_session(
-    conn: &Connection,
-    session_id: B256,
-) -> Result<Option<SessionRow>, LedgerError> {
-    type Raw = (String, String, i64, String, i64, i64, Option<String>, i64);
-    type RawBaseline = (Option<i64>, Option<i64>, Option<String>, Option<String>);
-    type RawV2 = (i64, String);
-    let raw: Option<(Raw, RawBaseline, RawV2)> = conn
-        .query_row(
-            "SELECT per_payment_max, period_cap, period_seconds, lifetime_cap, valid_after,
-                    valid_until, merchants, revoked,
-                    chain_block, chain_period_index, chain_period_spent, chain_lifetime_spent,
-                    max_payments_per_period, merchant_period_cap
-             FROM sessions WHERE session_id = ?1",
-            [enc_b256(session_id)],
-            |r| {
-                Ok((
-                    (
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ),
-                    (r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?),
-                    (r.get(12)?, r.get(13)?),
-                ))
-            },
-        )
-        .optional()
-        .map_err(row_error)?;
-    let Some((raw, raw_baseline, (max_payments, merchant_cap))) = raw else { return Ok(None) };
-    let (ppm, cap, period, life, after, until, merchants, revoked) = raw;
+/// A session row as stored, before decoding (the same columns in both backends).
+pub(super) struct RawSession {
+    pub(super) per_payment_max: String,
+    pub(super) period_cap: String,
+    pub(super) period_seconds: i64,
+    pub(super) lifetime_cap: String,
+    pub(super) valid_after: i64,
+    pub(super) valid_until: i64,
+    pub(super) merchants: Option<String>,
+    pub(super) revoked: bool,
+    pub(super) chain_block: Option<i64>,
+    pub(super) chain_period_index: Option<i64>,
+    pub(super) chain_period_spent: Option<String>,
+    pub(super) chain_lifetime_spent: Option<String>,
+    pub(super) max_payments_per_period: i64,
+    pub(super) merchant_period_cap: String,
+}
+
+/// The session columns in [`RawSession`]'s order, for both backends' `SELECT`.
+pub(super) const SESSION_COLUMNS: &str =
+    "per_payment_max, period_cap, period_seconds, lifetime_cap,
+    valid_after, valid_until, merchants, revoked,
+    chain_block, chain_period_index, chain_period_spent, chain_lifetime_spent,
+    max_payments_per_period, merchant_period_cap";
+
+pub(super) fn decode_session(raw: RawSession) -> Result<SessionRow, LedgerError> {
     let limits = Limits {
-        per_payment_max: dec_amount(&ppm)?,
-        period_cap: dec_amount(&cap)?,
-        period_seconds: dec_u32(period, "period_seconds")?,
-        lifetime_cap: dec_amount(&life)?,
-        max_payments_per_period: dec_u32(max_payments, "max_payments_per_period")?,
-        merchant_period_cap: dec_amount(&merchant_cap)?,
-        valid_after: dec_u64(after, "valid_after")?,
-        valid_until: dec_u64(until, "valid_until")?,
+        per_payment_max: dec_amount(&raw.per_payment_max)?,
+        period_cap: dec_amount(&raw.period_cap)?,
+        period_seconds: dec_u32(raw.period_seconds, "period_seconds")?,
+        lifetime_cap: dec_amount(&raw.lifetime_cap)?,
+        max_payments_per_period: dec_u32(raw.max_payments_per_period, "max_payments_per_period")?,
+        merchant_period_cap: dec_amount(&raw.merchant_period_cap)?,
+        valid_after: dec_u64(raw.valid_after, "valid_after")?,
+        valid_until: dec_u64(raw.valid_until, "valid_until")?,
         merchant_root: B256::ZERO,
         merchants: None,
     }
-    .with_merchants(dec_merchants(merchants.as_deref())?);
+    .with_merchants(dec_merchants(raw.merchants.as_deref())?);
     limits.validate().map_err(|e| LedgerError::corrupt(format!("stored limits: {e}")))?;
-    let baseline = match raw_baseline {
+    let baseline = match (
+        raw.chain_block,
+        raw.chain_period_index,
+        raw.chain_period_spent,
+        raw.chain_lifetime_spent,
+    ) {
         (None, None, None, None) => None,
         (Some(block), Some(index), Some(period_spent), Some(lifetime_spent)) => Some(Baseline {
             block: dec_u64(block, "chain_block")?,
@@ -283,14 +280,39 @@ pub(super) fn load_session(
         }),
         _ => return Err(LedgerError::corrupt("partial chain baseline")),
     };
-    Ok(Some(SessionRow { limits, revoked: revoked != 0, baseline }))
+    Ok(SessionRow { limits, revoked: raw.revoked, baseline })
 }
 
-pub(super) fn insert_session(
-    conn: &Connection,
-    session_id: B256,
-    limits: &Limits,
-) -> Result<(), LedgerError> {
+fn load_session(conn: &Connection, session_id: B256) -> Result<Option<SessionRow>, LedgerError> {
+    let raw = conn
+        .query_row(
+            &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?1"),
+            [enc_b256(session_id)],
+            |r| {
+                Ok(RawSession {
+                    per_payment_max: r.get(0)?,
+                    period_cap: r.get(1)?,
+                    period_seconds: r.get(2)?,
+                    lifetime_cap: r.get(3)?,
+                    valid_after: r.get(4)?,
+                    valid_until: r.get(5)?,
+                    merchants: r.get(6)?,
+                    revoked: r.get::<_, i64>(7)? != 0,
+                    chain_block: r.get(8)?,
+                    chain_period_index: r.get(9)?,
+                    chain_period_spent: r.get(10)?,
+                    chain_lifetime_spent: r.get(11)?,
+                    max_payments_per_period: r.get(12)?,
+                    merchant_period_cap: r.get(13)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(row_error)?;
+    raw.map(decode_session).transpose()
+}
+
+fn insert_session(conn: &Connection, session_id: B256, limits: &Limits) -> Result<(), LedgerError> {
     conn.execute(
         "INSERT INTO sessions (session_id, per_payment_max, period_cap, period_seconds,
                                lifetime_cap, valid_after, valid_until, merchants,
@@ -312,7 +334,7 @@ pub(super) fn insert_session(
     Ok(())
 }
 
-pub(super) fn store_baseline(
+fn store_baseline(
     conn: &Connection,
     session_id: B256,
     baseline: &Baseline,
@@ -332,15 +354,17 @@ pub(super) fn store_baseline(
     Ok(())
 }
 
-pub(super) fn set_revoked(conn: &Connection, session_id: B256) -> Result<(), LedgerError> {
+fn set_revoked(conn: &Connection, session_id: B256) -> Result<(), LedgerError> {
     conn.execute("UPDATE sessions SET revoked = 1 WHERE session_id = ?1", [enc_b256(session_id)])?;
     Ok(())
 }
 
-const RESERVATION_COLUMNS: &str = "id, session_id, merchant, amount, request_hash, period_index,
+pub(super) const RESERVATION_COLUMNS: &str =
+    "id, session_id, merchant, amount, request_hash, period_index,
     state, created_at, expires_at, tx_hash, user_op_hash, block_number, release_reason";
 
-type RawReservation = (
+/// A reservation row as stored, in [`RESERVATION_COLUMNS`]' order (both backends).
+pub(super) type RawReservation = (
     i64,
     String,
     String,
@@ -374,7 +398,7 @@ fn raw_reservation(r: &Row<'_>) -> rusqlite::Result<RawReservation> {
     ))
 }
 
-fn decode_reservation(raw: RawReservation) -> Result<Reservation, LedgerError> {
+pub(super) fn decode_reservation(raw: RawReservation) -> Result<Reservation, LedgerError> {
     let (
         id,
         session,
@@ -421,7 +445,7 @@ fn decode_reservation(raw: RawReservation) -> Result<Reservation, LedgerError> {
     })
 }
 
-pub(super) fn load_reservation(
+fn load_reservation(
     conn: &Connection,
     id: ReservationId,
 ) -> Result<Option<Reservation>, LedgerError> {
@@ -432,7 +456,7 @@ pub(super) fn load_reservation(
 
 /// Reservations of one session, oldest first; `live_only` keeps pending and committed ones (the ones
 /// that can count against the caps).
-pub(super) fn session_reservations(
+fn session_reservations(
     conn: &Connection,
     session_id: B256,
     live_only: bool,
@@ -447,7 +471,7 @@ pub(super) fn session_reservations(
 }
 
 /// A live (pending or committed) reservation for `request_hash`, any session.
-pub(super) fn live_reservation_for(
+fn live_reservation_for(
     conn: &Connection,
     request_hash: B256,
 ) -> Result<Option<(ReservationId, ReservationState)>, LedgerError> {
@@ -469,7 +493,7 @@ pub(super) fn live_reservation_for(
 }
 
 /// Marks pending reservations with `expires_at <= now` as expired; `None` = every session.
-pub(super) fn expire_pending(
+fn expire_pending(
     conn: &Connection,
     session_id: Option<B256>,
     now: i64,
@@ -487,7 +511,7 @@ pub(super) fn expire_pending(
     })
 }
 
-pub(super) fn insert_reservation(
+fn insert_reservation(
     conn: &Connection,
     session_id: B256,
     request: &ReservationRequest,
@@ -511,7 +535,7 @@ pub(super) fn insert_reservation(
     Ok(ReservationId(conn.last_insert_rowid()))
 }
 
-pub(super) fn set_committed(
+fn set_committed(
     conn: &Connection,
     id: ReservationId,
     settlement: &SettlementRecord,
@@ -530,11 +554,7 @@ pub(super) fn set_committed(
     Ok(())
 }
 
-pub(super) fn set_released(
-    conn: &Connection,
-    id: ReservationId,
-    reason: &str,
-) -> Result<(), LedgerError> {
+fn set_released(conn: &Connection, id: ReservationId, reason: &str) -> Result<(), LedgerError> {
     conn.execute(
         "UPDATE reservations SET state = 'released', release_reason = ?2 WHERE id = ?1",
         params![id.0, reason],
@@ -549,6 +569,83 @@ fn row_error(err: rusqlite::Error) -> LedgerError {
             LedgerError::corrupt(err.to_string())
         }
         other => other.into(),
+    }
+}
+
+/// SQLite: every operation runs in a `BEGIN IMMEDIATE` transaction, which already holds the
+/// database's write lock, so the locks are no-ops.
+impl Tx for Connection {
+    fn lock_session(&self, _session_id: B256) -> Result<(), LedgerError> {
+        Ok(())
+    }
+
+    fn lock_session_of(&self, _id: ReservationId) -> Result<(), LedgerError> {
+        Ok(())
+    }
+
+    fn lock_request(&self, _request_hash: B256) -> Result<(), LedgerError> {
+        Ok(())
+    }
+
+    fn load_session(&self, session_id: B256) -> Result<Option<SessionRow>, LedgerError> {
+        load_session(self, session_id)
+    }
+
+    fn insert_session(&self, session_id: B256, limits: &Limits) -> Result<(), LedgerError> {
+        insert_session(self, session_id, limits)
+    }
+
+    fn store_baseline(&self, session_id: B256, baseline: &Baseline) -> Result<(), LedgerError> {
+        store_baseline(self, session_id, baseline)
+    }
+
+    fn set_revoked(&self, session_id: B256) -> Result<(), LedgerError> {
+        set_revoked(self, session_id)
+    }
+
+    fn load_reservation(&self, id: ReservationId) -> Result<Option<Reservation>, LedgerError> {
+        load_reservation(self, id)
+    }
+
+    fn session_reservations(
+        &self,
+        session_id: B256,
+        live_only: bool,
+    ) -> Result<Vec<Reservation>, LedgerError> {
+        session_reservations(self, session_id, live_only)
+    }
+
+    fn live_reservation_for(
+        &self,
+        request_hash: B256,
+    ) -> Result<Option<(ReservationId, ReservationState)>, LedgerError> {
+        live_reservation_for(self, request_hash)
+    }
+
+    fn expire_pending(&self, session_id: Option<B256>, now: i64) -> Result<usize, LedgerError> {
+        expire_pending(self, session_id, now)
+    }
+
+    fn insert_reservation(
+        &self,
+        session_id: B256,
+        request: &ReservationRequest,
+        period_index: u32,
+        expires_at: u64,
+    ) -> Result<ReservationId, LedgerError> {
+        insert_reservation(self, session_id, request, period_index, expires_at)
+    }
+
+    fn set_committed(
+        &self,
+        id: ReservationId,
+        settlement: &SettlementRecord,
+    ) -> Result<(), LedgerError> {
+        set_committed(self, id, settlement)
+    }
+
+    fn set_released(&self, id: ReservationId, reason: &str) -> Result<(), LedgerError> {
+        set_released(self, id, reason)
     }
 }
 

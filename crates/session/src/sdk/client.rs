@@ -250,6 +250,7 @@ enum KeySource {
 enum LedgerSource {
     Shared(Arc<Ledger>),
     Path(PathBuf),
+    Url(String),
 }
 
 impl fmt::Debug for SessionClientBuilder {
@@ -325,6 +326,13 @@ impl SessionClientBuilder {
         self
     }
 
+    /// A Postgres ledger (`postgres://user:password@host:port/dbname`), connected at
+    /// [`SessionClientBuilder::build`]: replicas on several machines share one budget check.
+    pub fn ledger_url(mut self, url: impl Into<String>) -> Self {
+        self.ledger = Some(LedgerSource::Url(url.into()));
+        self
+    }
+
     /// The reqwest client underneath (timeouts, proxies, TLS).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
@@ -395,6 +403,10 @@ impl SessionClientBuilder {
         let ledger = match self.ledger {
             Some(LedgerSource::Shared(ledger)) => ledger,
             Some(LedgerSource::Path(path)) => Arc::new(Ledger::open(path)?),
+            Some(LedgerSource::Url(url)) => {
+                // Connecting blocks (network, schema check): off the runtime's workers.
+                Arc::new(crate::ledger::connect_blocking(url).await?)
+            }
             None => Arc::new(Ledger::in_memory()?),
         };
         let entry_point = file.entry_point;
