@@ -64,6 +64,7 @@ pub struct Recovery {
 }
 
 impl AaNative {
+    /// The aa-native scheme on `net`, recording in `store` and submitting through `submitter`.
     pub fn new(
         net: Network,
         store: Arc<dyn Store>,
@@ -81,10 +82,12 @@ impl AaNative {
         }
     }
 
+    /// The network this instance serves.
     pub fn network(&self) -> &Network {
         &self.net
     }
 
+    /// Its EIP-155 chain id.
     pub fn chain_id(&self) -> u64 {
         self.net.chain_id
     }

@@ -47,20 +47,27 @@ pub mod env {
     pub const BIND: &str = "X402_AA_BIND";
     /// x402-rs' names for the listening address, honoured after [`BIND`].
     pub const HOST: &str = "HOST";
+    /// x402-rs' name for the listening port, with [`HOST`].
     pub const PORT: &str = "PORT";
     /// `sqlite:<path>`, `sqlite::memory:` or `postgres://…`.
     pub const REGISTRY_URL: &str = "X402_AA_REGISTRY_URL";
+    /// How long `/settle` waits for a receipt before answering `receipt_timeout`, in ms.
     pub const RECEIPT_TIMEOUT_MS: &str = "X402_AA_RECEIPT_TIMEOUT_MS";
+    /// Largest request body accepted, in bytes.
     pub const MAX_BODY_BYTES: &str = "X402_AA_MAX_BODY_BYTES";
+    /// This instance's name in the shared registry (instances sharing one must differ).
     pub const INSTANCE_ID: &str = "X402_AA_INSTANCE_ID";
 }
 
 /// Default listening address; 8402 as a nod to HTTP 402, off x402-rs' 8080.
 pub const DEFAULT_BIND: &str = "0.0.0.0:8402";
+/// A SQLite file in the working directory: one instance, nothing to set up.
 pub const DEFAULT_REGISTRY_URL: &str = "sqlite:x402-aa-facilitator.sqlite3";
+/// Thirty seconds: a couple of blocks on a slow network; the op may still land later.
 pub const DEFAULT_RECEIPT_TIMEOUT_MS: u64 = 30_000;
 /// A v2 request with a session op (grant, proofs, initCode, paymaster) is a few KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Fine for one instance; several sharing a registry each need their own.
 pub const DEFAULT_INSTANCE_ID: &str = "default";
 
 /// The whole service.
@@ -68,6 +75,7 @@ pub const DEFAULT_INSTANCE_ID: &str = "default";
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default = "default_bind")]
+    /// Where to listen (default [`DEFAULT_BIND`]).
     pub bind: SocketAddr,
     /// Settlement registry: `sqlite:<path>` (default), `sqlite::memory:`, or `postgres://…`
     /// for several instances sharing one registry. `$VAR` allowed.
@@ -103,6 +111,7 @@ pub struct ChainConfig {
     /// Node JSON-RPC (HTTP). `$VAR` allowed.
     pub rpc_url: String,
     #[serde(default = "default_entry_point")]
+    /// The EntryPoint (v0.6, the canonical one by default).
     pub entry_point: Address,
     /// The SettlementContract payments must call.
     pub settlement_contract: Address,
@@ -117,6 +126,7 @@ pub struct ChainConfig {
     /// Tokens accepted as `asset`; empty accepts any (the contract's allowlist still applies).
     #[serde(default)]
     pub allowed_tokens: Vec<Address>,
+    /// How ops reach the chain: a bundler, or the facilitator bundling itself.
     pub submission: SubmissionConfig,
     /// Key for the `exact` scheme's `transferWithAuthorization` transactions; defaults to the
     /// direct-submission key.
@@ -137,10 +147,13 @@ pub struct ChainConfig {
 #[serde(deny_unknown_fields)]
 pub struct AccountsConfig {
     #[serde(default = "KernelAccounts::canonical")]
+    /// ZeroDev Kernel v2.4.
     pub kernel: Option<KernelAccounts>,
     #[serde(default = "SafeAccounts::canonical")]
+    /// Safe 1.4.1 with Safe4337Module v0.2.0.
     pub safe: Option<SafeAccounts>,
     #[serde(default = "BiconomyAccounts::canonical")]
+    /// Biconomy Smart Account v2.
     pub biconomy: Option<BiconomyAccounts>,
 }
 
@@ -159,10 +172,13 @@ impl Default for AccountsConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelAccounts {
+    /// The KernelFactory an undeployed account's initCode calls.
     pub factory: Address,
+    /// The implementation a deployed account's proxy points to.
     pub implementation: Address,
-    /// This project's `KernelSessionValidator`: session payments from Kernel accounts carry a
-    /// charge call to it. Absent: Kernel session payments are not recognised.
+    /// This project's `KernelSessionValidator`: session payments from Kernel accounts are its
+    /// `executeSessionPayment` shape, checked by the off-chain policy mirror. Absent: Kernel
+    /// session payments are not recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_validator: Option<Address>,
 }
@@ -184,9 +200,13 @@ impl KernelAccounts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SafeAccounts {
+    /// The SafeProxyFactory an undeployed Safe's initCode calls.
     pub proxy_factory: Address,
+    /// Singletons a deployed Safe may point to (Safe and SafeL2).
     pub singletons: Vec<Address>,
+    /// MultiSend, which an owner payment batch may delegatecall.
     pub multi_send: Address,
+    /// MultiSendCallOnly, likewise.
     pub multi_send_call_only: Address,
     /// This project's `SafeSessionModule`: session payments from Safes are its
     /// `executeSessionPayment` shape, checked by the off-chain policy mirror. Absent: Safe session
@@ -214,11 +234,14 @@ impl SafeAccounts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BiconomyAccounts {
+    /// The SmartAccountFactory an undeployed account's initCode calls.
     pub factory: Address,
+    /// The implementation a deployed account's proxy stores.
     pub implementation: Address,
+    /// The EcdsaOwnershipRegistryModule whose signatures are the owner's.
     pub ecdsa_module: Address,
     /// This project's `BiconomySessionModule`: session payments from Biconomy accounts carry a
-    /// charge call to it. Absent: Biconomy session payments are not recognised.
+    /// charge call to it (the third call of their batch). Absent: Biconomy session payments are not recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_module: Option<Address>,
 }
@@ -243,6 +266,7 @@ pub enum SubmissionConfig {
     Bundler {
         /// `$VAR` allowed (hosted bundler URLs often carry an API key).
         url: String,
+        /// How often to ask for the op's receipt, in ms.
         #[serde(default = "default_poll_interval_ms")]
         poll_interval_ms: u64,
         /// Per-request HTTP bound.
@@ -272,6 +296,7 @@ pub enum SubmissionConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySource {
+    /// The environment variable holding the hex key (preferred: no key in a file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key_env: Option<String>,
     /// Literal hex key or `$VAR`; for tests and programmatic use, never a committed file.
@@ -283,22 +308,52 @@ pub struct KeySource {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The config file cannot be read.
     #[error("cannot read config {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The JSON does not parse or has unknown fields.
     #[error("config is not valid: {0}")]
     Json(#[from] serde_json::Error),
+    /// A `$VAR` (or key variable) names an unset variable.
     #[error("environment variable {name} is not set (referenced by {what})")]
-    MissingEnv { name: String, what: String },
+    MissingEnv {
+        /// The variable.
+        name: String,
+        /// The setting that names it.
+        what: String,
+    },
+    /// An override from the environment does not parse.
     #[error("{name}={value:?} is not valid: {why}")]
-    BadEnv { name: &'static str, value: String, why: String },
+    BadEnv {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it is refused.
+        why: String,
+    },
+    /// A `chains` key is not `eip155:<id>`.
     #[error("chain key {0:?} is not an eip155:<chainId> network")]
     BadChain(String),
+    /// A network's settings contradict each other.
     #[error("chain {chain}: {why}")]
-    Chain { chain: String, why: String },
+    Chain {
+        /// The network key.
+        chain: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A scheme name this facilitator does not implement.
     #[error(
         "scheme {0:?} is not served by this facilitator (known: {AA_NATIVE_SCHEME_ID}, {EXACT_SCHEME_ID})"
     )]
     UnknownScheme(String),
+    /// Any other inconsistency (the text says which).
     #[error("{0}")]
     Invalid(String),
 }
@@ -312,6 +367,7 @@ impl Config {
         Self::from_json(&text)
     }
 
+    /// Parses a JSON config (no environment applied yet).
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
         Ok(serde_json::from_str(text)?)
     }
@@ -375,6 +431,7 @@ impl Config {
         Ok(())
     }
 
+    /// [`Config::receipt_timeout_ms`] as a duration.
     pub fn receipt_timeout(&self) -> Duration {
         Duration::from_millis(self.receipt_timeout_ms)
     }
@@ -489,10 +546,12 @@ impl SubmissionConfig {
 }
 
 impl KeySource {
+    /// A key read from the environment variable `name` at start.
     pub fn env(name: impl Into<String>) -> Self {
         Self { private_key_env: Some(name.into()), private_key: None }
     }
 
+    /// A key written into the config itself; for tests and programmatic use.
     pub fn literal(key: &PrivateKeySigner) -> Self {
         Self {
             private_key_env: None,
