@@ -208,3 +208,48 @@ async fn safe_controls_need_a_threshold_of_one() -> anyhow::Result<()> {
     assert!(matches!(err, owner::OwnerError::SafeThreshold { .. }), "{err}");
     Ok(())
 }
+
+/// An owner without gas revokes a Safe session with a signature anyone relays to the module
+/// (`revokeWithSignature`, checked by the Safe's own `checkSignatures`); a signature by anyone but
+/// the owner relays nothing.
+#[tokio::test]
+async fn a_safe_session_is_revoked_by_a_relayed_owner_signature() -> anyhow::Result<()> {
+    let devnet = Devnet::spawn().await?;
+    let a = devnet.addresses;
+    let owner_key = devnet.keys.spare[5].clone();
+    let merchant = devnet.keys.spare[1].address();
+    let relayer = devnet.keys.spare[6].address();
+    let sdk_owner = SessionOwner::new(owner_key.clone(), network(&devnet));
+    let granted =
+        sdk_owner.grant(AccountKind::Safe, &scopes(merchant)?, SessionKey::Generate).await?;
+    let (file, key) = (granted.file.clone(), granted.key.clone().expect("generated key"));
+    let safe = file.account;
+    devnet.mint(safe, U256::from(100 * USD)).await?;
+    devnet.fund(safe, U256::from(10u64.pow(18))).await?;
+    let signer = PaymentSigner::new(
+        SessionAccount::new(file.clone(), key.clone())?,
+        devnet.provider().clone(),
+    )
+    .await?;
+    let paid = signer.pay(&accepted(&devnet, merchant), &request(10)).await?;
+    submit(&devnet, &signer, &paid).await?;
+
+    let (host, id, chain_id) = (file.host(), file.session_id, devnet.chain_id());
+    assert_eq!(host, SessionHost::SafeModule(a.safe_session_module));
+    // The session key's own signature over the same revocation is not the Safe's.
+    let forged = owner::signed_revocation(&key, id, chain_id, safe)?;
+    assert!(
+        owner::relay_revocation_in(devnet.provider(), host, relayer, safe, id, forged)
+            .await
+            .is_err(),
+        "a signature that is not the owner's revoked the session"
+    );
+    assert_eq!(sdk_owner.status(&file).await?.status, SessionStatus::Enabled);
+
+    let signature = owner::signed_revocation(&owner_key, id, chain_id, safe)?;
+    owner::relay_revocation_in(devnet.provider(), host, relayer, safe, id, signature).await?;
+    assert_eq!(sdk_owner.status(&file).await?.status, SessionStatus::Revoked);
+    let err = signer.pay(&accepted(&devnet, merchant), &request(11)).await.unwrap_err();
+    assert_eq!(err.reason(), "session_revoked", "{err}");
+    Ok(())
+}
