@@ -114,30 +114,9 @@ pub async fn kernel_session_account(
     owner::install_kernel_sessions(&as_owner, owner.address(), account, validator)
         .await
         .map_err(|e| StackError::KernelSetup(format!("installing the session validator: {e}")))?;
-    devnet.mint(account, mint).await?;
-    let token = usdt(devnet);
-    let now = devnet.block_timestamp().await?;
     let host = SessionHost::KernelValidator(validator);
-    let epoch = owner::session_epoch_in(&as_owner, host, account)
-        .await
-        .map_err(|e| StackError::KernelSetup(e.to_string()))?;
-    let grant =
-        scopes.to_grant(session_key.address(), &token, a.settlement, now - 1, epoch, grant_salt)?;
-    let chain_id = devnet.chain_id();
-    let (_, signature) = sign_grant(owner, &grant, chain_id, account)?;
-    let file = SessionFile::new(
-        chain_id,
-        account,
-        ENTRY_POINT_V06,
-        None,
-        token,
-        owner.address(),
-        scopes.merchant_list(),
-        &grant,
-        signature,
-    )
-    .in_kernel(validator);
-    Ok(SessionAccount::new(file, session_key)?)
+    let grant = Granted { owner, session_key, scopes, grant_salt, mint };
+    grant.in_module(devnet, &as_owner, account, host, StackError::KernelSetup).await
 }
 
 /// `owner`'s Biconomy Smart Account v2 (index 0, the devnet's Biconomy build) holding `mint`
@@ -153,7 +132,7 @@ pub async fn biconomy_session_account(
     grant_salt: B256,
     mint: U256,
 ) -> Result<SessionAccount, StackError> {
-    let (a, b) = (devnet.addresses, devnet.biconomy);
+    let b = devnet.biconomy;
     let deployment = b.deployment();
     let account = deployment.account_address(owner.address(), U256::ZERO);
     devnet.fund(owner.address(), U256::from(10u64.pow(17))).await?;
@@ -167,30 +146,9 @@ pub async fn biconomy_session_account(
     owner::install_biconomy_sessions(&as_owner, owner, account, b.session_module, b.ecdsa_module)
         .await
         .map_err(|e| StackError::BiconomySetup(format!("enabling the session module: {e}")))?;
-    devnet.mint(account, mint).await?;
-    let token = usdt(devnet);
-    let now = devnet.block_timestamp().await?;
     let host = SessionHost::BiconomyModule(b.session_module);
-    let epoch = owner::session_epoch_in(&as_owner, host, account)
-        .await
-        .map_err(|e| StackError::BiconomySetup(e.to_string()))?;
-    let grant =
-        scopes.to_grant(session_key.address(), &token, a.settlement, now - 1, epoch, grant_salt)?;
-    let chain_id = devnet.chain_id();
-    let (_, signature) = sign_grant(owner, &grant, chain_id, account)?;
-    let file = SessionFile::new(
-        chain_id,
-        account,
-        ENTRY_POINT_V06,
-        None,
-        token,
-        owner.address(),
-        scopes.merchant_list(),
-        &grant,
-        signature,
-    )
-    .in_biconomy(b.session_module);
-    Ok(SessionAccount::new(file, session_key)?)
+    let grant = Granted { owner, session_key, scopes, grant_salt, mint };
+    grant.in_module(devnet, &as_owner, account, host, StackError::BiconomySetup).await
 }
 
 /// `owner`'s 1-of-1 Safe (salt nonce 0, the devnet's Safe 1.4.1, the same Safe its owner payments
@@ -224,28 +182,68 @@ pub async fn safe_session_account(
     owner::install_safe_sessions(&as_owner, owner.address(), account, module, multi_send)
         .await
         .map_err(|e| setup("installing the session module", &e))?;
-    devnet.mint(account, mint).await?;
-    let token = usdt(devnet);
-    let now = devnet.block_timestamp().await?;
     let host = SessionHost::SafeModule(module);
-    let epoch = owner::session_epoch_in(&as_owner, host, account)
-        .await
-        .map_err(|e| setup("reading the session epoch", &e))?;
-    let grant =
-        scopes.to_grant(session_key.address(), &token, a.settlement, now - 1, epoch, grant_salt)?;
-    let chain_id = devnet.chain_id();
-    let (_, signature) = sign_grant(owner, &grant, chain_id, account)?;
-    let file = SessionFile::new(
-        chain_id,
-        account,
-        ENTRY_POINT_V06,
-        None,
-        token,
-        owner.address(),
-        scopes.merchant_list(),
-        &grant,
-        signature,
-    )
-    .in_safe(module);
-    Ok(SessionAccount::new(file, session_key)?)
+    let grant = Granted { owner, session_key, scopes, grant_salt, mint };
+    grant.in_module(devnet, &as_owner, account, host, StackError::SafeSetup).await
+}
+
+/// What the module hosts' session accounts share once the account holds the module: the owner's
+/// grant of `session_key` under `scopes`, signed at the host's current epoch, and `mint` USDT.
+struct Granted<'a> {
+    owner: &'a PrivateKeySigner,
+    session_key: PrivateKeySigner,
+    scopes: &'a Scopes,
+    grant_salt: B256,
+    mint: U256,
+}
+
+impl Granted<'_> {
+    /// Funds `account`, signs the grant for the session kept by `host` and writes the session file
+    /// naming that host; a failed epoch read is reported through `setup_error`, the host's own
+    /// setup error.
+    async fn in_module(
+        self,
+        devnet: &Devnet,
+        as_owner: &impl alloy::providers::Provider,
+        account: alloy::primitives::Address,
+        host: SessionHost,
+        setup_error: fn(String) -> StackError,
+    ) -> Result<SessionAccount, StackError> {
+        let Self { owner, session_key, scopes, grant_salt, mint } = self;
+        devnet.mint(account, mint).await?;
+        let token = usdt(devnet);
+        let now = devnet.block_timestamp().await?;
+        let epoch = owner::session_epoch_in(as_owner, host, account)
+            .await
+            .map_err(|e| setup_error(format!("reading the session epoch: {e}")))?;
+        let settlement = devnet.addresses.settlement;
+        let grant = scopes.to_grant(
+            session_key.address(),
+            &token,
+            settlement,
+            now - 1,
+            epoch,
+            grant_salt,
+        )?;
+        let chain_id = devnet.chain_id();
+        let (_, signature) = sign_grant(owner, &grant, chain_id, account)?;
+        let file = SessionFile::new(
+            chain_id,
+            account,
+            ENTRY_POINT_V06,
+            None,
+            token,
+            owner.address(),
+            scopes.merchant_list(),
+            &grant,
+            signature,
+        );
+        let file = match host {
+            SessionHost::KernelValidator(validator) => file.in_kernel(validator),
+            SessionHost::BiconomyModule(module) => file.in_biconomy(module),
+            SessionHost::SafeModule(module) => file.in_safe(module),
+            SessionHost::Account => file,
+        };
+        Ok(SessionAccount::new(file, session_key)?)
+    }
 }
