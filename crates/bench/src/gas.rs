@@ -188,55 +188,54 @@ impl Bench {
             .only_paymaster(self.devnet.addresses.verifying_paymaster))
     }
 
-    /// A Kernel v2.4 account with the KernelSessionValidator installed and a session under
-    /// [`Bench::scopes`], funded with tokens.
-    pub(crate) async fn kernel_session_account(&mut self) -> anyhow::Result<SessionAccount> {
+    /// A Kernel v2.4 account, Biconomy v2 account or 1-of-1 Safe with our session validator or
+    /// module installed and a session under [`Bench::scopes`], funded with tokens.
+    pub(crate) async fn module_session_account(
+        &mut self,
+        kind: x402_aa::accounts::AccountKind,
+    ) -> anyhow::Result<SessionAccount> {
+        use x402_aa::accounts::AccountKind;
         let owner = self.fresh_key();
         let session_key = self.fresh_key();
         let scopes = self.scopes()?;
-        Ok(x402_aa_stack::kernel_session_account(
-            &self.devnet,
-            &owner,
-            session_key,
-            &scopes,
-            B256::repeat_byte(9),
-            U256::from(1_000 * USD),
-        )
-        .await?)
-    }
-
-    /// A Biconomy v2 account with the BiconomySessionModule enabled and a session under
-    /// [`Bench::scopes`], funded with tokens.
-    pub(crate) async fn biconomy_session_account(&mut self) -> anyhow::Result<SessionAccount> {
-        let owner = self.fresh_key();
-        let session_key = self.fresh_key();
-        let scopes = self.scopes()?;
-        Ok(x402_aa_stack::biconomy_session_account(
-            &self.devnet,
-            &owner,
-            session_key,
-            &scopes,
-            B256::repeat_byte(9),
-            U256::from(1_000 * USD),
-        )
-        .await?)
-    }
-
-    /// A 1-of-1 Safe with the SafeSessionModule installed and a session under
-    /// [`Bench::scopes`], funded with tokens.
-    pub(crate) async fn safe_session_account(&mut self) -> anyhow::Result<SessionAccount> {
-        let owner = self.fresh_key();
-        let session_key = self.fresh_key();
-        let scopes = self.scopes()?;
-        Ok(x402_aa_stack::safe_session_account(
-            &self.devnet,
-            &owner,
-            session_key,
-            &scopes,
-            B256::repeat_byte(9),
-            U256::from(1_000 * USD),
-        )
-        .await?)
+        let (devnet, salt, mint) = (&self.devnet, B256::repeat_byte(9), U256::from(1_000 * USD));
+        let account = match kind {
+            AccountKind::Kernel => {
+                x402_aa_stack::kernel_session_account(
+                    devnet,
+                    &owner,
+                    session_key,
+                    &scopes,
+                    salt,
+                    mint,
+                )
+                .await?
+            }
+            AccountKind::Biconomy => {
+                x402_aa_stack::biconomy_session_account(
+                    devnet,
+                    &owner,
+                    session_key,
+                    &scopes,
+                    salt,
+                    mint,
+                )
+                .await?
+            }
+            AccountKind::Safe => {
+                x402_aa_stack::safe_session_account(
+                    devnet,
+                    &owner,
+                    session_key,
+                    &scopes,
+                    salt,
+                    mint,
+                )
+                .await?
+            }
+            other => anyhow::bail!("{other:?} hosts no session module"),
+        };
+        Ok(account)
     }
 
     /// A session account with a 1000 USDT/day grant; deployed through the factory unless
@@ -343,7 +342,8 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
     let kernel_owner = bench.steady_owner(kernel, 40).await?;
     // 10 and 11. Kernel with the KernelSessionValidator, session key: first payment (enables the
     // grant) and steady state, beside 7.
-    let kernel_session = bench.kernel_session_account().await?;
+    let kernel_session =
+        bench.module_session_account(x402_aa::accounts::AccountKind::Kernel).await?;
     let kernel_session = bench.signer(kernel_session).await?;
     let kernel_session_first = bench.pay(&kernel_session, 70).await?;
     bench.pay(&kernel_session, 71).await?;
@@ -359,7 +359,7 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<GasReport> {
     let biconomy = biconomy(bench).await?;
     // 14 and 15. Safe with the SafeSessionModule, session key: first payment (enables the grant)
     // and steady state, beside 8.
-    let safe_session = bench.safe_session_account().await?;
+    let safe_session = bench.module_session_account(x402_aa::accounts::AccountKind::Safe).await?;
     let safe_session = bench.signer(safe_session).await?;
     let safe_session_first = bench.pay(&safe_session, 80).await?;
     bench.pay(&safe_session, 81).await?;
@@ -407,7 +407,7 @@ pub(crate) async fn biconomy(bench: &mut Bench) -> anyhow::Result<BiconomyFigure
         U256::ZERO,
     );
     let owner = bench.steady_owner(biconomy, 60).await?;
-    let session = bench.biconomy_session_account().await?;
+    let session = bench.module_session_account(x402_aa::accounts::AccountKind::Biconomy).await?;
     let session = bench.signer(session).await?;
     let session_first = bench.pay(&session, 80).await?;
     bench.pay(&session, 81).await?;
@@ -458,7 +458,7 @@ mod tests {
             U256::ZERO,
         )?;
         let owner = bench.steady_owner(safe, 50).await?;
-        let session = bench.safe_session_account().await?;
+        let session = bench.module_session_account(x402_aa::accounts::AccountKind::Safe).await?;
         let session = bench.signer(session).await?;
         let first = bench.pay(&session, 80).await?;
         bench.pay(&session, 81).await?;
