@@ -70,7 +70,9 @@ impl From<x402_aa_session::owner::OwnerError> for ConsoleError {
     fn from(e: x402_aa_session::owner::OwnerError) -> Self {
         use x402_aa_session::owner::OwnerError;
         match e {
-            OwnerError::Reverted(_) | OwnerError::NotDeployed(_) => Self::Conflict(e.to_string()),
+            OwnerError::Reverted(_) | OwnerError::WouldRevert(_) | OwnerError::NotDeployed(_) => {
+                Self::Conflict(e.to_string())
+            }
             other => Self::Chain(other.to_string()),
         }
     }

@@ -4,12 +4,13 @@
 use alloy::{
     network::TransactionBuilder,
     primitives::{Address, B256, Bytes, TxHash, U256},
-    providers::Provider,
+    providers::{PendingTransactionError, Provider},
     rpc::types::TransactionRequest,
     signers::SignerSync,
     sol_types::SolCall,
 };
 use alloy::{primitives::aliases::U192, signers::local::PrivateKeySigner};
+use std::time::Duration;
 use x402_aa::{
     ENTRY_POINT_V06, UserOperation,
     accounts::{
@@ -40,6 +41,13 @@ pub enum OwnerError {
     Rpc(String),
     #[error("transaction {0} reverted")]
     Reverted(TxHash),
+    /// The chain's simulation of the control reverted: nothing was sent and no nonce was spent.
+    #[error("the chain refuses the transaction: {0}")]
+    WouldRevert(String),
+    /// Sent, but no receipt arrived in time: the control may still land; read the session's
+    /// status before sending it again.
+    #[error("transaction {0} sent but not mined within {RECEIPT_TIMEOUT:?}")]
+    NotMined(TxHash),
     /// A call to an address without code "succeeds" and does nothing: a counterfactual account must
     /// be deployed before a revocation can mean anything.
     #[error("account {0} is not deployed yet; deploy it first, or the revocation would do nothing")]
@@ -72,7 +80,8 @@ impl OwnerError {
         match self {
             Self::Sign(_) => "signing_failed",
             Self::Rpc(_) => "rpc_error",
-            Self::Reverted(_) => "transaction_reverted",
+            Self::Reverted(_) | Self::WouldRevert(_) => "transaction_reverted",
+            Self::NotMined(_) => "transaction_not_mined",
             Self::NotDeployed(_) | Self::FactoryDidNotDeploy { .. } => "account_not_deployed",
             Self::BadInitCode(_) => "invalid_init_code",
             Self::NoDirectOwnerCall { .. } | Self::SafeThreshold { .. } => {
@@ -84,6 +93,36 @@ impl OwnerError {
 
 fn rpc(e: impl std::fmt::Display) -> OwnerError {
     OwnerError::Rpc(e.to_string())
+}
+
+/// How long an owner control waits for its receipt before answering [`OwnerError::NotMined`].
+pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Estimates, then sends `tx` and waits (bounded) for a successful receipt.
+///
+/// The estimate comes first and on its own because a provider's nonce filler may take a nonce
+/// while its gas filler fails on a reverting call: with a caching nonce manager that leaves a gap,
+/// and every later transaction from the same address waits behind it forever. Estimating before
+/// any filler runs turns a control the chain would refuse into [`OwnerError::WouldRevert`] with
+/// no nonce consumed.
+async fn transact<P: Provider>(provider: &P, tx: TransactionRequest) -> Result<TxHash, OwnerError> {
+    let gas = provider
+        .estimate_gas(tx.clone())
+        .await
+        .map_err(|e| OwnerError::WouldRevert(e.to_string()))?;
+    let pending = provider.send_transaction(tx.with_gas_limit(gas)).await.map_err(rpc)?;
+    let hash = *pending.tx_hash();
+    let receipt = match pending.with_timeout(Some(RECEIPT_TIMEOUT)).get_receipt().await {
+        Ok(receipt) => receipt,
+        Err(PendingTransactionError::TxWatcher(_)) => {
+            return Err(OwnerError::NotMined(hash));
+        }
+        Err(e) => return Err(rpc(e)),
+    };
+    if !receipt.status() {
+        return Err(OwnerError::Reverted(receipt.transaction_hash));
+    }
+    Ok(receipt.transaction_hash)
 }
 
 /// Who performs an owner control: the owner's address, whose transactions the provider's wallet
@@ -179,15 +218,11 @@ pub async fn deploy_account<P: Provider>(
     let factory = Address::from_slice(factory);
     let tx =
         TransactionRequest::default().with_from(from).with_to(factory).with_input(call.to_vec());
-    let receipt =
-        provider.send_transaction(tx).await.map_err(rpc)?.get_receipt().await.map_err(rpc)?;
-    if !receipt.status() {
-        return Err(OwnerError::Reverted(receipt.transaction_hash));
-    }
+    let hash = transact(provider, tx).await?;
     if provider.get_code_at(account).await.map_err(rpc)?.is_empty() {
         return Err(OwnerError::FactoryDidNotDeploy { factory, account });
     }
-    Ok(Some(receipt.transaction_hash))
+    Ok(Some(hash))
 }
 
 /// Sends an owner control: for a Safe host, only after checking that the owner's pre-validated
@@ -232,12 +267,7 @@ async fn send_to<P: Provider>(
         return Err(OwnerError::NotDeployed(account));
     }
     let tx = TransactionRequest::default().with_from(from).with_to(to).with_input(input);
-    let receipt =
-        provider.send_transaction(tx).await.map_err(rpc)?.get_receipt().await.map_err(rpc)?;
-    if !receipt.status() {
-        return Err(OwnerError::Reverted(receipt.transaction_hash));
-    }
-    Ok(receipt.transaction_hash)
+    transact(provider, tx).await
 }
 
 /// The owner's transaction input for a session control: the account's own function
