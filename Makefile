@@ -69,8 +69,10 @@ postgres:
 # The Postgres tests (facilitator registry, agent ledger) run against a throwaway cluster on
 # loopback, stopped and deleted afterwards even when tests fail; set X402_AA_TEST_POSTGRES_URL to
 # use a server of your own instead.
+# A test whose devnet lives longer than 15 minutes has hung: the devnet's watchdog stops the
+# test binary and names the test, instead of CI waiting for its overall timeout.
 cargo-test: deps chromium postgres
-	scripts/with-postgres.sh $(CARGO) test --workspace --locked
+	X402_AA_DEVNET_MAX_SECS=900 scripts/with-postgres.sh $(CARGO) test --workspace --locked
 
 test: deps check-contracts fmt clippy doc deny cargo-test
 

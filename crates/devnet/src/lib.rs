@@ -25,7 +25,7 @@ pub mod kernel;
 mod outcome;
 mod safe;
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use alloy::{
     eips::BlockNumberOrTag,
@@ -161,8 +161,68 @@ pub struct Devnet {
     provider: DynProvider,
     chain_id: u64,
     rpc_url: String,
+    /// Dropped with the devnet, which tells the hang watchdog (if any) to stand down.
+    _watchdog: Option<Watchdog>,
     // Last so the provider is gone before the node is killed.
     _anvil: AnvilInstance,
+}
+
+/// Environment variable naming the most seconds a devnet may live before the process is
+/// stopped as hung. `make test` sets it: a test waiting forever (say, for a receipt behind a
+/// nonce gap) would otherwise hold CI until its overall timeout and name nothing.
+pub const WATCHDOG_ENV: &str = "X402_AA_DEVNET_MAX_SECS";
+
+/// Held by a devnet that [`WATCHDOG_ENV`] watches; dropping it stands the watchdog down.
+#[derive(Debug)]
+struct Watchdog {
+    _alive: std::sync::mpsc::Sender<()>,
+}
+
+/// Starts the watchdog when [`WATCHDOG_ENV`] asks for one: a thread that, if the devnet
+/// outlives the limit, names the test thread that spawned it, kills this process's children
+/// (every devnet's anvil: exiting skips their `Drop`, and orphans would hold CI's pipes open)
+/// and exits.
+fn watchdog() -> Option<Watchdog> {
+    let limit: u64 = std::env::var(WATCHDOG_ENV).ok()?.parse().ok()?;
+    let (alive, dropped) = std::sync::mpsc::channel::<()>();
+    let owner = std::thread::current().name().unwrap_or("<unnamed>").to_owned();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            dropped.recv_timeout(Duration::from_secs(limit))
+        {
+            // Straight to the stream: the test harness captures `eprintln!` of the test's
+            // threads, and that buffer is lost when the process exits.
+            let message = format!(
+                "devnet watchdog: the devnet of `{owner}` is still alive after {limit} s \
+                 ({WATCHDOG_ENV}); the test hangs, stopping the process\n"
+            );
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), message.as_bytes());
+            kill_children();
+            std::process::exit(101);
+        }
+    });
+    Some(Watchdog { _alive: alive })
+}
+
+/// SIGKILLs every child of this process (found in `/proc`), through the shell's `kill`.
+fn kill_children() {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    let children: Vec<String> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may hold spaces, so split after its last ')'.
+            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+            (ppid == me).then(|| entry.file_name().to_string_lossy().into_owned())
+        })
+        .collect();
+    if !children.is_empty() {
+        let _ = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -9 {}", children.join(" ")))
+            .status();
+    }
 }
 
 impl Devnet {
@@ -194,6 +254,7 @@ impl Devnet {
         let anvil = anvil.args(["--accounts", "3"]);
         // try_spawn reads anvil's stdout synchronously until it reports its port.
         let anvil = tokio::task::spawn_blocking(move || anvil.try_spawn()).await??;
+        let watchdog = watchdog();
 
         let signers: Vec<PrivateKeySigner> =
             anvil.keys().iter().map(|k| PrivateKeySigner::from(k.clone())).collect();
@@ -247,6 +308,7 @@ impl Devnet {
             provider,
             chain_id: opts.chain_id,
             rpc_url,
+            _watchdog: watchdog,
             _anvil: anvil,
         })
     }
