@@ -225,10 +225,22 @@ impl<A: PaymentAccount> SchemeInner<A> {
         let Some((session_id, _)) = self.signer.account().budget() else { return Ok(()) };
         let Some(ledger) = &self.ledger else { return Ok(()) };
         let now = self.signer.estimated_chain_time();
-        match ledger.check(session_id, requirements.pay_to, requirements.amount, now) {
+        let read = || ledger.check(session_id, requirements.pay_to, requirements.amount, now);
+        match off_the_runtime(read) {
             Err(LedgerError::Scope(v)) if v.rule().is_time() => Ok(()),
             other => other.map_err(SignerError::from),
         }
+    }
+}
+
+/// Runs a blocking ledger read from x402-reqwest's synchronous `accept` without stalling the
+/// runtime: on a multi-threaded runtime the worker hands its other tasks to the rest of the pool
+/// first (`block_in_place`); a current-thread runtime has no other worker to hand them to, and
+/// outside a runtime nothing is stalled, so there the read simply runs.
+fn off_the_runtime<T>(read: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(read),
+        _ => read(),
     }
 }
 
