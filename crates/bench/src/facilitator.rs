@@ -51,6 +51,11 @@ pub(crate) struct SettleLevel {
     /// Median and worst time from "sign" to the facilitator's successful `/settle` answer.
     pub(crate) p50_ms: f64,
     pub(crate) max_ms: f64,
+    /// Median of the agent's share (the SDK signing: chain reads and paymaster sponsorship) and
+    /// of the facilitator's (`/settle`: verify, bundle, receipt), so a latency goal shows where
+    /// its time goes.
+    pub(crate) sign_p50_ms: f64,
+    pub(crate) settle_p50_ms: f64,
     /// `handleOps` transactions the payments landed in (fewer than payments = batching).
     pub(crate) bundles: usize,
 }
@@ -172,8 +177,10 @@ pub(crate) async fn run(bench: &mut Bench) -> anyhow::Result<FacilitatorReport> 
         }
         settle.push(settle_level(&ours.url(), &requirements, signers, per_agent).await?);
         let last = settle.last().map(|s| (s.payments_per_s, s.bundles)).unwrap_or_default();
+        let (sign, settle_ms) =
+            settle.last().map(|s| (s.sign_p50_ms, s.settle_p50_ms)).unwrap_or_default();
         crate::progress(&format!(
-            "  settle {agents} agents: {:.1} payments/s in {} bundles",
+            "  settle {agents} agents: {:.1} payments/s in {} bundles (p50: sign {sign} ms, /settle {settle_ms} ms)",
             last.0, last.1
         ));
     }
@@ -205,6 +212,7 @@ async fn settle_level(
                     url: format!("http://127.0.0.1/settle/{agents}/{a}/{p}"),
                 };
                 let payment = signer.pay(&requirements, &request).await?;
+                let signed = t.elapsed();
                 let answer: SettlementResponse = client
                     .post(&url)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -220,22 +228,27 @@ async fn settle_level(
                 let tx: B256 = answer.transaction.parse()?;
                 // No ledger is attached in the bench, so the block number is not recorded.
                 signer.settled(&payment, tx, 0)?;
-                out.push((t.elapsed(), tx));
+                let total = t.elapsed();
+                out.push((total, signed, total.saturating_sub(signed), tx));
             }
             anyhow::Ok(out)
         }));
     }
-    let mut latencies = Vec::new();
+    let (mut latencies, mut signing, mut settling) = (Vec::new(), Vec::new(), Vec::new());
     let mut txs = std::collections::HashSet::new();
     for t in tasks {
-        for (latency, tx) in t.await?? {
+        for (latency, signed, settled, tx) in t.await?? {
             latencies.push(latency);
+            signing.push(signed);
+            settling.push(settled);
             txs.insert(tx);
         }
     }
     let seconds = started.elapsed().as_secs_f64();
     let payments = latencies.len();
     let load::Percentiles { p50_ms, max_ms, .. } = load::percentiles(&mut latencies);
+    let sign_p50_ms = load::percentiles(&mut signing).p50_ms;
+    let settle_p50_ms = load::percentiles(&mut settling).p50_ms;
     Ok(SettleLevel {
         agents,
         payments,
@@ -243,6 +256,8 @@ async fn settle_level(
         payments_per_s: ((payments as f64 / seconds) * 100.0).round() / 100.0,
         p50_ms,
         max_ms,
+        sign_p50_ms,
+        settle_p50_ms,
         bundles: txs.len(),
     })
 }

@@ -289,13 +289,24 @@ async fn main() -> anyhow::Result<()> {
          max_batch {}, max_wait {} ms) and answers once the receipt is read. anvil mines each transaction at once.\n",
         f.max_batch, f.max_wait_ms
     )?;
-    writeln!(md, "| agents | payments | seconds | payments/s | p50 ms | max ms | handleOps txs |")?;
-    writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(
+        md,
+        "| agents | payments | seconds | payments/s | p50 ms | max ms | sign p50 ms | /settle p50 ms | handleOps txs |"
+    )?;
+    writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
     for s in &f.settle {
         writeln!(
             md,
-            "| {} | {} | {} | {:.2} | {} | {} | {} |",
-            s.agents, s.payments, s.seconds, s.payments_per_s, s.p50_ms, s.max_ms, s.bundles
+            "| {} | {} | {} | {:.2} | {} | {} | {} | {} | {} |",
+            s.agents,
+            s.payments,
+            s.seconds,
+            s.payments_per_s,
+            s.p50_ms,
+            s.max_ms,
+            s.sign_p50_ms,
+            s.settle_p50_ms,
+            s.bundles
         )?;
     }
     let settle_pps = f.settle.iter().map(|s| s.payments_per_s).fold(0.0, f64::max);
