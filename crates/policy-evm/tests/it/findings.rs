@@ -110,8 +110,7 @@ fn finding3_revoke_all_earlier_in_the_bundle_stops_the_payment() -> anyhow::Resu
     grant.gas_period_budget = ETH;
     grant.gas_lifetime_budget = ETH;
     let nonce = fx.nonce(fx.account)?;
-    let op =
-        fx.session_op(&grant, true, fx.pay(MERCHANT, USD, 1), GasFields::default(), nonce)?;
+    let op = fx.session_op(&grant, true, fx.pay(MERCHANT, USD, 1), GasFields::default(), nonce)?;
     assert!(fx.submit(vec![op])?.success, "the enabling payment lands");
     let paid = fx.tokens_of(MERCHANT)?;
 
@@ -151,8 +150,7 @@ fn finding4_a_forged_grant_sharing_an_id_prefix_cannot_pay() -> anyhow::Result<(
     grant.gas_period_budget = ETH;
     grant.gas_lifetime_budget = ETH;
     let nonce = fx.nonce(fx.account)?;
-    let op =
-        fx.session_op(&grant, true, fx.pay(MERCHANT, USD, 1), GasFields::default(), nonce)?;
+    let op = fx.session_op(&grant, true, fx.pay(MERCHANT, USD, 1), GasFields::default(), nonce)?;
     assert!(fx.submit(vec![op])?.success, "the genuine grant is enabled");
     let enabled = fx.id(&grant);
 

@@ -55,7 +55,8 @@ pub(crate) fn grants_do_not_replay_across_accounts_or_chains<H: SessionHost>(
     let nonce = h.nonce(other)?;
     let mut op = ops::unsigned_op(other, nonce, h.pay(MERCHANT, USD, 40), GasFields::default());
     let id1 = h.id(&grant);
-    let raw = raw_session_sig(h.chain(), h.session_key(), h.owner(), &op, &grant, other, Some(id1))?;
+    let raw =
+        raw_session_sig(h.chain(), h.session_key(), h.owner(), &op, &grant, other, Some(id1))?;
     op.signature = h.seal(&raw);
     let out = h.submit(vec![op])?;
     assert!(refused_with(&out, "session: bad owner signature"), "{:?}", out.revert_reason());
@@ -70,8 +71,15 @@ pub(crate) fn grants_do_not_replay_across_accounts_or_chains<H: SessionHost>(
     };
     let other_chain = grant.v2().eip712_signing_hash(&domain);
     let mut op = ops::unsigned_op(other, nonce, h.pay(MERCHANT, USD, 42), GasFields::default());
-    let raw =
-        raw_session_sig(h.chain(), h.session_key(), h.owner(), &op, &grant, other, Some(other_chain))?;
+    let raw = raw_session_sig(
+        h.chain(),
+        h.session_key(),
+        h.owner(),
+        &op,
+        &grant,
+        other,
+        Some(other_chain),
+    )?;
     op.signature = h.seal(&raw);
     let out = h.submit(vec![op])?;
     assert!(refused_with(&out, "session: bad owner signature"), "{:?}", out.revert_reason());
@@ -89,7 +97,13 @@ pub(crate) fn bundle_of_payments_cannot_pass_the_cap<H: SessionHost>(
     let mut bundle = Vec::new();
     for i in 0..6u64 {
         let data = h.pay(MERCHANT, 5 * USD, 50 + i);
-        bundle.push(h.session_op(&grant, false, data, GasFields::default(), nonce + U256::from(i))?);
+        bundle.push(h.session_op(
+            &grant,
+            false,
+            data,
+            GasFields::default(),
+            nonce + U256::from(i),
+        )?);
     }
     let out = h.submit(bundle)?;
     assert!(out.success, "{:?}", out.revert_reason());
@@ -378,4 +392,3 @@ adversarial!(session_key_account = Fx::new());
 adversarial!(kernel = Kx::new(); gas_owner_vs_session_payment);
 adversarial!(safe = Sx::new(); gas_owner_vs_session_payment);
 adversarial!(biconomy = Bx::new(); gas_owner_vs_session_payment);
-

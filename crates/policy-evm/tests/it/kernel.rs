@@ -5,21 +5,21 @@
 //! reason a user would see. The properties every host shares run on Kernel in `hosts.rs`.
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, address, b256, keccak256},
+    primitives::{Address, B256, Bytes, U256, address},
     signers::local::PrivateKeySigner,
-    sol_types::{SolCall, SolError, SolEvent, SolStruct, eip712_domain},
+    sol_types::SolCall,
 };
 use x402_aa_policy_evm::{
     Chain, Outcome,
     abi::{
-        IEntryPoint::{self, UserOperation},
-        IToken, RevokeSession, SetSessionPaused,
+        IEntryPoint::UserOperation,
+        IToken,
         kernel::{IKernel, IKernelSessionValidator},
     },
     artifacts::Artifacts,
-    chain::{ADMIN, CREATE2_DEPLOYER, GENESIS_TIME},
+    chain::{ADMIN, CREATE2_DEPLOYER},
     kernel::{self as k, KernelStack, MODE_PLUGIN, MODE_SUDO},
-    ops::{self, Format, GasFields, Grant, SessionSig},
+    ops::{self, GasFields, Grant},
 };
 
 use crate::support::*;
@@ -421,4 +421,3 @@ fn kernel_grants_need_ecdsa_validator_as_default() -> anyhow::Result<()> {
     );
     Ok(())
 }
-

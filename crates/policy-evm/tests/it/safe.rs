@@ -7,20 +7,17 @@
 //! with the reason a user would see. The properties every host shares run on the Safe in `hosts.rs`.
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, address, aliases::U48, b256, keccak256},
+    primitives::{Address, B256, Bytes, U256, address, aliases::U48, keccak256},
     signers::local::PrivateKeySigner,
     sol,
     sol_types::{SolCall, SolStruct, SolValue, eip712_domain},
 };
 use x402_aa_policy_evm::{
-    Chain, Outcome,
-    abi::{
-        IEntryPoint::{self, UserOperation},
-        IToken, RevokeSession, SetSessionPaused,
-    },
+    Chain,
+    abi::{IEntryPoint::UserOperation, IToken, RevokeSession},
     artifacts::Artifacts,
-    chain::{ADMIN, CHAIN_ID, ENTRY_POINT, GENESIS_TIME},
-    ops::{self, Format, GasFields, Grant, SessionSig},
+    chain::{ADMIN, CHAIN_ID, ENTRY_POINT},
+    ops::{self, GasFields, Grant},
 };
 
 use crate::support::*;
@@ -78,19 +75,10 @@ sol! {
         uint48 validUntil;
         address entryPoint;
     }
+    /// What SafeSessionModule adds to `ISessionModule`.
     interface ISafeSessionModule {
         function executeSessionPayment(address token, address settlement, address merchant, uint256 amount,
             bytes32 requestHash) external;
-        function revoke(bytes32 id) external;
-        function revokeAll() external;
-        function setPaused(bytes32 id, bool paused) external;
-        function revokeWithSignature(address account, bytes32 id, bytes ownerSignature) external;
-        function setPausedWithSignature(address account, bytes32 id, bool paused, uint32 nonce,
-            bytes ownerSignature) external;
-        function ownerOf(address account) external view returns (address);
-        function sessionEpoch(address account) external view returns (uint32);
-        function sessionState(address account, bytes32 id) external view returns (uint8 status, bool paused,
-            uint32 periodIndex, uint96 periodSpent, uint96 lifetimeSpent, uint24 paymentsInPeriod);
         function isValidSignature(bytes32 hash, bytes signature) external view returns (bytes4);
         function onERC721Received(address operator, address from, uint256 id, bytes data)
             external returns (bytes4);
@@ -522,7 +510,7 @@ fn safe_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<()
         ),
         (
             "revoke through the Safe",
-            exec(account, ISafeSessionModule::revokeAllCall {}.abi_encode(), CALL),
+            exec(account, ISessionModule::revokeAllCall {}.abi_encode(), CALL),
         ),
     ];
     for (what, data) in admin {
@@ -558,7 +546,7 @@ fn safe_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Result<()
             }
             .abi_encode(),
         ),
-        ("revokeAll", ISafeSessionModule::revokeAllCall {}.abi_encode()),
+        ("revokeAll", ISessionModule::revokeAllCall {}.abi_encode()),
         ("empty", Vec::new()),
     ];
     for (what, data) in others {
@@ -593,17 +581,17 @@ fn safe_fallback_calls_from_strangers_are_refused() -> anyhow::Result<()> {
     let calls: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "revoke",
-            ISafeSessionModule::revokeCall { id }.abi_encode(),
+            ISessionModule::revokeCall { id }.abi_encode(),
             "session: not a call by the Safe itself",
         ),
         (
             "revokeAll",
-            ISafeSessionModule::revokeAllCall {}.abi_encode(),
+            ISessionModule::revokeAllCall {}.abi_encode(),
             "session: not a call by the Safe itself",
         ),
         (
             "setPaused",
-            ISafeSessionModule::setPausedCall { id, paused: true }.abi_encode(),
+            ISessionModule::setPausedCall { id, paused: true }.abi_encode(),
             "session: not a call by the Safe itself",
         ),
         (
@@ -692,7 +680,7 @@ fn safe_owner_ops_still_work_and_threshold_safes_enable_by_transaction() -> anyh
     let two = sx.owner_op(sx.owner_payment(MERCHANT, USD, 3), GasFields::default(), 2)?;
     let out = sx.submit(vec![two])?;
     assert!(out.success && execution_reverts(&out).is_empty(), "{out:?}");
-    let out = sx.chain.call(m, ISafeSessionModule::ownerOfCall { account }.abi_encode())?;
+    let out = sx.chain.call(m, ISessionModule::ownerOfCall { account }.abi_encode())?;
     assert_eq!(
         out.revert_reason().as_deref(),
         Some("session: Safe is not 1-of-1 (enable with enableSession)")
@@ -726,12 +714,10 @@ fn safe_owner_ops_still_work_and_threshold_safes_enable_by_transaction() -> anyh
     let digest = ops::control_digest(account, &RevokeSession { sessionId: id });
     let (o0, o1) = (sx.owners[0].clone(), sx.owners[1].clone());
     let one = safe_signatures(digest, &[&o0])?;
-    let relay =
-        ISafeSessionModule::revokeWithSignatureCall { account, id, ownerSignature: one.into() };
+    let relay = ISessionModule::revokeWithSignatureCall { account, id, ownerSignature: one.into() };
     assert!(!sx.chain.send(ADMIN, m, U256::ZERO, relay.abi_encode(), 1_000_000)?.success);
     let two = safe_signatures(digest, &[&o0, &o1])?;
-    let relay =
-        ISafeSessionModule::revokeWithSignatureCall { account, id, ownerSignature: two.into() };
+    let relay = ISessionModule::revokeWithSignatureCall { account, id, ownerSignature: two.into() };
     sx.chain.must(ADMIN, m, U256::ZERO, relay.abi_encode())?;
     let out = sx.pay_once(&grant, USD, 6)?;
     assert!(refused_with(&out, "session: revoked"), "{:?}", out.revert_reason());
@@ -804,7 +790,7 @@ fn safe_owner_eoa_controls_by_exec_transaction() -> anyhow::Result<()> {
         .abi_encode()
     };
     let stranger = key(9).address();
-    let pause = ISafeSessionModule::setPausedCall { id, paused: true }.abi_encode();
+    let pause = ISessionModule::setPausedCall { id, paused: true }.abi_encode();
     let out =
         sx.chain.send(stranger, account, U256::ZERO, tx(stranger, pause.clone()), 1_000_000)?;
     assert_eq!(out.revert_reason().as_deref(), Some("GS026"), "not an owner");
@@ -814,7 +800,7 @@ fn safe_owner_eoa_controls_by_exec_transaction() -> anyhow::Result<()> {
     assert!(sx.state(&grant)?.paused);
     let out = sx.pay_once(&grant, USD, 90)?;
     assert!(refused_with(&out, "session: paused"), "{:?}", out.revert_reason());
-    let revoke = ISafeSessionModule::revokeCall { id }.abi_encode();
+    let revoke = ISessionModule::revokeCall { id }.abi_encode();
     sx.chain.must(owner, account, U256::ZERO, tx(owner, revoke))?;
     assert_eq!(sx.state(&grant)?.status, 2);
     Ok(())

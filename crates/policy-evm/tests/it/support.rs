@@ -5,7 +5,7 @@ use alloy::{
     primitives::{Address, B256, Bytes, U256, address, b256, keccak256},
     signers::local::PrivateKeySigner,
     sol,
-    sol_types::{SolCall, SolEvent, SolValue},
+    sol_types::{SolCall, SolError, SolEvent, SolValue},
 };
 use x402_aa_policy_evm::{
     Chain, Outcome,
@@ -57,7 +57,12 @@ impl Fx {
     /// 5 USDT per payment, 20 per day, 100 in life, any merchant, paymaster required, for 30 days
     /// (`SessionHost::grant` is the self-paid one).
     pub(crate) fn sponsored_grant(&self) -> Grant {
-        Grant { max_gas_cost_per_op: 0, gas_period_budget: 0, gas_lifetime_budget: 0, ..self.grant() }
+        Grant {
+            max_gas_cost_per_op: 0,
+            gas_period_budget: 0,
+            gas_lifetime_budget: 0,
+            ..self.grant()
+        }
     }
 
     pub(crate) fn owner_op(
@@ -127,11 +132,18 @@ impl SessionHost for Fx {
         self.owner_op(data, GasFields::default(), nonce)
     }
     fn relayed(&self, control: Relayed, signature: Vec<u8>) -> (Address, Bytes) {
-        let ownerSignature = signature.into();
+        let sig: Bytes = signature.into();
         let data = match control {
-            Relayed::Revoke(id) => call(ISessionAccount::revokeWithSignatureCall { id, ownerSignature }),
+            Relayed::Revoke(id) => {
+                call(ISessionAccount::revokeWithSignatureCall { id, ownerSignature: sig })
+            }
             Relayed::SetPaused { id, paused, nonce } => {
-                call(ISessionAccount::setPausedWithSignatureCall { id, paused, nonce, ownerSignature })
+                call(ISessionAccount::setPausedWithSignatureCall {
+                    id,
+                    paused,
+                    nonce,
+                    ownerSignature: sig,
+                })
             }
         };
         (self.account, data)
@@ -200,10 +212,9 @@ impl Relayed {
     pub(crate) fn digest(self, account: Address) -> B256 {
         match self {
             Relayed::Revoke(id) => ops::control_digest(account, &RevokeSession { sessionId: id }),
-            Relayed::SetPaused { id, paused, nonce } => ops::control_digest(
-                account,
-                &SetSessionPaused { sessionId: id, paused, nonce },
-            ),
+            Relayed::SetPaused { id, paused, nonce } => {
+                ops::control_digest(account, &SetSessionPaused { sessionId: id, paused, nonce })
+            }
         }
     }
 }
@@ -300,7 +311,12 @@ pub(crate) trait SessionHost {
     }
 
     /// Signs `op` with the session key (and, with `enable`, the owner's grant signature).
-    fn sign_session(&self, op: &mut UserOperation, grant: &Grant, enable: bool) -> anyhow::Result<()> {
+    fn sign_session(
+        &self,
+        op: &mut UserOperation,
+        grant: &Grant,
+        enable: bool,
+    ) -> anyhow::Result<()> {
         let sig = SessionSig {
             format: self.format(),
             grant,
@@ -386,14 +402,20 @@ pub(crate) fn module_control(control: Control) -> Bytes {
 
 /// The relayed `control` of `account` on one of our modules.
 pub(crate) fn module_relayed(account: Address, control: Relayed, signature: Vec<u8>) -> Bytes {
-    let ownerSignature = signature.into();
+    let sig: Bytes = signature.into();
     match control {
         Relayed::Revoke(id) => {
-            call(ISessionModule::revokeWithSignatureCall { account, id, ownerSignature })
+            call(ISessionModule::revokeWithSignatureCall { account, id, ownerSignature: sig })
         }
-        Relayed::SetPaused { id, paused, nonce } => call(
-            ISessionModule::setPausedWithSignatureCall { account, id, paused, nonce, ownerSignature },
-        ),
+        Relayed::SetPaused { id, paused, nonce } => {
+            call(ISessionModule::setPausedWithSignatureCall {
+                account,
+                id,
+                paused,
+                nonce,
+                ownerSignature: sig,
+            })
+        }
     }
 }
 
