@@ -18,7 +18,7 @@ use x402_aa_policy_evm::{
     abi::{IEntryPoint::UserOperation, ISettlement, IToken},
     artifacts::Artifacts,
     chain::ADMIN,
-    ops::{self, GasFields, Grant},
+    ops::{self, GasFields},
 };
 
 use crate::support::*;
@@ -175,39 +175,16 @@ impl Bx {
         ];
         (vec![a.token, a.settlement, self.module], vec![U256::ZERO; 3], func)
     }
-
-    /// An owner op: the ECDSA module's rule, EIP-191 over the userOpHash, in the envelope.
-    pub(crate) fn owner_op_for(
-        &mut self,
-        account: Address,
-        call_data: Bytes,
-        gas: GasFields,
-        nonce: U256,
-    ) -> anyhow::Result<UserOperation> {
-        let mut op = ops::unsigned_op(account, nonce, call_data, gas);
-        self.sign_owner(&mut op)?;
-        Ok(op)
-    }
 }
 
 impl SessionHost for Bx {
     const NAME: &'static str = "Biconomy account";
     const OWNER_PAYMENT: &'static str = "ECDSA module, 2 calls";
 
-    fn chain(&self) -> &Chain {
-        &self.chain
-    }
-    fn chain_mut(&mut self) -> &mut Chain {
-        &mut self.chain
-    }
-    fn account(&self) -> Address {
-        self.account
-    }
+    harness_fields!();
+
     fn owner(&self) -> &PrivateKeySigner {
         &self.owner
-    }
-    fn session_key(&self) -> &PrivateKeySigner {
-        &self.session_key
     }
 
     /// `executeBatch_y6U([approve, settle, chargePayment])`.
@@ -230,6 +207,9 @@ impl SessionHost for Bx {
         op.signature = envelope(&sig, self.ecdsa);
         Ok(())
     }
+    fn store(&self) -> SessionStore {
+        SessionStore::Module(self.module)
+    }
     /// An owner op calling the session module through `execute_ncC` (msg.sender = the account).
     fn control_op(&mut self, control: Control) -> anyhow::Result<UserOperation> {
         let execute = IBiconomyAccount::execute_ncCCall {
@@ -239,21 +219,6 @@ impl SessionHost for Bx {
         };
         let (account, nonce) = (self.account, self.nonce(self.account)?);
         self.owner_op_for(account, call(execute), GasFields::default(), nonce)
-    }
-    fn relayed(&self, control: Relayed, signature: Vec<u8>) -> (Address, Bytes) {
-        (self.module, module_relayed(self.account, control, signature))
-    }
-    fn state(&mut self, grant: &Grant) -> anyhow::Result<SessionState> {
-        let (m, account, id) = (self.module, self.account, self.id(grant));
-        module_state(&mut self.chain, m, account, id)
-    }
-    fn epoch(&mut self) -> anyhow::Result<u32> {
-        let (m, account) = (self.module, self.account);
-        Ok(self.chain.view(m, ISessionModule::sessionEpochCall { account })?)
-    }
-    fn owner_of(&mut self) -> anyhow::Result<Address> {
-        let (m, account) = (self.module, self.account);
-        Ok(self.chain.view(m, ISessionModule::ownerOfCall { account })?)
     }
     fn another_account(&mut self) -> anyhow::Result<Address> {
         let other = self.create_account(U256::from(1))?;

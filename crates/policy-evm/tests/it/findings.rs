@@ -115,8 +115,12 @@ fn finding3_revoke_all_earlier_in_the_bundle_stops_the_payment() -> anyhow::Resu
     let paid = fx.tokens_of(MERCHANT)?;
 
     let nonce = fx.nonce(fx.account)?;
-    let revoke_all =
-        fx.owner_op(call(ISessionAccount::revokeAllSessionsCall {}), GasFields::default(), nonce)?;
+    let revoke_all = fx.owner_op_for(
+        fx.account,
+        call(ISessionAccount::revokeAllSessionsCall {}),
+        GasFields::default(),
+        nonce,
+    )?;
     let pay = fx.session_op(
         &grant,
         false,

@@ -19,7 +19,7 @@ use x402_aa_policy_evm::{
     artifacts::Artifacts,
     chain::{ADMIN, CREATE2_DEPLOYER},
     kernel::{self as k, KernelStack, MODE_PLUGIN, MODE_SUDO},
-    ops::{self, GasFields, Grant},
+    ops::{self, GasFields},
 };
 
 use crate::support::*;
@@ -69,19 +69,6 @@ impl Kx {
             self.owner_op_for(account, data.abi_encode().into(), GasFields::default(), nonce)?;
         self.submit(vec![op])
     }
-
-    /// An owner op (sudo mode: ECDSAValidator, EIP-191 over the userOpHash).
-    pub(crate) fn owner_op_for(
-        &mut self,
-        account: Address,
-        call_data: Bytes,
-        gas: GasFields,
-        nonce: U256,
-    ) -> anyhow::Result<UserOperation> {
-        let mut op = ops::unsigned_op(account, nonce, call_data, gas);
-        sign_owner(&mut op, &self.owner)?;
-        Ok(op)
-    }
 }
 
 impl SessionHost for Kx {
@@ -89,20 +76,10 @@ impl SessionHost for Kx {
     const OWNER_PAYMENT: &'static str = "sudo, 2 calls";
     const GAS_RATIO_GOAL: Option<f64> = Some(1.15);
 
-    fn chain(&self) -> &Chain {
-        &self.chain
-    }
-    fn chain_mut(&mut self) -> &mut Chain {
-        &mut self.chain
-    }
-    fn account(&self) -> Address {
-        self.account
-    }
+    harness_fields!();
+
     fn owner(&self) -> &PrivateKeySigner {
         &self.owner
-    }
-    fn session_key(&self) -> &PrivateKeySigner {
-        &self.session_key
     }
 
     /// `executeSessionPayment(...)`, which Kernel routes to the session validator as executor.
@@ -127,6 +104,9 @@ impl SessionHost for Kx {
     fn sign_owner(&self, op: &mut UserOperation) -> anyhow::Result<()> {
         sign_owner(op, &self.owner)
     }
+    fn store(&self) -> SessionStore {
+        SessionStore::Module(self.kernel.session_validator)
+    }
     /// An owner op calling the session validator through `execute`.
     fn control_op(&mut self, control: Control) -> anyhow::Result<UserOperation> {
         let execute = IKernel::executeCall {
@@ -137,22 +117,6 @@ impl SessionHost for Kx {
         };
         let (account, nonce) = (self.account, self.nonce(self.account)?);
         self.owner_op_for(account, execute.abi_encode().into(), GasFields::default(), nonce)
-    }
-    fn relayed(&self, control: Relayed, signature: Vec<u8>) -> (Address, Bytes) {
-        let data = module_relayed(self.account, control, signature);
-        (self.kernel.session_validator, data)
-    }
-    fn state(&mut self, grant: &Grant) -> anyhow::Result<SessionState> {
-        let (v, account, id) = (self.kernel.session_validator, self.account, self.id(grant));
-        module_state(&mut self.chain, v, account, id)
-    }
-    fn epoch(&mut self) -> anyhow::Result<u32> {
-        let (v, account) = (self.kernel.session_validator, self.account);
-        Ok(self.chain.view(v, ISessionModule::sessionEpochCall { account })?)
-    }
-    fn owner_of(&mut self) -> anyhow::Result<Address> {
-        let (v, account) = (self.kernel.session_validator, self.account);
-        Ok(self.chain.view(v, ISessionModule::ownerOfCall { account })?)
     }
     fn another_account(&mut self) -> anyhow::Result<Address> {
         let other = self.chain.create_kernel_account(self.owner.address(), U256::from(1))?;

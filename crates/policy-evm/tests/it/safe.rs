@@ -188,7 +188,7 @@ impl Sx {
     }
 
     /// An owner op of `account` signed by `signers` (Safe4337Module's SafeOp, no validity window).
-    pub(crate) fn owner_op_for(
+    pub(crate) fn signed_owner_op(
         &mut self,
         account: Address,
         call_data: Bytes,
@@ -211,7 +211,7 @@ impl Sx {
         let (account, nonce) = (self.account, self.nonce(self.account)?);
         let owners: Vec<PrivateKeySigner> = self.owners[..signers].to_vec();
         let refs: Vec<&PrivateKeySigner> = owners.iter().collect();
-        self.owner_op_for(account, call_data, gas, nonce, &refs)
+        self.signed_owner_op(account, call_data, gas, nonce, &refs)
     }
 
     /// An owner op in which the Safe calls itself with `data` (how every session control is sent),
@@ -231,21 +231,11 @@ impl SessionHost for Sx {
     const OWNER_PAYMENT: &'static str = "stock Safe";
     const GAS_RATIO_GOAL: Option<f64> = Some(1.15);
 
-    fn chain(&self) -> &Chain {
-        &self.chain
-    }
-    fn chain_mut(&mut self) -> &mut Chain {
-        &mut self.chain
-    }
-    fn account(&self) -> Address {
-        self.account
-    }
+    harness_fields!();
+
     /// The first owner: on a 1-of-1 Safe the one whose signature enables grants in-op.
     fn owner(&self) -> &PrivateKeySigner {
         &self.owners[0]
-    }
-    fn session_key(&self) -> &PrivateKeySigner {
-        &self.session_key
     }
 
     /// `executeSessionPayment(...)`, which the fallback handler (our module) validates.
@@ -287,25 +277,11 @@ impl SessionHost for Sx {
     fn sign_owner(&self, op: &mut UserOperation) -> anyhow::Result<()> {
         sign_safe_op(op, &[&self.owners[0]])
     }
+    fn store(&self) -> SessionStore {
+        SessionStore::Module(self.safe.session_module)
+    }
     fn control_op(&mut self, control: Control) -> anyhow::Result<UserOperation> {
         self.self_call_op(module_control(control), 1)
-    }
-    /// Relayed to the module, which checks the signature with the Safe's `checkSignatures`; for one
-    /// owner that is the owner's 65-byte signature.
-    fn relayed(&self, control: Relayed, signature: Vec<u8>) -> (Address, Bytes) {
-        (self.safe.session_module, module_relayed(self.account, control, signature))
-    }
-    fn state(&mut self, grant: &Grant) -> anyhow::Result<SessionState> {
-        let (m, account, id) = (self.safe.session_module, self.account, self.id(grant));
-        module_state(&mut self.chain, m, account, id)
-    }
-    fn epoch(&mut self) -> anyhow::Result<u32> {
-        let (m, account) = (self.safe.session_module, self.account);
-        Ok(self.chain.view(m, ISessionModule::sessionEpochCall { account })?)
-    }
-    fn owner_of(&mut self) -> anyhow::Result<Address> {
-        let (m, account) = (self.safe.session_module, self.account);
-        Ok(self.chain.view(m, ISessionModule::ownerOfCall { account })?)
     }
     fn another_account(&mut self) -> anyhow::Result<Address> {
         self.create_safe(1, U256::from(1), true)
@@ -662,7 +638,7 @@ fn safe_owner_ops_still_work_and_threshold_safes_enable_by_transaction() -> anyh
     assert_eq!(sx.tokens_of(MERCHANT)?, U256::from(USD));
     let (account, nonce) = (sx.account, sx.nonce(sx.account)?);
     let stranger = key(9);
-    let op = sx.owner_op_for(
+    let op = sx.signed_owner_op(
         account,
         sx.owner_payment(MERCHANT, USD, 2),
         GasFields::default(),

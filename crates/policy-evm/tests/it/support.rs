@@ -64,39 +64,21 @@ impl Fx {
             ..self.grant()
         }
     }
-
-    pub(crate) fn owner_op(
-        &mut self,
-        call_data: Bytes,
-        gas: GasFields,
-        nonce: U256,
-    ) -> anyhow::Result<UserOperation> {
-        let mut op = ops::unsigned_op(self.account, nonce, call_data, gas);
-        ops::sign_owner(&mut op, &self.owner)?;
-        Ok(op)
-    }
 }
 
 impl SessionHost for Fx {
     const NAME: &'static str = "SessionKeyAccount";
 
-    fn chain(&self) -> &Chain {
-        &self.chain
-    }
-    fn chain_mut(&mut self) -> &mut Chain {
-        &mut self.chain
-    }
-    fn account(&self) -> Address {
-        self.account
-    }
+    harness_fields!();
+
     fn owner(&self) -> &PrivateKeySigner {
         &self.owner
     }
-    fn session_key(&self) -> &PrivateKeySigner {
-        &self.session_key
-    }
     fn format(&self) -> Format {
         self.format
+    }
+    fn store(&self) -> SessionStore {
+        SessionStore::Account
     }
 
     /// `executeBatch([approve, settle])`: the session payment and the owner payment are one shape.
@@ -129,41 +111,8 @@ impl SessionHost for Fx {
             Control::SetPaused(id, false) => call(ISessionAccount::resumeSessionCall { id }),
         };
         let nonce = self.nonce(self.account)?;
-        self.owner_op(data, GasFields::default(), nonce)
-    }
-    fn relayed(&self, control: Relayed, signature: Vec<u8>) -> (Address, Bytes) {
-        let sig: Bytes = signature.into();
-        let data = match control {
-            Relayed::Revoke(id) => {
-                call(ISessionAccount::revokeWithSignatureCall { id, ownerSignature: sig })
-            }
-            Relayed::SetPaused { id, paused, nonce } => {
-                call(ISessionAccount::setPausedWithSignatureCall {
-                    id,
-                    paused,
-                    nonce,
-                    ownerSignature: sig,
-                })
-            }
-        };
-        (self.account, data)
-    }
-    fn state(&mut self, grant: &Grant) -> anyhow::Result<SessionState> {
-        let (account, id) = (self.account, self.id(grant));
-        let s = self.chain.view(account, ISessionAccount::sessionStateCall { id })?;
-        Ok(SessionState {
-            status: s.status,
-            paused: s.paused,
-            period_spent: s.periodSpent.to(),
-            lifetime_spent: s.lifetimeSpent.to(),
-            payments_in_period: s.paymentsInPeriod.to(),
-        })
-    }
-    fn epoch(&mut self) -> anyhow::Result<u32> {
-        Ok(self.chain.view(self.account, ISessionAccount::sessionEpochCall {})?)
-    }
-    fn owner_of(&mut self) -> anyhow::Result<Address> {
-        Ok(self.chain.view(self.account, IAccount::ownerCall {})?)
+        let account = self.account;
+        self.owner_op_for(account, data, GasFields::default(), nonce)
     }
     fn another_account(&mut self) -> anyhow::Result<Address> {
         let other = self.chain.create_session_account(self.owner.address(), U256::from(1))?;
@@ -219,6 +168,23 @@ impl Relayed {
     }
 }
 
+/// Where a host keeps session state and takes relayed controls: in the account itself
+/// (SessionKeyAccount) or in one of our modules (`SessionModule.sol`), keyed by account.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SessionStore {
+    Account,
+    Module(Address),
+}
+
+impl SessionStore {
+    fn address(self, account: Address) -> Address {
+        match self {
+            SessionStore::Account => account,
+            SessionStore::Module(m) => m,
+        }
+    }
+}
+
 /// A session's counters as every host's `sessionState` reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SessionState {
@@ -262,12 +228,8 @@ pub(crate) trait SessionHost {
     fn sign_owner(&self, op: &mut UserOperation) -> anyhow::Result<()>;
     /// An owner op of the account sending `control`.
     fn control_op(&mut self, control: Control) -> anyhow::Result<UserOperation>;
-    /// `(to, callData)` of the relayed `control` carrying the owner's `signature`.
-    fn relayed(&self, control: Relayed, signature: Vec<u8>) -> (Address, Bytes);
-    fn state(&mut self, grant: &Grant) -> anyhow::Result<SessionState>;
-    fn epoch(&mut self) -> anyhow::Result<u32>;
-    /// The owner the host's session validator reads for the account.
-    fn owner_of(&mut self) -> anyhow::Result<Address>;
+    /// Where the account's session state lives and relayed controls go.
+    fn store(&self) -> SessionStore;
     /// Another account of the same owner with sessions installed, funded like the first.
     fn another_account(&mut self) -> anyhow::Result<Address>;
     /// The account whose owner payment a session payment's gas is measured against.
@@ -294,6 +256,88 @@ pub(crate) trait SessionHost {
             salt: b256!("00000000000000000000000000000000000000000000000000000000000000aa"),
             ..Default::default()
         }
+    }
+
+    /// `(to, callData)` of the relayed `control` carrying the owner's `signature`.
+    fn relayed(&self, control: Relayed, signature: Vec<u8>) -> (Address, Bytes) {
+        let (account, sig) = (self.account(), Bytes::from(signature));
+        let data = match (self.store(), control) {
+            (SessionStore::Account, Relayed::Revoke(id)) => {
+                call(ISessionAccount::revokeWithSignatureCall { id, ownerSignature: sig })
+            }
+            (SessionStore::Account, Relayed::SetPaused { id, paused, nonce }) => {
+                call(ISessionAccount::setPausedWithSignatureCall {
+                    id,
+                    paused,
+                    nonce,
+                    ownerSignature: sig,
+                })
+            }
+            (SessionStore::Module(_), Relayed::Revoke(id)) => {
+                call(ISessionModule::revokeWithSignatureCall { account, id, ownerSignature: sig })
+            }
+            (SessionStore::Module(_), Relayed::SetPaused { id, paused, nonce }) => {
+                call(ISessionModule::setPausedWithSignatureCall {
+                    account,
+                    id,
+                    paused,
+                    nonce,
+                    ownerSignature: sig,
+                })
+            }
+        };
+        (self.store().address(account), data)
+    }
+
+    fn state(&mut self, grant: &Grant) -> anyhow::Result<SessionState> {
+        let (account, id) = (self.account(), self.id(grant));
+        let s = match self.store() {
+            SessionStore::Account => {
+                self.chain_mut().view(account, ISessionAccount::sessionStateCall { id })?
+            }
+            SessionStore::Module(m) => {
+                let s =
+                    self.chain_mut().view(m, ISessionModule::sessionStateCall { account, id })?;
+                ISessionAccount::sessionStateReturn {
+                    status: s.status,
+                    paused: s.paused,
+                    periodIndex: s.periodIndex,
+                    periodSpent: s.periodSpent,
+                    lifetimeSpent: s.lifetimeSpent,
+                    paymentsInPeriod: s.paymentsInPeriod,
+                }
+            }
+        };
+        Ok(SessionState {
+            status: s.status,
+            paused: s.paused,
+            period_spent: s.periodSpent.to(),
+            lifetime_spent: s.lifetimeSpent.to(),
+            payments_in_period: s.paymentsInPeriod.to(),
+        })
+    }
+
+    fn epoch(&mut self) -> anyhow::Result<u32> {
+        let account = self.account();
+        Ok(match self.store() {
+            SessionStore::Account => {
+                self.chain_mut().view(account, ISessionAccount::sessionEpochCall {})?
+            }
+            SessionStore::Module(m) => {
+                self.chain_mut().view(m, ISessionModule::sessionEpochCall { account })?
+            }
+        })
+    }
+
+    /// The owner the host's session validator reads for the account.
+    fn owner_of(&mut self) -> anyhow::Result<Address> {
+        let account = self.account();
+        Ok(match self.store() {
+            SessionStore::Account => self.chain_mut().view(account, IAccount::ownerCall {})?,
+            SessionStore::Module(m) => {
+                self.chain_mut().view(m, ISessionModule::ownerOfCall { account })?
+            }
+        })
     }
 
     fn nonce(&mut self, sender: Address) -> anyhow::Result<U256> {
@@ -357,6 +401,19 @@ pub(crate) trait SessionHost {
         self.session_op_for(account, grant, enable, call_data, gas, nonce)
     }
 
+    /// An owner op of `account` (of this owner) through the host's owner validation.
+    fn owner_op_for(
+        &mut self,
+        account: Address,
+        call_data: Bytes,
+        gas: GasFields,
+        nonce: U256,
+    ) -> anyhow::Result<UserOperation> {
+        let mut op = ops::unsigned_op(account, nonce, call_data, gas);
+        self.sign_owner(&mut op)?;
+        Ok(op)
+    }
+
     fn submit(&mut self, ops: Vec<UserOperation>) -> anyhow::Result<Outcome> {
         Ok(self.chain_mut().handle_ops(ops, BUNDLER, BUNDLER)?)
     }
@@ -391,6 +448,25 @@ pub(crate) trait SessionHost {
     }
 }
 
+/// The `SessionHost` accessors of a harness with `chain`, `account` and `session_key` fields.
+macro_rules! harness_fields {
+    () => {
+        fn chain(&self) -> &Chain {
+            &self.chain
+        }
+        fn chain_mut(&mut self) -> &mut Chain {
+            &mut self.chain
+        }
+        fn account(&self) -> Address {
+            self.account
+        }
+        fn session_key(&self) -> &PrivateKeySigner {
+            &self.session_key
+        }
+    };
+}
+pub(crate) use harness_fields;
+
 /// `control` on one of our modules (`SessionModule.sol`), as the account calls it.
 pub(crate) fn module_control(control: Control) -> Bytes {
     match control {
@@ -398,42 +474,6 @@ pub(crate) fn module_control(control: Control) -> Bytes {
         Control::RevokeAll => call(ISessionModule::revokeAllCall {}),
         Control::SetPaused(id, paused) => call(ISessionModule::setPausedCall { id, paused }),
     }
-}
-
-/// The relayed `control` of `account` on one of our modules.
-pub(crate) fn module_relayed(account: Address, control: Relayed, signature: Vec<u8>) -> Bytes {
-    let sig: Bytes = signature.into();
-    match control {
-        Relayed::Revoke(id) => {
-            call(ISessionModule::revokeWithSignatureCall { account, id, ownerSignature: sig })
-        }
-        Relayed::SetPaused { id, paused, nonce } => {
-            call(ISessionModule::setPausedWithSignatureCall {
-                account,
-                id,
-                paused,
-                nonce,
-                ownerSignature: sig,
-            })
-        }
-    }
-}
-
-/// `sessionState` of `account`'s session `id` on the module at `module`.
-pub(crate) fn module_state(
-    chain: &mut Chain,
-    module: Address,
-    account: Address,
-    id: B256,
-) -> anyhow::Result<SessionState> {
-    let s = chain.view(module, ISessionModule::sessionStateCall { account, id })?;
-    Ok(SessionState {
-        status: s.status,
-        paused: s.paused,
-        period_spent: s.periodSpent.to(),
-        lifetime_spent: s.lifetimeSpent.to(),
-        payments_in_period: s.paymentsInPeriod.to(),
-    })
 }
 
 /// The execution-phase revert reasons of a bundle (`UserOperationRevertReason`, decoded `Error(string)`).
