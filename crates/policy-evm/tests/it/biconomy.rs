@@ -1,28 +1,27 @@
 //! Session keys on Biconomy Smart Account v2 through `BiconomySessionModule`, on the real EntryPoint
 //! v0.6 with the committed `contracts/vendor/biconomy-v2` build of SmartAccount, its factory and the
 //! ECDSA ownership module. The owner installs the module with one owner op; then the adversarial cases
-//! of issue 12 item 4 (asked again by issue 14), each refused by the EntryPoint with the reason a user
-//! would see. Biconomy lets an op validated by any enabled module call any account function, so the
-//! module's payment shape is the whole method scope: the top-level admin calls are in the list too.
+//! of issue 12 item 4 (asked again by issue 14) that only Biconomy has (its callData shape, envelope
+//! and module list), each refused by the EntryPoint with the reason a user would see. The properties
+//! every host shares run on Biconomy in `hosts.rs`. Biconomy lets an op validated by any enabled
+//! module call any account function, so the module's payment shape is the whole method scope: the
+//! top-level admin calls are in the list too.
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, address, b256, keccak256},
+    primitives::{Address, B256, Bytes, U256, address},
     signers::local::PrivateKeySigner,
     sol,
-    sol_types::{SolCall, SolStruct, SolValue, eip712_domain},
+    sol_types::{SolCall, SolValue},
 };
 use x402_aa_policy_evm::{
     Chain, Outcome,
-    abi::{
-        IEntryPoint::{self, UserOperation},
-        ISettlement, IToken, RevokeSession, SetSessionPaused,
-    },
+    abi::{IEntryPoint::UserOperation, ISettlement, IToken},
     artifacts::Artifacts,
-    chain::{ADMIN, GENESIS_TIME},
-    ops::{self, Format, GasFields, Grant, SessionSig},
+    chain::ADMIN,
+    ops::{self, GasFields},
 };
 
-use crate::{kernel::execution_reverts, support::*};
+use crate::support::*;
 
 sol! {
     /// `SmartAccount` 2.0.0: the functions an op can reach (EntryPoint-only or EntryPoint-or-self).
@@ -51,20 +50,12 @@ sol! {
         function getOwner(address smartAccount) view returns (address);
     }
 
-    /// This project's module: KernelSessionValidator's owner controls and views.
+    /// What BiconomySessionModule adds to `ISessionModule` (its owner controls and views).
     #[derive(Debug)]
     interface IBiconomySessionModule {
         function initForSmartAccount() returns (address);
         function isValidSignature(bytes32 dataHash, bytes moduleSignature) view returns (bytes4);
         function chargePayment(address token, address settlement, address merchant, uint256 amount, bytes32 requestHash);
-        function revoke(bytes32 id);
-        function revokeAll();
-        function setPaused(bytes32 id, bool paused);
-        function revokeWithSignature(address account, bytes32 id, bytes ownerSignature);
-        function setPausedWithSignature(address account, bytes32 id, bool paused, uint32 nonce, bytes ownerSignature);
-        function ownerOf(address account) view returns (address);
-        function sessionEpoch(address account) view returns (uint32);
-        function sessionState(address account, bytes32 id) view returns (uint8 status, bool paused, uint32 periodIndex, uint96 periodSpent, uint96 lifetimeSpent, uint24 paymentsInPeriod);
     }
 }
 
@@ -156,37 +147,6 @@ impl Bx {
         self.submit(vec![op])
     }
 
-    pub(crate) fn nonce(&mut self, sender: Address) -> anyhow::Result<U256> {
-        Ok(self.chain.view(
-            self.chain.addrs.entry_point,
-            IEntryPoint::getNonceCall { sender, key: alloy::primitives::Uint::ZERO },
-        )?)
-    }
-
-    /// Self-paid grant: 5 USDT per payment, 20 per day, 100 in life, 0.1 ETH per op, 1 ETH in gas.
-    pub(crate) fn grant(&self) -> Grant {
-        Grant {
-            session_key: self.session_key.address(),
-            valid_after: GENESIS_TIME - 100,
-            valid_until: GENESIS_TIME + 30 * DAY,
-            token: self.chain.addrs.token,
-            settlement: self.chain.addrs.settlement,
-            per_payment_max: 5 * USD,
-            period_cap: 20 * USD,
-            period: DAY as u32,
-            lifetime_cap: 100 * USD,
-            max_gas_cost_per_op: ETH / 10,
-            gas_period_budget: ETH,
-            gas_lifetime_budget: ETH,
-            salt: b256!("00000000000000000000000000000000000000000000000000000000000000aa"),
-            ..Default::default()
-        }
-    }
-
-    pub(crate) fn period_index(&self, grant: &Grant) -> u32 {
-        period_index(&self.chain, grant)
-    }
-
     /// The three calls of a session payment as `(dest, value, func)`.
     pub(crate) fn calls(
         &self,
@@ -215,133 +175,57 @@ impl Bx {
         ];
         (vec![a.token, a.settlement, self.module], vec![U256::ZERO; 3], func)
     }
+}
 
-    pub(crate) fn pay(&self, merchant: Address, amount: u128, request: u64) -> Bytes {
+impl SessionHost for Bx {
+    const NAME: &'static str = "Biconomy account";
+    const OWNER_PAYMENT: &'static str = "ECDSA module, 2 calls";
+
+    harness_fields!();
+
+    fn owner(&self) -> &PrivateKeySigner {
+        &self.owner
+    }
+
+    /// `executeBatch_y6U([approve, settle, chargePayment])`.
+    fn pay(&self, merchant: Address, amount: u128, request: u64) -> Bytes {
         let (dest, value, func) = self.calls(merchant, amount, request);
         batch(dest, value, func)
     }
-
-    /// An owner payment, as the SDK builds it for Biconomy: `executeBatch_y6U([approve, settle])`.
-    pub(crate) fn owner_payment(&self, merchant: Address, amount: u128, request: u64) -> Bytes {
+    /// As the SDK builds it for Biconomy: `executeBatch_y6U([approve, settle])`.
+    fn owner_payment(&self, merchant: Address, amount: u128, request: u64) -> Bytes {
         let (d, v, f) = self.calls(merchant, amount, request);
         batch(d[..2].to_vec(), v[..2].to_vec(), f[..2].to_vec())
     }
-
-    /// A session op of `self.account`.
-    pub(crate) fn session_op(
-        &mut self,
-        grant: &Grant,
-        enable: bool,
-        call_data: Bytes,
-        gas: GasFields,
-        nonce: U256,
-    ) -> anyhow::Result<UserOperation> {
-        let account = self.account;
-        self.session_op_for(account, grant, enable, call_data, gas, nonce)
+    /// Biconomy's envelope `abi.encode(bytes, module)`, naming our module.
+    fn seal(&self, session_signature: &[u8]) -> Bytes {
+        envelope(session_signature, self.module)
     }
-
-    pub(crate) fn session_op_for(
-        &mut self,
-        account: Address,
-        grant: &Grant,
-        enable: bool,
-        call_data: Bytes,
-        gas: GasFields,
-        nonce: U256,
-    ) -> anyhow::Result<UserOperation> {
-        let mut op = ops::unsigned_op(account, nonce, call_data, gas);
-        self.sign_session(&mut op, grant, enable)?;
-        Ok(op)
-    }
-
-    /// The packed session signature in Biconomy's envelope `abi.encode(bytes, module)`.
-    pub(crate) fn sign_session(
-        &self,
-        op: &mut UserOperation,
-        grant: &Grant,
-        enable: bool,
-    ) -> anyhow::Result<()> {
-        let sig = SessionSig {
-            format: Format::V2,
-            grant,
-            enable_with: enable.then_some(&self.owner),
-            session_key: &self.session_key,
-            period_index: self.period_index(grant),
-            merchant_proof: vec![],
-            id_override: None,
-        };
-        ops::sign_session(op, &sig)?;
-        op.signature = envelope(&op.signature, self.module);
-        Ok(())
-    }
-
-    /// An owner op: the ECDSA module's rule, EIP-191 over the userOpHash, in the envelope.
-    pub(crate) fn owner_op_for(
-        &mut self,
-        account: Address,
-        call_data: Bytes,
-        gas: GasFields,
-        nonce: U256,
-    ) -> anyhow::Result<UserOperation> {
-        let mut op = ops::unsigned_op(account, nonce, call_data, gas);
-        self.sign_owner(&mut op)?;
-        Ok(op)
-    }
-
-    pub(crate) fn sign_owner(&self, op: &mut UserOperation) -> anyhow::Result<()> {
+    /// The ECDSA module's rule, EIP-191 over the userOpHash, in the envelope.
+    fn sign_owner(&self, op: &mut UserOperation) -> anyhow::Result<()> {
         let sig = ops::personal_sign(&self.owner, ops::user_op_hash(op))?;
         op.signature = envelope(&sig, self.ecdsa);
         Ok(())
     }
-
+    fn store(&self) -> SessionStore {
+        SessionStore::Module(self.module)
+    }
     /// An owner op calling the session module through `execute_ncC` (msg.sender = the account).
-    pub(crate) fn control_op(&mut self, data: Vec<u8>) -> anyhow::Result<UserOperation> {
+    fn control_op(&mut self, control: Control) -> anyhow::Result<UserOperation> {
         let execute = IBiconomyAccount::execute_ncCCall {
             dest: self.module,
             value: U256::ZERO,
-            func: data.into(),
+            func: module_control(control),
         };
         let (account, nonce) = (self.account, self.nonce(self.account)?);
-        self.owner_op_for(account, execute.abi_encode().into(), GasFields::default(), nonce)
+        self.owner_op_for(account, call(execute), GasFields::default(), nonce)
     }
-
-    pub(crate) fn submit(&mut self, ops: Vec<UserOperation>) -> anyhow::Result<Outcome> {
-        Ok(self.chain.handle_ops(ops, BUNDLER, BUNDLER)?)
-    }
-
-    pub(crate) fn id(&self, grant: &Grant) -> B256 {
-        grant.id(Format::V2, self.account)
-    }
-
-    pub(crate) fn state(
-        &mut self,
-        grant: &Grant,
-    ) -> anyhow::Result<IBiconomySessionModule::sessionStateReturn> {
-        let (m, account, id) = (self.module, self.account, self.id(grant));
-        Ok(self.chain.view(m, IBiconomySessionModule::sessionStateCall { account, id })?)
-    }
-
-    pub(crate) fn tokens_of(&mut self, who: Address) -> anyhow::Result<U256> {
-        Ok(self.chain.token_balance(who)?)
-    }
-
-    /// Pays 1 USDT (request `request`) with the grant enabled by this op, asserting it lands.
-    pub(crate) fn enable(&mut self, grant: &Grant, request: u64) -> anyhow::Result<()> {
-        let nonce = self.nonce(self.account)?;
-        let data = self.pay(MERCHANT, USD, request);
-        let op = self.session_op(grant, true, data, GasFields::default(), nonce)?;
-        let out = self.submit(vec![op])?;
-        anyhow::ensure!(out.success, "enable: {:?}", out.revert_reason());
-        anyhow::ensure!(execution_reverts(&out).is_empty(), "{:?}", execution_reverts(&out));
-        Ok(())
-    }
-
-    /// One self-paid session payment of 1 USDT.
-    fn pay_once(&mut self, grant: &Grant, request: u64) -> anyhow::Result<Outcome> {
-        let nonce = self.nonce(self.account)?;
-        let data = self.pay(MERCHANT, USD, request);
-        let op = self.session_op(grant, false, data, GasFields::default(), nonce)?;
-        self.submit(vec![op])
+    fn another_account(&mut self) -> anyhow::Result<Address> {
+        let other = self.create_account(U256::from(1))?;
+        self.fund(other)?;
+        let out = self.install(other)?;
+        anyhow::ensure!(out.success, "install: {:?}", out.revert_reason());
+        Ok(other)
     }
 }
 
@@ -358,34 +242,12 @@ fn batch(dest: Vec<Address>, value: Vec<U256>, func: Vec<Bytes>) -> Bytes {
 /// e.g. SmartAccount's `WrongValidationModule(module)`.
 const REVERTED_NO_REASON: &str = "AA23 reverted (or OOG)";
 
+/// ERC-1271 is never valid through this module, asked directly or through the account. (The
+/// payments themselves: `hosts::biconomy`.)
 #[test]
-fn a_session_pays_within_its_grant_on_biconomy() -> anyhow::Result<()> {
+fn biconomy_module_never_signs_for_the_account() -> anyhow::Result<()> {
     let mut bx = Bx::new()?;
     let (m, account) = (bx.module, bx.account);
-    let owner = bx.chain.view(m, IBiconomySessionModule::ownerOfCall { account })?;
-    assert_eq!(owner, bx.owner.address());
-    let grant = bx.grant();
-    bx.enable(&grant, 1001)?;
-    for n in 2..=4u64 {
-        let nonce = bx.nonce(account)?;
-        let data = bx.pay(MERCHANT, 5 * USD, n);
-        let op = bx.session_op(&grant, false, data, GasFields::default(), nonce)?;
-        let out = bx.submit(vec![op])?;
-        assert!(out.success && execution_reverts(&out).is_empty(), "{out:?}");
-    }
-    assert_eq!(bx.tokens_of(MERCHANT)?, U256::from(16 * USD));
-    let s = bx.state(&grant)?;
-    assert_eq!(s.status, 1);
-    assert_eq!(s.periodSpent.to::<u128>(), 16 * USD);
-    assert_eq!(s.lifetimeSpent.to::<u128>(), 16 * USD);
-    assert_eq!(s.paymentsInPeriod.to::<u32>(), 4);
-    // 16 + 5 > 20: the period cap holds
-    let nonce = bx.nonce(account)?;
-    let data = bx.pay(MERCHANT, 5 * USD, 5);
-    let op = bx.session_op(&grant, false, data, GasFields::default(), nonce)?;
-    let out = bx.submit(vec![op])?;
-    assert!(refused_with(&out, "session: over period cap"), "{:?}", out.revert_reason());
-    // ERC-1271 is never valid through this module, asked directly or through the account
     let h = B256::repeat_byte(7);
     let sig = vec![0u8; 65];
     let direct = IBiconomySessionModule::isValidSignatureCall {
@@ -463,7 +325,7 @@ fn biconomy_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Resul
         "session: charge differs from payment",
     ));
     let (d, v, mut f) = bx.calls(MERCHANT, USD, 18);
-    f[2] = call(IBiconomySessionModule::revokeAllCall {});
+    f[2] = call(ISessionModule::revokeAllCall {});
     cases.push((
         "another module function",
         batch(d, v, f),
@@ -561,193 +423,6 @@ fn biconomy_session_ops_outside_the_payment_shape_are_refused() -> anyhow::Resul
     Ok(())
 }
 
-/// A grant signed for one Biconomy account (or chain) enables nothing on another, even with the same
-/// owner and the module installed there.
-#[test]
-fn biconomy_grants_do_not_replay_across_accounts_or_chains() -> anyhow::Result<()> {
-    let mut bx = Bx::new()?;
-    let grant = bx.grant();
-    bx.enable(&grant, 1003)?;
-    let other = bx.create_account(U256::from(1))?;
-    bx.fund(other)?;
-    assert!(bx.install(other)?.success);
-
-    // the enabling signature of account 1 copied onto an op of account 2
-    let nonce = bx.nonce(other)?;
-    let mut op = ops::unsigned_op(other, nonce, bx.pay(MERCHANT, USD, 40), GasFields::default());
-    let id1 = bx.id(&grant);
-    op.signature = envelope(
-        &raw_session_sig(&bx.chain, &bx.session_key, &bx.owner, &op, &grant, other, Some(id1))?,
-        bx.module,
-    );
-    let out = bx.submit(vec![op])?;
-    assert!(refused_with(&out, "session: bad owner signature"), "{:?}", out.revert_reason());
-    // use mode on account 2 (the grant was never enabled there)
-    let data = bx.pay(MERCHANT, USD, 41);
-    let op = bx.session_op_for(other, &grant, false, data, GasFields::default(), nonce)?;
-    let out = bx.submit(vec![op])?;
-    assert!(refused_with(&out, "session: not enabled"), "{:?}", out.revert_reason());
-
-    // the owner's signature over the grant in chain 1's domain
-    let domain = eip712_domain! {
-        name: "X402SessionAccount", version: "1", chain_id: 1, verifying_contract: other,
-    };
-    let other_chain_id = grant.v2().eip712_signing_hash(&domain);
-    let mut op = ops::unsigned_op(other, nonce, bx.pay(MERCHANT, USD, 42), GasFields::default());
-    op.signature = envelope(
-        &raw_session_sig(
-            &bx.chain,
-            &bx.session_key,
-            &bx.owner,
-            &op,
-            &grant,
-            other,
-            Some(other_chain_id),
-        )?,
-        bx.module,
-    );
-    let out = bx.submit(vec![op])?;
-    assert!(refused_with(&out, "session: bad owner signature"), "{:?}", out.revert_reason());
-    Ok(())
-}
-
-/// Several payments of one session in one bundle each pass validation against the same state; only
-/// the last validated executes, so a bundle never pays past the cap.
-#[test]
-fn biconomy_bundle_of_payments_cannot_pass_the_cap() -> anyhow::Result<()> {
-    let mut bx = Bx::new()?;
-    let grant = bx.grant();
-    bx.enable(&grant, 1004)?; // 1 paid
-    let nonce = bx.nonce(bx.account)?;
-    let mut bundle = Vec::new();
-    for i in 0..6u64 {
-        let data = bx.pay(MERCHANT, 5 * USD, 50 + i);
-        let op = bx.session_op(&grant, false, data, GasFields::default(), nonce + U256::from(i))?;
-        bundle.push(op);
-    }
-    let out = bx.submit(bundle)?;
-    assert!(out.success, "{:?}", out.revert_reason());
-    let reverts = execution_reverts(&out);
-    assert_eq!(reverts.len(), 5, "{reverts:?}");
-    assert!(reverts.iter().all(|r| r == "account: op was not the last validated"), "{reverts:?}");
-    assert_eq!(bx.tokens_of(MERCHANT)?, U256::from(6 * USD));
-    assert_eq!(bx.state(&grant)?.periodSpent.to::<u128>(), 6 * USD);
-    Ok(())
-}
-
-/// The key holder as bundler and beneficiary, with ops certain to revert in execution (a reused
-/// requestHash; several ops in one bundle) and gas fields maxed out: what leaves the account is
-/// bounded by the gas budget, then the budget refuses.
-#[test]
-fn biconomy_gas_is_no_spending_channel() -> anyhow::Result<()> {
-    let mut bx = Bx::new()?;
-    let gas = GasFields {
-        call_gas: 150_000,
-        verification_gas: 300_000,
-        pre_verification_gas: 1_000_000,
-        max_fee: 10_000_000_000,
-        max_priority_fee: 10_000_000_000,
-    };
-    let per_op = gas.prefund().to::<u128>();
-    let mut grant = bx.grant();
-    grant.max_gas_cost_per_op = per_op;
-    grant.gas_period_budget = 4 * per_op;
-    grant.gas_lifetime_budget = 4 * per_op;
-    let thief = bx.session_key.address();
-    let account = bx.account;
-    let before = bx.chain.balance(account) + bx.chain.deposit(account)?;
-    let mut refused = None;
-    for i in 0..10u64 {
-        let nonce = bx.nonce(account)?;
-        // request 1 again after the first: settle reverts AlreadySettled in execution
-        let first = bx.session_op(&grant, i == 0, bx.pay(MERCHANT, USD, 1), gas, nonce)?;
-        let second =
-            bx.session_op(&grant, false, bx.pay(MERCHANT, USD, 1), gas, nonce + U256::from(1))?;
-        let out = bx.chain.handle_ops(vec![first, second], thief, thief)?;
-        if !out.success {
-            refused = out.revert_reason();
-            break;
-        }
-    }
-    let out = before - bx.chain.balance(account) - bx.chain.deposit(account)?;
-    assert!(out <= U256::from(grant.gas_lifetime_budget), "{out} wei left the account");
-    let r = refused.unwrap_or_default();
-    assert!(r.contains("session: over gas"), "{r}");
-    assert_eq!(bx.tokens_of(MERCHANT)?, U256::from(USD), "one payment landed");
-    Ok(())
-}
-
-/// Revoke, revoke-all, pause (owner ops and relayed signatures), expiry, and a revoke-all by an owner
-/// op earlier in the same bundle.
-#[test]
-fn biconomy_revoked_paused_and_expired_sessions_cannot_pay() -> anyhow::Result<()> {
-    let mut bx = Bx::new()?;
-    let m = bx.module;
-    let account = bx.account;
-    let mut grant = bx.grant();
-    bx.enable(&grant, 1005)?;
-    let id = bx.id(&grant);
-
-    // pause by relayed signature, then resume by owner op
-    let msg = SetSessionPaused { sessionId: id, paused: true, nonce: 0 };
-    let sig = ops::sign_hash(&bx.owner, ops::control_digest(account, &msg))?;
-    let relay = IBiconomySessionModule::setPausedWithSignatureCall {
-        account,
-        id,
-        paused: true,
-        nonce: 0,
-        ownerSignature: sig.into(),
-    };
-    bx.chain.must(ADMIN, m, U256::ZERO, relay.abi_encode())?;
-    let out = bx.pay_once(&grant, 60)?;
-    assert!(refused_with(&out, "session: paused"), "{:?}", out.revert_reason());
-    let op =
-        bx.control_op(IBiconomySessionModule::setPausedCall { id, paused: false }.abi_encode())?;
-    assert!(bx.submit(vec![op])?.success);
-    assert!(bx.pay_once(&grant, 61)?.success, "resumed");
-
-    // revoke-all by an owner op earlier in the same bundle as a payment
-    let op = bx.control_op(IBiconomySessionModule::revokeAllCall {}.abi_encode())?;
-    let nonce = op.nonce + U256::from(1);
-    let payment =
-        bx.session_op(&grant, false, bx.pay(MERCHANT, USD, 62), GasFields::default(), nonce)?;
-    let paid = bx.tokens_of(MERCHANT)?;
-    let out = bx.submit(vec![op, payment])?;
-    assert!(out.success, "{:?}", out.revert_reason());
-    assert_eq!(execution_reverts(&out), vec!["session: revoked (all sessions)".to_owned()]);
-    assert_eq!(bx.tokens_of(MERCHANT)?, paid, "the revoked session did not pay");
-    assert_eq!(bx.chain.view(m, IBiconomySessionModule::sessionEpochCall { account })?, 1);
-    let out = bx.pay_once(&grant, 63)?;
-    assert!(refused_with(&out, "session: revoked (all sessions)"), "{:?}", out.revert_reason());
-
-    // a fresh grant under epoch 1; revoked by owner op; another revoked by relayed signature
-    grant.epoch = 1;
-    bx.enable(&grant, 1006)?;
-    let id = bx.id(&grant);
-    let op = bx.control_op(IBiconomySessionModule::revokeCall { id }.abi_encode())?;
-    assert!(bx.submit(vec![op])?.success);
-    let out = bx.pay_once(&grant, 64)?;
-    assert!(refused_with(&out, "session: revoked"), "{:?}", out.revert_reason());
-    grant.salt = B256::repeat_byte(0xbb);
-    bx.enable(&grant, 1007)?;
-    let id = bx.id(&grant);
-    let sig =
-        ops::sign_hash(&bx.owner, ops::control_digest(account, &RevokeSession { sessionId: id }))?;
-    let relay =
-        IBiconomySessionModule::revokeWithSignatureCall { account, id, ownerSignature: sig.into() };
-    bx.chain.must(ADMIN, m, U256::ZERO, relay.abi_encode())?;
-    let out = bx.pay_once(&grant, 65)?;
-    assert!(refused_with(&out, "session: revoked"), "{:?}", out.revert_reason());
-
-    // expired: the EntryPoint enforces the window the module returns
-    grant.salt = B256::repeat_byte(0xcc);
-    bx.enable(&grant, 1008)?;
-    bx.chain.set_time(grant.valid_until + 1);
-    let out = bx.pay_once(&grant, 66)?;
-    assert_eq!(out.revert_reason().unwrap_or_default(), "AA22 expired or not due");
-    Ok(())
-}
-
 /// After the install the owner still pays and administers through the ECDSA module; disabling our
 /// module stops every session at once; with the ECDSA module disabled no grant can be enabled any
 /// more (its registry still holds the old owner), while sessions enabled before keep their scope.
@@ -778,7 +453,7 @@ fn biconomy_owner_keeps_control_after_install() -> anyhow::Result<()> {
     let op = bx.session_op(&second, true, data, GasFields::default(), nonce)?;
     let out = bx.submit(vec![op])?;
     assert!(refused_with(&out, "session: ECDSA module not enabled"), "{:?}", out.revert_reason());
-    assert!(bx.pay_once(&grant, 82)?.success, "a session enabled before keeps paying");
+    assert!(bx.pay_once(&grant, USD, 82)?.success, "a session enabled before keeps paying");
 
     // a fresh account: disabling our module (owner op) ends every session at once
     let other = bx.create_account(U256::from(2))?;
@@ -790,96 +465,7 @@ fn biconomy_owner_keeps_control_after_install() -> anyhow::Result<()> {
     let nonce = bx.nonce(other)?;
     let op = bx.owner_op_for(other, call(disable), GasFields::default(), nonce)?;
     assert!(bx.submit(vec![op])?.success);
-    let out = bx.pay_once(&grant, 83)?;
+    let out = bx.pay_once(&grant, USD, 83)?;
     assert_eq!(out.revert_reason().unwrap_or_default(), REVERTED_NO_REASON);
-    Ok(())
-}
-
-/// ERC-7562 (unstaked sender): the Biconomy account's validateUserOp frame, including the session
-/// module, its call back into the account and the ECDSA module's owner registry, touches only storage
-/// associated with the account.
-#[test]
-fn biconomy_session_ops_pass_the_erc7562_checker() -> anyhow::Result<()> {
-    let mut bx = Bx::new()?;
-    bx.chain.evm.inspector.erc7562_sender = Some(bx.account);
-    let mut grant = bx.grant();
-    grant.max_payments_per_period = 10;
-    grant.merchant_period_cap = 3 * USD;
-    grant.merchant_root = keccak256(MERCHANT.as_slice());
-    let mut kinds = 0;
-    for (n, (enable, sponsor)) in
-        [(true, false), (false, false), (false, true)].into_iter().enumerate()
-    {
-        let nonce = bx.nonce(bx.account)?;
-        let data = bx.pay(MERCHANT, USD / 2, 70 + n as u64);
-        let mut op = ops::unsigned_op(bx.account, nonce, data, GasFields::default());
-        if sponsor {
-            ops::sponsor(&mut bx.chain, &mut op)?;
-        }
-        bx.sign_session(&mut op, &grant, enable)?;
-        let out = bx.submit(vec![op])?;
-        assert!(out.success && execution_reverts(&out).is_empty(), "{out:?}");
-        kinds += 1;
-    }
-    let op = bx.control_op(IBiconomySessionModule::revokeAllCall {}.abi_encode())?;
-    assert!(bx.submit(vec![op])?.success);
-    kinds += 1;
-    let probe = &bx.chain.evm.inspector;
-    assert_eq!(probe.frames_checked, kinds, "every op's validateUserOp frame was traced");
-    assert!(probe.violations.is_empty(), "ERC-7562 violations: {:#?}", probe.violations);
-    Ok(())
-}
-
-/// Gas of one-op `handleOps` bundles, sponsored as in `make bench`: a Biconomy owner payment
-/// (`executeBatch_y6U([approve, settle])`, ECDSA module) against a Biconomy session payment (our
-/// module, the three-call batch), both in steady state (third payment). Reported, not asserted.
-#[test]
-fn biconomy_gas_owner_vs_session_payment() -> anyhow::Result<()> {
-    let mut bx = Bx::new()?;
-    let account = bx.account;
-    let mut owner_gas = 0;
-    for n in 0..3u64 {
-        let nonce = bx.nonce(account)?;
-        let data = bx.owner_payment(MERCHANT, USD / 100, 100 + n);
-        let mut op = ops::unsigned_op(account, nonce, data, GasFields::default());
-        ops::sponsor(&mut bx.chain, &mut op)?;
-        bx.sign_owner(&mut op)?;
-        let out = bx.submit(vec![op])?;
-        anyhow::ensure!(out.success && execution_reverts(&out).is_empty(), "{out:?}");
-        owner_gas = out.gas_used;
-    }
-    let mut grant = bx.grant();
-    grant.paymaster = bx.chain.addrs.paymaster;
-    grant.gas_lifetime_budget = 0;
-    grant.gas_period_budget = 0;
-    grant.max_gas_cost_per_op = 0;
-    grant.merchant_root = keccak256(MERCHANT.as_slice());
-    let mut session = Vec::new();
-    for n in 0..3u64 {
-        let nonce = bx.nonce(account)?;
-        let data = bx.pay(MERCHANT, USD / 100, 200 + n);
-        let mut op = ops::unsigned_op(account, nonce, data, GasFields::default());
-        ops::sponsor(&mut bx.chain, &mut op)?;
-        bx.sign_session(&mut op, &grant, n == 0)?;
-        let out = bx.submit(vec![op])?;
-        anyhow::ensure!(out.success && execution_reverts(&out).is_empty(), "{out:?}");
-        session.push(out.gas_used);
-    }
-    let ratio = session[2] as f64 / owner_gas as f64;
-    #[allow(clippy::print_stdout)]
-    {
-        println!("handleOps gas, one-op bundle, sponsored, Biconomy Smart Account v2:");
-        println!("  owner payment (ECDSA module, 2 calls)  {owner_gas}");
-        println!(
-            "  session first (enable)                 {}  ratio {:.3}",
-            session[0],
-            session[0] as f64 / owner_gas as f64
-        );
-        println!(
-            "  session steady (our module, 3 calls)   {}  ratio {ratio:.3} (goal <= 1.15)",
-            session[2]
-        );
-    }
-    assert!(session[2] > owner_gas, "a session payment does strictly more work");
     Ok(())
 }

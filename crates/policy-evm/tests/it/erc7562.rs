@@ -18,7 +18,7 @@ fn every_kind_of_op_passes_the_erc7562_checker() -> anyhow::Result<()> {
     }
     fx.chain.evm.inspector.erc7562_sender = Some(fx.account);
     let gas = GasFields::default();
-    let mut grant = fx.grant();
+    let mut grant = fx.sponsored_grant();
     grant.max_gas_cost_per_op = ETH / 10;
     grant.gas_period_budget = ETH;
     grant.gas_lifetime_budget = ETH;
@@ -30,7 +30,7 @@ fn every_kind_of_op_passes_the_erc7562_checker() -> anyhow::Result<()> {
     let mut kinds = 0;
     // owner payment, sponsored
     let nonce = fx.nonce(fx.account)?;
-    let mut op = ops::unsigned_op(fx.account, nonce, fx.payment(MERCHANT, USD, 1), gas);
+    let mut op = ops::unsigned_op(fx.account, nonce, fx.pay(MERCHANT, USD, 1), gas);
     ops::sponsor(&mut fx.chain, &mut op)?;
     ops::sign_owner(&mut op, &fx.owner)?;
     assert!(fx.submit(vec![op])?.success);
@@ -41,7 +41,7 @@ fn every_kind_of_op_passes_the_erc7562_checker() -> anyhow::Result<()> {
     {
         let nonce = fx.nonce(fx.account)?;
         let mut op =
-            ops::unsigned_op(fx.account, nonce, fx.payment(MERCHANT, USD / 2, 10 + n as u64), gas);
+            ops::unsigned_op(fx.account, nonce, fx.pay(MERCHANT, USD / 2, 10 + n as u64), gas);
         if sponsor {
             ops::sponsor(&mut fx.chain, &mut op)?;
         }

@@ -29,7 +29,7 @@ fn finding1_native_value_out_is_bounded_by_the_gas_budget() -> anyhow::Result<()
         max_priority_fee: 10_000_000_000,
     };
     let per_op = gas.prefund().to::<u128>();
-    let mut grant = fx.grant();
+    let mut grant = fx.sponsored_grant();
     grant.max_gas_cost_per_op = per_op;
     grant.gas_period_budget = 3 * per_op;
     grant.gas_lifetime_budget = 3 * per_op;
@@ -40,15 +40,15 @@ fn finding1_native_value_out_is_bounded_by_the_gas_budget() -> anyhow::Result<()
     for i in 0..24u64 {
         let nonce = fx.nonce(fx.account)?;
         // a zero-amount payment: settle reverts with ZeroAmount
-        let zero = fx.payment(MERCHANT, 0, 1_000 + i);
+        let zero = fx.pay(MERCHANT, 0, 1_000 + i);
         let op = fx.session_op(&grant, !enabled, zero, gas, nonce)?;
         if fx.submit(vec![op])?.success {
             enabled = true;
         }
         // two payments of one sender in one bundle: the first is not the last validated
         let nonce = fx.nonce(fx.account)?;
-        let a = fx.payment(MERCHANT, USD, 2_000 + i);
-        let b = fx.payment(MERCHANT, USD, 3_000 + i);
+        let a = fx.pay(MERCHANT, USD, 2_000 + i);
+        let b = fx.pay(MERCHANT, USD, 3_000 + i);
         let first = fx.session_op(&grant, !enabled, a, gas, nonce)?;
         let second = fx.session_op(&grant, false, b, gas, nonce + U256::from(1))?;
         if fx.submit(vec![first, second])?.success {
@@ -70,10 +70,10 @@ fn finding1_native_value_out_is_bounded_by_the_gas_budget() -> anyhow::Result<()
 #[test]
 fn finding2_zero_amount_is_refused_in_validation() -> anyhow::Result<()> {
     let mut fx = Fx::new()?;
-    let grant = fx.grant();
+    let grant = fx.sponsored_grant();
     let nonce = fx.nonce(fx.account)?;
     let mut op =
-        fx.session_op(&grant, true, fx.payment(MERCHANT, 0, 1), GasFields::default(), nonce)?;
+        fx.session_op(&grant, true, fx.pay(MERCHANT, 0, 1), GasFields::default(), nonce)?;
     x402_aa_policy_evm::ops::sponsor(&mut fx.chain, &mut op)?;
     let op = resign(&mut fx, &grant, op, true)?;
     let out = fx.submit(vec![op])?;
@@ -105,23 +105,26 @@ fn resign(
 #[test]
 fn finding3_revoke_all_earlier_in_the_bundle_stops_the_payment() -> anyhow::Result<()> {
     let mut fx = Fx::new()?;
-    let mut grant = fx.grant();
+    let mut grant = fx.sponsored_grant();
     grant.max_gas_cost_per_op = ETH / 10;
     grant.gas_period_budget = ETH;
     grant.gas_lifetime_budget = ETH;
     let nonce = fx.nonce(fx.account)?;
-    let op =
-        fx.session_op(&grant, true, fx.payment(MERCHANT, USD, 1), GasFields::default(), nonce)?;
+    let op = fx.session_op(&grant, true, fx.pay(MERCHANT, USD, 1), GasFields::default(), nonce)?;
     assert!(fx.submit(vec![op])?.success, "the enabling payment lands");
     let paid = fx.tokens_of(MERCHANT)?;
 
     let nonce = fx.nonce(fx.account)?;
-    let revoke_all =
-        fx.owner_op(call(ISessionAccount::revokeAllSessionsCall {}), GasFields::default(), nonce)?;
+    let revoke_all = fx.owner_op_for(
+        fx.account,
+        call(ISessionAccount::revokeAllSessionsCall {}),
+        GasFields::default(),
+        nonce,
+    )?;
     let pay = fx.session_op(
         &grant,
         false,
-        fx.payment(MERCHANT, USD, 2),
+        fx.pay(MERCHANT, USD, 2),
         GasFields::default(),
         nonce + U256::from(1),
     )?;
@@ -146,13 +149,12 @@ fn finding3_revoke_all_earlier_in_the_bundle_stops_the_payment() -> anyhow::Resu
 #[test]
 fn finding4_a_forged_grant_sharing_an_id_prefix_cannot_pay() -> anyhow::Result<()> {
     let mut fx = Fx::new()?;
-    let mut grant = fx.grant();
+    let mut grant = fx.sponsored_grant();
     grant.max_gas_cost_per_op = ETH / 10;
     grant.gas_period_budget = ETH;
     grant.gas_lifetime_budget = ETH;
     let nonce = fx.nonce(fx.account)?;
-    let op =
-        fx.session_op(&grant, true, fx.payment(MERCHANT, USD, 1), GasFields::default(), nonce)?;
+    let op = fx.session_op(&grant, true, fx.pay(MERCHANT, USD, 1), GasFields::default(), nonce)?;
     assert!(fx.submit(vec![op])?.success, "the genuine grant is enabled");
     let enabled = fx.id(&grant);
 
@@ -172,7 +174,7 @@ fn finding4_a_forged_grant_sharing_an_id_prefix_cannot_pay() -> anyhow::Result<(
     let mut op = x402_aa_policy_evm::ops::unsigned_op(
         fx.account,
         nonce,
-        fx.payment(MERCHANT, 400 * USD, 2),
+        fx.pay(MERCHANT, 400 * USD, 2),
         GasFields::default(),
     );
     let sig = x402_aa_policy_evm::ops::SessionSig {
@@ -197,7 +199,7 @@ fn finding4_a_forged_grant_sharing_an_id_prefix_cannot_pay() -> anyhow::Result<(
 #[test]
 fn finding5_every_session_refusal_is_named() -> anyhow::Result<()> {
     let mut fx = Fx::new()?;
-    let mut grant = fx.grant();
+    let mut grant = fx.sponsored_grant();
     // self-paid, so the callData cases reach the method check instead of "paymaster required"
     grant.max_gas_cost_per_op = ETH / 10;
     grant.gas_period_budget = ETH;
@@ -205,7 +207,7 @@ fn finding5_every_session_refusal_is_named() -> anyhow::Result<()> {
     let a = fx.chain.addrs;
     let nonce = fx.nonce(fx.account)?;
     let good =
-        fx.session_op(&grant, true, fx.payment(MERCHANT, USD, 1), GasFields::default(), nonce)?;
+        fx.session_op(&grant, true, fx.pay(MERCHANT, USD, 1), GasFields::default(), nonce)?;
 
     let mut cases: Vec<(&str, x402_aa_policy_evm::abi::IEntryPoint::UserOperation)> = Vec::new();
     let mut op = good.clone();
@@ -224,17 +226,17 @@ fn finding5_every_session_refusal_is_named() -> anyhow::Result<()> {
     cases.push(("truncated (undecodable) signature", op));
 
     // settle's merchant word with dirty high bits: not an address
-    let mut data = fx.payment(MERCHANT, USD, 2).to_vec();
+    let mut data = fx.pay(MERCHANT, USD, 2).to_vec();
     data[424..436].copy_from_slice(&[0xff; 12]);
     let op = fx.session_op(&grant, true, data.into(), GasFields::default(), nonce)?;
     cases.push(("malformed settle arguments", op));
     // approve's spender word dirty
-    let mut data = fx.payment(MERCHANT, USD, 3).to_vec();
+    let mut data = fx.pay(MERCHANT, USD, 3).to_vec();
     data[296..308].copy_from_slice(&[0xff; 12]);
     let op = fx.session_op(&grant, true, data.into(), GasFields::default(), nonce)?;
     cases.push(("malformed approve arguments", op));
     // a batch whose bytes[] offsets point outside the callData
-    let mut data = fx.payment(MERCHANT, USD, 4).to_vec();
+    let mut data = fx.pay(MERCHANT, USD, 4).to_vec();
     data[36 + 31] = 0xf0;
     data[36 + 30] = 0xff;
     let op = fx.session_op(&grant, true, data.into(), GasFields::default(), nonce)?;

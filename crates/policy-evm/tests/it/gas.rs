@@ -35,24 +35,24 @@ fn gas_of_one_op_bundles() -> anyhow::Result<()> {
     let mut simple_gas = 0;
     for n in 0..3u64 {
         let nonce = fx.nonce(simple)?;
-        let op = ops::unsigned_op(simple, nonce, fx.payment(MERCHANT, USD / 100, 100 + n), gas);
+        let op = ops::unsigned_op(simple, nonce, fx.pay(MERCHANT, USD / 100, 100 + n), gas);
         simple_gas = sponsored(&mut fx, op, |_, op| Ok(ops::sign_owner(op, &simple_owner)?))?;
     }
 
     // 2. our account, owner-signed payments first (as the bench does), then the session
     for n in 0..3u64 {
         let nonce = fx.nonce(fx.account)?;
-        let op = ops::unsigned_op(fx.account, nonce, fx.payment(MERCHANT, USD / 100, 200 + n), gas);
+        let op = ops::unsigned_op(fx.account, nonce, fx.pay(MERCHANT, USD / 100, 200 + n), gas);
         let owner = fx.owner.clone();
         sponsored(&mut fx, op, |_, op| Ok(ops::sign_owner(op, &owner)?))?;
     }
-    let mut grant = fx.grant();
+    let mut grant = fx.sponsored_grant();
     grant.paymaster = fx.chain.addrs.paymaster;
     grant.merchant_root = alloy::primitives::keccak256(MERCHANT.as_slice());
     let mut session = Vec::new();
     for n in 0..3u64 {
         let nonce = fx.nonce(fx.account)?;
-        let op = ops::unsigned_op(fx.account, nonce, fx.payment(MERCHANT, USD / 100, 300 + n), gas);
+        let op = ops::unsigned_op(fx.account, nonce, fx.pay(MERCHANT, USD / 100, 300 + n), gas);
         let g = grant.clone();
         session.push(sponsored(&mut fx, op, move |fx, op| {
             let sig = ops::SessionSig {
