@@ -15,6 +15,8 @@
 //! - [`signer`]: payments signed by a session key or an owner key ([`signer::PaymentAccount`]);
 //!   [`accounts`]: owner-signed Kernel, Safe and Biconomy accounts on the same seam.
 
+#![warn(missing_docs)]
+
 pub mod accounts;
 #[cfg(feature = "client")]
 pub mod client;
