@@ -73,7 +73,8 @@ pub struct Outcome {
     pub gas_used: u64,
     /// Return data on success, revert data on a revert, `halt: <reason>` as text on a halt.
     pub output: Bytes,
-    /// Logs emitted (kept by revm even for a revert or halt).
+    /// The transaction's logs (for `handleOps`: `UserOperationEvent`,
+    /// `UserOperationRevertReason`, the token's and settlement's events).
     pub logs: Vec<Log>,
 }
 

@@ -24,11 +24,11 @@ pub enum Format {
 }
 
 /// A grant, independent of its wire format.
-#[derive(Debug, Clone, Default)]
 ///
 /// Fields are plain Rust integers (`u128` for `uint96`, `u64` for `uint48`, `u32` for `uint24`);
 /// a value must fit the contract's width or [`Grant::v1`] / [`Grant::v2`] panic. Field meanings
 /// are the contract's `SessionGrant` (`contracts/README.md`).
+#[derive(Debug, Clone, Default)]
 pub struct Grant {
     /// The only key whose signature the grant accepts.
     pub session_key: Address,
@@ -224,10 +224,10 @@ pub fn batch_payment(
 }
 
 /// Gas fields of an op, as the bundler (or an adversary) picks them.
-#[derive(Debug, Clone, Copy)]
 ///
 /// The default is 200k call, 300k verification and 50k pre-verification gas at 1 gwei, a prefund
 /// of 550 000 gwei ([`GasFields::prefund`]).
+#[derive(Debug, Clone, Copy)]
 pub struct GasFields {
     /// `callGasLimit`.
     pub call_gas: u64,

@@ -217,8 +217,8 @@ impl PayError {
         }
     }
 
-    /// Just the rule of [`PayError::violation`], to branch on (`Rule::OverPeriodCap`, …); `None` when
-    /// the refusal was not a scope's.
+    /// Just the rule of [`PayError::violation`], to branch on (`Rule::OverPeriodCap`, …);
+    /// `None` when the refusal was not a scope's.
     pub fn rule(&self) -> Option<Rule> {
         self.violation().map(ScopeViolation::rule)
     }
