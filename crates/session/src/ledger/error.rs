@@ -103,11 +103,20 @@ pub enum LedgerError {
     #[error("ledger database is busy (locked by another connection)")]
     Busy(#[source] rusqlite::Error),
     /// The file is not an SQLite database, is damaged, or holds a row the ledger cannot decode.
+    /// Nothing is signed against it; restore the file or start a new ledger and reconcile it
+    /// from the chain.
     #[error("ledger database is corrupt: {detail}")]
-    Corrupt { detail: String },
-    /// A valid SQLite database that some other program owns.
+    Corrupt {
+        /// What could not be read.
+        detail: String,
+    },
+    /// A valid SQLite database (or Postgres schema) that some other program owns: point the
+    /// ledger at its own file or schema.
     #[error("database is not a budget ledger: {detail}")]
-    NotALedger { detail: String },
+    NotALedger {
+        /// What marks it as not the ledger's.
+        detail: String,
+    },
     /// The database was written by a newer build of the ledger; use that build (this one would
     /// misread it).
     #[error("ledger schema version {found} is newer than the supported version {supported}")]
