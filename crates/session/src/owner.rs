@@ -834,7 +834,7 @@ pub enum SessionStatus {
     NotEnabled,
     /// Enabled by its first op and able to pay within its caps.
     Enabled,
-    /// Revoked one by one (`revokeSession`): final, the grant can never pay again.
+    /// Revoked by the owner, this session alone: final, the grant can never pay again.
     Revoked,
     /// Revoked by `revokeAllSessions` (the grant's epoch is no longer the account's).
     RevokedAll,

@@ -276,7 +276,7 @@ pub struct SessionPrepared {
     pub mode: SessionMode,
     /// The period the op claims, counted from the grant's `validAfter` at the payment's time.
     pub period_index: u32,
-    /// The merchant's allowlist proof; empty when the grant allows any merchant.
+    /// The merchant's allowlist proof; empty for an any-merchant grant or a one-merchant list.
     pub merchant_proof: Vec<B256>,
     /// The session's gas charged so far, for the gas rule on the built op.
     pub gas: GasUsage,
