@@ -24,6 +24,10 @@ pub struct Artifacts {
 pub type ProjectArtifacts = Artifacts;
 
 impl Artifacts {
+    /// The EntryPoint v0.6 stack as `@account-abstraction/contracts@0.6.0` ships it in the
+    /// linked `node_modules` (EntryPoint, SimpleAccountFactory, VerifyingPaymaster): the
+    /// canonical bytecode, so the addresses match the real chains'. A missing `npm ci` shows
+    /// up later, as [`Error::Setup`] from [`Artifacts::bytecode`].
     pub fn npm() -> Result<Self> {
         Ok(Self {
             dir: workspace_root().join("node_modules/@account-abstraction/contracts/artifacts"),
@@ -38,6 +42,8 @@ impl Artifacts {
         Self { dir }
     }
 
+    /// Artifacts in any directory, e.g. vendored third-party builds (Safe, Biconomy) that are
+    /// neither npm's nor ours.
     pub fn at(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }
@@ -50,7 +56,8 @@ impl Artifacts {
         serde_json::from_str(&text).map_err(|e| Error::Setup(format!("{}: {e}", path.display())))
     }
 
-    /// Creation bytecode.
+    /// Creation bytecode of `<name>.json`, without constructor arguments (callers append them
+    /// ABI-encoded). [`Error::Setup`] names the file when it is missing or has no bytecode.
     pub fn bytecode(&self, name: &str) -> Result<Bytes> {
         let json = self.json(name)?;
         let hex = json["bytecode"]

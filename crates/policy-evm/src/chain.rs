@@ -24,6 +24,8 @@ use crate::{
     probe::Probe,
 };
 
+/// The chain's whole state: in memory over an empty database, so [`Chain::snapshot`] is a clone
+/// and nothing is read from disk or network.
 pub type Db = CacheDB<EmptyDB>;
 type Ctx = Context<BlockEnv, TxEnv, CfgEnv, Db, Journal<Db>, ()>;
 
@@ -31,8 +33,12 @@ type Ctx = Context<BlockEnv, TxEnv, CfgEnv, Db, Journal<Db>, ()>;
 /// address; its runtime code is fixed.
 pub const CREATE2_DEPLOYER: Address = address!("4e59b44847b379578588920ca78fbf26c0b4956c");
 const CREATE2_DEPLOYER_CODE: &str = "7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe03601600081602082378035828234f58015156039578182fd5b8082525050506014600cf3";
+/// EntryPoint v0.6's canonical address; [`Chain::deploy`] fails unless the npm bytecode lands
+/// here through [`CREATE2_DEPLOYER`] with salt 0, as on every real chain.
 pub const ENTRY_POINT: Address = address!("5FF137D4b0FDCD49DcA30c7CF57E578a026d2789");
+/// The canonical v0.6 SimpleAccountFactory (constructor argument [`ENTRY_POINT`], salt 0).
 pub const SIMPLE_ACCOUNT_FACTORY: Address = address!("9406Cc6185a346906296840746125a0E44976454");
+/// anvil's chain id, so grant and userOpHash digests equal the devnet's for the same inputs.
 pub const CHAIN_ID: u64 = 31_337;
 /// Who deploys and administers the test contracts (token owner, settlement owner).
 pub const ADMIN: Address = address!("00000000000000000000000000000000000a0001");
@@ -42,20 +48,33 @@ pub const GENESIS_TIME: u64 = 1_700_000_000;
 /// Addresses of the deployed stack.
 #[derive(Debug, Clone, Copy)]
 pub struct Addresses {
+    /// Always [`ENTRY_POINT`].
     pub entry_point: Address,
+    /// Always [`SIMPLE_ACCOUNT_FACTORY`].
     pub simple_account_factory: Address,
+    /// Our `SessionKeyAccountFactory`, from the project artifacts.
     pub session_account_factory: Address,
+    /// `TestStablecoin` (6 decimals, [`ADMIN`] mints), already allowed by the settlement.
     pub token: Address,
+    /// `SettlementContract`, owned by [`ADMIN`].
     pub settlement: Address,
+    /// The npm `VerifyingPaymaster`, signing key [`Chain::paymaster_signer`], with a deposit of
+    /// 10^24 wei in the EntryPoint.
     pub paymaster: Address,
 }
 
 /// One transaction's outcome.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// Whether the top-level call succeeded. `handleOps` succeeds even when an op's execution
+    /// reverts: look for `UserOperationEvent.success` in [`Outcome::logs`].
     pub success: bool,
+    /// Gas the whole transaction used, intrinsic gas included (what the gas tables report).
     pub gas_used: u64,
+    /// Return data on success, revert data on a revert, `halt: <reason>` as text on a halt.
     pub output: Bytes,
+    /// The transaction's logs (for `handleOps`: `UserOperationEvent`,
+    /// `UserOperationRevertReason`, the token's and settlement's events).
     pub logs: Vec<Log>,
 }
 
@@ -77,8 +96,12 @@ impl Outcome {
 
 use alloy::sol_types::SolError;
 
+/// The in-process chain with the stack deployed ([`Chain::deploy`]): send transactions, read views,
+/// move the clock, and inspect or rewrite state the way a test needs.
 pub struct Chain {
+    /// The revm instance; its inspector is the [`Probe`], inactive until a test configures it.
     pub evm: MainnetEvm<Ctx, Probe>,
+    /// Where the stack landed.
     pub addrs: Addresses,
     /// Signer of the VerifyingPaymaster.
     pub paymaster_signer: alloy::signers::local::PrivateKeySigner,
@@ -297,15 +320,19 @@ impl Chain {
         self.send(bundler, ENTRY_POINT, U256::ZERO, data, 30_000_000)
     }
 
+    /// The block timestamp (unix s) the next transaction sees.
     pub fn time(&self) -> u64 {
         self.evm.ctx.block.timestamp.to()
     }
 
+    /// Moves the clock to `t` (unix s, any direction) and advances the block number by one, so
+    /// the next transaction runs in a new block.
     pub fn set_time(&mut self, t: u64) {
         self.evm.ctx.block.timestamp = U256::from(t);
         self.evm.ctx.block.number += U256::from(1);
     }
 
+    /// Native balance of `who` in wei (0 for an account never touched).
     pub fn balance(&mut self, who: Address) -> U256 {
         self.evm
             .ctx
@@ -318,6 +345,7 @@ impl Chain {
             .map_or(U256::ZERO, |i| i.balance)
     }
 
+    /// Sets the native balance of `who` (wei), e.g. to let an account pay its own prefund.
     pub fn set_balance(&mut self, who: Address, balance: U256) {
         let db = &mut self.evm.ctx.journaled_state.database;
         let mut info = db.cache.accounts.get(&who).and_then(|a| a.info()).unwrap_or_default();
@@ -330,11 +358,13 @@ impl Chain {
         self.view(ENTRY_POINT, IEntryPoint::balanceOfCall { account: who })
     }
 
+    /// `who`'s balance of the test token ([`Addresses::token`]), in atomic units (6 decimals).
     pub fn token_balance(&mut self, who: Address) -> Result<U256> {
         let token = self.addrs.token;
         self.view(token, IToken::balanceOfCall { account: who })
     }
 
+    /// Mints `amount` atomic units of the test token to `to`, as [`ADMIN`] (the token's owner).
     pub fn mint(&mut self, to: Address, amount: U256) -> Result<()> {
         let token = self.addrs.token;
         self.must(ADMIN, token, U256::ZERO, IToken::mintCall { to, amount }.abi_encode())?;
@@ -360,6 +390,8 @@ impl Chain {
         self.evm.ctx.journaled_state.database.clone()
     }
 
+    /// Puts back a [`Chain::snapshot`] and sets the clock to `time` (unix s); the block number
+    /// is left as it is.
     pub fn restore(&mut self, db: Db, time: u64) {
         self.evm.ctx.journaled_state.database = db;
         self.evm.ctx.block.timestamp = U256::from(time);
@@ -372,6 +404,8 @@ impl Chain {
         db.insert_account_info(at, info.with_code(Bytecode::new_raw(code)));
     }
 
+    /// Raw storage word of `who` at `slot`, from the cache only (0 when never written), to read a
+    /// contract's packed state without a view.
     pub fn storage(&mut self, who: Address, slot: U256) -> U256 {
         self.evm
             .ctx

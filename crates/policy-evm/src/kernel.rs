@@ -19,23 +19,31 @@ use crate::{
     artifacts::{ProjectArtifacts, workspace_root},
 };
 
+/// Kernel v2.4's implementation at its canonical address (CREATE2 deployer, salt 0).
 pub const KERNEL_IMPLEMENTATION: Address = address!("d3082872F8B06073A021b4602e022d5A070d7cfC");
+/// ZeroDev's `KernelFactory` at its canonical address.
 pub const KERNEL_FACTORY: Address = address!("5de4839a76cf55d0c90e2061ef4386d962E15ae3");
+/// ZeroDev's `ECDSAValidator` at its canonical address: the owner's (sudo) validator.
 pub const ECDSA_VALIDATOR: Address = address!("d9AB5096a832b9ce79914329DAEE236f8Eea0390");
 /// ZeroDev's deployer, the factory owner baked into the vendored creation code.
 pub const KERNEL_FACTORY_OWNER: Address = address!("9775137314fE595c943712B0b336327dfa80aE8A");
 
-/// Kernel's signature modes: the default (sudo) validator, the validator registered for the
-/// callData's selector.
+/// Kernel's signature mode for the default (sudo) validator: owner ops.
 pub const MODE_SUDO: [u8; 4] = [0, 0, 0, 0];
+/// Kernel's signature mode for the validator registered for the callData's selector: session
+/// ops, routed to the session validator by [`SESSION_PAYMENT_SELECTOR`].
 pub const MODE_PLUGIN: [u8; 4] = [0, 0, 0, 1];
 
 /// Where the Kernel stack landed.
 #[derive(Debug, Clone, Copy)]
 pub struct KernelStack {
+    /// Always [`KERNEL_IMPLEMENTATION`].
     pub implementation: Address,
+    /// Always [`KERNEL_FACTORY`].
     pub factory: Address,
+    /// Always [`ECDSA_VALIDATOR`].
     pub ecdsa_validator: Address,
+    /// Our `KernelSessionValidator`; its address follows from the project artifact's bytecode.
     pub session_validator: Address,
 }
 

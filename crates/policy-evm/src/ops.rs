@@ -17,34 +17,62 @@ use crate::{
 /// Which session-signature format the account under test speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Before issue 11 (commit e1aeefd): the grant and session signature ABI-encoded.
     V1,
+    /// The current account: the 251-byte packed grant and the packed signature layout.
     V2,
 }
 
 /// A grant, independent of its wire format.
+///
+/// Fields are plain Rust integers (`u128` for `uint96`, `u64` for `uint48`, `u32` for `uint24`);
+/// a value must fit the contract's width or [`Grant::v1`] / [`Grant::v2`] panic. Field meanings
+/// are the contract's `SessionGrant` (`contracts/README.md`).
 #[derive(Debug, Clone, Default)]
 pub struct Grant {
+    /// The only key whose signature the grant accepts.
     pub session_key: Address,
+    /// Start of the grant window (unix s); also the anchor of the periods.
     pub valid_after: u64,
+    /// End of the grant window (unix s).
     pub valid_until: u64,
+    /// The one token the session may approve and pay.
     pub token: Address,
+    /// The one settlement contract the session may call.
     pub settlement: Address,
+    /// Most one payment may be (token atomic units).
     pub per_payment_max: u128,
+    /// Most paid per period (token atomic units).
     pub period_cap: u128,
+    /// Period length in s; 0 = the whole window is one period.
     pub period: u32,
+    /// Most paid over the session's life (token atomic units).
     pub lifetime_cap: u128,
+    /// Most payments per period; 0 = no count limit. Not in the V1 grant.
     pub max_payments_per_period: u32,
+    /// Most paid to one merchant per period; 0 = no sub-budget. Not in the V1 grant.
     pub merchant_period_cap: u128,
+    /// Merkle root of the allowed merchants; zero = any merchant.
     pub merchant_root: B256,
+    /// The only paymaster a sponsored op may name; zero = any.
     pub paymaster: Address,
+    /// Most one self-paid op's prefund may be (wei). V1 carries it as `maxSelfPaidGasCost`.
     pub max_gas_cost_per_op: u128,
+    /// Most the self-paid prefunds may add up to per period (wei). Not in the V1 grant.
     pub gas_period_budget: u128,
+    /// Same over the session's life (wei); 0 = a paymaster is required (in V1: a zero
+    /// `maxSelfPaidGasCost`, same meaning).
     pub gas_lifetime_budget: u128,
+    /// Must equal the account's session epoch, or the grant counts as revoked.
     pub epoch: u32,
+    /// Makes otherwise equal grants distinct sessions.
     pub salt: B256,
 }
 
 impl Grant {
+    /// The grant as the pre-issue-11 contract reads it. Fields V1 lacks are dropped; with
+    /// `gas_lifetime_budget == 0` its gas cap is 0, V1's "paymaster required", so both formats
+    /// refuse self-paid gas for the same grant.
     pub fn v1(&self) -> v1::SessionGrant {
         v1::SessionGrant {
             sessionKey: self.session_key,
@@ -68,6 +96,8 @@ impl Grant {
         }
     }
 
+    /// The grant as the current contract's EIP-712 `SessionGrant`. Panics when a value does not
+    /// fit its on-chain width.
     pub fn v2(&self) -> v2::SessionGrant {
         use alloy::primitives::Uint;
         v2::SessionGrant {
@@ -127,6 +157,8 @@ impl Grant {
     }
 }
 
+/// The account's EIP-712 domain `("X402SessionAccount", "1", 31337, account)`: grants and owner
+/// controls signed for one account (or chain) are worthless on another.
 pub fn domain(account: Address) -> Eip712Domain {
     eip712_domain! {
         name: "X402SessionAccount",
@@ -158,6 +190,8 @@ fn sig65(sig: alloy::primitives::Signature) -> [u8; 65] {
     sig.as_bytes()
 }
 
+/// A raw 65-byte `r ‖ s ‖ v` signature over `hash` itself (no EIP-191 prefix): how the owner
+/// signs a session id in an enable-mode op.
 pub fn sign_hash(key: &PrivateKeySigner, hash: B256) -> Result<Vec<u8>> {
     Ok(sig65(key.sign_hash_sync(&hash).map_err(|e| Error::Sign(e.to_string()))?).to_vec())
 }
@@ -190,12 +224,20 @@ pub fn batch_payment(
 }
 
 /// Gas fields of an op, as the bundler (or an adversary) picks them.
+///
+/// The default is 200k call, 300k verification and 50k pre-verification gas at 1 gwei, a prefund
+/// of 550 000 gwei ([`GasFields::prefund`]).
 #[derive(Debug, Clone, Copy)]
 pub struct GasFields {
+    /// `callGasLimit`.
     pub call_gas: u64,
+    /// `verificationGasLimit`.
     pub verification_gas: u64,
+    /// `preVerificationGas`.
     pub pre_verification_gas: u64,
+    /// `maxFeePerGas` (wei).
     pub max_fee: u128,
+    /// `maxPriorityFeePerGas` (wei).
     pub max_priority_fee: u128,
 }
 
@@ -222,7 +264,8 @@ impl GasFields {
     }
 }
 
-/// An unsigned op.
+/// An op with no initCode (the account must exist), no paymaster and an empty signature, ready
+/// for [`sponsor`] and then [`sign_owner`] or [`sign_session`].
 pub fn unsigned_op(
     sender: Address,
     nonce: U256,
@@ -253,12 +296,19 @@ pub fn sign_owner(op: &mut UserOperation, owner: &PrivateKeySigner) -> Result<()
 /// How a session op is signed.
 #[derive(Debug, Clone)]
 pub struct SessionSig<'a> {
+    /// The layout the account under test parses.
     pub format: Format,
+    /// The grant carried in the signature (and whose id is signed unless overridden).
     pub grant: &'a Grant,
     /// `Some(owner)` for an enable-mode op (carries the owner's grant signature).
     pub enable_with: Option<&'a PrivateKeySigner>,
+    /// Signs the op; a key other than the grant's gives `AA24 signature error`.
     pub session_key: &'a PrivateKeySigner,
+    /// The period the op claims (periods since `valid_after`); the contract checks it against the
+    /// grant window and its stored period, never against the clock.
     pub period_index: u32,
+    /// Merkle proof of the merchant against `merchant_root`; empty when the root is zero or the
+    /// tree has one leaf.
     pub merchant_proof: Vec<B256>,
     /// Sign as if the session id were this (the finding-4 forgery); `None` = the grant's real id.
     pub id_override: Option<B256>,

@@ -45,6 +45,8 @@ const BANNED: &[(u8, &str)] = &[
     (0xff, "SELFDESTRUCT"),
 ];
 
+/// The [`Chain`](crate::Chain)'s inspector: set [`Probe::erc7562_sender`] or
+/// [`Probe::hash_override`] through `chain.evm.inspector`, send, then read the findings.
 #[derive(Debug, Default)]
 pub struct Probe {
     /// Check `validateUserOp` frames of this sender.

@@ -39,8 +39,11 @@ pub const SESSION_KEY_ENV: &str = "X402_AA_SESSION_KEY";
 /// The token a session pays with, as a person reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenInfo {
+    /// The ERC-20 contract; must be the grant's `token` (checked on load).
     pub address: Address,
+    /// The symbol amounts are written with (`"1.5 USDT"`), compared case-insensitively.
     pub symbol: String,
+    /// The token's decimals: how human amounts map to atomic units (6 for USDT).
     pub decimals: u8,
 }
 
@@ -85,13 +88,19 @@ impl TokenInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HumanLimits {
+    /// The grant's `perPaymentMax`, formatted with the token (`"1 USDT"`).
     pub per_payment: String,
+    /// The grant's `periodCap`, formatted with the token.
     pub per_period: String,
+    /// The grant's `period`, in seconds.
     pub period_seconds: u32,
+    /// The grant's `lifetimeCap`, formatted with the token.
     pub lifetime: String,
     /// RFC 3339, UTC.
     pub valid_after: String,
+    /// RFC 3339, UTC; the last second a payment may be valid.
     pub valid_until: String,
+    /// True when the grant's gas lifetime budget is 0: every session op must be sponsored.
     pub paymaster_required: bool,
     /// Most payments per period; 0 = no limit.
     #[serde(default)]
@@ -108,8 +117,11 @@ pub struct HumanLimits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountDeployment {
+    /// The factory whose `createAccount(owner, salt)` goes into the initCode.
     pub factory: Address,
+    /// The owner passed to the factory (the key that signed the grant).
     pub owner: Address,
+    /// The factory salt.
     pub salt: U256,
 }
 
@@ -117,31 +129,57 @@ pub struct AccountDeployment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignedGrant {
+    /// The grant, field for field as the owner signed it.
     pub grant: GrantJson,
+    /// The owner's 65-byte `r ‖ s ‖ v` signature over the session id (no EIP-191 prefix), as an
+    /// enable-mode op carries it.
     pub owner_signature: Bytes,
 }
 
 /// `SessionGrant` with JSON-friendly field types (amounts as decimal strings).
+///
+/// The fields are wider than the contract's; converting to [`SessionGrant`] refuses a value that
+/// does not fit ([`SessionFileError::GrantFieldOutOfRange`]). Meanings are the contract's
+/// `SessionGrant` (`contracts/README.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantJson {
+    /// The only key that may sign ops under the grant.
     pub session_key: Address,
+    /// Window start (unix s, `uint48`); periods count from here.
     pub valid_after: u64,
+    /// Window end (unix s, `uint48`).
     pub valid_until: u64,
+    /// The one token the session may pay with.
     pub token: Address,
+    /// The one settlement contract the session may call.
     pub settlement: Address,
+    /// Most one payment may be (token atomic units, `uint96`).
     pub per_payment_max: U256,
+    /// Most paid per period (token atomic units, `uint96`).
     pub period_cap: U256,
+    /// Period length in seconds.
     pub period: u32,
+    /// Most paid over the session's life (token atomic units, `uint96`).
     pub lifetime_cap: U256,
+    /// Most payments per period (`uint24`); 0 = no count limit.
     pub max_payments_per_period: u32,
+    /// Most paid to any one merchant per period (`uint96`); 0 = no per-merchant sub-budget.
     pub merchant_period_cap: U256,
+    /// Merkle root of the allowed merchants; zero = any merchant.
     pub merchant_root: B256,
+    /// The paymaster sponsored ops must use; zero = any.
     pub paymaster: Address,
+    /// Most one self-paid op's prefund may be (wei, `uint96`).
     pub max_gas_cost_per_op: U256,
+    /// Most the self-paid prefunds may add up to per period (wei, `uint96`).
     pub gas_period_budget: U256,
+    /// Same over the session's life (wei, `uint96`); 0 = a paymaster is required.
     pub gas_lifetime_budget: U256,
+    /// The account's session epoch the grant was made in; revoke-all bumps the epoch and so
+    /// voids it.
     pub epoch: u32,
+    /// Makes the grant, and so the session id, unique.
     pub salt: B256,
 }
 
@@ -216,11 +254,16 @@ fn is_session_key_account(kind: &AccountKind) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SessionFile {
+    /// [`SESSION_FILE_VERSION`]; a file of another version is refused on load.
     pub version: u32,
+    /// [`SESSION_FILE_KIND`].
     pub kind: String,
     /// CAIP-2, e.g. `eip155:689`; must agree with `chain_id`.
     pub network: String,
+    /// The chain the grant is signed for (part of its EIP-712 domain).
     pub chain_id: u64,
+    /// The account the agent pays from: the op's sender and the grant's EIP-712 verifying
+    /// contract.
     pub account: Address,
     /// The account contract the session lives in: `session-key-account` (the session state is
     /// the account's own), `kernel`, `safe` or `biconomy` (the state is in
@@ -233,12 +276,17 @@ pub struct SessionFile {
     /// session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_validator: Option<Address>,
+    /// The EntryPoint the account uses (v0.6).
     pub entry_point: Address,
     /// Present when the account may not be deployed yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<AccountDeployment>,
+    /// The grant's settlement contract (checked on load).
     pub settlement: Address,
+    /// The grant's token, with the symbol and decimals the limits are written in.
     pub token: TokenInfo,
+    /// The grant's EIP-712 digest in the account's domain: the key of the session's state on
+    /// chain and in the ledger (re-derived on load).
     pub session_id: B256,
     /// The session key's address only; never the private key.
     pub session_key: Address,
@@ -246,52 +294,120 @@ pub struct SessionFile {
     pub owner: Address,
     /// Allowed merchants; empty means any merchant (`merchantRoot == 0`).
     pub merchants: Vec<Address>,
+    /// The limits in words, for a person; must equal what the grant says (checked on load).
     pub limits: HumanLimits,
+    /// The grant and the owner's signature: what the chain actually enforces.
     pub signed_grant: SignedGrant,
 }
 
+/// Why a session file or session key was refused. A file that fails a check is never used: the
+/// agent would otherwise sign payments the chain refuses, or under limits nobody granted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionFileError {
+    /// The file (or key file) could not be read or its metadata not be queried.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file could not be written (directory, disk, or a stale temporary sibling); the
+    /// previous file, if any, is left whole.
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not JSON, or JSON without the session file's fields (unknown fields are refused too);
+    /// holds serde's message.
     #[error("not a session file: {0}")]
     Json(String),
+    /// The `kind` field is not [`SESSION_FILE_KIND`]: some other JSON document was given.
     #[error("session file kind is {0:?}, expected {SESSION_FILE_KIND:?}")]
     WrongKind(String),
+    /// Written by another format version; use a build that reads it (or re-grant).
     #[error(
         "session file version {0} is not supported (this build reads version {SESSION_FILE_VERSION})"
     )]
     UnsupportedVersion(u32),
+    /// `network` is not `eip155:<chainId>`.
     #[error("network {network:?} does not match chain id {chain_id}")]
-    NetworkMismatch { network: String, chain_id: u64 },
+    NetworkMismatch {
+        /// The file's `network`.
+        network: String,
+        /// The file's `chainId`.
+        chain_id: u64,
+    },
+    /// A grant value does not fit the contract's field; holds the field's name.
     #[error("grant field {0} is out of range for the contract's type")]
     GrantFieldOutOfRange(&'static str),
+    /// The `sessionId` is not the grant's EIP-712 digest for this chain and account: the file was
+    /// edited, or made for another account or chain.
     #[error("session id in file {in_file} differs from the grant's {computed}")]
-    SessionIdMismatch { in_file: B256, computed: B256 },
+    SessionIdMismatch {
+        /// The file's `sessionId`.
+        in_file: B256,
+        /// The grant's digest.
+        computed: B256,
+    },
+    /// The owner signature is malformed or was not made by `owner` over this grant: the chain
+    /// would refuse to enable the session (`session: bad owner signature`).
     #[error("owner signature does not recover to the owner {owner}")]
-    BadOwnerSignature { owner: Address },
+    BadOwnerSignature {
+        /// The file's `owner`.
+        owner: Address,
+    },
+    /// The merchant list does not build the grant's Merkle root, so its proofs would fail.
     #[error("merchant list does not produce the grant's merchant root")]
     MerchantRootMismatch,
+    /// A human-readable limit differs from the grant's value: someone edited the words, which
+    /// never change what the chain enforces.
     #[error("{field} in the file says {in_file:?} but the grant says {from_grant:?}")]
-    LimitMismatch { field: &'static str, in_file: String, from_grant: String },
+    LimitMismatch {
+        /// Which limit.
+        field: &'static str,
+        /// What the file says.
+        in_file: String,
+        /// What the grant says, in the same words.
+        from_grant: String,
+    },
+    /// A copy of a grant field (session key, settlement, token), the merchant list's order, or
+    /// the account kind / validator / deployment combination is inconsistent; holds which.
     #[error("{0} in the file differs from the grant")]
     FieldMismatch(&'static str),
+    /// Not a token amount of this token ([`TokenInfo::parse`]); holds the text.
     #[error("amount {0:?} is not a valid token amount")]
     BadAmount(String),
+    /// Neither a key file nor [`SESSION_KEY_ENV`] was given.
     #[error("no session key: pass a key file or set {SESSION_KEY_ENV}")]
     NoSessionKey,
+    /// The key file or variable does not hold a valid 32-byte private key.
     #[error("session key is malformed")]
     BadSessionKey,
+    /// The key is valid but not the grant's session key: its signatures would fail on chain.
     #[error("session key {found} is not this session's key {expected}")]
-    WrongSessionKey { expected: Address, found: Address },
+    WrongSessionKey {
+        /// The grant's session key.
+        expected: Address,
+        /// The address of the key given.
+        found: Address,
+    },
+    /// The key file is readable by group or others; refused until it is `chmod 600`.
     #[error("key file {path} is readable by group or others (mode {mode:o}); chmod 600 it")]
-    KeyFilePermissions { path: PathBuf, mode: u32 },
+    KeyFilePermissions {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
 }
 
 impl SessionFileError {
+    /// `invalid_session_key` for the key's errors, `invalid_session_file` for all others.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::NoSessionKey
@@ -322,6 +438,8 @@ pub fn rfc3339(unix: u64) -> String {
 }
 
 impl HumanLimits {
+    /// The words for `grant`'s limits in `token`; the one source of them, so the check on load
+    /// compares like with like.
     pub fn from_grant(grant: &SessionGrant, token: &TokenInfo) -> Self {
         Self {
             per_payment: token.format(U256::from(grant.perPaymentMax)),
@@ -433,6 +551,7 @@ impl SessionFile {
         self.merchant_tree().and_then(|tree| tree.proof(merchant)).unwrap_or_default()
     }
 
+    /// Whether the grant lets this session pay `merchant` (always, for any-merchant sessions).
     pub fn allows_merchant(&self, merchant: Address) -> bool {
         self.merchants.is_empty() || self.merchants.binary_search(&merchant).is_ok()
     }
@@ -459,11 +578,13 @@ impl SessionFile {
         Ok(file)
     }
 
+    /// Pretty-printed JSON, the form [`SessionFile::save`] writes.
     pub fn to_json(&self) -> String {
         // Serialising plain data into a String cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// Reads and checks the file at `path` ([`SessionFile::from_json`]).
     pub fn load(path: impl AsRef<Path>) -> Result<Self, SessionFileError> {
         let path = path.as_ref();
         let json = std::fs::read_to_string(path)
@@ -471,6 +592,8 @@ impl SessionFile {
         Self::from_json(&json)
     }
 
+    /// Writes the file atomically (temporary sibling, then rename): a crash leaves the old file or
+    /// the new one, never half of one. The file holds no secret, so its mode is the default.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SessionFileError> {
         let path = path.as_ref();
         write_atomically(path, self.to_json().as_bytes(), None)

@@ -1,9 +1,10 @@
 //! Session keys with spending caps for aa-native x402 payments.
 //!
-//! The owner of a [`SessionKeyAccount`](https://github.com) signs one [`SessionGrant`] (EIP-712, bound to
-//! chain and account); the agent holds only the session key and signs each payment UserOp with it. The
-//! account contract enforces the grant in `validateUserOp`; this crate produces exactly the bytes it
-//! checks, and mirrors its checks off-chain so every layer refuses the same things for the same reasons.
+//! The owner of a `SessionKeyAccount` (the contract, `contracts/README.md`) signs one
+//! [`SessionGrant`] (EIP-712, bound to chain and account); the agent holds only the session key
+//! and signs each payment UserOp with it. The account contract enforces the grant in
+//! `validateUserOp`; this crate produces exactly the bytes it checks, and mirrors its checks
+//! off-chain so every layer refuses the same things for the same reasons.
 //!
 //! The protocol side of sessions (the grant, the session signature layout, the merchant allowlist and
 //! the one scope check every layer shares with the contract) is the [`x402_aa_policy`] crate,
@@ -14,6 +15,8 @@
 //! - [`mod@file`]: the session file (no private key) and the separate 0600 key file.
 //! - [`signer`]: payments signed by a session key or an owner key ([`signer::PaymentAccount`]);
 //!   [`accounts`]: owner-signed Kernel, Safe and Biconomy accounts on the same seam.
+
+#![warn(missing_docs)]
 
 pub mod accounts;
 #[cfg(feature = "client")]

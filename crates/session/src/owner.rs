@@ -32,13 +32,21 @@ use x402_aa_policy::{SessionHost, SessionStatus as ChainStatus, read_usage_in};
 
 use crate::grant::{GrantWindow, SessionGrant, revoke_all_digest, revoke_digest, session_id};
 
+/// Why an owner control (grant, revoke, pause, install, deploy) did not take effect. Each variant
+/// says whether anything reached the chain, so the owner knows whether to retry or check first.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OwnerError {
+    /// The owner key failed to sign (grant, relayed control or owner op); nothing was sent.
     #[error("signing failed: {0}")]
     Sign(#[from] alloy::signers::Error),
+    /// A chain read or the transaction's submission failed (endpoint down, wallet cannot sign
+    /// for the sender); holds the cause. Whether a submitted transaction landed is unknown: read
+    /// the session's status before sending again.
     #[error("rpc: {0}")]
     Rpc(String),
+    /// Mined, but reverted (state changed between the estimate and the block); the gas is spent
+    /// and nothing else changed. Holds the transaction hash.
     #[error("transaction {0} reverted")]
     Reverted(TxHash),
     /// The chain's simulation of the control reverted: nothing was sent and no nonce was spent.
@@ -55,7 +63,14 @@ pub enum OwnerError {
     /// The factory call succeeded but left no code at the account: a factory of another
     /// deployment, or none deployed on this chain.
     #[error("factory {factory} did not deploy account {account}")]
-    FactoryDidNotDeploy { factory: Address, account: Address },
+    FactoryDidNotDeploy {
+        /// The factory the initCode names.
+        factory: Address,
+        /// The account that still has no code.
+        account: Address,
+    },
+    /// The initCode is shorter than the 20-byte factory address it must start with; holds its
+    /// length in bytes. Nothing was sent.
     #[error("initCode is {0} bytes; it starts with the 20-byte factory address")]
     BadInitCode(usize),
     /// Biconomy accounts accept calls from the EntryPoint only: the owner's control is an
@@ -64,7 +79,10 @@ pub enum OwnerError {
         "a Biconomy account takes no direct owner call: its session module {module} takes an \
          owner-signed control instead, so pass the owner's key (not only its address)"
     )]
-    NoDirectOwnerCall { module: Address },
+    NoDirectOwnerCall {
+        /// The Biconomy session module the control must be relayed to.
+        module: Address,
+    },
     /// The owner's direct transaction to a Safe carries its "pre-validated" signature, which
     /// alone meets a threshold of one only: other Safes install and control sessions with
     /// Safe transactions or owner ops signed at their threshold.
@@ -72,10 +90,17 @@ pub enum OwnerError {
         "Safe {account} needs {threshold} owner signatures; the owner key alone can send only \
          to a Safe of threshold 1"
     )]
-    SafeThreshold { account: Address, threshold: U256 },
+    SafeThreshold {
+        /// The Safe.
+        account: Address,
+        /// Its `getThreshold()`.
+        threshold: U256,
+    },
 }
 
 impl OwnerError {
+    /// The stable machine-readable reason (`rpc_error`, `transaction_reverted`, …) for callers
+    /// that branch on the outcome or show it.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Sign(_) => "signing_failed",
@@ -807,7 +832,9 @@ pub async fn session_epoch_in<P: Provider>(
 pub enum SessionStatus {
     /// Granted but not used yet (or the account is not deployed).
     NotEnabled,
+    /// Enabled by its first op and able to pay within its caps.
     Enabled,
+    /// Revoked by the owner, this session alone: final, the grant can never pay again.
     Revoked,
     /// Revoked by `revokeAllSessions` (the grant's epoch is no longer the account's).
     RevokedAll,
@@ -818,13 +845,18 @@ pub enum SessionStatus {
 /// The chain's view of a session: the spent counters, and what is left now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OnChainSession {
+    /// Whether the session can pay at all; revocation wins over a pause.
     pub status: SessionStatus,
     /// Period the stored counter belongs to.
     pub period_index: u32,
+    /// Spent in the stored period `period_index` (token atomic units); a later period starts at 0.
     pub period_spent: U256,
+    /// Spent over the session's life (token atomic units).
     pub lifetime_spent: U256,
-    /// Left in the period containing `now` (0 outside the grant window or when revoked).
+    /// Left in the period containing `now`, never more than `lifetime_remaining` (0 outside the
+    /// grant window, or when revoked or paused).
     pub period_remaining: U256,
+    /// The lifetime cap minus what was spent (0 when revoked or paused).
     pub lifetime_remaining: U256,
     /// Payments made in the stored period.
     pub payments_in_period: u32,

@@ -30,28 +30,63 @@ pub struct Amount {
     text: String,
 }
 
+/// Why scopes cannot become a grant. Raised before anything is signed, so the owner fixes the
+/// scopes and tries again; the contract would refuse (or misread) a grant built from them.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ScopeError {
+    /// Not a decimal number with an optional symbol, or more decimals than the token has (a
+    /// limit is never rounded). Holds the text as given.
     #[error("{0:?} is not an amount like \"10 USDT\" or \"0.5\"")]
     BadAmount(String),
+    /// The amount names another token than the session's (compared case-insensitively).
     #[error("amount {amount:?} is in {given}, but the session token is {expected}")]
-    WrongSymbol { amount: String, given: String, expected: String },
+    WrongSymbol {
+        /// The amount as written.
+        amount: String,
+        /// The symbol it names.
+        given: String,
+        /// The session token's symbol.
+        expected: String,
+    },
+    /// A required scope was not given; holds its builder name (only `spend_cap` is required).
     #[error("{0} is not set")]
     Missing(&'static str),
+    /// A value is larger than the grant field that carries it (`uint96` amounts and gas budgets,
+    /// `uint48` timestamps, `uint24` payment count).
     #[error("{what} ({value}) does not fit the contract's {bits}-bit field")]
-    TooLarge { what: &'static str, value: String, bits: u32 },
+    TooLarge {
+        /// The scope, by builder name.
+        what: &'static str,
+        /// The value, in atomic units, wei or seconds.
+        value: String,
+        /// The field's width.
+        bits: u32,
+    },
+    /// A cap or budget was set to zero. The contract refuses zero token caps (`session: grant
+    /// cap is zero`) and reads a zero count, merchant cap or gas budget as "no limit" (or
+    /// "paymaster required"), so a zero never means what it says. Holds the scope's name.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// The per-payment max is above the period cap, so no payment could ever use it.
     #[error("per-payment max {per_payment} exceeds the period cap {period_cap}")]
-    PerPaymentAbovePeriodCap { per_payment: String, period_cap: String },
+    PerPaymentAbovePeriodCap {
+        /// The per-payment max, formatted with the token's symbol.
+        per_payment: String,
+        /// The period cap, formatted with the token's symbol.
+        period_cap: String,
+    },
+    /// `valid_for` is zero, or start plus duration overflows: the contract refuses an empty
+    /// window (`session: grant window empty`).
     #[error("validity window is empty or ends before it starts")]
     EmptyWindow,
+    /// The period is zero or does not fit the grant's `uint32` seconds.
     #[error("period must be between 1 second and 136 years")]
     BadPeriod,
 }
 
 impl ScopeError {
+    /// Always `invalid_scopes`: the detail is in the message, for the person who wrote them.
     pub fn reason(&self) -> &'static str {
         "invalid_scopes"
     }
@@ -112,14 +147,18 @@ impl Amount {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period(Duration);
 
+/// Periods of 3 600 s. Like every period, fixed windows counted from the grant's start, not
+/// calendar hours.
 pub fn per_hour() -> Period {
     Period(Duration::from_secs(3_600))
 }
 
+/// Periods of 86 400 s from the grant's start (not calendar days: no midnight reset).
 pub fn per_day() -> Period {
     Period(Duration::from_secs(86_400))
 }
 
+/// Periods of 7 × 86 400 s from the grant's start.
 pub fn per_week() -> Period {
     Period(Duration::from_secs(7 * 86_400))
 }
@@ -132,8 +171,11 @@ pub fn every(length: Duration) -> Period {
 /// Who may be paid.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Merchants {
+    /// Any merchant (the grant's merchant root is zero).
     #[default]
     Any,
+    /// Only these (a Merkle root in the grant; the session file keeps the list for proofs). An
+    /// empty list builds the zero root, which the contract reads as any merchant.
     Only(Vec<Address>),
 }
 
@@ -162,13 +204,20 @@ pub struct GasBudget {
 /// The limits of one session. Build with the methods, then [`Scopes::to_grant`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scopes {
+    /// Most spent per period, and the period; required.
     pub spend_cap: Option<(Amount, Period)>,
+    /// Most one payment may be; `None` = the spend cap.
     pub per_payment_max: Option<Amount>,
+    /// Most spent over the session's life; `None` = the spend cap times the periods in the
+    /// window (rounded up).
     pub lifetime_cap: Option<Amount>,
+    /// Who may be paid.
     pub merchants: Merchants,
+    /// Length of the validity window (whole seconds count).
     pub valid_for: Duration,
     /// Start of the window (unix seconds); `None` = the time passed to `to_grant`.
     pub valid_from: Option<u64>,
+    /// Who pays the gas of session ops (default: a paymaster, any).
     pub gas: GasPolicy,
     /// Most payments per period (a rate limit for runaway loops of small payments); `None` = any.
     pub max_payments_per_period: Option<u32>,
@@ -199,6 +248,7 @@ impl Scopes {
         }
     }
 
+    /// At most `amount` per `period` (the grant's `periodCap` and `period`); required.
     pub fn spend_cap(mut self, amount: Amount, period: Period) -> Self {
         self.spend_cap = Some((amount, period));
         self
@@ -216,31 +266,41 @@ impl Scopes {
         self
     }
 
+    /// Only these merchants may be paid (order and duplicates do not matter). An empty list
+    /// means any merchant, as [`Merchants::Only`] says.
     pub fn merchants(mut self, merchants: impl IntoIterator<Item = Address>) -> Self {
         self.merchants = Merchants::Only(merchants.into_iter().collect());
         self
     }
 
+    /// Any merchant may be paid (the default).
     pub fn any_merchant(mut self) -> Self {
         self.merchants = Merchants::Any;
         self
     }
 
+    /// The grant ends `duration` after its start (default 24 h).
     pub fn valid_for(mut self, duration: Duration) -> Self {
         self.valid_for = duration;
         self
     }
 
+    /// The grant starts at `unix_seconds` instead of the `now` given to [`Scopes::to_grant`];
+    /// periods are counted from it.
     pub fn valid_from(mut self, unix_seconds: u64) -> Self {
         self.valid_from = Some(unix_seconds);
         self
     }
 
+    /// Every session op must be sponsored, by any paymaster (the default): the session can
+    /// never spend the account's own ETH on gas.
     pub fn require_paymaster(mut self) -> Self {
         self.gas = GasPolicy::Paymaster(None);
         self
     }
 
+    /// Every session op must be sponsored by `paymaster`; the account refuses any other
+    /// (`session: paymaster not allowed`).
     pub fn only_paymaster(mut self, paymaster: Address) -> Self {
         self.gas = GasPolicy::Paymaster(Some(paymaster));
         self
@@ -264,6 +324,8 @@ impl Scopes {
         self
     }
 
+    /// The allowed merchants sorted and deduplicated, as the session file stores them; empty for
+    /// any merchant.
     pub fn merchant_list(&self) -> Vec<Address> {
         match &self.merchants {
             Merchants::Any => Vec::new(),

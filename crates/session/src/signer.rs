@@ -48,44 +48,94 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignerError {
+    /// The `accepts[]` entry is not a well-formed aa-native requirement (scheme, network, amount,
+    /// `extra`): the merchant's offer is unusable; try another entry or another merchant.
     #[error("requirements: {0}")]
     Requirements(#[from] x402_aa::x402::PayloadError),
+    /// The requirement is for another chain than the RPC endpoint's: this signer cannot pay it;
+    /// pick the entry for this chain or a signer on the requirement's network.
     #[error("requirement is for chain {got}, this signer pays on chain {expected}")]
-    WrongNetwork { expected: u64, got: u64 },
+    WrongNetwork {
+        /// The chain id this signer's RPC endpoint reported.
+        expected: u64,
+        /// The chain id in the requirement's `network`.
+        got: u64,
+    },
+    /// An owner account was asked to pay in a token it is not set up for (for a session the same
+    /// case is the scope violation `TokenNotAllowed`). Nothing was reserved or signed.
     #[error("requirement asks for token {got}, this session pays with {expected}")]
-    WrongAsset { expected: Address, got: Address },
+    WrongAsset {
+        /// The token this account pays with.
+        expected: Address,
+        /// The requirement's `asset`.
+        got: Address,
+    },
+    /// The requirement's `extra.settlementContract` is not the one this account (or grant) pays
+    /// through; an op calling it would be refused by the account, so none is signed.
     #[error("requirement names settlement contract {got}, this session uses {expected}")]
-    WrongSettlement { expected: Address, got: Address },
+    WrongSettlement {
+        /// The settlement contract this account pays through.
+        expected: Address,
+        /// The one the requirement names.
+        got: Address,
+    },
+    /// The requirement's `extra.entryPoint` is not this signer's: the userOpHash (and so the
+    /// signature) would be for the wrong EntryPoint.
     #[error("requirement names entry point {got}, this signer uses {expected}")]
-    WrongEntryPoint { expected: Address, got: Address },
+    WrongEntryPoint {
+        /// This signer's EntryPoint ([`PaymentSigner::entry_point`]).
+        expected: Address,
+        /// The one the requirement names.
+        got: Address,
+    },
+    /// The budget ledger would not reserve the amount (a cap already spent or reserved by payments
+    /// in flight) or could not be written; nothing was signed.
     #[error("refused by the budget ledger: {0}")]
     Ledger(#[from] LedgerError),
     /// Outside the session's scopes (the one policy check, with the chain's figures where read).
     #[error("out of scope: {0}")]
     Scope(#[from] ScopeViolation),
+    /// The paid request's URL cannot be bound into a requestHash (see
+    /// [`x402_aa::RequestHashError`]): a caller bug, retrying does not help.
     #[error("request hash: {0}")]
     RequestHash(#[from] x402_aa::RequestHashError),
+    /// A chain read failed (RPC down, no latest block), or a Kernel, Safe or Biconomy session's
+    /// account is not deployed yet (its owner must install the session first). Holds the cause.
     #[error("chain rpc: {0}")]
     Chain(String),
+    /// The bundler's gas estimate or the paymaster's sponsorship failed for a reason that is not
+    /// one of the session's rules; [`SignerError::reason`] passes the RPC error's own reason on.
     #[error("bundler / paymaster: {0}")]
     Rpc(#[from] x402_aa_rpc::RpcError),
     /// The paymaster simulated the op and the account refused it for one of the session's rules
     /// (`AA23 reverted: session: …`) that the SDK's own check could not see (a pinned paymaster,
     /// another client's spending): the rule's reason, as the facilitator and the chain name it.
     #[error("the paymaster's simulation: the account refuses the op ({rule}): {source}")]
-    SponsorRefused { rule: Rule, source: x402_aa_rpc::RpcError },
+    SponsorRefused {
+        /// The session rule the account's revert string names.
+        rule: Rule,
+        /// The paymaster's error, with the revert string as it arrived.
+        source: x402_aa_rpc::RpcError,
+    },
+    /// The local key failed to sign (not expected with an in-memory key).
     #[error("signing: {0}")]
     Sign(#[from] alloy::signers::Error),
     /// The account's deployment parameters cannot make an initCode.
     #[error("account: {0}")]
     Account(#[from] AccountConfigError),
+    /// Every one of this signer's [`NONCE_LANES`] nonce keys holds a payment whose outcome was not
+    /// reported yet. Report outcomes ([`PaymentSigner::settled`] / [`PaymentSigner::failed`]) or
+    /// retry after the oldest payment's `maxTimeoutSeconds`, when its lane frees itself.
     #[error("{NONCE_LANES} payments are already in flight")]
     TooManyInFlight,
+    /// The OS gave no randomness for the requestHash's client nonce; holds the OS error.
     #[error("no OS randomness: {0}")]
     Randomness(String),
 }
 
 impl SignerError {
+    /// The stable machine-readable reason (x402 `invalidReason` style) a caller may branch on or
+    /// show; scope and ledger refusals keep the shared policy's reason for the rule.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Requirements(e) => e.reason(),
@@ -112,10 +162,15 @@ fn chain(e: impl std::fmt::Display) -> SignerError {
 /// One payment about to be signed: what the merchant asked for, bound to one HTTP request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
+    /// Who is paid: the requirement's `payTo`, the `merchant` argument of `settle`.
     pub merchant: Address,
+    /// The token paid, the requirement's `asset` (already checked to be the account's).
     pub token: Address,
+    /// The settlement contract the op calls.
     pub settlement: Address,
+    /// The price in the token's atomic units.
     pub amount: U256,
+    /// The `settle` requestHash binding the payment to one HTTP request (and making it pay once).
     pub request_hash: B256,
     /// Chain time the payment is built at (latest block), unix seconds.
     pub now: u64,
@@ -124,14 +179,18 @@ pub struct Payment {
 /// The HTTP request a payment pays for; it goes into the requestHash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaidRequest {
+    /// The HTTP method, as sent (e.g. `GET`).
     pub method: String,
+    /// The request's URL: an absolute http(s) URL or a path starting with `/`, hashed as given.
     pub url: String,
 }
 
 /// Where an op is valid: its EntryPoint and chain (the userOpHash's domain).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpDomain {
+    /// The EntryPoint the op is submitted to.
     pub entry_point: Address,
+    /// The chain the op is valid on.
     pub chain_id: u64,
 }
 
@@ -150,8 +209,11 @@ pub trait PaymentAccount: Send + Sync {
     fn abi(&self) -> &dyn AccountAbi {
         self.kind().abi()
     }
+    /// The account that pays: the op's `sender`, counterfactual until its first op deploys it.
     fn sender(&self) -> Address;
+    /// The one token this account pays with; a requirement in another asset is refused.
     fn token(&self) -> Address;
+    /// The settlement contract its payments call; a requirement naming another is refused.
     fn settlement(&self) -> Address;
     /// `factory ‖ createAccount(...)` for an account that does not exist yet; `None` when the
     /// account cannot be deployed by its first op (it must exist already).
@@ -189,6 +251,8 @@ pub trait PaymentAccount: Send + Sync {
 /// Pays under a session key, with the grant and limits from a session file.
 #[derive(Debug, Clone)]
 pub struct SessionAccount {
+    /// The session file it was built from: account, session id, host and merchant list (for
+    /// allowlist proofs).
     pub file: SessionFile,
     grant: SessionGrant,
     limits: Limits,
@@ -207,14 +271,23 @@ pub struct SessionAccount {
 /// Session-specific signing state.
 #[derive(Debug, Clone)]
 pub struct SessionPrepared {
+    /// `Enable` while the chain does not hold the session as enabled (the op then carries the
+    /// owner's grant signature and enables it), `Use` afterwards.
     pub mode: SessionMode,
+    /// The period the op claims, counted from the grant's `validAfter` at the payment's time.
     pub period_index: u32,
+    /// The merchant's allowlist proof; empty for an any-merchant grant or a one-merchant list.
     pub merchant_proof: Vec<B256>,
     /// The session's gas charged so far, for the gas rule on the built op.
     pub gas: GasUsage,
 }
 
 impl SessionAccount {
+    /// The session of `file`, signing with `key`. Fails when the file's grant does not decode or
+    /// `key` is not the grant's session key ([`WrongSessionKey`]): every op it signed would fail
+    /// on chain (`AA24`).
+    ///
+    /// [`WrongSessionKey`]: crate::SessionFileError::WrongSessionKey
     pub fn new(file: SessionFile, key: PrivateKeySigner) -> Result<Self, crate::SessionFileError> {
         let grant = file.grant()?;
         if key.address() != grant.sessionKey {
@@ -258,6 +331,7 @@ impl SessionAccount {
         Ok(Self { file, grant, limits, key, kernel, biconomy, safe })
     }
 
+    /// The owner-signed grant this session pays under, as the contract checks it.
     pub fn grant(&self) -> &SessionGrant {
         &self.grant
     }
@@ -436,12 +510,18 @@ impl PaymentAccount for SessionAccount {
 pub struct OwnerAccount {
     /// SimpleAccount, or a SessionKeyAccount paid from by its owner.
     pub kind: AccountKind,
+    /// The account's owner: signs every op (EIP-191 over the userOpHash).
     pub owner: PrivateKeySigner,
+    /// The account; must be what `account_factory` gives for `(owner, salt)`, or its deploying
+    /// op fails on chain (`AA14 initCode must return sender`).
     pub sender: Address,
+    /// The token it pays with.
     pub token: Address,
+    /// The settlement contract its payments call.
     pub settlement: Address,
     /// Factory (default: the canonical SimpleAccountFactory) and salt for counterfactual deployment.
     pub account_factory: Address,
+    /// The factory's salt for this owner's account (0 for the first one).
     pub salt: U256,
 }
 
@@ -512,10 +592,13 @@ impl PaymentAccount for OwnerAccount {
 /// with a paymaster, and an op that runs out of gas still consumes its nonce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GasDefaults {
+    /// `callGasLimit` (default 250 000).
     pub call_gas_limit: u64,
+    /// `verificationGasLimit` of an op whose account exists (default 250 000).
     pub verification_gas_limit: u64,
     /// Extra verification gas when the op also deploys the account.
     pub deployment_gas: u64,
+    /// `preVerificationGas` (default 60 000).
     pub pre_verification_gas: u64,
 }
 
@@ -553,9 +636,14 @@ pub struct PaymentSigner<A> {
 /// [`PaymentSigner::failed`] says how it ended.
 #[derive(Debug, Clone)]
 pub struct SignedPayment {
+    /// The x402 payment payload to send to the merchant (the payment header's content).
     pub payload: AaNativePaymentPayload,
+    /// The op's userOpHash (this signer's EntryPoint and chain), to find its receipt.
     pub user_op_hash: B256,
+    /// The `settle` requestHash: what the settlement contract records as paid (`isSettled`).
     pub request_hash: B256,
+    /// The ledger reservation holding the amount; `None` without a ledger or for an account
+    /// without a budget (owner accounts).
     pub reservation: Option<ReservationId>,
     /// The EntryPoint nonce key the op uses; free again once the payment settled or failed.
     pub nonce_lane: u64,
@@ -590,6 +678,9 @@ impl NonceLanes {
 }
 
 impl<A: PaymentAccount> PaymentSigner<A> {
+    /// A signer for `account` on `provider`'s chain, with no bundler (gas from [`GasDefaults`]), no
+    /// paymaster (the account pays its own gas) and no ledger. Reads the chain id and the latest
+    /// block now, so an unreachable RPC endpoint fails here ([`SignerError::Chain`]).
     pub async fn new(account: A, provider: DynProvider) -> Result<Self, SignerError> {
         let chain_id = provider.get_chain_id().await.map_err(chain)?;
         let signer = Self {
@@ -651,15 +742,18 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         Ok(self)
     }
 
+    /// Gas limits for ops when no [`bundler`](Self::bundler) estimates them.
     pub fn gas_defaults(mut self, gas: GasDefaults) -> Self {
         self.gas = gas;
         self
     }
 
+    /// The account this signer pays from.
     pub fn account(&self) -> &A {
         &self.account
     }
 
+    /// The chain id read from the RPC endpoint at construction.
     pub fn chain_id(&self) -> u64 {
         self.chain_id
     }

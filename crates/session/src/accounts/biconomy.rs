@@ -31,6 +31,8 @@ pub struct BiconomyOwnerAccount {
 }
 
 impl BiconomyOwnerAccount {
+    /// The account `deployment`'s factory creates for `owner` at `index` (counterfactual until
+    /// its first op deploys it); it pays `token` through `settlement`.
     pub fn new(
         owner: PrivateKeySigner,
         deployment: Deployment,
@@ -42,6 +44,7 @@ impl BiconomyOwnerAccount {
         Self { owner, sender, token, settlement, index, abi: BiconomyAbi::new(deployment) }
     }
 
+    /// The owner's address: the key the ECDSA ownership module checks.
     pub fn owner(&self) -> Address {
         self.owner.address()
     }

@@ -32,6 +32,8 @@ pub struct KernelOwnerAccount {
 }
 
 impl KernelOwnerAccount {
+    /// The account the canonical KernelFactory creates for `owner` at `index` with ECDSAValidator
+    /// as sudo validator (counterfactual until its first op deploys it).
     pub fn new(owner: PrivateKeySigner, token: Address, settlement: Address, index: U256) -> Self {
         Self::with_deployment(owner, token, settlement, index, KERNEL_FACTORY, KernelAbi::CANONICAL)
     }
@@ -50,6 +52,7 @@ impl KernelOwnerAccount {
         Self { owner, sender, token, settlement, factory, index, abi }
     }
 
+    /// The owner's address: what ECDSAValidator stores for the account and checks.
     pub fn owner(&self) -> Address {
         self.owner.address()
     }

@@ -45,12 +45,21 @@ pub struct SafeOwnerAccount {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SafeAccountError {
+    /// The Safe's owners and threshold are not a valid Safe setup (see [`SafeConfigError`]).
     #[error(transparent)]
     Config(#[from] SafeConfigError),
+    /// A key is not one of the Safe's owners: its signature would not count. Holds its address.
     #[error("key for {0} is not an owner of this Safe")]
     NotAnOwner(Address),
+    /// Fewer keys than the threshold: every op would fail the Safe's signature check.
     #[error("{keys} owner keys cannot meet the threshold of {threshold}")]
-    TooFewKeys { keys: usize, threshold: u64 },
+    TooFewKeys {
+        /// How many keys were given.
+        keys: usize,
+        /// The Safe's threshold.
+        threshold: u64,
+    },
+    /// The same owner's key twice: Safe counts each owner once. Holds its address.
     #[error("key for {0} is given twice")]
     DuplicateKey(Address),
 }
@@ -111,6 +120,7 @@ impl SafeOwnerAccount {
         self
     }
 
+    /// The Safe's owners, threshold and salt nonce, which fix its address.
     pub fn config(&self) -> &SafeConfig {
         &self.config
     }

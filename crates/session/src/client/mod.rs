@@ -125,6 +125,8 @@ impl<A: PaymentAccount + 'static> AaNativeScheme<A> {
         Ok(Self { inner: Arc::new(SchemeInner { signer, provider, ledger: Some(ledger) }) })
     }
 
+    /// The signer payments go through (and its ledger), e.g. to report outcomes of payments
+    /// made outside the reconciler.
     pub fn signer(&self) -> &PaymentSigner<A> {
         &self.inner.signer
     }
@@ -315,6 +317,7 @@ pub struct Refusal {
     pub accepted: serde_json::Value,
     /// The signer's or the ledger's stable reason (`spend_cap_exceeded`, `network_mismatch`, …).
     pub reason: &'static str,
+    /// The refusal in words, with its figures (for people and logs; not stable).
     pub message: String,
     /// True when the signer could pay such a requirement but the session's limits or remaining
     /// budget do not allow this one (as opposed to a chain, token or contract it does not use).
@@ -332,10 +335,13 @@ impl Refusal {
 pub struct PaymentRecord {
     /// What was paid: the chosen `accepts[]` entry.
     pub requirements: AaNativeRequirements,
+    /// The `settle` requestHash: look it up with the settlement contract's `isSettled`.
     pub request_hash: B256,
+    /// The op's userOpHash, to find its `UserOperationEvent`.
     pub user_op_hash: B256,
     /// The budget ledger's reservation, when the account has a budget and the signer a ledger.
     pub reservation: Option<ReservationId>,
+    /// How it ended, and so what happened to the reservation.
     pub outcome: PaymentOutcome,
 }
 
@@ -344,13 +350,26 @@ pub struct PaymentRecord {
 pub enum PaymentOutcome {
     /// The merchant reported success and the chain shows the UserOp executed in
     /// `transaction`: the reservation is committed.
-    Settled { transaction: B256, block_number: u64 },
+    Settled {
+        /// The transaction that included the op.
+        transaction: B256,
+        /// Its block.
+        block_number: u64,
+    },
     /// The payment certainly did not land (refused before submission, or its execution
     /// reverted): the reservation is released.
-    Released { reason: String },
+    Released {
+        /// Why it certainly did not land: the facilitator's x402 reason, or `user_op_failed`
+        /// when the op's execution reverted.
+        reason: String,
+    },
     /// It may still land, or the answer could not be checked: the reservation stays pending and
     /// lapses at `maxTimeoutSeconds` (a later [`crate::Ledger::reconcile`] takes the chain's word).
-    Unresolved { reason: String },
+    Unresolved {
+        /// Why the outcome is not known: a reason that may hide a landed payment, no
+        /// `PAYMENT-RESPONSE`, a receipt not found, or the ledger's own failure.
+        reason: String,
+    },
 }
 
 impl fmt::Display for PaymentOutcome {
@@ -374,21 +393,31 @@ pub enum ClientError {
     /// The 402 offered nothing this client can pay: each aa-native entry was refused before
     /// anything was signed (budget refusals first), or there was none.
     #[error("nothing payable was offered{}", describe(refusals))]
-    NothingPayable { refusals: Vec<Refusal> },
+    NothingPayable {
+        /// Each aa-native entry refused, with its reason; empty when there was none.
+        refusals: Vec<Refusal>,
+    },
     /// Payable entries existed but the selector chose none of them (e.g. [`MaxAmount`] below
     /// every price).
     #[error(
         "the payment selector chose none of {candidates} payable requirements{}",
         describe(refusals)
     )]
-    NotSelected { candidates: usize, refusals: Vec<Refusal> },
+    NotSelected {
+        /// How many entries were payable.
+        candidates: usize,
+        /// The entries refused besides them.
+        refusals: Vec<Refusal>,
+    },
     /// The signer refused or failed while signing the chosen entry; nothing was sent.
     #[error("payment not signed: {0}")]
     Signer(#[source] SignerError),
     /// The paid retry failed without an answer; the payment may have been settled.
     #[error("paid request failed after signing, payment {}: {source}", payment.outcome)]
     AfterPayment {
+        /// The payment signed and sent; its outcome says whether the reservation is still held.
         payment: Box<PaymentRecord>,
+        /// The HTTP failure of the retry.
         #[source]
         source: rqm::Error,
     },
@@ -430,6 +459,7 @@ fn describe(refusals: &[Refusal]) -> String {
 /// A response from [`X402PayingClient`], with the payment it made, if any.
 #[derive(Debug)]
 pub struct PaidResponse {
+    /// The merchant's final response (the paid retry's, when a payment was made).
     pub response: reqwest::Response,
     /// The merchant's decoded `PAYMENT-RESPONSE`, when it sent a readable one.
     pub settlement: Option<SettlementResponse>,
@@ -467,6 +497,8 @@ impl PaidResponse {
         Ok(Self { response, settlement, payment, payment_id, payment_signature })
     }
 
+    /// The final response's status: 2xx once paid; a 402 again means the merchant refused the
+    /// payment (see [`PaidResponse::payment`]).
     pub fn status(&self) -> StatusCode {
         self.response.status()
     }
@@ -504,10 +536,12 @@ impl X402PayingClient {
         self.http.request(method, url)
     }
 
+    /// Sends `request`, paying a 402 once with the registered schemes.
     pub async fn send(&self, request: rqm::RequestBuilder) -> Result<PaidResponse, ClientError> {
         PaidResponse::from_result(request.send().await)
     }
 
+    /// `GET url`, paying a 402 once.
     pub async fn get(&self, url: impl IntoUrl) -> Result<PaidResponse, ClientError> {
         self.send(self.http.get(url)).await
     }
@@ -547,6 +581,7 @@ impl<S> X402PayingClientBuilder<S> {
 }
 
 impl<S: PaymentSelector + Send + Sync + 'static> X402PayingClientBuilder<S> {
+    /// The client, with the middlewares in the order the [`X402PayingClient`] diagram shows.
     pub fn build(self) -> X402PayingClient {
         let http = rqm::ClientBuilder::new(self.client)
             .with(PaymentReconciler)

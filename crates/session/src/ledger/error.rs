@@ -9,42 +9,93 @@ use x402_aa_policy::{LimitsError, ScopeViolation};
 
 use super::types::{ReservationId, ReservationState};
 
+/// Why the ledger refused or failed. Whatever the variant, a payment whose reservation failed must
+/// not be signed; [`LedgerError::is_refusal`] tells the scopes' refusals from the rest.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LedgerError {
     // ------------------------------------------------------------ refusals of a reservation, in check order
     /// The request itself is malformed (zero amount, expiry not after `now`, time out of range).
     #[error("invalid reservation request: {detail}")]
-    InvalidRequest { detail: &'static str },
+    InvalidRequest {
+        /// What is wrong with it.
+        detail: &'static str,
+    },
+    /// The session was never registered in this ledger: call [`super::Ledger::register_session`]
+    /// first (the SDK's signer does when it is given the ledger).
     #[error("unknown session {session_id}")]
-    UnknownSession { session_id: B256 },
+    UnknownSession {
+        /// The session id asked for.
+        session_id: B256,
+    },
     /// Outside the session's scopes: the one policy check ([`x402_aa_policy::check()`]) refused,
     /// against the ledger's tally of committed and reserved spending.
     #[error("out of scope: {0}")]
     Scope(#[from] ScopeViolation),
+    /// The request hash already has a pending or committed reservation (in any session): the
+    /// settlement contract settles a requestHash once, so a second payment for it could never
+    /// land. Pay a new request with a fresh hash.
     #[error("request {request_hash} is already {state} as reservation {existing}")]
-    DuplicateRequest { request_hash: B256, existing: ReservationId, state: ReservationState },
+    DuplicateRequest {
+        /// The request hash asked for again.
+        request_hash: B256,
+        /// The reservation that holds it.
+        existing: ReservationId,
+        /// That reservation's state (pending or committed).
+        state: ReservationState,
+    },
 
     // ------------------------------------------------------------ misuse of the ledger's API
+    /// The limits given to [`super::Ledger::register_session`] are inconsistent (see
+    /// [`LimitsError`]).
     #[error(transparent)]
     Limits(#[from] LimitsError),
+    /// The session id is registered with other limits: a grant's id fixes its limits, so the
+    /// caller mixed up two grants.
     #[error("session {session_id} is already registered with different limits")]
-    LimitsMismatch { session_id: B256 },
+    LimitsMismatch {
+        /// The session id.
+        session_id: B256,
+    },
+    /// No reservation has this id in this ledger (another ledger's id, or a forged one).
     #[error("unknown reservation {id}")]
-    UnknownReservation { id: ReservationId },
+    UnknownReservation {
+        /// The id asked for.
+        id: ReservationId,
+    },
+    /// A committed reservation cannot be released: its payment landed and counts for good.
     #[error("reservation {id} is committed and cannot be released")]
-    AlreadyCommitted { id: ReservationId },
+    AlreadyCommitted {
+        /// The reservation.
+        id: ReservationId,
+    },
+    /// The reservation is committed with another transaction, op or block: one payment cannot
+    /// have landed twice, so one of the two receipts is wrong.
     #[error("reservation {id} is already committed with a different settlement")]
-    SettlementMismatch { id: ReservationId },
+    SettlementMismatch {
+        /// The reservation.
+        id: ReservationId,
+    },
+    /// The chain snapshot given to [`super::Ledger::reconcile`] is impossible (period spending
+    /// above lifetime spending, spending by a never-enabled session, an unknown status code):
+    /// it was misread; nothing was stored.
     #[error("invalid on-chain state: {detail}")]
-    InvalidChainState { detail: String },
+    InvalidChainState {
+        /// What is impossible about it.
+        detail: String,
+    },
+    /// Committed plus reserved amounts exceed 2^256: only a corrupt or hostile database gets
+    /// here; refused rather than wrapped.
     #[error("amount arithmetic overflowed 256 bits")]
     AmountOverflow,
 
     // ------------------------------------------------------------ the database
+    /// The SQLite file cannot be opened or created (directory missing, no permission).
     #[error("cannot open ledger database {}: {source}", path.display())]
     CannotOpen {
+        /// The file.
         path: PathBuf,
+        /// SQLite's error.
         #[source]
         source: rusqlite::Error,
     },
@@ -52,13 +103,30 @@ pub enum LedgerError {
     #[error("ledger database is busy (locked by another connection)")]
     Busy(#[source] rusqlite::Error),
     /// The file is not an SQLite database, is damaged, or holds a row the ledger cannot decode.
+    /// Nothing is signed against it; restore the file or start a new ledger and reconcile it
+    /// from the chain.
     #[error("ledger database is corrupt: {detail}")]
-    Corrupt { detail: String },
-    /// A valid SQLite database that some other program owns.
+    Corrupt {
+        /// What could not be read.
+        detail: String,
+    },
+    /// A valid SQLite database (or Postgres schema) that some other program owns: point the
+    /// ledger at its own file or schema.
     #[error("database is not a budget ledger: {detail}")]
-    NotALedger { detail: String },
+    NotALedger {
+        /// What marks it as not the ledger's.
+        detail: String,
+    },
+    /// The database was written by a newer build of the ledger; use that build (this one would
+    /// misread it).
     #[error("ledger schema version {found} is newer than the supported version {supported}")]
-    UnsupportedSchema { found: i64, supported: i64 },
+    UnsupportedSchema {
+        /// The schema version stored in the database.
+        found: i64,
+        /// The newest version this build reads.
+        supported: i64,
+    },
+    /// Any other SQLite failure (disk full, I/O error); the transaction was rolled back.
     #[error("ledger database error: {0}")]
     Database(#[source] rusqlite::Error),
 
@@ -67,7 +135,9 @@ pub enum LedgerError {
     /// `target` names host, port, database and user, never the password.
     #[error("cannot connect to the ledger database {target}: {source}")]
     CannotConnect {
+        /// Host, port, database and user (never the password).
         target: String,
+        /// The connection or URL error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -76,6 +146,7 @@ pub enum LedgerError {
     /// the retries.
     #[error("ledger database is busy: {0}")]
     PostgresBusy(#[source] tokio_postgres::Error),
+    /// Any other Postgres failure (connection lost, permission); the transaction was rolled back.
     #[error("ledger database error: {0}")]
     Postgres(#[source] tokio_postgres::Error),
 }

@@ -166,6 +166,7 @@ impl Ledger {
         Self::open_with(path, &LedgerOptions::default())
     }
 
+    /// [`Ledger::open`] with `options` (e.g. a longer busy timeout for many processes on one file).
     pub fn open_with(path: impl AsRef<Path>, options: &LedgerOptions) -> Result<Self, LedgerError> {
         let path = path.as_ref();
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -188,6 +189,8 @@ impl Ledger {
         Self::connect_with(url, &LedgerOptions::default())
     }
 
+    /// [`Ledger::connect`] with `options` (the busy timeout bounds the wait for a session's row
+    /// lock).
     pub fn connect_with(url: &str, options: &LedgerOptions) -> Result<Self, LedgerError> {
         Ok(Self {
             backend: Backend::Postgres(Box::new(postgres::PgLedger::connect(url, options)?)),
@@ -429,6 +432,8 @@ impl Ledger {
         )
     }
 
+    /// One reservation in its stored state, e.g. to resume a payment after a restart;
+    /// [`LedgerError::UnknownReservation`] when the id is not in this ledger.
     pub fn reservation(&self, id: ReservationId) -> Result<Reservation, LedgerError> {
         self.transact(Access::Read, |_| false, |tx| reservation(tx, id))
     }

@@ -95,6 +95,8 @@ impl PayingClient {
         self.request(Method::GET, url)
     }
 
+    /// A POST; give it a buffered body ([`PayRequest::body`]), since a paid request is sent
+    /// twice.
     pub fn post(&self, url: impl IntoUrl) -> PayRequest {
         self.request(Method::POST, url)
     }
@@ -109,6 +111,7 @@ impl PayingClient {
         self.payer.sender()
     }
 
+    /// The paying account's contract family (how its ops are encoded and signed).
     pub fn kind(&self) -> AccountKind {
         self.payer.kind()
     }
@@ -163,6 +166,7 @@ pub struct PayRequest {
 }
 
 impl PayRequest {
+    /// Adds a header, sent with the first request and with the paid retry.
     pub fn header(self, name: &str, value: &str) -> Self {
         Self { builder: self.builder.header(name, value), ..self }
     }
@@ -213,6 +217,8 @@ impl PayError {
         }
     }
 
+    /// Just the rule of [`PayError::violation`], to branch on (`Rule::OverPeriodCap`, …);
+    /// `None` when the refusal was not a scope's.
     pub fn rule(&self) -> Option<Rule> {
         self.violation().map(ScopeViolation::rule)
     }
@@ -262,6 +268,8 @@ impl fmt::Debug for SessionClientBuilder {
 }
 
 impl SessionClientBuilder {
+    /// The session file already in memory; it is checked again at
+    /// [`SessionClientBuilder::build`] ([`SessionFile::validate`]).
     pub fn session(mut self, session: SessionFile) -> Self {
         self.session = Some(SessionSource::File(Box::new(session)));
         self
@@ -273,6 +281,7 @@ impl SessionClientBuilder {
         self
     }
 
+    /// The session key itself; build refuses it unless it is the grant's session key.
     pub fn key(mut self, key: PrivateKeySigner) -> Self {
         self.key = Some(KeySource::Key(key));
         self
@@ -291,16 +300,20 @@ impl SessionClientBuilder {
         self
     }
 
+    /// Overrides the network's RPC URL; build checks it serves the session's chain.
     pub fn rpc_url(mut self, url: impl Into<String>) -> Self {
         self.rpc_url = Some(url.into());
         self
     }
 
+    /// Overrides the network's bundler, which estimates each op's gas.
     pub fn bundler_url(mut self, url: impl Into<String>) -> Self {
         self.bundler_url = Some(url.into());
         self
     }
 
+    /// Overrides the network's paymaster (URL and API key), which sponsors every op. Required
+    /// when the grant lets no op pay its own gas ([`SdkError::PaymasterRequired`]).
     pub fn paymaster(mut self, url: impl Into<String>, api_key: impl Into<String>) -> Self {
         self.paymaster = Some((url.into(), api_key.into()));
         self
@@ -347,6 +360,9 @@ impl SessionClientBuilder {
         self
     }
 
+    /// Loads and checks the session file and key, connects (checking the chain id), opens the
+    /// ledger, registers the session, takes the chain's figures for it and recovers what a
+    /// previous process left pending ([`PayingClient::sync`]). Nothing is paid yet.
     pub async fn build(self) -> Result<PayingClient, SdkError> {
         let file = match self.session {
             Some(SessionSource::File(file)) => {
@@ -477,11 +493,15 @@ impl OwnerClientBuilder {
         self
     }
 
+    /// The reqwest client underneath (timeouts, proxies, TLS).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
     }
 
+    /// Connects and derives the account from the owner, kind, factory and salt (or checks the
+    /// given [`account`](Self::account) against it for Kernel, Safe and Biconomy). Fails without
+    /// a network, token or settlement contract, and for a kind with no owner-key payer.
     pub async fn build(self) -> Result<PayingClient, SdkError> {
         let network = self.network.ok_or(SdkError::Missing {
             what: "network",

@@ -14,50 +14,113 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SdkError {
+    /// Not a preset name nor an http(s) RPC URL; holds the name given.
     #[error("unknown network {0:?} (nero-testnet, nero-mainnet, devnet, or an http(s) RPC URL)")]
     UnknownNetwork(String),
+    /// A setting the operation needs (network, RPC URL, settlement contract, token, session
+    /// module) is neither in the preset nor given; the hint names the builder method or variable.
     #[error("no {what} for this network: {hint}")]
-    Missing { what: &'static str, hint: &'static str },
+    Missing {
+        /// The missing setting.
+        what: &'static str,
+        /// How to give it.
+        hint: &'static str,
+    },
+    /// The network knows no factory for this account kind; give one with
+    /// `Network::with_factory` or the kind's `X402_AA_*_FACTORY` variable.
     #[error(
         "no {kind} factory for this network: use Network::with_factory or {}",
         super::network::factory_var(*kind)
     )]
-    MissingFactory { kind: AccountKind },
+    MissingFactory {
+        /// The account kind.
+        kind: AccountKind,
+    },
+    /// A setting's value does not parse (an address variable, an RPC URL).
     #[error("{name} = {value:?}: {reason}")]
-    BadSetting { name: String, value: String, reason: String },
+    BadSetting {
+        /// The variable or setting.
+        name: String,
+        /// Its value as given.
+        value: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// The RPC endpoint serves another chain than the network (or the session file) names:
+    /// everything signed through it would be for the wrong chain.
     #[error("the RPC at {rpc_url} serves chain {got}, not {expected}")]
-    WrongChain { expected: u64, got: u64, rpc_url: String },
+    WrongChain {
+        /// The chain id expected.
+        expected: u64,
+        /// The chain id the endpoint reported.
+        got: u64,
+        /// The endpoint.
+        rpc_url: String,
+    },
     /// The account kind has no implementation of this role in the SDK yet.
     #[error("{kind} accounts cannot be used for {role} yet")]
-    UnsupportedAccountKind { kind: AccountKind, role: &'static str },
+    UnsupportedAccountKind {
+        /// The account kind asked for.
+        kind: AccountKind,
+        /// What it was asked to do.
+        role: &'static str,
+    },
     /// A setting the session's grant already fixes differs from it.
     #[error("{what} {given} differs from the session's {session}: the owner's grant binds it")]
-    SessionMismatch { what: &'static str, given: Address, session: Address },
+    SessionMismatch {
+        /// Which setting.
+        what: &'static str,
+        /// The value given.
+        given: Address,
+        /// The session's value.
+        session: Address,
+    },
+    /// The grant's gas lifetime budget is 0 (no self-paid op) and no paymaster URL is
+    /// configured: every payment would be refused, so the client is not built.
     #[error("the grant requires a paymaster (it lets no op pay its own gas): configure one")]
     PaymasterRequired,
+    /// The owner key given is not the session file's owner, so its controls would be refused.
     #[error("the key {key} is not the session's owner {owner}")]
-    NotOwner { key: Address, owner: Address },
+    NotOwner {
+        /// The given key's address.
+        key: Address,
+        /// The session's owner.
+        owner: Address,
+    },
+    /// The account has no code and the session file has no deployment to create it with (or the
+    /// kind's factory gives no counterfactual address): a revocation would do nothing. Holds the
+    /// account (zero when its address could not be derived).
     #[error("session file gives no factory to deploy account {0} before revoking")]
     CannotDeploy(Address),
+    /// The scopes cannot become a grant.
     #[error(transparent)]
     Scopes(#[from] ScopeError),
+    /// The session file or key was refused.
     #[error(transparent)]
     SessionFile(#[from] SessionFileError),
+    /// An owner control (revoke, install, deploy) failed.
     #[error(transparent)]
     Owner(#[from] OwnerError),
+    /// The payment signer could not be set up.
     #[error(transparent)]
     Signer(#[from] SignerError),
+    /// The budget ledger could not be opened or the session registered.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The bundler or paymaster answered with an error.
     #[error("bundler / paymaster: {0}")]
     Rpc(#[from] x402_aa_rpc::RpcError),
+    /// A chain read failed, or an account address could not be derived from its factory; holds
+    /// the cause.
     #[error("chain rpc: {0}")]
     Chain(String),
+    /// The OS gave no randomness for a grant's salt; holds the OS error.
     #[error("no OS randomness: {0}")]
     Randomness(String),
 }
 
 impl SdkError {
+    /// The stable machine-readable reason; wrapped errors keep their own.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::UnknownNetwork(_)

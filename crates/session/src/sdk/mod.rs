@@ -10,14 +10,14 @@
 //!    [`Network`] → a signed [`GrantedSession`]: the session file (shareable, no secret) and the
 //!    session key (written 0600, apart). One EIP-712 signature, no transaction.
 //!    [`SessionOwner::revoke`] ends it with one transaction.
-//! 2. **Agent, always** — [`PayingClient::session`]: session file + key + RPC / bundler /
-//!    paymaster URL and API key (defaults from the network preset of the session's chain) → an
-//!    x402 paying HTTP client. `client.get(url).send().await` pays a 402 within the grant,
-//!    refuses beyond it with a [`PayError`] naming the [`Rule`] (`spend_cap_exceeded`,
+//! 2. **Agent, always** — `PayingClient::session` (feature `client`): session file + key + RPC
+//!    / bundler / paymaster URL and API key (defaults from the network preset of the session's
+//!    chain) → an x402 paying HTTP client. `client.get(url).send().await` pays a 402 within the
+//!    grant, refuses beyond it with a `PayError` naming the [`Rule`] (`spend_cap_exceeded`,
 //!    `session_revoked`, …), and commits or releases the budget with the payment's outcome.
 //!
-//! [`PayingClient::owner`] is `aaNativeSigner`: the owner key signs every payment, for any
-//! account kind, with EntryPoint and account-factory overrides.
+//! `PayingClient::owner` (feature `client`) is `aaNativeSigner`: the owner key signs every
+//! payment, for any account kind, with EntryPoint and account-factory overrides.
 //!
 //! The document's scope names map to [`Scopes`] as: `spendCap` → [`Scopes::spend_cap`] (an
 //! amount per period), `expiry` → [`Scopes::valid_for`] / [`Scopes::valid_from`], `targets` → the

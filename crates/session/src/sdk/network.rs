@@ -74,12 +74,19 @@ pub const PRESETS: [&str; 3] = ["nero-testnet", "nero-mainnet", "devnet"];
 pub mod env {
     /// A preset name or an RPC URL.
     pub const NETWORK: &str = "X402_AA_NETWORK";
+    /// The chain's JSON-RPC URL; overrides the preset's, or alone makes a custom network.
     pub const RPC_URL: &str = "X402_AA_RPC_URL";
+    /// An ERC-4337 bundler URL, for gas estimates.
     pub const BUNDLER_URL: &str = "X402_AA_BUNDLER_URL";
+    /// A NERO-style paymaster URL (`pm_sponsor_userop`) that sponsors every op.
     pub const PAYMASTER_URL: &str = "X402_AA_PAYMASTER_URL";
+    /// The paymaster's API key (a credential: never logged).
     pub const PAYMASTER_API_KEY: &str = "X402_AA_PAYMASTER_API_KEY";
+    /// The EntryPoint, when not the canonical v0.6.
     pub const ENTRY_POINT: &str = "X402_AA_ENTRY_POINT";
+    /// The settlement contract payments call (and grants bind).
     pub const SETTLEMENT: &str = "X402_AA_SETTLEMENT";
+    /// The token payments are made in; symbol and decimals are read from the chain.
     pub const TOKEN: &str = "X402_AA_TOKEN";
     /// The paymaster contract grants may pin (`Scopes::only_paymaster`).
     pub const PAYMASTER: &str = "X402_AA_PAYMASTER";
@@ -270,6 +277,7 @@ impl Network {
         }
     }
 
+    /// Uses this JSON-RPC endpoint (e.g. a private node instead of the preset's public one).
     pub fn with_rpc_url(mut self, url: impl Into<String>) -> Self {
         self.rpc_url = Some(url.into());
         self
@@ -294,6 +302,8 @@ impl Network {
         self
     }
 
+    /// Another EntryPoint than the canonical v0.6 (the userOpHash and every signature depend on
+    /// it; the ops must still be v0.6 ones).
     pub fn with_entry_point(mut self, entry_point: Address) -> Self {
         self.entry_point = entry_point;
         self
@@ -327,6 +337,7 @@ impl Network {
         self
     }
 
+    /// The `BiconomySessionModule`, if set; Biconomy session grants need it.
     pub fn biconomy_session_module(&self) -> Option<Address> {
         self.biconomy_session_module
     }
@@ -338,6 +349,7 @@ impl Network {
         self
     }
 
+    /// The `SafeSessionModule`, if set; Safe session grants need it.
     pub fn safe_session_module(&self) -> Option<Address> {
         self.safe_session_module
     }
@@ -348,10 +360,13 @@ impl Network {
         self
     }
 
+    /// The `KernelSessionValidator`, if set; Kernel session grants need it.
     pub fn kernel_session_validator(&self) -> Option<Address> {
         self.kernel_session_validator
     }
 
+    /// The settlement contract payments call. A grant binds it, so a session only pays merchants
+    /// whose requirements name this one.
     pub fn with_settlement(mut self, settlement: Address) -> Self {
         self.settlement = Some(settlement);
         self
@@ -371,6 +386,7 @@ impl Network {
         self
     }
 
+    /// The preset's name, or `custom` for a network made from an RPC URL.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -380,46 +396,61 @@ impl Network {
         self.chain_id
     }
 
+    /// The JSON-RPC URL; `None` on the devnet preset until one is set.
     pub fn rpc_url(&self) -> Option<&str> {
         self.rpc_url.as_deref()
     }
 
+    /// The bundler URL; `None` means gas limits come from the signer's defaults.
     pub fn bundler_url(&self) -> Option<&str> {
         self.bundler_url.as_deref()
     }
 
+    /// The paymaster URL; `None` means ops pay their own gas (refused by a grant that requires a
+    /// paymaster).
     pub fn paymaster_url(&self) -> Option<&str> {
         self.paymaster_url.as_deref()
     }
 
+    /// The paymaster API key, if set (a credential: `Debug` redacts it).
     pub fn paymaster_api_key(&self) -> Option<&str> {
         self.paymaster_api_key.as_deref()
     }
 
+    /// The EntryPoint (canonical v0.6 unless overridden).
     pub fn entry_point(&self) -> Address {
         self.entry_point
     }
 
+    /// The factory for `kind`: canonical for SimpleAccount, Kernel, Safe and Biconomy; `None`
+    /// for SessionKeyAccount until set (it is this project's own deployment).
     pub fn factory(&self, kind: AccountKind) -> Option<Address> {
         self.factories.get(&kind).copied()
     }
 
+    /// The settlement contract, if known (presets) or set.
     pub fn settlement(&self) -> Option<Address> {
         self.settlement
     }
 
+    /// Safe's contracts (canonical unless set): a Safe's address and initCode depend on them.
     pub fn safe_deployment(&self) -> SafeDeployment {
         self.safe
     }
 
+    /// Biconomy's contracts (canonical unless set, as on the devnet).
     pub fn biconomy_deployment(&self) -> biconomy::Deployment {
         self.biconomy
     }
 
+    /// The payment token, if known (presets: USDT) or set.
     pub fn token(&self) -> Option<Address> {
         self.token
     }
 
+    /// The paymaster contract, if set: what [`Scopes::only_paymaster`] would pin here.
+    ///
+    /// [`Scopes::only_paymaster`]: crate::scopes::Scopes::only_paymaster
     pub fn paymaster_contract(&self) -> Option<Address> {
         self.paymaster
     }

@@ -43,7 +43,10 @@ pub enum SessionKey {
 pub struct GrantedSession {
     /// The account contract family the session lives in.
     pub kind: AccountKind,
+    /// The session file to hand to the agent (shareable: no private key).
     pub file: SessionFile,
+    /// The session's private key, for the agent only; `None` when the grant named only an
+    /// address ([`SessionKey::Address`]).
     pub key: Option<PrivateKeySigner>,
 }
 
@@ -114,6 +117,7 @@ impl SessionOwner {
         self.key.address()
     }
 
+    /// The network the owner's grants and controls are for.
     pub fn network(&self) -> &Network {
         &self.network
     }
