@@ -135,7 +135,7 @@ sol! {
     /// see [`crate::verify_probe`].
     #[derive(Debug, PartialEq, Eq)]
     interface VerifyProbe {
-        function probe(address entryPoint, UserOperation calldata op, address settlement, bytes32 requestHash) external returns (bool settled, uint256 blockNumber, uint256 timestamp);
+        function probe(address entryPoint, UserOperation calldata op, address settlement, bytes32 requestHash) external returns (bool settled, uint256 blockNumber, uint256 timestamp, bool settledBefore);
     }
 
     /// `samples/SimpleAccountFactory.sol`: ERC-1967 proxies over one SimpleAccount

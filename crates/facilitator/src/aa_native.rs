@@ -202,8 +202,9 @@ impl AaNative {
             Ok(None) => {}
         }
 
-        let head = match self.net.head().await {
-            Ok(head) => head,
+        // Where to look for the op if its answer is lost: any block already seen will do.
+        let from_block = match self.net.block_lower_bound().await {
+            Ok(number) => number,
             Err(e) => return self.failure(&e.into(), Some(payer)),
         };
         let claim = Claim {
@@ -211,7 +212,7 @@ impl AaNative {
             request_hash,
             user_op_hash,
             payer,
-            from_block: head.number,
+            from_block,
             owner: self.instance_id.clone(),
             now_ms: now_ms(),
         };

@@ -82,9 +82,12 @@ pub enum Execution {
     Other(String),
 }
 
-/// What the `VerifyProbe` said: `handleOps([op])` in an `eth_call`, then `isSettled(requestHash)`.
+/// What the `VerifyProbe` said: `isSettled(requestHash)`, `handleOps([op])` in an `eth_call`, then
+/// `isSettled(requestHash)` again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
+    /// The requestHash was recorded before the op ran: someone settled it first.
+    AlreadySettled,
     /// The op would land and its settle would record the requestHash; the block it ran in.
     Settles(Head),
     /// `handleOps` ran the op but the payment was not recorded: its execution reverted.
@@ -131,6 +134,9 @@ pub struct Network {
     /// Account kinds of deployed senders already resolved: an account's implementation only
     /// changes by an owner upgrade, which makes the old verdict the stricter one at worst.
     kinds: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Address, AccountKind>>>,
+    /// The highest block number this network has seen in a read (0: none yet). An op sent after
+    /// that read lands in that block or a later one.
+    seen_block: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Where the third-party kinds live here, and their ABIs for those deployments.
     accounts: std::sync::Arc<KnownAccounts>,
 }
@@ -289,6 +295,7 @@ impl Network {
             rpc_timeout,
             session_implementation: std::sync::Arc::default(),
             kinds: std::sync::Arc::default(),
+            seen_block: std::sync::Arc::default(),
             accounts: KnownAccounts::from_config(&AccountsConfig::default()),
         })
     }
@@ -443,7 +450,23 @@ impl Network {
                 what: "eth_getBlockByNumber",
                 message: "no block".into(),
             })?;
+        self.saw_block(block.header.number);
         Ok(Head { number: block.header.number, timestamp: block.header.timestamp })
+    }
+
+    /// A block at or before the one an op sent from now on lands in: the highest block seen so
+    /// far (the head when none was). It saves a round trip per settlement where a lower bound
+    /// will do: where to start searching for an op about to be sent ([`Self::find_landed`]
+    /// clamps it to the head).
+    pub async fn block_lower_bound(&self) -> Result<u64, ChainError> {
+        match self.seen_block.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => Ok(self.head().await?.number),
+            seen => Ok(seen),
+        }
+    }
+
+    fn saw_block(&self, number: u64) {
+        self.seen_block.fetch_max(number, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether `account` has code (an undeployed payer needs initCode).
@@ -604,7 +627,10 @@ impl Network {
             Ok(out) => {
                 let r = VerifyProbe::probeCall::abi_decode_returns(&out)
                     .map_err(|e| ChainError { what: WHAT, message: e.to_string() })?;
-                Ok(if r.settled {
+                Ok(if r.settledBefore {
+                    Probe::AlreadySettled
+                } else if r.settled {
+                    self.saw_block(r.blockNumber.saturating_to());
                     Probe::Settles(Head {
                         number: r.blockNumber.saturating_to(),
                         timestamp: r.timestamp.saturating_to(),

@@ -183,18 +183,22 @@ pub async fn check_chain(
     let registry = async {
         if registry_replay { check_registry(net, store, request_hash).await } else { Ok(()) }
     };
-    // The probe reads `isSettled` only after the op ran, so a requestHash someone else settled
-    // first (with their own tokens) would look paid by this op: read it before, in parallel.
-    let (registry, probe, settled_before) =
-        tokio::join!(registry, net.probe(op, request_hash), net.is_settled(request_hash));
+    let already_settled =
+        || Rejection::Replay(format!("requestHash {request_hash} is already settled"));
+    // The probe reads `isSettled` before the op runs too: a requestHash someone else settled
+    // first (with their own tokens) would look paid by this op.
+    let (registry, probe) = tokio::join!(registry, net.probe(op, request_hash));
     registry?;
-    if settled_before? {
-        return Err(Rejection::Replay(format!("requestHash {request_hash} is already settled")));
-    }
     let probe_refusal = match probe {
+        Ok(Probe::AlreadySettled) => return Err(already_settled()),
         Ok(Probe::Settles(head)) => return Ok(Checked { user_op_hash, head }),
         Ok(Probe::DoesNotSettle) => {
             Some("the op runs but its settle does not record the payment".to_owned())
+        }
+        // A refused op never reached the probe's first read; a replay is the more specific
+        // answer than whatever the replayed op now fails on (its nonce, usually).
+        Ok(Probe::Refused(_)) if net.is_settled(request_hash).await? => {
+            return Err(already_settled());
         }
         Ok(Probe::Refused(reason)) => Some(reason),
         // A node without `eth_call` state overrides: the EntryPoint's simulations below decide
@@ -214,7 +218,7 @@ pub async fn check_chain(
     let (validation, execution) = (validation?, execution?);
     let in_time = |after: u64, until: u64| head.timestamp >= after && head.timestamp <= until;
     if net.is_settled(request_hash).await? {
-        return Err(Rejection::Replay(format!("requestHash {request_hash} is already settled")));
+        return Err(already_settled());
     }
     let kind = net.account_kind(op).await?;
     // The off-chain session mirror covers the hosts of our policy (SessionKeyAccount, and Kernel,
