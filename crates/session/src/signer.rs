@@ -630,6 +630,9 @@ pub struct PaymentSigner<A> {
     /// is what the account enforces, not by the machine's (a devnet's time is moved at will; a
     /// real chain's lags by up to a block).
     clock_offset: Arc<std::sync::atomic::AtomicI64>,
+    /// Set once the account's code was seen on chain. An account never loses its code, so later
+    /// payments skip that read and fetch the session's usage together with the nonce and fees.
+    deployed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A signed payment, and the budget reservation it holds until [`PaymentSigner::settled`] or
@@ -694,6 +697,7 @@ impl<A: PaymentAccount> PaymentSigner<A> {
             gas: GasDefaults::default(),
             lanes: NonceLanes::default(),
             clock_offset: Arc::default(),
+            deployed: Arc::default(),
         };
         signer.chain_time().await?;
         Ok(signer)
@@ -946,14 +950,29 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         // slot is rewritten (5k gas) rather than created (22k gas) on every payment.
         let key = U192::from(lane);
         let entry_point = EntryPoint::new(self.entry_point, &self.provider);
-        // Independent reads go out together: one round trip instead of three.
-        let (code, seq, (max_fee, priority)) = tokio::try_join!(
-            async { self.provider.get_code_at(sender).await.map_err(chain) },
-            async { entry_point.getNonce(sender, key).call().await.map_err(chain) },
-            self.fees(),
-        )?;
-        let deployed = !code.is_empty();
-        let prepared = self.account.prepare(&self.provider, payment, deployed).await?;
+        let nonce = async { entry_point.getNonce(sender, key).call().await.map_err(chain) };
+        // Independent reads go out together: one round trip instead of several.
+        let (deployed, seq, (max_fee, priority), prepared) =
+            if self.deployed.load(std::sync::atomic::Ordering::Relaxed) {
+                let (seq, fees, prepared) = tokio::try_join!(
+                    nonce,
+                    self.fees(),
+                    self.account.prepare(&self.provider, payment, true),
+                )?;
+                (true, seq, fees, prepared)
+            } else {
+                let (code, seq, fees) = tokio::try_join!(
+                    async { self.provider.get_code_at(sender).await.map_err(chain) },
+                    nonce,
+                    self.fees(),
+                )?;
+                let deployed = !code.is_empty();
+                let prepared = self.account.prepare(&self.provider, payment, deployed).await?;
+                if deployed {
+                    self.deployed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                (deployed, seq, fees, prepared)
+            };
         let init_code =
             if deployed { Bytes::new() } else { self.account.init_code()?.unwrap_or_default() };
         let deployment_gas = if init_code.is_empty() { 0 } else { self.gas.deployment_gas };
