@@ -208,8 +208,22 @@ impl Ledger {
         if wal {
             // Persistent in the file; the first opener switches it. Correctness does not depend on
             // it (BEGIN IMMEDIATE serialises writers in any journal mode), so a file system that
-            // refuses WAL only costs reader concurrency.
-            let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            // refuses WAL only costs reader concurrency. The switch upgrades a shared lock to an
+            // exclusive one, where SQLite answers "busy" at once instead of calling the busy
+            // handler: replicas opening a fresh file together retry it within the busy timeout.
+            let deadline = std::time::Instant::now() + options.busy_timeout;
+            loop {
+                match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+                    Ok(_mode) => break,
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::DatabaseBusy
+                            && std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         store::migrate(&mut conn)?;
