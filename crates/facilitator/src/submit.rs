@@ -192,7 +192,7 @@ impl Batcher {
         let (jobs, rx) = mpsc::channel(1024);
         // A batch ahead of ours may itself take the whole receipt bound.
         let answer_within = config.max_wait + config.receipt_timeout * 2 + net.rpc_timeout() * 4;
-        let worker = Worker { net, sender, beneficiary, config };
+        let worker = Worker { net, sender, beneficiary, config, send_sync: Default::default() };
         tokio::spawn(worker.run(rx));
         Self { jobs, beneficiary, answer_within }
     }
@@ -229,6 +229,9 @@ struct Worker {
     sender: DynProvider,
     beneficiary: Address,
     config: BatchConfig,
+    /// Whether the node takes `eth_sendRawTransactionSync` (EIP-7966: send and answer with the
+    /// receipt), asked once.
+    send_sync: tokio::sync::OnceCell<bool>,
 }
 
 impl Worker {
@@ -346,31 +349,27 @@ impl Worker {
     async fn send(&self, jobs: Vec<Job>) {
         let tx = self.handle_ops_tx(&jobs);
         halt_point("before_send").await;
-        let tx_hash = match self.sender.send_transaction(tx).await {
-            Ok(pending) => *pending.tx_hash(),
-            Err(e) => {
-                // An error answer means the node refused the transaction; anything else (a
-                // timeout) may hide a transaction that was accepted.
-                let maybe_sent = e.as_error_resp().is_none();
+        let receipt = match self.send_for_receipt(tx).await {
+            Ok(receipt) => receipt,
+            Err(Unsent::Refused { message, maybe_sent }) => {
                 crate::metrics::bundle(jobs.len(), "refused");
-                let message = format!("sending handleOps failed: {e}");
+                let message = format!("sending handleOps failed: {message}");
                 reply_all(jobs, |_| Submitted::Refused { message: message.clone(), maybe_sent });
                 return;
             }
-        };
-        halt_point("after_send").await;
-        let receipt = match self.wait_for_receipt(tx_hash).await {
-            Some(receipt) => receipt,
-            None => {
+            Err(Unsent::NoReceipt { tx_hash }) => {
                 crate::metrics::bundle(jobs.len(), "pending");
+                let tx = tx_hash
+                    .map_or_else(|| "transaction".to_owned(), |h| format!("transaction {h}"));
                 let message = format!(
-                    "handleOps transaction {tx_hash} has no receipt after {:?}",
+                    "handleOps {tx} has no receipt after {:?}",
                     self.config.receipt_timeout
                 );
                 reply_all(jobs, |_| Submitted::Pending { message: message.clone() });
                 return;
             }
         };
+        let tx_hash = receipt.transaction_hash;
         if !receipt.status() {
             crate::metrics::bundle(jobs.len(), "reverted");
             let message = format!("handleOps transaction {tx_hash} reverted");
@@ -402,6 +401,81 @@ impl Worker {
                 },
             }
         });
+    }
+
+    /// Sends the bundle and reads its receipt: in one call where the node answers
+    /// `eth_sendRawTransactionSync` (anvil does; no polling, so no gap between the block and our
+    /// reading it), else by sending and polling.
+    async fn send_for_receipt(
+        &self,
+        tx: TransactionRequest,
+    ) -> Result<alloy::rpc::types::TransactionReceipt, Unsent> {
+        if self.node_sends_sync().await {
+            let sent = tokio::time::timeout(
+                self.config.receipt_timeout,
+                self.sender.send_transaction_sync(tx),
+            )
+            .await;
+            return match sent {
+                Ok(Ok(receipt)) => {
+                    halt_point("after_send").await;
+                    Ok(receipt)
+                }
+                // Accepted, but the node stopped waiting for the block: poll for it.
+                Ok(Err(e)) if e.tx_hash_data().is_some() => {
+                    let tx_hash = e.tx_hash_data().unwrap_or_default();
+                    halt_point("after_send").await;
+                    self.wait_for_receipt(tx_hash)
+                        .await
+                        .ok_or(Unsent::NoReceipt { tx_hash: Some(tx_hash) })
+                }
+                // An error answer means the node refused the transaction; anything else may
+                // hide a transaction that was accepted.
+                Ok(Err(e)) => Err(Unsent::Refused {
+                    message: e.to_string(),
+                    maybe_sent: e.as_error_resp().is_none(),
+                }),
+                // Whether it was accepted is unknown: the chain (the op's event) decides later.
+                Err(_) => Err(Unsent::NoReceipt { tx_hash: None }),
+            };
+        }
+        let tx_hash = match self.sender.send_transaction(tx).await {
+            Ok(pending) => *pending.tx_hash(),
+            Err(e) => {
+                let maybe_sent = e.as_error_resp().is_none();
+                return Err(Unsent::Refused { message: e.to_string(), maybe_sent });
+            }
+        };
+        halt_point("after_send").await;
+        self.wait_for_receipt(tx_hash).await.ok_or(Unsent::NoReceipt { tx_hash: Some(tx_hash) })
+    }
+
+    /// Asks the node once whether it has `eth_sendRawTransactionSync`, with bytes no node
+    /// accepts as a transaction: asking with a real one would take a nonce from the sender's
+    /// cache and leave a gap when the answer is "no such method".
+    async fn node_sends_sync(&self) -> bool {
+        let ask = || async {
+            let answer = self
+                .sender
+                .raw_request::<_, serde_json::Value>(
+                    std::borrow::Cow::Borrowed("eth_sendRawTransactionSync"),
+                    ("0x",),
+                )
+                .await;
+            match answer {
+                Ok(_) => Ok(true),
+                Err(e) => match e.as_error_resp() {
+                    Some(refusal) if refusal.code == -32601 => {
+                        tracing::info!(target: "x402_aa::facilitator", "the node has no eth_sendRawTransactionSync: sending and polling for receipts");
+                        Ok(false)
+                    }
+                    Some(_) => Ok(true),
+                    // Unreachable now: send the usual way and ask again next time.
+                    None => Err(()),
+                },
+            }
+        };
+        self.send_sync.get_or_try_init(ask).await.copied().unwrap_or(false)
     }
 
     /// Polls for the receipt, fast at first, within the bound.
@@ -446,6 +520,14 @@ async fn halt_point(point: &str) {
         tracing::error!(target: "x402_aa::facilitator", "halt point {point} reached; waiting to be killed");
         std::future::pending::<()>().await;
     }
+}
+
+/// Why a bundle has no receipt to read.
+enum Unsent {
+    /// The node refused it (`maybe_sent`: or the answer was lost and it may have been accepted).
+    Refused { message: String, maybe_sent: bool },
+    /// Sent (or maybe sent), but no receipt within the bound; the hash when known.
+    NoReceipt { tx_hash: Option<B256> },
 }
 
 enum Simulated {

@@ -1,5 +1,7 @@
-//! A node without `eth_call` state overrides (older geth forks): the one-call probe is refused,
-//! and `/verify` and `/settle` fall back to the EntryPoint's simulations with the same verdicts.
+//! A node without `eth_call` state overrides or `eth_sendRawTransactionSync` (older geth forks):
+//! the one-call probe is refused, and `/verify` and `/settle` fall back to the EntryPoint's
+//! simulations with the same verdicts; bundles go out with `eth_sendRawTransaction` and a polled
+//! receipt.
 
 use std::sync::{
     Arc,
@@ -11,25 +13,44 @@ use serde_json::{Value, json};
 
 use crate::common::{Env, SessionOpts, USD, body};
 
+/// Calls the proxy refused: probes (state overrides) and one-call sends.
+#[derive(Default)]
+struct Refused {
+    overrides: AtomicUsize,
+    sync_sends: AtomicUsize,
+}
+
 /// JSON-RPC proxy to `upstream` that answers any `eth_call` carrying a third (state override)
-/// parameter the way geth before 1.9 did, and counts those refusals.
-async fn no_override_proxy(upstream: String) -> anyhow::Result<(String, Arc<AtomicUsize>)> {
-    let refused = Arc::new(AtomicUsize::new(0));
+/// parameter the way geth before 1.9 did, and `eth_sendRawTransactionSync` the way a node without
+/// EIP-7966 does, and counts those refusals.
+async fn old_node_proxy(upstream: String) -> anyhow::Result<(String, Arc<Refused>)> {
+    let refused = Arc::new(Refused::default());
     let state = (upstream, reqwest::Client::new(), refused.clone());
     let app = Router::new()
         .route(
             "/",
             post(
-                |State((upstream, http, refused)): State<(String, reqwest::Client, Arc<AtomicUsize>)>,
+                |State((upstream, http, refused)): State<(String, reqwest::Client, Arc<Refused>)>,
                  Json(call): Json<Value>| async move {
                     let overrides = call["method"] == "eth_call"
                         && call["params"].as_array().is_some_and(|p| p.len() > 2);
                     if overrides {
-                        refused.fetch_add(1, Ordering::Relaxed);
+                        refused.overrides.fetch_add(1, Ordering::Relaxed);
                         return Json(json!({
                             "jsonrpc": "2.0",
                             "id": call["id"],
                             "error": { "code": -32602, "message": "too many arguments, want at most 2" }
+                        }));
+                    }
+                    if call["method"] == "eth_sendRawTransactionSync" {
+                        refused.sync_sends.fetch_add(1, Ordering::Relaxed);
+                        return Json(json!({
+                            "jsonrpc": "2.0",
+                            "id": call["id"],
+                            "error": {
+                                "code": -32601,
+                                "message": "the method eth_sendRawTransactionSync does not exist/is not available"
+                            }
                         }));
                     }
                     let answer = async {
@@ -49,9 +70,9 @@ async fn no_override_proxy(upstream: String) -> anyhow::Result<(String, Arc<Atom
 }
 
 #[tokio::test]
-async fn verifies_settles_and_refuses_without_state_overrides() -> anyhow::Result<()> {
+async fn verifies_settles_and_refuses_on_an_old_node() -> anyhow::Result<()> {
     let env = Env::new().await?;
-    let (proxy, refused) = no_override_proxy(env.devnet.rpc_url().to_owned()).await?;
+    let (proxy, refused) = old_node_proxy(env.devnet.rpc_url().to_owned()).await?;
     let mut config = env.config();
     for chain in config.chains.values_mut() {
         chain.rpc_url = proxy.clone();
@@ -63,12 +84,19 @@ async fn verifies_settles_and_refuses_without_state_overrides() -> anyhow::Resul
     let paid = body(&payer.pay(&accepted, 1).await?, &accepted);
     let (status, v) = f.verify(&paid).await?;
     assert_eq!((status, v["isValid"].as_bool()), (200, Some(true)), "{v}");
-    assert!(refused.load(Ordering::Relaxed) > 0, "the probe was tried first");
+    assert!(refused.overrides.load(Ordering::Relaxed) > 0, "the probe was tried first");
 
     let before = env.merchant_balance().await?;
     let (_, s) = f.settle(&paid).await?;
     assert_eq!(s["success"], true, "{s}");
     assert_eq!(env.merchant_balance().await? - before, alloy::primitives::U256::from(USD / 10));
+    assert_eq!(refused.sync_sends.load(Ordering::Relaxed), 1, "one-call send tried once");
+
+    // Later bundles go straight to the two-step send.
+    let second = body(&payer.pay(&accepted, 3).await?, &accepted);
+    let (_, s) = f.settle(&second).await?;
+    assert_eq!(s["success"], true, "{s}");
+    assert_eq!(refused.sync_sends.load(Ordering::Relaxed), 1, "not tried again");
 
     // Refusals keep their specific reasons.
     let (_, again) = f.verify(&paid).await?;
