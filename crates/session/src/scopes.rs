@@ -83,6 +83,11 @@ pub enum ScopeError {
     /// The period is zero or does not fit the grant's `uint32` seconds.
     #[error("period must be between 1 second and 136 years")]
     BadPeriod,
+    /// `merchants` was given an empty list. Its Merkle root would be zero, which the contract
+    /// reads as "any merchant": the opposite of an empty allowlist, so it is refused like a zero
+    /// cap. [`Scopes::any_merchant`] says "any" on purpose.
+    #[error("the merchant list is empty (it would allow any merchant; say any_merchant for that)")]
+    NoMerchants,
 }
 
 impl ScopeError {
@@ -175,7 +180,8 @@ pub enum Merchants {
     #[default]
     Any,
     /// Only these (a Merkle root in the grant; the session file keeps the list for proofs). An
-    /// empty list builds the zero root, which the contract reads as any merchant.
+    /// empty list would build the zero root, which the contract reads as any merchant, so
+    /// [`Scopes::to_grant`] refuses it.
     Only(Vec<Address>),
 }
 
@@ -266,8 +272,8 @@ impl Scopes {
         self
     }
 
-    /// Only these merchants may be paid (order and duplicates do not matter). An empty list
-    /// means any merchant, as [`Merchants::Only`] says.
+    /// Only these merchants may be paid (order and duplicates do not matter). An empty list is
+    /// refused when the grant is built ([`ScopeError::NoMerchants`]).
     pub fn merchants(mut self, merchants: impl IntoIterator<Item = Address>) -> Self {
         self.merchants = Merchants::Only(merchants.into_iter().collect());
         self
@@ -401,6 +407,9 @@ impl Scopes {
                 bits: 48,
             })
         };
+        if matches!(&self.merchants, Merchants::Only(list) if list.is_empty()) {
+            return Err(ScopeError::NoMerchants);
+        }
         let merchants = self.merchant_list();
         let (paymaster, gas) = match self.gas {
             GasPolicy::Paymaster(pin) => {
@@ -533,6 +542,11 @@ mod tests {
                 Scopes::new().spend_cap("1".parse().unwrap(), per_day()).valid_for(Duration::ZERO)
             ),
             Err(ScopeError::EmptyWindow)
+        );
+        // An empty allowlist must not turn into the zero root, "any merchant".
+        assert_eq!(
+            build(Scopes::new().spend_cap("1".parse().unwrap(), per_day()).merchants([])),
+            Err(ScopeError::NoMerchants)
         );
         for bad in ["", "ten", "1.2.3", "-1 USDT", "1 USDT extra", "1e6", "1 US$"] {
             assert!(bad.parse::<Amount>().is_err(), "{bad:?}");
