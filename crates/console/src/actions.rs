@@ -615,6 +615,9 @@ impl Console {
 
 /// Simulates, then sends: a call that would revert is refused with the chain's reason before
 /// any transaction exists.
+/// Sends an owner (or relayer) transaction the way the SDK's owner controls do: estimated first,
+/// so a refused one spends no nonce of the key's cached sequence, and with a bounded receipt
+/// wait ([`owner::transact`]).
 async fn send(
     provider: &DynProvider,
     from: Address,
@@ -622,23 +625,7 @@ async fn send(
     data: Bytes,
 ) -> Result<TxHash, ConsoleError> {
     let tx = TransactionRequest::default().with_from(from).with_to(to).with_input(data);
-    if let Err(e) = provider.call(tx.clone()).await {
-        return Err(ConsoleError::Conflict(format!("the chain refuses it: {e}")));
-    }
-    let receipt = provider
-        .send_transaction(tx)
-        .await
-        .map_err(ConsoleError::chain)?
-        .get_receipt()
-        .await
-        .map_err(ConsoleError::chain)?;
-    if !receipt.status() {
-        return Err(ConsoleError::Conflict(format!(
-            "transaction {} reverted",
-            receipt.transaction_hash
-        )));
-    }
-    Ok(receipt.transaction_hash)
+    Ok(owner::transact(provider, tx).await?)
 }
 
 #[cfg(test)]

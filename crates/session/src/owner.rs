@@ -130,7 +130,10 @@ pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// and every later transaction from the same address waits behind it forever. Estimating before
 /// any filler runs turns a control the chain would refuse into [`OwnerError::WouldRevert`] with
 /// no nonce consumed.
-async fn transact<P: Provider>(provider: &P, tx: TransactionRequest) -> Result<TxHash, OwnerError> {
+pub async fn transact<P: Provider>(
+    provider: &P,
+    tx: TransactionRequest,
+) -> Result<TxHash, OwnerError> {
     let gas = provider
         .estimate_gas(tx.clone())
         .await
