@@ -613,8 +613,6 @@ impl Console {
     }
 }
 
-/// Simulates, then sends: a call that would revert is refused with the chain's reason before
-/// any transaction exists.
 /// Sends an owner (or relayer) transaction the way the SDK's owner controls do: estimated first,
 /// so a refused one spends no nonce of the key's cached sequence, and with a bounded receipt
 /// wait ([`owner::transact`]).

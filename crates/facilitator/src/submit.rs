@@ -421,30 +421,23 @@ impl Worker {
                     halt_point("after_send").await;
                     Ok(receipt)
                 }
-                // Accepted, but the node stopped waiting for the block: poll for it.
-                Ok(Err(e)) if e.tx_hash_data().is_some() => {
-                    let tx_hash = e.tx_hash_data().unwrap_or_default();
-                    halt_point("after_send").await;
-                    self.wait_for_receipt(tx_hash)
-                        .await
-                        .ok_or(Unsent::NoReceipt { tx_hash: Some(tx_hash) })
-                }
-                // An error answer means the node refused the transaction; anything else may
-                // hide a transaction that was accepted.
-                Ok(Err(e)) => Err(Unsent::Refused {
-                    message: e.to_string(),
-                    maybe_sent: e.as_error_resp().is_none(),
-                }),
+                Ok(Err(e)) => match e.tx_hash_data() {
+                    // Accepted, but the node stopped waiting for the block: poll for it.
+                    Some(tx_hash) => {
+                        halt_point("after_send").await;
+                        self.wait_for_receipt(tx_hash)
+                            .await
+                            .ok_or(Unsent::NoReceipt { tx_hash: Some(tx_hash) })
+                    }
+                    None => Err(Unsent::refused(&e)),
+                },
                 // Whether it was accepted is unknown: the chain (the op's event) decides later.
                 Err(_) => Err(Unsent::NoReceipt { tx_hash: None }),
             };
         }
         let tx_hash = match self.sender.send_transaction(tx).await {
             Ok(pending) => *pending.tx_hash(),
-            Err(e) => {
-                let maybe_sent = e.as_error_resp().is_none();
-                return Err(Unsent::Refused { message: e.to_string(), maybe_sent });
-            }
+            Err(e) => return Err(Unsent::refused(&e)),
         };
         halt_point("after_send").await;
         self.wait_for_receipt(tx_hash).await.ok_or(Unsent::NoReceipt { tx_hash: Some(tx_hash) })
@@ -528,6 +521,14 @@ enum Unsent {
     Refused { message: String, maybe_sent: bool },
     /// Sent (or maybe sent), but no receipt within the bound; the hash when known.
     NoReceipt { tx_hash: Option<B256> },
+}
+
+impl Unsent {
+    /// A failed send: an error answer means the node refused the transaction; anything else (a
+    /// timeout, a dropped connection) may hide a transaction that was accepted.
+    fn refused(e: &alloy::transports::TransportError) -> Self {
+        Self::Refused { message: e.to_string(), maybe_sent: e.as_error_resp().is_none() }
+    }
 }
 
 enum Simulated {
