@@ -59,9 +59,11 @@ fn criterion_median_ns(name: &str) -> Option<f64> {
 async fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut bench = gas::Bench::new().await?;
-    // `-- --facilitator-only`: just the facilitator figures, printed, no files written.
-    if std::env::args().any(|a| a == "--facilitator-only") {
-        let f = facilitator::run(&mut bench).await?;
+    // `-- --facilitator-only`: just the facilitator figures, printed, no files written;
+    // `-- --settle-only`: just the settlement levels (to profile them alone).
+    let settle_only = std::env::args().any(|a| a == "--settle-only");
+    if settle_only || std::env::args().any(|a| a == "--facilitator-only") {
+        let f = facilitator::run(&mut bench, !settle_only).await?;
         progress(&serde_json::to_string_pretty(&f)?);
         return Ok(());
     }
@@ -80,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
     let g = gas::run(&mut bench).await?;
     let base = g.simple_account_owner;
     progress("measuring facilitator /verify and settlement throughput ...");
-    let f = facilitator::run(&mut bench).await?;
+    let f = facilitator::run(&mut bench, true).await?;
 
     let anvil = root.join("node_modules/.bin/anvil");
     let versions = json!({
