@@ -251,8 +251,13 @@ fn is_session_key_account(kind: &AccountKind) -> bool {
 }
 
 /// The session file document.
+///
+/// Deserialising one (as part of any serde document, not only through
+/// [`SessionFile::from_json`]) runs [`SessionFile::validate`]: a file whose grant, owner signature or
+/// limits do not agree is never a `SessionFile` value. (`remote = "Self"` makes the derives
+/// inherent functions, which the trait impls below wrap.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "camelCase", deny_unknown_fields)]
 pub struct SessionFile {
     /// [`SESSION_FILE_VERSION`]; a file of another version is refused on load.
     pub version: u32,
@@ -298,6 +303,20 @@ pub struct SessionFile {
     pub limits: HumanLimits,
     /// The grant and the owner's signature: what the chain actually enforces.
     pub signed_grant: SignedGrant,
+}
+
+impl Serialize for SessionFile {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Self::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionFile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let file = Self::deserialize(deserializer)?;
+        file.check_format().and_then(|()| file.validate()).map_err(serde::de::Error::custom)?;
+        Ok(file)
+    }
 }
 
 /// Why a session file or session key was refused. A file that fails a check is never used: the
@@ -572,10 +591,21 @@ impl SessionFile {
                 version.try_into().unwrap_or(u32::MAX),
             ));
         }
-        let file: Self =
-            serde_json::from_value(raw).map_err(|e| SessionFileError::Json(e.to_string()))?;
+        // The inherent (unchecked) deserialiser, then the checks with their typed errors.
+        let file = Self::deserialize(raw).map_err(|e| SessionFileError::Json(e.to_string()))?;
         file.validate()?;
         Ok(file)
+    }
+
+    /// The document kind and version a value deserialised from elsewhere must carry.
+    fn check_format(&self) -> Result<(), SessionFileError> {
+        if self.kind != SESSION_FILE_KIND {
+            return Err(SessionFileError::WrongKind(self.kind.clone()));
+        }
+        if self.version != SESSION_FILE_VERSION {
+            return Err(SessionFileError::UnsupportedVersion(self.version));
+        }
+        Ok(())
     }
 
     /// Pretty-printed JSON, the form [`SessionFile::save`] writes.
@@ -778,6 +808,7 @@ mod tests {
     use super::*;
     use crate::scopes::{Scopes, per_day};
     use alloy::signers::SignerSync;
+    use serde_json::json;
 
     struct Case {
         owner: PrivateKeySigner,
@@ -856,6 +887,31 @@ mod tests {
         assert!(loaded.allows_merchant(Address::repeat_byte(0x11)));
         assert!(!loaded.allows_merchant(Address::repeat_byte(0x33)));
         let _ = c.owner;
+    }
+
+    /// A session file inside another serde document (an operator's config of many users) gets
+    /// the same checks as `from_json`: no unchecked way in.
+    #[test]
+    fn a_file_inside_another_document_is_checked_too() {
+        #[derive(Deserialize)]
+        struct Operator {
+            users: Vec<SessionFile>,
+        }
+        let c = case();
+        let good = serde_json::to_value(&c.file).unwrap();
+        let read: Operator = serde_json::from_value(json!({ "users": [good.clone()] })).unwrap();
+        assert_eq!(read.users, vec![c.file.clone()]);
+        for (field, value) in [
+            ("sessionKey", json!(Address::repeat_byte(0x99))),
+            ("owner", json!(Address::repeat_byte(0x98))),
+            ("version", json!(1)),
+            ("kind", json!("wallet")),
+        ] {
+            let mut bad = good.clone();
+            bad[field] = value;
+            let err = serde_json::from_value::<Operator>(json!({ "users": [bad] })).err();
+            assert!(err.is_some(), "a file with another {field} was read unchecked");
+        }
     }
 
     #[test]
