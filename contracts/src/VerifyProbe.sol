@@ -33,6 +33,30 @@ contract VerifyProbe {
         return (settlement.isSettled(requestHash), block.number, block.timestamp, settledBefore);
     }
 
+    /// The facilitator's pre-send check of a whole bundle, in the same one run of the EVM: runs
+    /// `ops` through `handleOps` as the bundle transaction will (same order, same beneficiary) and
+    /// says, per op, whether its settle recorded its requestHash in this bundle. A requestHash
+    /// recorded before the bundle ran counts as not settled by it. A refused op makes the call
+    /// revert with the EntryPoint's `FailedOp(index, reason)`, bubbled up unchanged.
+    /// @return settles per op, whether it paid in this bundle
+    function probeBundle(
+        IEntryPoint entryPoint,
+        UserOperation[] calldata ops,
+        ISettled settlement,
+        bytes32[] calldata requestHashes,
+        address payable beneficiary
+    ) external returns (bool[] memory settles) {
+        require(ops.length == requestHashes.length, "VerifyProbe: one requestHash per op");
+        settles = new bool[](ops.length);
+        for (uint256 i = 0; i < ops.length; ++i) {
+            settles[i] = !settlement.isSettled(requestHashes[i]);
+        }
+        entryPoint.handleOps(ops, beneficiary);
+        for (uint256 i = 0; i < ops.length; ++i) {
+            settles[i] = settles[i] && settlement.isSettled(requestHashes[i]);
+        }
+    }
+
     /// The bundle's gas compensation is paid to this contract as beneficiary.
     receive() external payable {}
 }

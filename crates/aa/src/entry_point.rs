@@ -136,6 +136,7 @@ sol! {
     #[derive(Debug, PartialEq, Eq)]
     interface VerifyProbe {
         function probe(address entryPoint, UserOperation calldata op, address settlement, bytes32 requestHash) external returns (bool settled, uint256 blockNumber, uint256 timestamp, bool settledBefore);
+        function probeBundle(address entryPoint, UserOperation[] calldata ops, address settlement, bytes32[] calldata requestHashes, address beneficiary) external returns (bool[] memory settles);
     }
 
     /// `samples/SimpleAccountFactory.sol`: ERC-1967 proxies over one SimpleAccount

@@ -25,4 +25,4 @@ pub use project::{
     SessionKeyAccount, SessionKeyAccountFactory, SettlementContract, TestEip3009Token,
     TestStablecoin,
 };
-pub use verify_probe::{VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME, probe_call};
+pub use verify_probe::{VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME, probe_bundle_call, probe_call};

@@ -227,19 +227,13 @@ impl AaNative {
             Ok(ClaimOutcome::Claimed) => {}
         }
 
-        if let Err(r) = verify::check_chain(&self.net, &*self.store, req, decoded, false).await {
-            if matches!(r, Rejection::Replay(_))
-                && let Ok(Some(landed)) =
-                    self.net.find_landed(user_op_hash, request_hash, None).await
-                && landed.success
-            {
-                // This very op was bundled by someone else first (anyone who saw the payload can
-                // submit it): the payment happened exactly as signed, so it is this payment's
-                // settlement, not a replay. Answering `replay` would leave the payer charged and
-                // the merchant refusing to serve what it was paid for.
-                return self.record_landed(request_hash, user_op_hash, payer, &landed).await;
-            }
-            return self.record_failure(request_hash, user_op_hash, payer, &r, false, None).await;
+        // The direct submitter runs the whole bundle through the probe before sending, which
+        // establishes what probing this op alone here would: skip the extra run of the EVM.
+        let probed_with_bundle = self.submitter.probes_before_sending(&self.net);
+        if !probed_with_bundle
+            && let Err(r) = verify::check_chain(&self.net, &*self.store, req, decoded, false).await
+        {
+            return self.refuse(req, user_op_hash, r).await;
         }
         if let Err(e) =
             self.store.mark_submitted(chain_id, request_hash, user_op_hash, now_ms()).await
@@ -248,9 +242,8 @@ impl AaNative {
                 .record_failure(request_hash, user_op_hash, payer, &e.into(), false, None)
                 .await;
         }
-        let submitted = self
-            .submitter
-            .submit(
+        let submit = || {
+            self.submitter.submit(
                 &self.net,
                 req.op().clone(),
                 user_op_hash,
@@ -258,8 +251,44 @@ impl AaNative {
                 claim.from_block,
                 self.receipt_timeout,
             )
-            .await;
+        };
+        let mut submitted = submit().await;
+        let refused_unchecked = match &submitted {
+            Submitted::WouldNotSettle => true,
+            Submitted::FailedOp { .. } => probed_with_bundle,
+            _ => false,
+        };
+        if refused_unchecked {
+            // The bundle's run refused it before anything was sent: say why in the words
+            // `/verify` would use, from the op checked alone.
+            if let Err(r) = verify::check_chain(&self.net, &*self.store, req, decoded, false).await
+            {
+                return self.refuse(req, user_op_hash, r).await;
+            }
+            // Alone it pays: another op of that bundle took what it needed (its requestHash, a
+            // shared balance). Nothing was sent; the next bundle decides.
+            if submitted == Submitted::WouldNotSettle {
+                submitted = submit().await;
+            }
+        }
         self.record_submitted(request_hash, user_op_hash, payer, submitted).await
+    }
+
+    /// Records and answers a refusal of `req` found before anything was sent, unless the refusal
+    /// is a replay of this very op, landed by someone else.
+    async fn refuse(&self, req: &Request, user_op_hash: B256, r: Rejection) -> SettlementResponse {
+        let (request_hash, payer) = (req.request_hash(), req.payer());
+        if matches!(r, Rejection::Replay(_))
+            && let Ok(Some(landed)) = self.net.find_landed(user_op_hash, request_hash, None).await
+            && landed.success
+        {
+            // This very op was bundled by someone else first (anyone who saw the payload can
+            // submit it): the payment happened exactly as signed, so it is this payment's
+            // settlement, not a replay. Answering `replay` would leave the payer charged and
+            // the merchant refusing to serve what it was paid for.
+            return self.record_landed(request_hash, user_op_hash, payer, &landed).await;
+        }
+        self.record_failure(request_hash, user_op_hash, payer, &r, false, None).await
     }
 
     /// The answer a registry row already gives to a request for `user_op_hash` from `payer`,
@@ -337,6 +366,12 @@ impl AaNative {
             }
             Submitted::FailedOp { reason } => {
                 let r = failed_op_refusal(reason);
+                self.record_failure(request_hash, user_op_hash, payer, &r, false, None).await
+            }
+            Submitted::WouldNotSettle => {
+                let r = Rejection::entry_point_refusal(
+                    "the op runs but its settle does not record the payment".to_owned(),
+                );
                 self.record_failure(request_hash, user_op_hash, payer, &r, false, None).await
             }
             Submitted::Pending { message } => {

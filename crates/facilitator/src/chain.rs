@@ -25,7 +25,8 @@ use x402_aa::{
 use x402_aa_contracts::{
     EntryPoint::{self, EntryPointErrors, UserOperationEvent, UserOperationRevertReason},
     KernelSessionValidator, SessionKeyAccount, SessionKeyAccountFactory, SettlementContract,
-    TestStablecoin, VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME, VerifyProbe, probe_call,
+    TestStablecoin, VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME, VerifyProbe, probe_bundle_call,
+    probe_call,
 };
 use x402_aa_policy::{SessionHost, SessionUsage, read_usage_in};
 
@@ -137,6 +138,9 @@ pub struct Network {
     /// The highest block number this network has seen in a read (0: none yet). An op sent after
     /// that read lands in that block or a later one.
     seen_block: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Whether the node has answered a probe: it takes `eth_call` state overrides, so whole
+    /// bundles can be probed before sending ([`Network::probe_bundle`]).
+    probes_answered: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Where the third-party kinds live here, and their ABIs for those deployments.
     accounts: std::sync::Arc<KnownAccounts>,
 }
@@ -296,6 +300,7 @@ impl Network {
             session_implementation: std::sync::Arc::default(),
             kinds: std::sync::Arc::default(),
             seen_block: std::sync::Arc::default(),
+            probes_answered: std::sync::Arc::default(),
             accounts: KnownAccounts::from_config(&AccountsConfig::default()),
         })
     }
@@ -627,6 +632,7 @@ impl Network {
             Ok(out) => {
                 let r = VerifyProbe::probeCall::abi_decode_returns(&out)
                     .map_err(|e| ChainError { what: WHAT, message: e.to_string() })?;
+                self.probes_answered.store(true, std::sync::atomic::Ordering::Relaxed);
                 Ok(if r.settledBefore {
                     Probe::AlreadySettled
                 } else if r.settled {
@@ -646,6 +652,42 @@ impl Network {
             }
             Err(revert) => Ok(Probe::Refused(revert.describe())),
         }
+    }
+
+    /// Whether a probe has been answered on this network (the node takes state overrides), so
+    /// [`Network::probe_bundle`] is available.
+    pub fn probes_answered(&self) -> bool {
+        self.probes_answered.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The pre-send check of a whole bundle in one `eth_call`: `ops` run through `handleOps`
+    /// from `beneficiary`, in order, as the bundle transaction will run them, and per op whether
+    /// its settle recorded its requestHash in that run. `Ok(Err(revert))` is the EntryPoint's
+    /// refusal (`FailedOp(index, reason)` for a refused op).
+    pub(crate) async fn probe_bundle(
+        &self,
+        ops: Vec<UserOperation>,
+        request_hashes: Vec<B256>,
+        beneficiary: Address,
+        gas: u64,
+    ) -> Result<Result<Vec<bool>, EntryPointRevert>, ChainError> {
+        const WHAT: &str = "VerifyProbe.probeBundle";
+        let ops = ops.iter().map(Into::into).collect();
+        let input =
+            probe_bundle_call(self.entry_point, ops, self.settlement, request_hashes, beneficiary);
+        let tx = TransactionRequest::default()
+            .with_from(beneficiary)
+            .with_to(VERIFY_PROBE_ADDRESS)
+            .with_input(input)
+            .with_gas_limit(gas);
+        let overrides = StateOverridesBuilder::default()
+            .with_code(VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME)
+            .build();
+        Ok(match self.reverting_call(WHAT, tx, Some(overrides)).await? {
+            Ok(out) => Ok(VerifyProbe::probeBundleCall::abi_decode_returns(&out)
+                .map_err(|e| ChainError { what: WHAT, message: e.to_string() })?),
+            Err(revert) => Err(revert),
+        })
     }
 
     /// `eth_call` to the EntryPoint: `Ok(Ok(output))`, `Ok(Err(revert))`, or a transport error.

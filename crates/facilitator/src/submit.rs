@@ -44,6 +44,10 @@ pub enum Submitted {
         /// The EntryPoint's reason, `AAxx` first.
         reason: String,
     },
+    /// The bundle probe ran the op: it validates, but its payment would not be recorded (its
+    /// execution reverts, or its requestHash was settled before). Nothing was sent; the caller
+    /// finds out why by checking the op alone.
+    WouldNotSettle,
     /// Sent, but no receipt within the bound; it may still land.
     Pending {
         /// What bound ran out.
@@ -83,6 +87,13 @@ impl Submitter {
             }
             Self::Direct(batcher) => batcher.submit(op, user_op_hash, request_hash).await,
         }
+    }
+
+    /// Whether a submission runs the op's payment through the bundle probe before anything is
+    /// sent (direct bundling on a node that answers probes), so the caller need not probe the op
+    /// alone first.
+    pub fn probes_before_sending(&self, net: &Network) -> bool {
+        matches!(self, Self::Direct(_)) && net.probes_answered()
     }
 
     /// The facilitator's own address when it bundles (x402 `signers`).
@@ -150,9 +161,14 @@ impl BundlerJob<'_> {
 /// next (a positive `max_wait` also lets the first op of an idle task wait for company). A batch
 /// holds at most `max_batch` ops, one per sender: SessionKeyAccount executes only the op of a
 /// sender that validated last in a bundle (and ERC-7562 mempools allow one op per unstaked
-/// sender per bundle), so a second op of the same sender waits for the next batch. Before sending, the batch is simulated with `eth_call`;
-/// an op the EntryPoint refuses (`FailedOp(i, reason)`) is answered and dropped, the rest retried.
-/// Batches go out one at a time, so the key's nonce never races.
+/// sender per bundle), so a second op of the same sender waits for the next batch.
+///
+/// Before sending, the batch runs once in an `eth_call`: through the `VerifyProbe`'s
+/// `probeBundle` once the node has answered a probe (it takes state overrides), which also says
+/// per op whether its payment was recorded, so `/settle` need not probe each op on its own
+/// first; else as a plain `handleOps`. An op the EntryPoint refuses (`FailedOp(i, reason)`) or
+/// whose payment would not be recorded is answered and dropped, the rest run again. Batches go
+/// out one at a time, so the key's nonce never races.
 #[derive(Debug, Clone)]
 pub struct Batcher {
     jobs: mpsc::Sender<Job>,
@@ -286,6 +302,13 @@ impl Worker {
             }
             match self.simulate(&jobs).await {
                 Simulated::Ok => break,
+                Simulated::DoesNotSettle(mut indices) => {
+                    indices.sort_unstable();
+                    for index in indices.into_iter().rev() {
+                        let job = jobs.remove(index);
+                        let _ = job.reply.send(Submitted::WouldNotSettle);
+                    }
+                }
                 Simulated::FailedOp { index, reason } if index < jobs.len() => {
                     let job = jobs.remove(index);
                     let _ = job.reply.send(Submitted::FailedOp { reason });
@@ -332,9 +355,41 @@ impl Worker {
     }
 
     async fn simulate(&self, jobs: &[Job]) -> Simulated {
-        match self.net.entry_point_call("handleOps", self.handle_ops_tx(jobs)).await {
+        let outcome = if self.net.probes_answered() {
+            let ops = jobs.iter().map(|j| j.op.clone()).collect();
+            let request_hashes = jobs.iter().map(|j| j.request_hash).collect();
+            // The probe's own reads and its copy of the ops on top of the bundle's gas.
+            let gas = bundle_gas_limit(jobs.iter().map(|j| &j.op))
+                .saturating_add(100_000 + 20_000 * jobs.len() as u64);
+            match self.net.probe_bundle(ops, request_hashes, self.beneficiary, gas).await {
+                Ok(Ok(settles)) if settles.len() == jobs.len() => {
+                    let unpaid: Vec<usize> =
+                        settles.iter().enumerate().filter(|(_, s)| !**s).map(|(i, _)| i).collect();
+                    return if unpaid.is_empty() {
+                        Simulated::Ok
+                    } else {
+                        Simulated::DoesNotSettle(unpaid)
+                    };
+                }
+                Ok(Ok(settles)) => {
+                    return Simulated::Reverted(format!(
+                        "the bundle probe answered for {} ops, not {}",
+                        settles.len(),
+                        jobs.len()
+                    ));
+                }
+                Ok(Err(revert)) => Ok(Err(revert)),
+                Err(e) => Err(e),
+            }
+        } else {
+            self.net
+                .entry_point_call("handleOps", self.handle_ops_tx(jobs))
+                .await
+                .map(|r| r.map(|_| ()))
+        };
+        match outcome {
             Err(e) => Simulated::Unavailable(e.to_string()),
-            Ok(Ok(_)) => Simulated::Ok,
+            Ok(Ok(())) => Simulated::Ok,
             Ok(Err(EntryPointRevert::Decoded(e))) => match *e {
                 EntryPointErrors::FailedOp(f) => {
                     let index = usize::try_from(f.opIndex).unwrap_or(usize::MAX);
@@ -533,7 +588,12 @@ impl Unsent {
 
 enum Simulated {
     Ok,
-    FailedOp { index: usize, reason: String },
+    /// These ops (indices into the batch) validate, but their payments would not be recorded.
+    DoesNotSettle(Vec<usize>),
+    FailedOp {
+        index: usize,
+        reason: String,
+    },
     Reverted(String),
     Unavailable(String),
 }

@@ -10,10 +10,11 @@ use alloy::{
     signers::{SignerSync, local::PrivateKeySigner},
     sol_types::SolEvent,
 };
+use x402_aa::UserOperation;
 use x402_aa_contracts::EntryPoint::UserOperationEvent;
 use x402_aa_facilitator::{
     SubmissionConfig,
-    chain::Network,
+    chain::{Network, Probe},
     submit::{BatchConfig, Batcher, Submitted, Submitter},
 };
 
@@ -73,9 +74,8 @@ async fn payments_from_different_accounts_settle_in_one_handle_ops() -> anyhow::
     Ok(())
 }
 
-#[tokio::test]
-async fn the_op_the_entry_point_refuses_is_dropped_from_the_bundle() -> anyhow::Result<()> {
-    let env = Env::new().await?;
+/// A network and a direct submitter (max 8 ops, 300 ms for company) on `env`'s devnet.
+fn direct_submitter(env: &Env) -> anyhow::Result<(Network, Arc<Submitter>)> {
     let a = env.devnet.addresses;
     let net = Network::new(
         env.devnet.chain_id(),
@@ -102,8 +102,37 @@ async fn the_op_the_entry_point_refuses_is_dropped_from_the_bundle() -> anyhow::
             receipt_timeout: Duration::from_secs(10),
         },
     );
-    let submitter = Arc::new(Submitter::Direct(batcher));
+    Ok((net, Arc::new(Submitter::Direct(batcher))))
+}
 
+/// Submits every job at once and collects the outcomes in order.
+async fn submit_all(
+    env: &Env,
+    net: &Network,
+    submitter: &Arc<Submitter>,
+    jobs: Vec<(UserOperation, B256, B256)>,
+) -> anyhow::Result<Vec<Submitted>> {
+    let head = env.devnet.provider().get_block_number().await?;
+    let tasks: Vec<_> = jobs
+        .into_iter()
+        .map(|(op, hash, rh)| {
+            let (submitter, net) = (submitter.clone(), net.clone());
+            tokio::spawn(async move {
+                submitter.submit(&net, op, hash, rh, head, Duration::from_secs(10)).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await?);
+    }
+    Ok(outcomes)
+}
+
+#[tokio::test]
+async fn the_op_the_entry_point_refuses_is_dropped_from_the_bundle() -> anyhow::Result<()> {
+    let env = Env::new().await?;
+    let (net, submitter) = direct_submitter(&env)?;
     let accepted = env.accepted(USD);
     let mut jobs = Vec::new();
     for n in 0..3u64 {
@@ -119,20 +148,7 @@ async fn the_op_the_entry_point_refuses_is_dropped_from_the_bundle() -> anyhow::
         }
         jobs.push((op, paid.user_op_hash, paid.request_hash));
     }
-    let head = env.devnet.provider().get_block_number().await?;
-    let tasks: Vec<_> = jobs
-        .into_iter()
-        .map(|(op, hash, rh)| {
-            let (submitter, net) = (submitter.clone(), net.clone());
-            tokio::spawn(async move {
-                submitter.submit(&net, op, hash, rh, head, Duration::from_secs(10)).await
-            })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await?);
-    }
+    let outcomes = submit_all(&env, &net, &submitter, jobs).await?;
     match &outcomes[1] {
         // Refused in the bundle's simulation: never sent.
         Submitted::FailedOp { reason } => assert!(reason.contains("AA24"), "{reason}"),
@@ -147,6 +163,54 @@ async fn the_op_the_entry_point_refuses_is_dropped_from_the_bundle() -> anyhow::
         .collect();
     assert!(landed.iter().all(|l| l.success && l.receipt_log.is_some()));
     assert_eq!(landed[0].tx_hash, landed[1].tx_hash, "the rest went out together");
+    assert_eq!(env.merchant_balance().await?, U256::from(2 * USD));
+    Ok(())
+}
+
+/// Once the node has answered a probe, a batch runs through the `VerifyProbe`'s `probeBundle`
+/// before it is sent, which also sees a payment that would not be recorded (here: a payer without
+/// the tokens). That op is answered `WouldNotSettle` and never sent, so nobody pays gas for it;
+/// the rest land together. (`/settle` relies on this to skip probing each op alone.)
+#[tokio::test]
+async fn an_op_whose_payment_would_fail_is_dropped_before_sending() -> anyhow::Result<()> {
+    let env = Env::new().await?;
+    let (net, submitter) = direct_submitter(&env)?;
+    let accepted = env.accepted(USD);
+    let mut jobs = Vec::new();
+    for n in 0..3u64 {
+        let payer = if n == 1 {
+            env.broke_owner_payer().await?
+        } else {
+            env.owner_payer(100 * USD).await?
+        };
+        let paid = payer.pay(&accepted, n).await?;
+        jobs.push((paid.payload.payload.user_op.clone(), paid.user_op_hash, paid.request_hash));
+    }
+    assert!(!net.probes_answered());
+    let probe = net.probe(&jobs[0].0, jobs[0].2).await?;
+    assert!(matches!(probe, Probe::Settles(_)), "{probe:?}");
+    assert!(net.probes_answered(), "a node that answered a probe takes state overrides");
+
+    let outcomes = submit_all(&env, &net, &submitter, jobs).await?;
+    assert_eq!(outcomes[1], Submitted::WouldNotSettle, "{outcomes:?}");
+    let landed: Vec<_> = [&outcomes[0], &outcomes[2]]
+        .into_iter()
+        .map(|o| match o {
+            Submitted::Landed(l) => l.clone(),
+            other => panic!("good ops land, got {other:?}"),
+        })
+        .collect();
+    assert!(landed.iter().all(|l| l.success && l.receipt_log.is_some()));
+    assert_eq!(landed[0].tx_hash, landed[1].tx_hash, "the rest went out together");
+    let receipt =
+        env.devnet.provider().get_transaction_receipt(landed[0].tx_hash).await?.expect("receipt");
+    let ops_in_bundle = receipt
+        .inner
+        .logs()
+        .iter()
+        .filter(|l| UserOperationEvent::decode_log(&l.inner).is_ok())
+        .count();
+    assert_eq!(ops_in_bundle, 2, "the op that would not pay was never sent");
     assert_eq!(env.merchant_balance().await?, U256::from(2 * USD));
     Ok(())
 }
