@@ -139,7 +139,7 @@ pub struct Network {
     /// that read lands in that block or a later one.
     seen_block: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Whether the node has answered a probe: it takes `eth_call` state overrides, so whole
-    /// bundles can be probed before sending ([`Network::probe_bundle`]).
+    /// bundles can be probed before sending (`VerifyProbe.probeBundle`).
     probes_answered: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Where the third-party kinds live here, and their ABIs for those deployments.
     accounts: std::sync::Arc<KnownAccounts>,
@@ -655,7 +655,7 @@ impl Network {
     }
 
     /// Whether a probe has been answered on this network (the node takes state overrides), so
-    /// [`Network::probe_bundle`] is available.
+    /// whole bundles can be probed before sending too (`VerifyProbe.probeBundle`).
     pub fn probes_answered(&self) -> bool {
         self.probes_answered.load(std::sync::atomic::Ordering::Relaxed)
     }
