@@ -59,6 +59,23 @@ pub(crate) struct SettleLevel {
     pub(crate) settle_p50_ms: f64,
     /// `handleOps` transactions the payments landed in (fewer than payments = batching).
     pub(crate) bundles: usize,
+    /// CPU time per payment (user + system, from `/proc`) of anvil and of this process (agents,
+    /// facilitator and paymaster run in it). On a CPU-bound machine, payments/s is the cores
+    /// divided by their sum; unlike payments/s, it barely moves when the machine is shared.
+    pub(crate) anvil_cpu_ms_per_payment: Option<f64>,
+    pub(crate) ours_cpu_ms_per_payment: Option<f64>,
+}
+
+/// User + system CPU time of process `pid` (all its threads) so far, from `/proc/<pid>/stat`;
+/// `None` off Linux.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15, in
+    // USER_HZ ticks (100 per second on Linux).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let ticks: u64 = fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -178,12 +195,14 @@ pub(crate) async fn run(bench: &mut Bench, with_verify: bool) -> anyhow::Result<
             signers.push(Arc::new(steady_session(bench, 10_000 + i as u64).await?));
         }
         crate::progress(&format!("  {agents} agents ready"));
-        settle.push(settle_level(&ours.url(), &requirements, signers, per_agent).await?);
+        let anvil = bench.devnet.anvil_pid();
+        settle.push(settle_level(&ours.url(), &requirements, signers, per_agent, anvil).await?);
         let last = settle.last().map(|s| (s.payments_per_s, s.bundles)).unwrap_or_default();
         let (sign, settle_ms) =
             settle.last().map(|s| (s.sign_p50_ms, s.settle_p50_ms)).unwrap_or_default();
+        let cpu = settle.last().map(|s| (s.anvil_cpu_ms_per_payment, s.ours_cpu_ms_per_payment));
         crate::progress(&format!(
-            "  settle {agents} agents: {:.1} payments/s in {} bundles (p50: sign {sign} ms, /settle {settle_ms} ms)",
+            "  settle {agents} agents: {:.1} payments/s in {} bundles (p50: sign {sign} ms, /settle {settle_ms} ms; CPU ms per payment (anvil, ours): {cpu:?})",
             last.0, last.1
         ));
     }
@@ -198,9 +217,12 @@ async fn settle_level(
     requirements: &serde_json::Value,
     signers: Vec<Arc<PaymentSigner<SessionAccount>>>,
     per_agent: usize,
+    anvil_pid: u32,
 ) -> anyhow::Result<SettleLevel> {
     let agents = signers.len();
     let client = reqwest::Client::new();
+    let cpu = || (cpu_time(anvil_pid), cpu_time(std::process::id()));
+    let cpu_before = cpu();
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(agents);
     for (a, signer) in signers.into_iter().enumerate() {
@@ -248,7 +270,12 @@ async fn settle_level(
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_after = cpu();
     let payments = latencies.len();
+    let per_payment = |before: Option<Duration>, after: Option<Duration>| {
+        let spent = after?.checked_sub(before?)?;
+        Some((spent.as_secs_f64() * 1000.0 / payments.max(1) as f64 * 100.0).round() / 100.0)
+    };
     let load::Percentiles { p50_ms, max_ms, .. } = load::percentiles(&mut latencies);
     let sign_p50_ms = load::percentiles(&mut signing).p50_ms;
     let settle_p50_ms = load::percentiles(&mut settling).p50_ms;
@@ -262,5 +289,7 @@ async fn settle_level(
         sign_p50_ms,
         settle_p50_ms,
         bundles: txs.len(),
+        anvil_cpu_ms_per_payment: per_payment(cpu_before.0, cpu_after.0),
+        ours_cpu_ms_per_payment: per_payment(cpu_before.1, cpu_after.1),
     })
 }

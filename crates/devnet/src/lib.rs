@@ -319,6 +319,11 @@ impl Devnet {
         &self.provider
     }
 
+    /// anvil's process id (the bench reads the node's CPU time from `/proc`).
+    pub fn anvil_pid(&self) -> u32 {
+        self._anvil.child().id()
+    }
+
     /// anvil's HTTP endpoint.
     pub fn rpc_url(&self) -> &str {
         &self.rpc_url
