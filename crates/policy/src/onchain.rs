@@ -1,10 +1,13 @@
-//! The session's usage as the account stores it, read in one concurrent round of `eth_call`s: the
+//! The session's usage as the account stores it, read in one batch of `eth_call`s: the
 //! figures every layer checks a payment against ([`crate::SessionUsage`]).
 
 use alloy::{
     eips::BlockId,
-    primitives::{Address, B256, U256},
+    network::TransactionBuilder,
+    primitives::{Address, B256, Bytes, U256},
     providers::Provider,
+    rpc::types::TransactionRequest,
+    sol_types::SolCall,
 };
 use x402_aa_contracts::SessionKeyAccount;
 
@@ -112,22 +115,60 @@ pub async fn read_usage_at<P: Provider>(
     merchant: Address,
     at: BlockId,
 ) -> Result<SessionUsage, alloy::contract::Error> {
+    use KernelSessionViews as M;
+    use SessionKeyAccount as A;
+    let id = session_id;
     if let Some(module) = host.module() {
-        let c = KernelSessionViews::new(module, provider);
-        let (state, gas, epoch, merchant) = tokio::try_join!(
-            async { c.sessionState(account, session_id).block(at).call().await },
-            async { c.sessionGasState(account, session_id).block(at).call().await },
-            async { c.sessionEpoch(account).block(at).call().await },
-            async { c.sessionMerchantState(account, session_id, merchant).block(at).call().await },
-        )?;
+        let (state, gas, epoch, merchant) = four_calls(
+            provider,
+            module,
+            at,
+            M::sessionStateCall { account, id },
+            M::sessionGasStateCall { account, id },
+            M::sessionEpochCall { account },
+            M::sessionMerchantStateCall { account, id, merchant },
+        )
+        .await?;
         return Ok(usage_of!(state, gas, epoch, merchant));
     }
-    let c = SessionKeyAccount::new(account, provider);
-    let (state, gas, epoch, merchant) = tokio::try_join!(
-        async { c.sessionState(session_id).block(at).call().await },
-        async { c.sessionGasState(session_id).block(at).call().await },
-        async { c.sessionEpoch().block(at).call().await },
-        async { c.sessionMerchantState(session_id, merchant).block(at).call().await },
-    )?;
+    let (state, gas, epoch, merchant) = four_calls(
+        provider,
+        account,
+        at,
+        A::sessionStateCall { id },
+        A::sessionGasStateCall { id },
+        A::sessionEpochCall {},
+        A::sessionMerchantStateCall { id, merchant },
+    )
+    .await?;
     Ok(usage_of!(state, gas, epoch, merchant))
+}
+
+/// Four `eth_call`s to `to` at `at` in one JSON-RPC batch: every payment reads the usage, and one
+/// HTTP request instead of four saves the node (and us) three requests' overhead per payment.
+#[allow(clippy::too_many_arguments)]
+async fn four_calls<P: Provider, A: SolCall, B: SolCall, C: SolCall, D: SolCall>(
+    provider: &P,
+    to: Address,
+    at: BlockId,
+    a: A,
+    b: B,
+    c: C,
+    d: D,
+) -> Result<(A::Return, B::Return, C::Return, D::Return), alloy::contract::Error> {
+    let call = |input: Vec<u8>| (TransactionRequest::default().with_to(to).with_input(input), at);
+    let mut batch = alloy::rpc::client::BatchRequest::new(provider.client());
+    let wa = batch.add_call::<_, Bytes>("eth_call", &call(a.abi_encode()))?;
+    let wb = batch.add_call::<_, Bytes>("eth_call", &call(b.abi_encode()))?;
+    let wc = batch.add_call::<_, Bytes>("eth_call", &call(c.abi_encode()))?;
+    let wd = batch.add_call::<_, Bytes>("eth_call", &call(d.abi_encode()))?;
+    batch.send().await?;
+    let (ra, rb, rc, rd): (Bytes, Bytes, Bytes, Bytes) = tokio::try_join!(wa, wb, wc, wd)?;
+    let abi = |e: alloy::sol_types::Error| alloy::contract::Error::AbiError(e.into());
+    Ok((
+        A::abi_decode_returns(&ra).map_err(abi)?,
+        B::abi_decode_returns(&rb).map_err(abi)?,
+        C::abi_decode_returns(&rc).map_err(abi)?,
+        D::abi_decode_returns(&rd).map_err(abi)?,
+    ))
 }
