@@ -61,7 +61,8 @@ pub(crate) struct SettleLevel {
     pub(crate) bundles: usize,
     /// CPU time per payment (user + system, from `/proc`) of anvil and of this process (agents,
     /// facilitator and paymaster run in it). On a CPU-bound machine, payments/s is the cores
-    /// divided by their sum; unlike payments/s, it barely moves when the machine is shared.
+    /// divided by their sum; it moves less than payments/s when the machine is shared, but still
+    /// with the machine's speed.
     pub(crate) anvil_cpu_ms_per_payment: Option<f64>,
     pub(crate) ours_cpu_ms_per_payment: Option<f64>,
 }

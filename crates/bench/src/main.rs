@@ -290,8 +290,9 @@ async fn main() -> anyhow::Result<()> {
          (chain reads + paymaster sponsorship), then the facilitator's `/settle` verifies, bundles (`handleOps`, \
          max_batch {}, max_wait {} ms) and answers once the receipt is read. anvil mines each transaction at once. \
          The machine is CPU-bound here, so payments/s is its cores divided by the CPU time per payment of \
-         anvil plus ours (this process: agents, facilitator, paymaster); the CPU columns barely move when \
-         the machine is shared, payments/s does.\n",
+         anvil plus ours (this process: agents, facilitator, paymaster). On a shared machine the CPU columns \
+         move less than payments/s, but still with the machine's speed: read them beside the Criterion \
+         floor above.\n",
         f.max_batch, f.max_wait_ms
     )?;
     writeln!(
