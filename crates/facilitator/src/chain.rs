@@ -648,6 +648,7 @@ impl Network {
             // An error answer without revert data is the node refusing the call itself (no
             // state overrides: "too many arguments"), not the op: the probe is unavailable.
             Err(EntryPointRevert::Undecoded { message, data: None }) => {
+                self.forget_probes();
                 Err(ChainError { what: WHAT, message })
             }
             Err(revert) => Ok(Probe::Refused(revert.describe())),
@@ -658,6 +659,12 @@ impl Network {
     /// whole bundles can be probed before sending too (`VerifyProbe.probeBundle`).
     pub fn probes_answered(&self) -> bool {
         self.probes_answered.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The node refused a probe's call itself: until a probe is answered again, nothing relies on
+    /// probes.
+    pub(crate) fn forget_probes(&self) {
+        self.probes_answered.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The pre-send check of a whole bundle in one `eth_call`: `ops` run through `handleOps`

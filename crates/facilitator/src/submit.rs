@@ -378,6 +378,16 @@ impl Worker {
                         jobs.len()
                     ));
                 }
+                // The node refused the call itself (it no longer takes state overrides, say
+                // after a failover): stop relying on probes, so `/settle` checks each op alone
+                // again, and simulate the plain way.
+                Ok(Err(EntryPointRevert::Undecoded { data: None, .. })) => {
+                    self.net.forget_probes();
+                    self.net
+                        .entry_point_call("handleOps", self.handle_ops_tx(jobs))
+                        .await
+                        .map(|r| r.map(|_| ()))
+                }
                 Ok(Err(revert)) => Ok(Err(revert)),
                 Err(e) => Err(e),
             }

@@ -13,11 +13,13 @@ use serde_json::{Value, json};
 
 use crate::common::{Env, SessionOpts, USD, body};
 
-/// Calls the proxy refused: probes (state overrides) and one-call sends.
+/// Calls the proxy refused: probes (state overrides) and one-call sends; `allow_overrides` lets
+/// state overrides through (a failover test starts on a node that takes them).
 #[derive(Default)]
 struct Refused {
     overrides: AtomicUsize,
     sync_sends: AtomicUsize,
+    allow_overrides: std::sync::atomic::AtomicBool,
 }
 
 /// JSON-RPC proxy to `upstream` that answers any `eth_call` carrying a third (state override)
@@ -33,7 +35,8 @@ async fn old_node_proxy(upstream: String) -> anyhow::Result<(String, Arc<Refused
                 |State((upstream, http, refused)): State<(String, reqwest::Client, Arc<Refused>)>,
                  Json(call): Json<Value>| async move {
                     let overrides = call["method"] == "eth_call"
-                        && call["params"].as_array().is_some_and(|p| p.len() > 2);
+                        && call["params"].as_array().is_some_and(|p| p.len() > 2)
+                        && !refused.allow_overrides.load(Ordering::Relaxed);
                     if overrides {
                         refused.overrides.fetch_add(1, Ordering::Relaxed);
                         return Json(json!({
@@ -104,5 +107,43 @@ async fn verifies_settles_and_refuses_on_an_old_node() -> anyhow::Result<()> {
     let broke = env.broke_owner_payer().await?;
     let (_, v) = f.verify(&body(&broke.pay(&accepted, 2).await?, &accepted)).await?;
     assert_eq!(v["invalidReason"], "insufficient_funds", "{v}");
+    f.stop().await
+}
+
+/// The node behind the RPC URL takes state overrides at first (so direct bundling probes whole
+/// bundles and `/settle` skips its own probe), then fails over to one that does not: the next
+/// bundle's probe is refused by the node itself, and settlement goes on the plain way instead of
+/// failing until a restart.
+#[tokio::test]
+async fn settles_on_after_a_failover_to_a_node_without_state_overrides() -> anyhow::Result<()> {
+    let env = Env::new().await?;
+    let (proxy, refused) = old_node_proxy(env.devnet.rpc_url().to_owned()).await?;
+    refused.allow_overrides.store(true, Ordering::Relaxed);
+    let mut config = env.config();
+    for chain in config.chains.values_mut() {
+        chain.rpc_url = proxy.clone();
+    }
+    let f = env.start(config).await?;
+    let payer = env.session_payer(SessionOpts::default()).await?;
+    let accepted = env.accepted(USD / 10);
+    for n in 0..2u64 {
+        let paid = body(&payer.pay(&accepted, n).await?, &accepted);
+        let (_, s) = f.settle(&paid).await?;
+        assert_eq!(s["success"], true, "before the failover, payment {n}: {s}");
+    }
+    assert_eq!(refused.overrides.load(Ordering::Relaxed), 0);
+
+    refused.allow_overrides.store(false, Ordering::Relaxed);
+    let before = env.merchant_balance().await?;
+    for n in 2..4u64 {
+        let paid = body(&payer.pay(&accepted, n).await?, &accepted);
+        let (_, s) = f.settle(&paid).await?;
+        assert_eq!(s["success"], true, "after the failover, payment {n}: {s}");
+    }
+    assert!(refused.overrides.load(Ordering::Relaxed) > 0, "the bundle probe was tried");
+    assert_eq!(
+        env.merchant_balance().await? - before,
+        alloy::primitives::U256::from(2 * (USD / 10))
+    );
     f.stop().await
 }
