@@ -314,9 +314,22 @@ impl Serialize for SessionFile {
 impl<'de> Deserialize<'de> for SessionFile {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let file = Self::deserialize(deserializer)?;
-        file.check_format().and_then(|()| file.validate()).map_err(serde::de::Error::custom)?;
+        check_format(&file.kind, file.version.into())
+            .and_then(|()| file.validate())
+            .map_err(serde::de::Error::custom)?;
         Ok(file)
     }
+}
+
+/// The document kind and version every session file must carry, checked before anything else.
+fn check_format(kind: &str, version: u64) -> Result<(), SessionFileError> {
+    if kind != SESSION_FILE_KIND {
+        return Err(SessionFileError::WrongKind(kind.to_owned()));
+    }
+    if version != u64::from(SESSION_FILE_VERSION) {
+        return Err(SessionFileError::UnsupportedVersion(version.try_into().unwrap_or(u32::MAX)));
+    }
+    Ok(())
 }
 
 /// Why a session file or session key was refused. A file that fails a check is never used: the
@@ -581,31 +594,14 @@ impl SessionFile {
         // failing on a field it added.
         let raw: serde_json::Value =
             serde_json::from_str(json).map_err(|e| SessionFileError::Json(e.to_string()))?;
-        let kind = raw.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
-        if kind != SESSION_FILE_KIND {
-            return Err(SessionFileError::WrongKind(kind.to_owned()));
-        }
-        let version = raw.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0);
-        if version != u64::from(SESSION_FILE_VERSION) {
-            return Err(SessionFileError::UnsupportedVersion(
-                version.try_into().unwrap_or(u32::MAX),
-            ));
-        }
+        check_format(
+            raw.get("kind").and_then(|k| k.as_str()).unwrap_or_default(),
+            raw.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0),
+        )?;
         // The inherent (unchecked) deserialiser, then the checks with their typed errors.
         let file = Self::deserialize(raw).map_err(|e| SessionFileError::Json(e.to_string()))?;
         file.validate()?;
         Ok(file)
-    }
-
-    /// The document kind and version a value deserialised from elsewhere must carry.
-    fn check_format(&self) -> Result<(), SessionFileError> {
-        if self.kind != SESSION_FILE_KIND {
-            return Err(SessionFileError::WrongKind(self.kind.clone()));
-        }
-        if self.version != SESSION_FILE_VERSION {
-            return Err(SessionFileError::UnsupportedVersion(self.version));
-        }
-        Ok(())
     }
 
     /// Pretty-printed JSON, the form [`SessionFile::save`] writes.
