@@ -624,11 +624,7 @@ impl Network {
     pub async fn probe(&self, op: &UserOperation, request_hash: B256) -> Result<Probe, ChainError> {
         const WHAT: &str = "VerifyProbe.probe";
         let input = probe_call(self.entry_point, op.into(), self.settlement, request_hash);
-        let tx = TransactionRequest::default().with_to(VERIFY_PROBE_ADDRESS).with_input(input);
-        let overrides = StateOverridesBuilder::default()
-            .with_code(VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME)
-            .build();
-        match self.reverting_call(WHAT, tx, Some(overrides)).await? {
+        match self.call_probe(WHAT, TransactionRequest::default().with_input(input)).await? {
             Ok(out) => {
                 let r = VerifyProbe::probeCall::abi_decode_returns(&out)
                     .map_err(|e| ChainError { what: WHAT, message: e.to_string() })?;
@@ -648,23 +644,36 @@ impl Network {
             // An error answer without revert data is the node refusing the call itself (no
             // state overrides: "too many arguments"), not the op: the probe is unavailable.
             Err(EntryPointRevert::Undecoded { message, data: None }) => {
-                self.forget_probes();
                 Err(ChainError { what: WHAT, message })
             }
             Err(revert) => Ok(Probe::Refused(revert.describe())),
         }
     }
 
+    /// `tx` to the `VerifyProbe` code, placed at [`VERIFY_PROBE_ADDRESS`] by a state override.
+    /// A refusal of the call itself (an error answer without revert data: no state overrides,
+    /// say after a failover to an older node) clears [`Network::probes_answered`], so nothing
+    /// relies on probes until one is answered again.
+    async fn call_probe(
+        &self,
+        what: &'static str,
+        tx: TransactionRequest,
+    ) -> Result<Result<Bytes, EntryPointRevert>, ChainError> {
+        let overrides = StateOverridesBuilder::default()
+            .with_code(VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME)
+            .build();
+        let answer =
+            self.reverting_call(what, tx.with_to(VERIFY_PROBE_ADDRESS), Some(overrides)).await?;
+        if matches!(answer, Err(EntryPointRevert::Undecoded { data: None, .. })) {
+            self.probes_answered.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(answer)
+    }
+
     /// Whether a probe has been answered on this network (the node takes state overrides), so
     /// whole bundles can be probed before sending too (`VerifyProbe.probeBundle`).
     pub fn probes_answered(&self) -> bool {
         self.probes_answered.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// The node refused a probe's call itself: until a probe is answered again, nothing relies on
-    /// probes.
-    pub(crate) fn forget_probes(&self) {
-        self.probes_answered.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The pre-send check of a whole bundle in one `eth_call`: `ops` run through `handleOps`
@@ -684,13 +693,9 @@ impl Network {
             probe_bundle_call(self.entry_point, ops, self.settlement, request_hashes, beneficiary);
         let tx = TransactionRequest::default()
             .with_from(beneficiary)
-            .with_to(VERIFY_PROBE_ADDRESS)
             .with_input(input)
             .with_gas_limit(gas);
-        let overrides = StateOverridesBuilder::default()
-            .with_code(VERIFY_PROBE_ADDRESS, VERIFY_PROBE_RUNTIME)
-            .build();
-        Ok(match self.reverting_call(WHAT, tx, Some(overrides)).await? {
+        Ok(match self.call_probe(WHAT, tx).await? {
             Ok(out) => Ok(VerifyProbe::probeBundleCall::abi_decode_returns(&out)
                 .map_err(|e| ChainError { what: WHAT, message: e.to_string() })?),
             Err(revert) => Err(revert),

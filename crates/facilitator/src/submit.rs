@@ -22,7 +22,7 @@ use x402_aa_contracts::EntryPoint::{self, EntryPointErrors, UserOperationEvent};
 use x402_aa_rpc::{BundlerClient, RpcError};
 
 use crate::chain::{
-    EntryPointRevert, Landed, Network, bundler_log, receipt_log_in, revert_reason_in,
+    ChainError, EntryPointRevert, Landed, Network, bundler_log, receipt_log_in, revert_reason_in,
 };
 
 /// How a submission ended, as far as the facilitator can tell.
@@ -354,6 +354,15 @@ impl Worker {
             .with_gas_limit(bundle_gas_limit(jobs.iter().map(|j| &j.op)))
     }
 
+    /// The batch as a plain `handleOps` `eth_call` from the beneficiary.
+    async fn simulate_plain(
+        &self,
+        jobs: &[Job],
+    ) -> Result<Result<(), EntryPointRevert>, ChainError> {
+        let tx = self.handle_ops_tx(jobs);
+        Ok(self.net.entry_point_call("handleOps", tx).await?.map(|_| ()))
+    }
+
     async fn simulate(&self, jobs: &[Job]) -> Simulated {
         let outcome = if self.net.probes_answered() {
             let ops = jobs.iter().map(|j| j.op.clone()).collect();
@@ -379,23 +388,16 @@ impl Worker {
                     ));
                 }
                 // The node refused the call itself (it no longer takes state overrides, say
-                // after a failover): stop relying on probes, so `/settle` checks each op alone
-                // again, and simulate the plain way.
+                // after a failover; the network stopped relying on probes, so `/settle` checks
+                // each op alone again): simulate the plain way.
                 Ok(Err(EntryPointRevert::Undecoded { data: None, .. })) => {
-                    self.net.forget_probes();
-                    self.net
-                        .entry_point_call("handleOps", self.handle_ops_tx(jobs))
-                        .await
-                        .map(|r| r.map(|_| ()))
+                    self.simulate_plain(jobs).await
                 }
                 Ok(Err(revert)) => Ok(Err(revert)),
                 Err(e) => Err(e),
             }
         } else {
-            self.net
-                .entry_point_call("handleOps", self.handle_ops_tx(jobs))
-                .await
-                .map(|r| r.map(|_| ()))
+            self.simulate_plain(jobs).await
         };
         match outcome {
             Err(e) => Simulated::Unavailable(e.to_string()),

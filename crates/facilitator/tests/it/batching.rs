@@ -57,21 +57,34 @@ async fn payments_from_different_accounts_settle_in_one_handle_ops() -> anyhow::
         txs.push(s["transaction"].as_str().unwrap_or_default().to_owned());
     }
     assert!(txs.iter().all(|t| t == &txs[0]), "one bundle: {txs:?}");
-    let receipt = env
-        .devnet
-        .provider()
-        .get_transaction_receipt(txs[0].parse::<B256>()?)
-        .await?
-        .expect("receipt");
-    let events = receipt
+    assert_eq!(ops_in(&env, txs[0].parse()?).await?, N);
+    assert_eq!(env.merchant_balance().await?, U256::from(N as u64 * USD));
+    Ok(())
+}
+
+/// The `UserOperationEvent`s in transaction `tx`: how many ops its bundle carried.
+async fn ops_in(env: &Env, tx: B256) -> anyhow::Result<usize> {
+    let receipt = env.devnet.provider().get_transaction_receipt(tx).await?.expect("receipt");
+    Ok(receipt
         .inner
         .logs()
         .iter()
         .filter(|l| UserOperationEvent::decode_log(&l.inner).is_ok())
-        .count();
-    assert_eq!(events, N);
-    assert_eq!(env.merchant_balance().await?, U256::from(N as u64 * USD));
-    Ok(())
+        .count())
+}
+
+/// Both outcomes landed, paid, in one transaction, which it returns.
+fn landed_together(a: &Submitted, b: &Submitted) -> B256 {
+    let landed: Vec<_> = [a, b]
+        .into_iter()
+        .map(|o| match o {
+            Submitted::Landed(l) => l.clone(),
+            other => panic!("good ops land, got {other:?}"),
+        })
+        .collect();
+    assert!(landed.iter().all(|l| l.success && l.receipt_log.is_some()));
+    assert_eq!(landed[0].tx_hash, landed[1].tx_hash, "the rest went out together");
+    landed[0].tx_hash
 }
 
 /// A network and a direct submitter (max 8 ops, 300 ms for company) on `env`'s devnet.
@@ -154,15 +167,7 @@ async fn the_op_the_entry_point_refuses_is_dropped_from_the_bundle() -> anyhow::
         Submitted::FailedOp { reason } => assert!(reason.contains("AA24"), "{reason}"),
         other => panic!("the bad op must be refused, got {other:?}"),
     }
-    let landed: Vec<_> = [&outcomes[0], &outcomes[2]]
-        .into_iter()
-        .map(|o| match o {
-            Submitted::Landed(l) => l.clone(),
-            other => panic!("good ops land, got {other:?}"),
-        })
-        .collect();
-    assert!(landed.iter().all(|l| l.success && l.receipt_log.is_some()));
-    assert_eq!(landed[0].tx_hash, landed[1].tx_hash, "the rest went out together");
+    landed_together(&outcomes[0], &outcomes[2]);
     assert_eq!(env.merchant_balance().await?, U256::from(2 * USD));
     Ok(())
 }
@@ -193,24 +198,8 @@ async fn an_op_whose_payment_would_fail_is_dropped_before_sending() -> anyhow::R
 
     let outcomes = submit_all(&env, &net, &submitter, jobs).await?;
     assert_eq!(outcomes[1], Submitted::WouldNotSettle, "{outcomes:?}");
-    let landed: Vec<_> = [&outcomes[0], &outcomes[2]]
-        .into_iter()
-        .map(|o| match o {
-            Submitted::Landed(l) => l.clone(),
-            other => panic!("good ops land, got {other:?}"),
-        })
-        .collect();
-    assert!(landed.iter().all(|l| l.success && l.receipt_log.is_some()));
-    assert_eq!(landed[0].tx_hash, landed[1].tx_hash, "the rest went out together");
-    let receipt =
-        env.devnet.provider().get_transaction_receipt(landed[0].tx_hash).await?.expect("receipt");
-    let ops_in_bundle = receipt
-        .inner
-        .logs()
-        .iter()
-        .filter(|l| UserOperationEvent::decode_log(&l.inner).is_ok())
-        .count();
-    assert_eq!(ops_in_bundle, 2, "the op that would not pay was never sent");
+    let tx = landed_together(&outcomes[0], &outcomes[2]);
+    assert_eq!(ops_in(&env, tx).await?, 2, "the op that would not pay was never sent");
     assert_eq!(env.merchant_balance().await?, U256::from(2 * USD));
     Ok(())
 }

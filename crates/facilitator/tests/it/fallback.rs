@@ -11,7 +11,7 @@ use std::sync::{
 use axum::{Json, Router, extract::State, routing::post};
 use serde_json::{Value, json};
 
-use crate::common::{Env, SessionOpts, USD, body};
+use crate::common::{Env, Facilitator, SessionOpts, USD, body};
 
 /// Calls the proxy refused: probes (state overrides) and one-call sends; `allow_overrides` lets
 /// state overrides through (a failover test starts on a node that takes them).
@@ -72,15 +72,25 @@ async fn old_node_proxy(upstream: String) -> anyhow::Result<(String, Arc<Refused
     Ok((url, refused))
 }
 
-#[tokio::test]
-async fn verifies_settles_and_refuses_on_an_old_node() -> anyhow::Result<()> {
-    let env = Env::new().await?;
+/// The facilitator with every chain's RPC through [`old_node_proxy`] (state overrides let
+/// through while `allow_overrides`).
+async fn behind_old_node_proxy(
+    env: &Env,
+    allow_overrides: bool,
+) -> anyhow::Result<(Facilitator, Arc<Refused>)> {
     let (proxy, refused) = old_node_proxy(env.devnet.rpc_url().to_owned()).await?;
+    refused.allow_overrides.store(allow_overrides, Ordering::Relaxed);
     let mut config = env.config();
     for chain in config.chains.values_mut() {
         chain.rpc_url = proxy.clone();
     }
-    let f = env.start(config).await?;
+    Ok((env.start(config).await?, refused))
+}
+
+#[tokio::test]
+async fn verifies_settles_and_refuses_on_an_old_node() -> anyhow::Result<()> {
+    let env = Env::new().await?;
+    let (f, refused) = behind_old_node_proxy(&env, false).await?;
 
     let payer = env.session_payer(SessionOpts::default()).await?;
     let accepted = env.accepted(USD / 10);
@@ -117,13 +127,7 @@ async fn verifies_settles_and_refuses_on_an_old_node() -> anyhow::Result<()> {
 #[tokio::test]
 async fn settles_on_after_a_failover_to_a_node_without_state_overrides() -> anyhow::Result<()> {
     let env = Env::new().await?;
-    let (proxy, refused) = old_node_proxy(env.devnet.rpc_url().to_owned()).await?;
-    refused.allow_overrides.store(true, Ordering::Relaxed);
-    let mut config = env.config();
-    for chain in config.chains.values_mut() {
-        chain.rpc_url = proxy.clone();
-    }
-    let f = env.start(config).await?;
+    let (f, refused) = behind_old_node_proxy(&env, true).await?;
     let payer = env.session_payer(SessionOpts::default()).await?;
     let accepted = env.accepted(USD / 10);
     for n in 0..2u64 {
@@ -141,6 +145,11 @@ async fn settles_on_after_a_failover_to_a_node_without_state_overrides() -> anyh
         assert_eq!(s["success"], true, "after the failover, payment {n}: {s}");
     }
     assert!(refused.overrides.load(Ordering::Relaxed) > 0, "the bundle probe was tried");
+    // Nothing relies on probes any more: `/settle` checks an op alone again before it is sent,
+    // so a payment that cannot pay is refused with its reason instead of landing and reverting.
+    let broke = env.broke_owner_payer().await?;
+    let (_, s) = f.settle(&body(&broke.pay(&accepted, 9).await?, &accepted)).await?;
+    assert_eq!(s["errorReason"], "insufficient_funds", "{s}");
     assert_eq!(
         env.merchant_balance().await? - before,
         alloy::primitives::U256::from(2 * (USD / 10))
