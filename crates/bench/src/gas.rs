@@ -121,9 +121,13 @@ impl Bench {
         account: A,
     ) -> anyhow::Result<PaymentSigner<A>> {
         let client = PaymasterClient::new(&self.paymaster.url())?;
-        Ok(PaymentSigner::new(account, self.devnet.provider().clone())
-            .await?
-            .paymaster(client, API_KEY))
+        // Each agent its own client, as the SDK builds it (its reads batched, never another
+        // agent's).
+        let provider = x402_aa_rpc::coalescing_provider(
+            self.devnet.rpc_url().parse()?,
+            x402_aa_rpc::DEFAULT_TIMEOUT,
+        );
+        Ok(PaymentSigner::new(account, provider).await?.paymaster(client, API_KEY))
     }
 
     /// Signs one payment and submits it alone; returns its gas.

@@ -6,7 +6,7 @@ use alloy::{
     eips::BlockNumberOrTag,
     network::TransactionBuilder,
     primitives::{Address, B256, Bytes, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::{DynProvider, Provider},
     rpc::types::{
         Filter, TransactionRequest,
         state::{StateOverride, StateOverridesBuilder},
@@ -287,7 +287,8 @@ impl Network {
         log_lookback_blocks: u64,
     ) -> Result<Self, url::ParseError> {
         let url: url::Url = rpc_url.parse()?;
-        let provider = ProviderBuilder::new().connect_http(url).erased();
+        // Concurrent settlements' reads go to the node as batches.
+        let provider = x402_aa_rpc::coalescing_provider(url, rpc_timeout);
         Ok(Self {
             chain_id,
             entry_point,

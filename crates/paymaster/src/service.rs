@@ -2,14 +2,17 @@
 
 use std::{
     fmt,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
 use alloy::{
     eips::BlockNumberOrTag,
     primitives::{Address, B256, Bytes, U256, aliases::U48, keccak256},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::{DynProvider, Provider},
     signers::{SignerSync, local::PrivateKeySigner},
     sol_types::SolValue,
 };
@@ -55,6 +58,8 @@ struct Inner {
     placeholder: Bytes,
     metrics: Metrics,
     provider: DynProvider,
+    /// The latest block timestamp read so far: the first guess of the chain's time.
+    chain_time_seen: AtomicU64,
 }
 
 /// What `pm_sponsor_userop` returns: the op's gas values as signed, and `paymasterAndData`.
@@ -115,7 +120,9 @@ impl PaymasterService {
             ));
         }
         let url = config.rpc_url.parse().map_err(Error::InvalidRpcUrl)?;
-        let provider = ProviderBuilder::new().connect_http(url).erased();
+        // Concurrent sponsorships' reads (and each one's hash, simulation and settled check) go to
+        // the node as batches.
+        let provider = x402_aa_rpc::coalescing_provider(url, x402_aa_rpc::DEFAULT_TIMEOUT);
         let limiter = RateLimiter::per_minute(config.policy.rate_limit_per_sender_per_minute);
         let budgets = Budgets::new(config.policy.limits.clone());
         let placeholder = placeholder_signature()?;
@@ -132,6 +139,7 @@ impl PaymasterService {
                 placeholder,
                 metrics: Metrics::new(),
                 provider,
+                chain_time_seen: AtomicU64::new(0),
             }),
         })
     }
@@ -240,11 +248,59 @@ impl PaymasterService {
     }
 
     /// Simulation, budget charge and signature, for an op the static policy accepted.
+    ///
+    /// The approval's window starts at the chain's time, which takes a read of the latest block.
+    /// That read goes out beside the hash and the simulation, taken at the time last seen (one
+    /// batch for the node instead of two round trips); only when the chain's clock turns out to
+    /// have moved otherwise (a devnet's `increaseTime`, a chain ahead of this host's clock) are
+    /// they taken again at the time read.
     async fn approve(&self, op: &UserOperation) -> Result<Sponsorship, SponsorError> {
         let inner = &self.inner;
-        let now = self.now().await?;
         let session = SessionOpSignature::decode(op, inner.chain_id).ok().map(|s| s.session_id);
         let max_cost = policy::max_cost(op);
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let assumed = wall.max(inner.chain_time_seen.load(Ordering::Relaxed));
+        let (chain_time, prepared) =
+            tokio::join!(self.chain_time(), self.prepare(op, session, max_cost, assumed));
+        let now = wall.max(chain_time?);
+        let (mut pnd, hash) = if now == assumed {
+            prepared?
+        } else {
+            self.prepare(op, session, max_cost, now).await?
+        };
+        let valid_until = now.saturating_add(inner.policy.validity_seconds);
+
+        let charge = inner.budgets.charge(op.sender, session, max_cost, now)?;
+        let signature = match inner.signer.sign_message_sync(hash.as_slice()) {
+            Ok(signature) => signature,
+            Err(e) => {
+                inner.budgets.refund(&charge);
+                tracing::warn!(target: "x402_aa_paymaster", error = %e, "signing failed");
+                return Err(SponsorError::Internal("signing failed"));
+            }
+        };
+        pnd[SIGNATURE_OFFSET..].copy_from_slice(&signature.as_bytes());
+        Ok(Sponsorship {
+            paymaster_and_data: pnd.into(),
+            pre_verification_gas: op.pre_verification_gas,
+            verification_gas_limit: op.verification_gas_limit,
+            call_gas_limit: op.call_gas_limit,
+            max_fee_per_gas: op.max_fee_per_gas,
+            max_priority_fee_per_gas: op.max_priority_fee_per_gas,
+            valid_until,
+        })
+    }
+
+    /// At time `now`: the budget check, then the approval's `paymasterAndData` (signature slot
+    /// zeroed) and the hash to sign, once the simulation passed.
+    async fn prepare(
+        &self,
+        op: &UserOperation,
+        session: Option<B256>,
+        max_cost: U256,
+        now: u64,
+    ) -> Result<(Vec<u8>, B256), SponsorError> {
+        let inner = &self.inner;
         // Over budget already: refuse before spending a simulation on it.
         inner.budgets.check(op.sender, session, max_cost, now)?;
         let valid_until = now.saturating_add(inner.policy.validity_seconds);
@@ -275,27 +331,7 @@ impl PaymasterService {
         };
         let (hash, simulated) = tokio::join!(hash, simulated);
         simulated?;
-        let hash = hash?;
-
-        let charge = inner.budgets.charge(op.sender, session, max_cost, now)?;
-        let signature = match inner.signer.sign_message_sync(hash.as_slice()) {
-            Ok(signature) => signature,
-            Err(e) => {
-                inner.budgets.refund(&charge);
-                tracing::warn!(target: "x402_aa_paymaster", error = %e, "signing failed");
-                return Err(SponsorError::Internal("signing failed"));
-            }
-        };
-        pnd[SIGNATURE_OFFSET..].copy_from_slice(&signature.as_bytes());
-        Ok(Sponsorship {
-            paymaster_and_data: pnd.into(),
-            pre_verification_gas: op.pre_verification_gas,
-            verification_gas_limit: op.verification_gas_limit,
-            call_gas_limit: op.call_gas_limit,
-            max_fee_per_gas: op.max_fee_per_gas,
-            max_priority_fee_per_gas: op.max_priority_fee_per_gas,
-            valid_until,
-        })
+        Ok((pnd, hash?))
     }
 
     /// The VerifyingPaymaster's own `getHash`, so the hash cannot drift from what
@@ -325,13 +361,14 @@ impl PaymasterService {
             })
     }
 
-    /// The later of this host's clock and the latest block's timestamp.
+    /// The latest block's timestamp (remembered for the next approval's first guess).
     ///
     /// The EntryPoint judges `validUntil` against the including block's timestamp. An automining
     /// devnet's latest block can be far behind the wall clock (nothing mined for a while) and a
-    /// test chain can be far ahead of it (`anvil_increaseTime`); either clock alone would
-    /// sometimes hand out approvals already expired when the next block is mined.
-    async fn now(&self) -> Result<u64, SponsorError> {
+    /// test chain can be far ahead of it (`anvil_increaseTime`), so an approval's window starts
+    /// at the later of the two: either clock alone would sometimes hand out approvals already
+    /// expired when the next block is mined.
+    async fn chain_time(&self) -> Result<u64, SponsorError> {
         let block = self
             .inner
             .provider
@@ -342,8 +379,9 @@ impl PaymasterService {
                 SponsorError::Internal("could not read the latest block")
             })?
             .ok_or(SponsorError::Internal("the node has no latest block"))?;
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        Ok(wall.max(block.header.timestamp))
+        let timestamp = block.header.timestamp;
+        self.inner.chain_time_seen.store(timestamp, Ordering::Relaxed);
+        Ok(timestamp)
     }
 }
 

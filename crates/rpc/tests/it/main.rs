@@ -1,5 +1,6 @@
 //! Bundler and paymaster clients against a scripted JSON-RPC stub.
 
+mod coalesce;
 mod stub;
 
 use std::time::{Duration, Instant};

@@ -496,7 +496,14 @@ impl Network {
                 .await
                 .map_err(bad_url)?
                 .erased(),
-            None => ProviderBuilder::new().connect(url).await.map_err(bad_url)?.erased(),
+            // Over HTTP, a payment's independent reads (nonce, gas price, the session's usage)
+            // leave as one batch.
+            None => match url.parse::<alloy::transports::http::reqwest::Url>() {
+                Ok(http) if matches!(http.scheme(), "http" | "https") => {
+                    x402_aa_rpc::coalescing_provider(http, x402_aa_rpc::DEFAULT_TIMEOUT)
+                }
+                _ => ProviderBuilder::new().connect(url).await.map_err(bad_url)?.erased(),
+            },
         };
         let got = provider.get_chain_id().await.map_err(super::chain)?;
         if let Some(expected) = self.chain_id
