@@ -652,6 +652,16 @@ pub struct SignedPayment {
     pub nonce_lane: u64,
 }
 
+/// The chain's answers a payment is signed on ([`PaymentSigner::read`]).
+struct Read<P> {
+    deployed: bool,
+    /// The lane's whole EntryPoint nonce (`key << 64 | sequence`).
+    seq: U256,
+    /// `(maxFeePerGas, maxPriorityFeePerGas)`.
+    fees: (U256, U256),
+    prepared: P,
+}
+
 /// How many payments one signer keeps in flight at once (one EntryPoint nonce key each).
 pub const NONCE_LANES: u64 = 16;
 
@@ -802,7 +812,93 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         request: &PaidRequest,
     ) -> Result<SignedPayment, SignerError> {
         let req = self.supports(accepted)?;
-        let now = self.chain_time().await?;
+        let guess = self.estimated_chain_time();
+        let lane =
+            self.lanes.acquire(guess, guess.saturating_add(req.max_timeout_seconds.max(1)))?;
+        let paid = self.pay_in_lane(&req, accepted, request, lane).await;
+        if paid.is_err() {
+            self.lanes.release(lane);
+        }
+        paid
+    }
+
+    /// The payment is made at the chain's time (the latest block's timestamp), which takes a read.
+    /// It goes out with the payment's own reads (nonce, gas price, the session's usage) as one
+    /// batch, the payment built at the time estimated from the last block read; only when the
+    /// block says otherwise (a block in a new second, a test moving the clock) is the payment
+    /// made again at the time read, as it would have been with the reads in a row.
+    async fn pay_in_lane(
+        &self,
+        req: &AaNativeRequirements,
+        accepted: &serde_json::Value,
+        request: &PaidRequest,
+        lane: u64,
+    ) -> Result<SignedPayment, SignerError> {
+        let guess = self.estimated_chain_time();
+        // `Err`: the chain's time, where the guess was wrong.
+        let at_guess = match self.payment_at(req, request, guess) {
+            Ok((payment, binding)) => {
+                let (now, read) = tokio::join!(self.chain_time(), self.read(&payment, lane));
+                match now? {
+                    now if now == guess => Ok((payment, binding, read?)),
+                    now => Err(now),
+                }
+            }
+            // Refused at the guessed time (which runs ahead of an idle chain's last block):
+            // judged again at the chain's.
+            Err(_) => Err(self.chain_time().await?),
+        };
+        let (payment, binding, read) = match at_guess {
+            Ok(made) => made,
+            Err(now) => {
+                let (payment, binding) = self.payment_at(req, request, now)?;
+                let read = self.read(&payment, lane).await?;
+                (payment, binding, read)
+            }
+        };
+
+        let reservation = match (&self.ledger, self.account.budget()) {
+            (Some(ledger), Some((session_id, _))) => {
+                let request = ReservationRequest {
+                    merchant: payment.merchant,
+                    amount: payment.amount,
+                    request_hash: payment.request_hash,
+                    now: payment.now,
+                    expires_at: payment.now.saturating_add(req.max_timeout_seconds.max(1)),
+                };
+                let id = blocking(ledger, move |l| l.reserve(session_id, &request)).await?.id;
+                crate::fault::halt_point("after_reserve").await;
+                Some(id)
+            }
+            _ => None,
+        };
+        match self.build(&payment, &binding, accepted, read).await {
+            Ok((payload, user_op_hash)) => Ok(SignedPayment {
+                payload,
+                user_op_hash,
+                request_hash: payment.request_hash,
+                reservation,
+                nonce_lane: lane,
+            }),
+            Err(e) => {
+                if let (Some(ledger), Some(id)) = (&self.ledger, reservation) {
+                    // The payment was never handed out, so its budget is free again.
+                    let reason = e.reason();
+                    let _ = blocking(ledger, move |l| l.release(id, reason)).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The payment `req` asks for at chain time `now` (a fresh requestHash), checked against the
+    /// rules that need no chain access.
+    fn payment_at(
+        &self,
+        req: &AaNativeRequirements,
+        request: &PaidRequest,
+        now: u64,
+    ) -> Result<(Payment, RequestBinding), SignerError> {
         let client_nonce = B256::from(rand_bytes()?);
         let input = RequestHashInput::new(
             req.pay_to,
@@ -824,47 +920,7 @@ impl<A: PaymentAccount> PaymentSigner<A> {
             now,
         };
         self.account.check(&payment)?;
-
-        let reservation = match (&self.ledger, self.account.budget()) {
-            (Some(ledger), Some((session_id, _))) => {
-                let timeout = req.max_timeout_seconds.max(1);
-                let request = ReservationRequest {
-                    merchant: payment.merchant,
-                    amount: payment.amount,
-                    request_hash,
-                    now,
-                    expires_at: now.saturating_add(timeout),
-                };
-                let id = blocking(ledger, move |l| l.reserve(session_id, &request)).await?.id;
-                crate::fault::halt_point("after_reserve").await;
-                Some(id)
-            }
-            _ => None,
-        };
-        let lease_until = now.saturating_add(req.max_timeout_seconds.max(1));
-        let built = match self.lanes.acquire(now, lease_until) {
-            Ok(lane) => {
-                self.build(&payment, &binding, accepted, lane).await.map(|b| (b, lane)).inspect_err(
-                    |_| {
-                        self.lanes.release(lane);
-                    },
-                )
-            }
-            Err(e) => Err(e),
-        };
-        match built {
-            Ok(((payload, user_op_hash), nonce_lane)) => {
-                Ok(SignedPayment { payload, user_op_hash, request_hash, reservation, nonce_lane })
-            }
-            Err(e) => {
-                if let (Some(ledger), Some(id)) = (&self.ledger, reservation) {
-                    // The payment was never handed out, so its budget is free again.
-                    let reason = e.reason();
-                    let _ = blocking(ledger, move |l| l.release(id, reason)).await;
-                }
-                Err(e)
-            }
-        }
+        Ok((payment, binding))
     }
 
     /// The merchant's facilitator settled the payment: commit its reservation.
@@ -937,13 +993,9 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         Ok(timestamp)
     }
 
-    async fn build(
-        &self,
-        payment: &Payment,
-        binding: &RequestBinding,
-        accepted: &serde_json::Value,
-        lane: u64,
-    ) -> Result<(AaNativePaymentPayload, B256), SignerError> {
+    /// What signing `payment` needs from the chain: whether the account exists, the nonce of
+    /// its `lane`, the fees and the account's own reads (with its policy check).
+    async fn read(&self, payment: &Payment, lane: u64) -> Result<Read<A::Prepared>, SignerError> {
         let sender = self.account.sender();
         // Nonce lanes: each in-flight payment of this signer gets its own EntryPoint nonce key, so
         // payments never wait on each other's sequence; lanes are reused, so the EntryPoint's nonce
@@ -952,27 +1004,36 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         let entry_point = EntryPoint::new(self.entry_point, &self.provider);
         let nonce = async { entry_point.getNonce(sender, key).call().await.map_err(chain) };
         // Independent reads go out together: one round trip instead of several.
-        let (deployed, seq, (max_fee, priority), prepared) =
-            if self.deployed.load(std::sync::atomic::Ordering::Relaxed) {
-                let (seq, fees, prepared) = tokio::try_join!(
-                    nonce,
-                    self.fees(),
-                    self.account.prepare(&self.provider, payment, true),
-                )?;
-                (true, seq, fees, prepared)
-            } else {
-                let (code, seq, fees) = tokio::try_join!(
-                    async { self.provider.get_code_at(sender).await.map_err(chain) },
-                    nonce,
-                    self.fees(),
-                )?;
-                let deployed = !code.is_empty();
-                let prepared = self.account.prepare(&self.provider, payment, deployed).await?;
-                if deployed {
-                    self.deployed.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                (deployed, seq, fees, prepared)
-            };
+        if self.deployed.load(std::sync::atomic::Ordering::Relaxed) {
+            let (seq, fees, prepared) = tokio::try_join!(
+                nonce,
+                self.fees(),
+                self.account.prepare(&self.provider, payment, true),
+            )?;
+            return Ok(Read { deployed: true, seq, fees, prepared });
+        }
+        let (code, seq, fees) = tokio::try_join!(
+            async { self.provider.get_code_at(sender).await.map_err(chain) },
+            nonce,
+            self.fees(),
+        )?;
+        let deployed = !code.is_empty();
+        let prepared = self.account.prepare(&self.provider, payment, deployed).await?;
+        if deployed {
+            self.deployed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(Read { deployed, seq, fees, prepared })
+    }
+
+    async fn build(
+        &self,
+        payment: &Payment,
+        binding: &RequestBinding,
+        accepted: &serde_json::Value,
+        read: Read<A::Prepared>,
+    ) -> Result<(AaNativePaymentPayload, B256), SignerError> {
+        let Read { deployed, seq, fees: (max_fee, priority), prepared } = read;
+        let sender = self.account.sender();
         let init_code =
             if deployed { Bytes::new() } else { self.account.init_code()?.unwrap_or_default() };
         let deployment_gas = if init_code.is_empty() { 0 } else { self.gas.deployment_gas };

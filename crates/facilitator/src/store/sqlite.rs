@@ -119,18 +119,16 @@ impl Store for SqliteStore {
         let c = c.clone();
         self.with(move |conn| {
             let request_hash = hex32(&c.request_hash);
-            let changed = conn.execute(
-                CLAIM_SQL,
-                params![
-                    to_i64(c.chain_id),
-                    request_hash,
-                    hex32(&c.user_op_hash),
-                    format!("{:#x}", c.payer),
-                    to_i64(c.from_block),
-                    c.owner,
-                    c.now_ms,
-                ],
-            )?;
+            // Statements every settlement runs are parsed once per connection, not per call.
+            let changed = conn.prepare_cached(CLAIM_SQL)?.execute(params![
+                to_i64(c.chain_id),
+                request_hash,
+                hex32(&c.user_op_hash),
+                format!("{:#x}", c.payer),
+                to_i64(c.from_block),
+                c.owner,
+                c.now_ms,
+            ])?;
             if changed == 1 {
                 return Ok(ClaimOutcome::Claimed);
             }
@@ -149,12 +147,17 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         self.with(move |conn| {
-            conn.execute(
+            conn.prepare_cached(
                 "UPDATE aa_settlements SET submitted = TRUE, updated_at = ?4 \
                  WHERE chain_id = ?1 AND request_hash = ?2 AND user_op_hash = ?3 \
                  AND status = 'in_flight'",
-                params![to_i64(chain_id), hex32(&request_hash), hex32(&user_op_hash), now_ms],
-            )?;
+            )?
+            .execute(params![
+                to_i64(chain_id),
+                hex32(&request_hash),
+                hex32(&user_op_hash),
+                now_ms
+            ])?;
             Ok(())
         })
         .await
@@ -169,23 +172,20 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let f = f.clone();
         self.with(move |conn| {
-            let changed = conn.execute(
-                FINISH_SQL,
-                params![
-                    to_i64(chain_id),
-                    hex32(&request_hash),
-                    hex32(&user_op_hash),
-                    f.status.as_str(),
-                    f.reason,
-                    f.message,
-                    f.retryable,
-                    f.submitted,
-                    f.tx_hash.as_ref().map(hex32),
-                    f.block_number.map(to_i64),
-                    f.response,
-                    f.now_ms,
-                ],
-            )?;
+            let changed = conn.prepare_cached(FINISH_SQL)?.execute(params![
+                to_i64(chain_id),
+                hex32(&request_hash),
+                hex32(&user_op_hash),
+                f.status.as_str(),
+                f.reason,
+                f.message,
+                f.retryable,
+                f.submitted,
+                f.tx_hash.as_ref().map(hex32),
+                f.block_number.map(to_i64),
+                f.response,
+                f.now_ms,
+            ])?;
             Ok(changed == 1)
         })
         .await

@@ -345,9 +345,10 @@ async fn a_signer_refusal_after_selection_surfaces_its_reason() -> anyhow::Resul
     assert!(matches!(err, ClientError::Signer(_)), "{err:?}");
     assert_eq!(err.reason(), "session_revoked", "{err}");
     assert_eq!(facilitator.calls(), (1, 1));
-    // `pay` reserved, found the revocation while building the op, and released before signing.
+    // `pay` found the revocation in its chain reads, which come before the reservation: nothing
+    // of the budget was ever held for the refused payment.
     let states: Vec<_> = ledger.history(session_id)?.into_iter().map(|r| r.state).collect();
-    assert_eq!(states, [ReservationState::Committed, ReservationState::Released]);
+    assert_eq!(states, [ReservationState::Committed]);
     Ok(())
 }
 
