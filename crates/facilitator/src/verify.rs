@@ -38,7 +38,7 @@ use x402_aa::{
     x402::{AaNativeEnvelope, AaNativeRequirements, PayloadError, decode_payment_payload},
 };
 use x402_aa_policy::{
-    ScopeViolation, SessionHost, SessionMode, SessionOpSignature, check_session_payment,
+    Rule, ScopeViolation, SessionHost, SessionMode, SessionOpSignature, check_session_payment,
     method_violation,
 };
 
@@ -364,7 +364,13 @@ async fn check_session(
             // enabled by `enableSession` and used without an owner signature: read it only for
             // an op that enables its grant in-op.
             let owner = if op.signature.first() == Some(&(SessionMode::Enable as u8)) {
-                net.session_module_owner(module, op.sender).await?
+                match net.session_module_owner_or_refusal(module, op.sender).await? {
+                    Ok(owner) => owner,
+                    // Not a 1-of-1 Safe: the module refuses to enable in-op, with this reason.
+                    Err(revert) => {
+                        return Err(Rejection::ChainScope { rule: Rule::NotEnabled, revert });
+                    }
+                }
             } else {
                 Address::ZERO
             };

@@ -14,7 +14,7 @@ use serde_json::Value;
 use x402_aa::accounts::{AccountKind, safe::session::SESSION_PAYMENT_LEN};
 use x402_aa_policy::SessionHost;
 use x402_aa_session::{
-    Scopes,
+    Scopes, SessionFile,
     accounts::UncheckedSessionAccount,
     per_day,
     sdk::{Network, SessionKey, SessionOwner},
@@ -23,13 +23,12 @@ use x402_aa_session::{
 
 use crate::common::{API_KEY, Env, USD, body};
 
-#[tokio::test]
-async fn safe_session_pays_to_its_cap_and_the_mirror_refuses_past_it() -> anyhow::Result<()> {
-    let env = Env::new().await?;
-    let f = env.start(env.config()).await?;
+/// The owner's grant on its own new 1-of-1 Safe with the module installed (its own
+/// transactions), the Safe holding 100 USDT: the session file, the session key and the owner.
+async fn granted_safe(
+    env: &Env,
+) -> anyhow::Result<(SessionFile, PrivateKeySigner, PrivateKeySigner)> {
     let a = env.devnet.addresses;
-
-    // The owner deploys its Safe and installs the module with its own transactions.
     let owner_key = PrivateKeySigner::random();
     env.devnet.fund(owner_key.address(), U256::from(10u64.pow(18))).await?;
     let network = Network::devnet()
@@ -44,13 +43,21 @@ async fn safe_session_pays_to_its_cap_and_the_mirror_refuses_past_it() -> anyhow
         .merchants([env.merchant])
         .valid_for(Duration::from_secs(3600))
         .only_paymaster(a.verifying_paymaster);
-    let granted = SessionOwner::new(owner_key, network)
+    let granted = SessionOwner::new(owner_key.clone(), network)
         .grant(AccountKind::Safe, &scopes, SessionKey::Generate)
         .await?;
     assert_eq!(granted.file.host(), SessionHost::SafeModule(a.safe_session_module));
-    let (file, session_key) =
-        (granted.file, granted.key.ok_or_else(|| anyhow::anyhow!("generated key"))?);
-    env.devnet.mint(file.account, U256::from(100 * USD)).await?;
+    let session_key = granted.key.ok_or_else(|| anyhow::anyhow!("generated key"))?;
+    env.devnet.mint(granted.file.account, U256::from(100 * USD)).await?;
+    Ok((granted.file, session_key, owner_key))
+}
+
+#[tokio::test]
+async fn safe_session_pays_to_its_cap_and_the_mirror_refuses_past_it() -> anyhow::Result<()> {
+    let env = Env::new().await?;
+    let f = env.start(env.config()).await?;
+    // The owner deploys its Safe and installs the module with its own transactions.
+    let (file, session_key, _) = granted_safe(&env).await?;
 
     let provider = env.devnet.provider().clone();
     let signer = PaymentSigner::new(
@@ -102,5 +109,74 @@ async fn safe_session_pays_to_its_cap_and_the_mirror_refuses_past_it() -> anyhow
     assert_eq!(v["invalidReason"], "spend_cap_exceeded", "{v}");
     assert!(v["details"]["entryPointCode"].is_null(), "refused off-chain first: {v}");
     rogue.failed(&over, "test")?;
+    f.stop().await
+}
+
+alloy::sol! {
+    #[sol(rpc)]
+    interface ISafeOwners {
+        function addOwnerWithThreshold(address owner, uint256 _threshold) external;
+        function getOwners() external view returns (address[] memory);
+    }
+}
+
+/// Only a 1-of-1 Safe enables a grant inside an op (the module's `ownerOf` names no owner for any
+/// other). An enable-mode op signed while the Safe was 1-of-1 and presented after it gained a
+/// second owner is refused by the facilitator with the module's own reason, as the chain would
+/// refuse it, not answered as an internal error.
+#[tokio::test]
+async fn an_in_op_enable_from_a_safe_no_longer_1_of_1_is_refused_by_name() -> anyhow::Result<()> {
+    use alloy::{
+        network::{EthereumWallet, TransactionBuilder},
+        primitives::Address,
+        providers::{Provider, ProviderBuilder},
+        rpc::types::TransactionRequest,
+        sol_types::SolCall,
+    };
+    use x402_aa::accounts::safe::session::owner_transaction;
+    use x402_aa_policy::SessionMode;
+
+    let env = Env::new().await?;
+    let f = env.start(env.config()).await?;
+    let (file, session_key, owner_key) = granted_safe(&env).await?;
+    let signer = PaymentSigner::new(
+        SessionAccount::new(file.clone(), session_key)?,
+        env.devnet.provider().clone(),
+    )
+    .await?
+    .paymaster(env.paymaster_client()?, API_KEY);
+    let accepted = env.accepted(USD);
+    let request =
+        PaidRequest { method: "GET".into(), url: "http://127.0.0.1:9/safe-1-of-2".into() };
+    let paid = signer.pay(&accepted, &request).await?;
+    let op = &paid.payload.payload.user_op;
+    assert_eq!(op.signature.first(), Some(&(SessionMode::Enable as u8)), "enables in-op");
+
+    // The owner adds a second owner, threshold 1, with a Safe transaction of its own.
+    let owner = owner_key.address();
+    let as_owner = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(owner_key))
+        .connect_http(env.devnet.rpc_url().parse()?);
+    let add = ISafeOwners::addOwnerWithThresholdCall {
+        owner: Address::repeat_byte(0x77),
+        _threshold: U256::from(1),
+    };
+    let tx = TransactionRequest::default().with_to(file.account).with_input(owner_transaction(
+        file.account,
+        owner,
+        add.abi_encode(),
+    ));
+    assert!(as_owner.send_transaction(tx).await?.get_receipt().await?.status());
+    let owners = ISafeOwners::new(file.account, &as_owner).getOwners().call().await?;
+    assert_eq!(owners.len(), 2, "the Safe is 1-of-2 now");
+
+    let body = body(&paid, &accepted);
+    let (status, v) = f.verify(&body).await?;
+    assert_eq!((status, &v["isValid"]), (200, &Value::Bool(false)), "{v}");
+    assert_eq!(v["invalidReason"], "session_not_enabled", "{v}");
+    let (_, s) = f.settle(&body).await?;
+    assert_eq!(s["success"], false, "{s}");
+    assert_eq!(s["errorReason"], "session_not_enabled", "{s}");
+    signer.failed(&paid, "test")?;
     f.stop().await
 }
