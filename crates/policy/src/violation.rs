@@ -138,7 +138,10 @@ impl Rule {
             Self::Revoked => &["session: revoked"],
             Self::Paused => &["session: paused"],
             Self::RevokedAll => &["session: revoked (all sessions)"],
-            Self::NotEnabled => &["session: not enabled"],
+            // The Safe module enables in-op for 1-of-1 Safes only.
+            Self::NotEnabled => {
+                &["session: not enabled", "session: Safe is not 1-of-1 (enable with enableSession)"]
+            }
             Self::BadOwnerSignature => &["session: bad owner signature"],
             Self::MalformedGrant => &GRANT_DEFECT_REVERTS,
             Self::PaymasterNotAllowed => &["session: paymaster not allowed"],

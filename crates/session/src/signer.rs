@@ -117,6 +117,16 @@ pub enum SignerError {
         /// The paymaster's error, with the revert string as it arrived.
         source: x402_aa_rpc::RpcError,
     },
+    /// The account (or its session module) refuses the op on chain for one of the session's rules
+    /// in a way the shared policy check does not model (a Safe that is not 1-of-1 enabling a
+    /// grant in-op): the rule's reason, with the contract's revert string.
+    #[error("the account refuses the session op ({rule}): {revert}")]
+    ChainScope {
+        /// The session rule the refusal falls under.
+        rule: Rule,
+        /// The contract's revert string.
+        revert: String,
+    },
     /// The local key failed to sign (not expected with an in-memory key).
     #[error("signing: {0}")]
     Sign(#[from] alloy::signers::Error),
@@ -147,11 +157,33 @@ impl SignerError {
             Self::RequestHash(_) => "invalid_request",
             Self::Chain(_) => "rpc_error",
             Self::Rpc(e) => e.reason(),
-            Self::SponsorRefused { rule, .. } => rule.reason(),
+            Self::SponsorRefused { rule, .. } | Self::ChainScope { rule, .. } => rule.reason(),
             Self::Sign(_) | Self::Randomness(_) => "signing_failed",
             Self::Account(_) => "invalid_account",
             Self::TooManyInFlight => "too_many_in_flight",
         }
+    }
+}
+
+/// Only a 1-of-1 Safe enables a grant inside an op: the Safe module's `ownerOf` names its owner,
+/// and declines (reverts with its reason) for any other Safe, which must enable the grant with a
+/// Safe transaction first. Refused here as the chain and the facilitator refuse it.
+async fn safe_can_enable_in_op(
+    provider: &DynProvider,
+    module: Address,
+    account: Address,
+) -> Result<(), SignerError> {
+    let owner_of = x402_aa_contracts::KernelSessionValidator::new(module, provider);
+    match owner_of.ownerOf(account).call().await {
+        Ok(_) => Ok(()),
+        Err(e) => match e.as_revert_data() {
+            Some(data) => Err(SignerError::ChainScope {
+                rule: Rule::NotEnabled,
+                revert: alloy::sol_types::decode_revert_reason(&data)
+                    .unwrap_or_else(|| format!("ownerOf reverted with {data}")),
+            }),
+            None => Err(chain(e)),
+        },
     }
 }
 
@@ -471,6 +503,9 @@ impl PaymentAccount for SessionAccount {
             )
         };
         policy::check(&self.limits, &usage, &attempt)?;
+        if let (SessionMode::Enable, SessionHost::SafeModule(module)) = (mode, self.file.host()) {
+            safe_can_enable_in_op(provider, module, account).await?;
+        }
         let period_index = attempt.period_index;
         Ok(SessionPrepared { mode, period_index, merchant_proof, gas: usage.gas })
     }

@@ -123,7 +123,7 @@ alloy::sol! {
 /// Only a 1-of-1 Safe enables a grant inside an op (the module's `ownerOf` names no owner for any
 /// other). An enable-mode op signed while the Safe was 1-of-1 and presented after it gained a
 /// second owner is refused by the facilitator with the module's own reason, as the chain would
-/// refuse it, not answered as an internal error.
+/// refuse it, not answered as an internal error; the SDK refuses to sign one, with that reason.
 #[tokio::test]
 async fn an_in_op_enable_from_a_safe_no_longer_1_of_1_is_refused_by_name() -> anyhow::Result<()> {
     use alloy::{
@@ -178,5 +178,11 @@ async fn an_in_op_enable_from_a_safe_no_longer_1_of_1_is_refused_by_name() -> an
     assert_eq!(s["success"], false, "{s}");
     assert_eq!(s["errorReason"], "session_not_enabled", "{s}");
     signer.failed(&paid, "test")?;
+
+    // The SDK, asked now, refuses before signing, with the same reason.
+    let again = PaidRequest { url: "http://127.0.0.1:9/safe-1-of-2/again".into(), ..request };
+    let refused = signer.pay(&accepted, &again).await.expect_err("not enableable in-op");
+    assert!(matches!(refused, SignerError::ChainScope { .. }), "{refused}");
+    assert_eq!(refused.reason(), "session_not_enabled", "{refused}");
     f.stop().await
 }
