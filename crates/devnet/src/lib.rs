@@ -251,7 +251,10 @@ impl Devnet {
         let started = std::time::Instant::now();
         // Only the three role keys come from anvil's output: alloy re-derives every printed key
         // once per line it reads, which costs ~70 ms at anvil's default of ten accounts.
-        let anvil = anvil.args(["--accounts", "3"]);
+        // The last 128 blocks' states stay queryable (reads at a recent block); older ones are
+        // dropped instead of kept by the hundred and then written to disk, which costs anvil CPU
+        // on every block of a long run.
+        let anvil = anvil.args(["--accounts", "3", "--prune-history", "128"]);
         // try_spawn reads anvil's stdout synchronously until it reports its port.
         let anvil = tokio::task::spawn_blocking(move || anvil.try_spawn()).await??;
         let watchdog = watchdog();
