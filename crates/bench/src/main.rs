@@ -286,8 +286,9 @@ async fn main() -> anyhow::Result<()> {
     writeln!(md, "## Settlement throughput (end to end, direct bundling)\n")?;
     writeln!(
         md,
-        "Each agent is its own steady-state SessionKeyAccount and pays in a loop: the SDK's `PaymentSigner` signs \
-         (chain reads + paymaster sponsorship), then the facilitator's `/settle` verifies, bundles (`handleOps`, \
+        "Each agent is its own steady-state SessionKeyAccount with its own node client (as the SDK builds one: \
+         its reads leave as one JSON-RPC batch, never mixed with another agent's) and pays in a loop: the \
+         SDK's `PaymentSigner` signs (chain reads + paymaster sponsorship), then the facilitator's `/settle` verifies, bundles (`handleOps`, \
          max_batch {}, max_wait {} ms) and answers once the receipt is read. anvil mines each transaction at once. \
          The machine is CPU-bound here, so payments/s is its cores divided by the CPU time per payment of \
          anvil plus ours (this process: agents, facilitator, paymaster). On a shared machine the CPU columns \
