@@ -19,6 +19,8 @@ struct Node {
     http_requests: Arc<AtomicUsize>,
     batches: Arc<AtomicUsize>,
     takes_batches: bool,
+    /// The first this many HTTP requests hang for a minute (a stalled node).
+    stalled: usize,
 }
 
 /// `eth_chainId` → 7, `eth_blockNumber` → 9, `eth_gasPrice` → 11; any other method is an error
@@ -35,7 +37,9 @@ fn answer(request: &Value) -> Value {
 }
 
 async fn serve(State(node): State<Node>, Json(body): Json<Value>) -> Json<Value> {
-    node.http_requests.fetch_add(1, Ordering::SeqCst);
+    if node.http_requests.fetch_add(1, Ordering::SeqCst) < node.stalled {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    }
     Json(match body {
         Value::Array(requests) if node.takes_batches => {
             node.batches.fetch_add(1, Ordering::SeqCst);
@@ -49,7 +53,11 @@ async fn serve(State(node): State<Node>, Json(body): Json<Value>) -> Json<Value>
 }
 
 async fn node(takes_batches: bool) -> (Node, Url) {
-    let node = Node { takes_batches, ..Node::default() };
+    stalled_node(takes_batches, 0).await
+}
+
+async fn stalled_node(takes_batches: bool, stalled: usize) -> (Node, Url) {
+    let node = Node { takes_batches, stalled, ..Node::default() };
     let app = Router::new().route("/", post(serve)).with_state(node.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/", listener.local_addr().expect("address")).parse().expect("url");
@@ -131,4 +139,29 @@ async fn many_concurrent_callers_each_get_their_answer() {
     }
     // Batched: far fewer HTTP requests than calls.
     assert!(node.http_requests.load(Ordering::SeqCst) < 100);
+}
+
+#[tokio::test]
+async fn requests_a_stalled_node_never_answers_free_their_slots_at_the_timeout() {
+    use std::time::Duration;
+    use x402_aa_rpc::{CoalescingHttp, DEFAULT_MAX_IN_FLIGHT};
+    let (node, url) = stalled_node(true, DEFAULT_MAX_IN_FLIGHT).await;
+    let timeout = Duration::from_millis(300);
+    let client = alloy::rpc::client::RpcClient::new(CoalescingHttp::new(url, timeout), true);
+    let provider = alloy::providers::ProviderBuilder::new().connect_client(client);
+    // Every in-flight slot taken by a request the node never answers (one at a time, so each
+    // goes alone)...
+    let mut hung = Vec::new();
+    for _ in 0..DEFAULT_MAX_IN_FLIGHT {
+        let provider = provider.clone();
+        hung.push(tokio::spawn(async move { provider.get_block_number().await }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(node.http_requests.load(Ordering::SeqCst), DEFAULT_MAX_IN_FLIGHT);
+    // ...a later read still gets its answer once they time out, not never.
+    let later = tokio::time::timeout(Duration::from_secs(5), provider.get_gas_price()).await;
+    assert_eq!(later.expect("answered after the stalled requests timed out").unwrap(), 11);
+    for call in hung {
+        assert!(call.await.unwrap().is_err(), "the stalled requests fail at the timeout");
+    }
 }
