@@ -543,29 +543,15 @@ impl Network {
         self.rpc("ownerOf()", c.ownerOf(account).call()).await
     }
 
-    /// [`Self::session_module_owner`] of a module that may decline to name one: the Safe module
-    /// names the owner of a 1-of-1 Safe only (any other Safe enables grants with a Safe
-    /// transaction), and reverts with its reason otherwise, which is `Ok(Err(reason))` here.
+    /// [`Self::session_module_owner`] of a module that may decline to name one (the Safe module,
+    /// for a Safe that is not 1-of-1): its revert reason is `Ok(Err(reason))`.
     pub async fn session_module_owner_or_refusal(
         &self,
         module: Address,
         account: Address,
     ) -> Result<Result<Address, String>, ChainError> {
-        let c = KernelSessionValidator::new(module, &self.provider);
-        let what = "ownerOf()";
-        match tokio::time::timeout(self.rpc_timeout, c.ownerOf(account).call().into_future()).await
-        {
-            Ok(Ok(owner)) => Ok(Ok(owner)),
-            Ok(Err(e)) => match e.as_revert_data() {
-                Some(data) => Ok(Err(alloy::sol_types::decode_revert_reason(&data)
-                    .unwrap_or_else(|| format!("ownerOf reverted with {data}")))),
-                None => Err(ChainError { what, message: e.to_string() }),
-            },
-            Err(_) => Err(ChainError {
-                what,
-                message: format!("no answer within {:?}", self.rpc_timeout),
-            }),
-        }
+        let read = x402_aa_policy::session_module_owner(&self.provider, module, account);
+        self.rpc("ownerOf()", read).await
     }
 
     /// ERC-20 `balanceOf`.

@@ -37,7 +37,7 @@ pub use grant::{
 };
 pub use limits::{Limits, LimitsError};
 pub use merkle::MerchantTree;
-pub use onchain::{SessionHost, read_usage_at, read_usage_in};
+pub use onchain::{SessionHost, read_usage_at, read_usage_in, session_module_owner};
 pub use session_op::{
     CheckedSessionOp, SessionOpSignature, check_session_op, check_session_payment,
     method_violation, payment_merchant,

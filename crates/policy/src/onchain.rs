@@ -1,13 +1,11 @@
-//! The session's usage as the account stores it, read in one batch of `eth_call`s: the
-//! figures every layer checks a payment against ([`crate::SessionUsage`]).
+//! The session's usage as the account stores it, read in one concurrent round of `eth_call`s: the
+//! figures every layer checks a payment against ([`crate::SessionUsage`]); and the owner a
+//! session module names for a grant's in-op enable.
 
 use alloy::{
     eips::BlockId,
-    network::TransactionBuilder,
-    primitives::{Address, B256, Bytes, U256},
+    primitives::{Address, B256, U256},
     providers::Provider,
-    rpc::types::TransactionRequest,
-    sol_types::SolCall,
 };
 use x402_aa_contracts::SessionKeyAccount;
 
@@ -115,60 +113,47 @@ pub async fn read_usage_at<P: Provider>(
     merchant: Address,
     at: BlockId,
 ) -> Result<SessionUsage, alloy::contract::Error> {
-    use KernelSessionViews as M;
-    use SessionKeyAccount as A;
-    let id = session_id;
+    // Four calls issued together: over a coalescing client (`x402_aa_rpc::coalescing_provider`,
+    // what the SDK and the facilitator read through) they reach the node as one batch.
     if let Some(module) = host.module() {
-        let (state, gas, epoch, merchant) = four_calls(
-            provider,
-            module,
-            at,
-            M::sessionStateCall { account, id },
-            M::sessionGasStateCall { account, id },
-            M::sessionEpochCall { account },
-            M::sessionMerchantStateCall { account, id, merchant },
-        )
-        .await?;
+        let c = KernelSessionViews::new(module, provider);
+        let (state, gas, epoch, merchant) = tokio::try_join!(
+            async { c.sessionState(account, session_id).block(at).call().await },
+            async { c.sessionGasState(account, session_id).block(at).call().await },
+            async { c.sessionEpoch(account).block(at).call().await },
+            async { c.sessionMerchantState(account, session_id, merchant).block(at).call().await },
+        )?;
         return Ok(usage_of!(state, gas, epoch, merchant));
     }
-    let (state, gas, epoch, merchant) = four_calls(
-        provider,
-        account,
-        at,
-        A::sessionStateCall { id },
-        A::sessionGasStateCall { id },
-        A::sessionEpochCall {},
-        A::sessionMerchantStateCall { id, merchant },
-    )
-    .await?;
+    let c = SessionKeyAccount::new(account, provider);
+    let (state, gas, epoch, merchant) = tokio::try_join!(
+        async { c.sessionState(session_id).block(at).call().await },
+        async { c.sessionGasState(session_id).block(at).call().await },
+        async { c.sessionEpoch().block(at).call().await },
+        async { c.sessionMerchantState(session_id, merchant).block(at).call().await },
+    )?;
     Ok(usage_of!(state, gas, epoch, merchant))
 }
 
-/// Four `eth_call`s to `to` at `at` in one JSON-RPC batch: every payment reads the usage, and one
-/// HTTP request instead of four saves the node (and us) three requests' overhead per payment.
-#[allow(clippy::too_many_arguments)]
-async fn four_calls<P: Provider, A: SolCall, B: SolCall, C: SolCall, D: SolCall>(
+/// The owner whose signature enables a grant in-op, as a session module names it
+/// (`ownerOf(account)`, shared by the Kernel validator, the Safe module and the Biconomy module),
+/// or the module's revert reason where it declines to name one: the Safe module names the owner
+/// of a 1-of-1 Safe only, any other Safe enables grants with a Safe transaction.
+pub async fn session_module_owner<P: Provider>(
     provider: &P,
-    to: Address,
-    at: BlockId,
-    a: A,
-    b: B,
-    c: C,
-    d: D,
-) -> Result<(A::Return, B::Return, C::Return, D::Return), alloy::contract::Error> {
-    let call = |input: Vec<u8>| (TransactionRequest::default().with_to(to).with_input(input), at);
-    let mut batch = alloy::rpc::client::BatchRequest::new(provider.client());
-    let wa = batch.add_call::<_, Bytes>("eth_call", &call(a.abi_encode()))?;
-    let wb = batch.add_call::<_, Bytes>("eth_call", &call(b.abi_encode()))?;
-    let wc = batch.add_call::<_, Bytes>("eth_call", &call(c.abi_encode()))?;
-    let wd = batch.add_call::<_, Bytes>("eth_call", &call(d.abi_encode()))?;
-    batch.send().await?;
-    let (ra, rb, rc, rd): (Bytes, Bytes, Bytes, Bytes) = tokio::try_join!(wa, wb, wc, wd)?;
-    let abi = |e: alloy::sol_types::Error| alloy::contract::Error::AbiError(e.into());
-    Ok((
-        A::abi_decode_returns(&ra).map_err(abi)?,
-        B::abi_decode_returns(&rb).map_err(abi)?,
-        C::abi_decode_returns(&rc).map_err(abi)?,
-        D::abi_decode_returns(&rd).map_err(abi)?,
-    ))
+    module: Address,
+    account: Address,
+) -> Result<Result<Address, String>, alloy::contract::Error> {
+    match x402_aa_contracts::KernelSessionValidator::new(module, provider)
+        .ownerOf(account)
+        .call()
+        .await
+    {
+        Ok(owner) => Ok(Ok(owner)),
+        Err(e) => match e.as_revert_data() {
+            Some(data) => Ok(Err(alloy::sol_types::decode_revert_reason(&data)
+                .unwrap_or_else(|| format!("ownerOf reverted with {data}")))),
+            None => Err(e),
+        },
+    }
 }

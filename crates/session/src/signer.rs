@@ -173,17 +173,9 @@ async fn safe_can_enable_in_op(
     module: Address,
     account: Address,
 ) -> Result<(), SignerError> {
-    let owner_of = x402_aa_contracts::KernelSessionValidator::new(module, provider);
-    match owner_of.ownerOf(account).call().await {
+    match x402_aa_policy::session_module_owner(provider, module, account).await.map_err(chain)? {
         Ok(_) => Ok(()),
-        Err(e) => match e.as_revert_data() {
-            Some(data) => Err(SignerError::ChainScope {
-                rule: Rule::NotEnabled,
-                revert: alloy::sol_types::decode_revert_reason(&data)
-                    .unwrap_or_else(|| format!("ownerOf reverted with {data}")),
-            }),
-            None => Err(chain(e)),
-        },
+        Err(revert) => Err(SignerError::ChainScope { rule: Rule::NotEnabled, revert }),
     }
 }
 
@@ -850,7 +842,7 @@ impl<A: PaymentAccount> PaymentSigner<A> {
         let guess = self.estimated_chain_time();
         let lane =
             self.lanes.acquire(guess, guess.saturating_add(req.max_timeout_seconds.max(1)))?;
-        let paid = self.pay_in_lane(&req, accepted, request, lane).await;
+        let paid = self.pay_in_lane(&req, accepted, request, lane, guess).await;
         if paid.is_err() {
             self.lanes.release(lane);
         }
@@ -859,17 +851,17 @@ impl<A: PaymentAccount> PaymentSigner<A> {
 
     /// The payment is made at the chain's time (the latest block's timestamp), which takes a read.
     /// It goes out with the payment's own reads (nonce, gas price, the session's usage) as one
-    /// batch, the payment built at the time estimated from the last block read; only when the
-    /// block says otherwise (a block in a new second, a test moving the clock) is the payment
-    /// made again at the time read, as it would have been with the reads in a row.
+    /// batch, the payment built at `guess`, the time estimated from the last block read; only
+    /// when the block says otherwise (a block in a new second, a test moving the clock) is the
+    /// payment made again at the time read, as it would have been with the reads in a row.
     async fn pay_in_lane(
         &self,
         req: &AaNativeRequirements,
         accepted: &serde_json::Value,
         request: &PaidRequest,
         lane: u64,
+        guess: u64,
     ) -> Result<SignedPayment, SignerError> {
-        let guess = self.estimated_chain_time();
         // `Err`: the chain's time, where the guess was wrong.
         let at_guess = match self.payment_at(req, request, guess) {
             Ok((payment, binding)) => {

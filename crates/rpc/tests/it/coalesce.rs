@@ -7,7 +7,7 @@ use std::sync::{
 };
 
 use alloy::{
-    providers::Provider,
+    providers::{DynProvider, Provider},
     transports::{RpcError, http::reqwest::Url},
 };
 use axum::{Json, Router, extract::State, routing::post};
@@ -65,16 +65,22 @@ async fn stalled_node(takes_batches: bool, stalled: usize) -> (Node, Url) {
     (node, url)
 }
 
-#[tokio::test]
-async fn reads_issued_together_share_one_http_request_and_each_gets_its_own_answer() {
-    let (node, url) = node(true).await;
-    let provider = coalescing_provider(url, DEFAULT_TIMEOUT);
+/// `eth_chainId`, `eth_blockNumber` and `eth_gasPrice` issued at once, each with its answer.
+async fn three_reads_together(provider: &DynProvider) {
     let (chain, block, price) = tokio::join!(
         provider.get_chain_id(),
         provider.get_block_number(),
         provider.get_gas_price()
     );
-    assert_eq!((chain.unwrap(), block.unwrap(), price.unwrap()), (7, 9, 11));
+    let answers = (chain.expect("chain id"), block.expect("block"), price.expect("gas price"));
+    assert_eq!(answers, (7, 9, 11));
+}
+
+#[tokio::test]
+async fn reads_issued_together_share_one_http_request_and_each_gets_its_own_answer() {
+    let (node, url) = node(true).await;
+    let provider = coalescing_provider(url, DEFAULT_TIMEOUT);
+    three_reads_together(&provider).await;
     assert_eq!(node.http_requests.load(Ordering::SeqCst), 1);
     assert_eq!(node.batches.load(Ordering::SeqCst), 1);
 
@@ -106,12 +112,7 @@ async fn a_failing_call_fails_alone_in_its_batch() {
 async fn a_node_without_batches_answers_each_request_on_its_own() {
     let (node, url) = node(false).await;
     let provider = coalescing_provider(url, DEFAULT_TIMEOUT);
-    let (chain, block, price) = tokio::join!(
-        provider.get_chain_id(),
-        provider.get_block_number(),
-        provider.get_gas_price()
-    );
-    assert_eq!((chain.unwrap(), block.unwrap(), price.unwrap()), (7, 9, 11));
+    three_reads_together(&provider).await;
     // The refused batch, then the three requests one by one.
     assert_eq!(node.http_requests.load(Ordering::SeqCst), 4);
     assert_eq!(node.batches.load(Ordering::SeqCst), 0);
