@@ -24,6 +24,7 @@ const SHIPPED = [
   "TestStablecoin",
   "TestEip3009Token",
   "VerifyProbe",
+  "CallFold",
   "KernelSessionValidator",
   "SafeSessionModule",
   "BiconomySessionModule",

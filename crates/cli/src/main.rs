@@ -1,6 +1,10 @@
 //! `x402-aa`: the one binary. All terminal output goes through [`output::Out`], so `--json` gives
 //! machine-readable results for scripts and spinners never end up in pipes.
 
+/// glibc malloc took about a tenth of the settlement path's CPU; mimalloc takes less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod chain;
 mod commands;
 mod demo;

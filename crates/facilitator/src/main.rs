@@ -7,6 +7,10 @@
 //! overrides are listed in `x402_aa_facilitator::config::env`. Logs go to stderr, filtered by
 //! `RUST_LOG` (default `info`).
 
+/// glibc malloc took about a tenth of the settlement path's CPU; mimalloc takes less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::Parser;

@@ -15,7 +15,10 @@
 use std::{
     collections::{HashMap, HashSet},
     fmt,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
     task,
     time::Duration,
 };
@@ -34,6 +37,8 @@ use alloy::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tower::Service;
+
+use crate::fold;
 
 /// Requests on the wire at once before new ones queue (and so batch): enough to keep a remote
 /// node's latency hidden, few enough that a loaded service sends batches, not a request storm.
@@ -57,6 +62,9 @@ struct Inner {
     queue: Mutex<Vec<(SerializedRequest, Reply)>>,
     in_flight: Arc<Semaphore>,
     max_batch: usize,
+    /// Folds the node refused in a row ([`crate::fold`]): at [`fold::REFUSALS_TO_STOP`], plain
+    /// `eth_call`s go as they are from then on (the node takes no state overrides).
+    fold_refusals: AtomicUsize,
 }
 
 impl fmt::Debug for CoalescingHttp {
@@ -89,6 +97,7 @@ impl CoalescingHttp {
                 queue: Mutex::new(Vec::new()),
                 in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
                 max_batch: max_batch.max(1),
+                fold_refusals: AtomicUsize::new(0),
             }),
         }
     }
@@ -173,18 +182,31 @@ async fn send_all(
 ) {
     while !taken.is_empty() {
         let rest = taken.split_off(taken.len().min(inner.max_batch));
-        send_batch(&inner.http, taken).await;
+        send_batch(&inner, taken).await;
         taken = rest;
     }
 }
 
-async fn send_batch(http: &Http<reqwest::Client>, batch: Vec<(SerializedRequest, Reply)>) {
+async fn send_batch(inner: &Inner, batch: Vec<(SerializedRequest, Reply)>) {
+    let http = &inner.http;
     let ids: HashSet<&Id> = batch.iter().map(|(request, _)| request.id()).collect();
     if batch.len() == 1 || ids.len() != batch.len() {
         // Alone, or ids that could not tell the answers apart: one request each.
         return send_each(http, batch).await;
     }
-    let requests = batch.iter().map(|(request, _)| request.clone()).collect();
+    let folds = if inner.fold_refusals.load(Ordering::Relaxed) < fold::REFUSALS_TO_STOP {
+        fold::plan(batch.iter().map(|(request, _)| request))
+    } else {
+        Vec::new()
+    };
+    let folded: HashSet<usize> = folds.iter().flat_map(|f| f.members.iter().copied()).collect();
+    let requests = batch
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !folded.contains(i))
+        .map(|(_, (request, _))| request.clone())
+        .chain(folds.iter().map(|f| f.request.clone()))
+        .collect();
     let mut answered = match http.clone().call(RequestPacket::Batch(requests)).await {
         Ok(ResponsePacket::Batch(responses)) => {
             responses.into_iter().map(|r| (r.id.clone(), r)).collect::<HashMap<_, _>>()
@@ -193,9 +215,30 @@ async fn send_batch(http: &Http<reqwest::Client>, batch: Vec<(SerializedRequest,
         // this one. Each request on its own gets the node's own answer.
         _ => HashMap::new(),
     };
+    let batch_ids: Vec<&Id> = batch.iter().map(|(request, _)| request.id()).collect();
+    let mut unfolded: HashMap<usize, Response> = HashMap::new();
+    for fold in &folds {
+        let Some(response) = answered.remove(fold.request.id()) else { continue };
+        match fold::unfold(fold, &response, &batch_ids) {
+            Some(answers) => {
+                inner.fold_refusals.store(0, Ordering::Relaxed);
+                unfolded
+                    .extend(fold.members.iter().zip(answers).filter_map(|(&i, a)| Some((i, a?))));
+            }
+            None => {
+                // Its calls are asked on their own below. One refusal may be the fold's own (out
+                // of the node's gas cap); several in a row are the node's.
+                let refusals = inner.fold_refusals.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::debug!(
+                    target: "x402_aa_rpc", url = %http.url(), ?response, refusals,
+                    "the node refused a folded eth_call"
+                );
+            }
+        }
+    }
     let mut unanswered = Vec::new();
-    for (request, reply) in batch {
-        match answered.remove(request.id()) {
+    for (i, (request, reply)) in batch.into_iter().enumerate() {
+        match unfolded.remove(&i).or_else(|| answered.remove(request.id())) {
             Some(response) => {
                 let _ = reply.send(Ok(response));
             }

@@ -1,6 +1,7 @@
 //! Bundler and paymaster clients against a scripted JSON-RPC stub.
 
 mod coalesce;
+mod fold;
 mod stub;
 
 use std::time::{Duration, Instant};
