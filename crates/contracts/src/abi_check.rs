@@ -4,6 +4,27 @@ use alloy::primitives::{B256, Selector};
 
 use crate::Artifact;
 
+/// The project artifact `name` once its runtime code is checked to be `pinned` (test helper for
+/// the never-deployed contracts whose code a crate pins rather than reads at run time); `None`
+/// for a crate built outside the checkout, which has no artifacts to compare with.
+#[cfg(test)]
+pub(crate) fn pinned_runtime_or_skip(
+    name: &str,
+    pinned: &alloy::primitives::Bytes,
+) -> Option<Artifact> {
+    use crate::ArtifactError;
+    let artifact = match crate::project_artifact(name) {
+        Ok(artifact) => artifact,
+        Err(ArtifactError::Missing { .. } | ArtifactError::DirNotFound { .. }) => return None,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(
+        &artifact.deployed_bytecode, pinned,
+        "contracts/artifacts/{name}.json changed: re-pin its runtime code"
+    );
+    Some(artifact)
+}
+
 /// Panics (test helper) if a binding declares a function, event or error the artifact lacks;
 /// a mismatch means a Solidity signature was mistyped or the contract changed.
 #[cfg(test)]

@@ -10,6 +10,7 @@
 pub mod abi_check;
 pub mod account_abstraction;
 pub mod artifact;
+pub mod call_fold;
 pub mod project;
 pub mod verify_probe;
 
@@ -20,6 +21,7 @@ pub use artifact::{
     Artifact, ArtifactError, NODE_MODULES_ENV, PROJECT_ARTIFACTS_ENV, node_modules_dir,
     npm_artifact, project_artifact, project_artifacts_dir,
 };
+pub use call_fold::{CALL_FOLD_ADDRESS, CALL_FOLD_RUNTIME, CallFold};
 pub use project::{
     BiconomySessionModule, KernelSessionValidator, SafeSessionModule, SessionGrant,
     SessionKeyAccount, SessionKeyAccountFactory, SettlementContract, TestEip3009Token,

@@ -195,7 +195,7 @@ async fn send_batch(inner: &Inner, batch: Vec<(SerializedRequest, Reply)>) {
         return send_each(http, batch).await;
     }
     let folds = if inner.fold_refusals.load(Ordering::Relaxed) < fold::REFUSALS_TO_STOP {
-        fold::plan(batch.iter().map(|(request, _)| request))
+        fold::plan(batch.iter().map(|(request, _)| request), &ids)
     } else {
         Vec::new()
     };
@@ -215,11 +215,10 @@ async fn send_batch(inner: &Inner, batch: Vec<(SerializedRequest, Reply)>) {
         // this one. Each request on its own gets the node's own answer.
         _ => HashMap::new(),
     };
-    let batch_ids: Vec<&Id> = batch.iter().map(|(request, _)| request.id()).collect();
-    let mut unfolded: HashMap<usize, Response> = HashMap::new();
+    let mut unfolded = HashMap::new();
     for fold in &folds {
         let Some(response) = answered.remove(fold.request.id()) else { continue };
-        match fold::unfold(fold, &response, &batch_ids) {
+        match fold::unfold(fold, &response.payload) {
             Some(answers) => {
                 inner.fold_refusals.store(0, Ordering::Relaxed);
                 unfolded
@@ -238,7 +237,9 @@ async fn send_batch(inner: &Inner, batch: Vec<(SerializedRequest, Reply)>) {
     }
     let mut unanswered = Vec::new();
     for (i, (request, reply)) in batch.into_iter().enumerate() {
-        match unfolded.remove(&i).or_else(|| answered.remove(request.id())) {
+        let unfolded =
+            unfolded.remove(&i).map(|payload| Response { id: request.id().clone(), payload });
+        match unfolded.or_else(|| answered.remove(request.id())) {
             Some(response) => {
                 let _ = reply.send(Ok(response));
             }

@@ -19,6 +19,5 @@ mod transport;
 pub use bundler::{BundlerClient, GasEstimate, Log, TransactionReceipt, UserOpReceipt};
 pub use coalesce::{CoalescingHttp, DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT, coalescing_provider};
 pub use error::{BundlerErrorCode, Result, RpcError};
-pub use fold::{CALL_FOLD_ADDRESS, CALL_FOLD_RUNTIME};
 pub use paymaster::{API_KEY_HEADER, PaymasterClient, SponsorContext, SponsorResult, SponsorType};
 pub use transport::{DEFAULT_TIMEOUT, RetryPolicy};
