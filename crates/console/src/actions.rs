@@ -187,7 +187,13 @@ fn grant_typed_data(grant: &SessionGrant, chain_id: u64, account: Address) -> Ty
     typed_data::<SessionGrant>(message, chain_id, account)
 }
 
-fn recover(signature: &Bytes, digest: B256, owner: Address) -> Result<(), ConsoleError> {
+/// The owner's pasted signature of `digest`, in the form the contracts accept.
+///
+/// Wallets differ in what they hand back for the same key: `v` as 0/1 or 27/28, and an `s` in
+/// either half of the order. The contracts take only 27/28 and a low `s` (OpenZeppelin's
+/// `ECDSA`), so a signature by the owner is rewritten to that form (the same signer's other
+/// encoding) rather than relayed as pasted and refused on chain at the relayer's cost.
+fn owner_signature(signature: &Bytes, digest: B256, owner: Address) -> Result<Bytes, ConsoleError> {
     let sig = Signature::try_from(signature.as_ref()).map_err(|_| {
         ConsoleError::BadInput("the signature is not a 65-byte r ‖ s ‖ v signature".into())
     })?;
@@ -199,7 +205,10 @@ fn recover(signature: &Bytes, digest: B256, owner: Address) -> Result<(), Consol
             "the signature is by {signer}, not by the owner {owner}: sign the EIP-712 data shown with the owner key"
         )));
     }
-    Ok(())
+    let canonical = Bytes::from(sig.normalized_s().as_bytes());
+    x402_aa_policy::recover_signer(&digest, &canonical)
+        .map_err(|e| ConsoleError::BadInput(format!("the signature: {e}")))?;
+    Ok(canonical)
 }
 
 impl GrantForm {
@@ -347,10 +356,7 @@ impl Console {
             })?;
         let (_, factory) = self.owner_for_grants()?;
         let signature = match (&confirm.signature, &self.config.owner_key) {
-            (Some(signature), _) => {
-                recover(signature, id, draft.owner)?;
-                signature.clone()
-            }
+            (Some(signature), _) => owner_signature(signature, id, draft.owner)?,
             (None, Some(key)) => {
                 if key.address() != draft.owner {
                     return Err(ConsoleError::Conflict("the owner key changed".into()));
@@ -542,7 +548,7 @@ impl Console {
                 }),
             });
         };
-        recover(&signature, digest, owner)?;
+        let signature = owner_signature(&signature, digest, owner)?;
         let relayer = self.config.relayer_key.as_ref().ok_or_else(|| {
             ConsoleError::NotConfigured(
                 "no relayer key (X402_AA_RELAYER_KEY) to submit the signature: send the transaction shown from the owner's wallet instead".into(),

@@ -6,6 +6,7 @@
 //! reserving, the facilitator before submitting. They all call [`check::check`], so they refuse the
 //! same things, in the contract's order, for the same [`Rule`].
 //!
+//! - [`ecdsa`]: signature recovery by the contracts' rules (`ECDSA.tryRecover`).
 //! - [`grant`]: the grant, its id (the EIP-712 digest the owner signs) and period arithmetic.
 //! - [`signature`]: the `UserOperation.signature` layout of session ops (enable and use modes).
 //! - [`merkle`]: the merchant allowlist as a Merkle tree and its proofs.
@@ -19,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod ecdsa;
 pub mod grant;
 pub mod limits;
 pub mod merkle;
@@ -31,6 +33,7 @@ pub use check::{
     Attempt, GasRequest, GasUsage, PeriodSpend, SessionStatus, SessionUsage, authorize_grant,
     check, check_gas, check_time, claim_period, grant_defect, period_window,
 };
+pub use ecdsa::{EcdsaError, recover_signer, signed_by};
 pub use grant::{
     GrantWindow, PeriodWindow, SessionGrant, account_domain, revoke_all_digest, revoke_digest,
     session_id, to_u96,

@@ -5,11 +5,12 @@
 //! This module only establishes the facts of an op (which grant, which signatures recover to whom,
 //! what the callData pays); the rules and their order are [`crate::check()`]'s.
 
-use alloy::primitives::{Address, B256, Signature, U256};
+use alloy::primitives::{Address, B256, U256, eip191_hash_message};
 use x402_aa::{CallDataError, DecodedPayment, UserOperation, decode_payment};
 
 use crate::{
     check::{Attempt, GasRequest, SessionUsage, authorize_grant, check, check_gas},
+    ecdsa::signed_by,
     grant::{SessionGrant, session_id},
     limits::Limits,
     signature::{SessionMode, SessionSignature, SessionSignatureCodec, session_digest},
@@ -103,13 +104,11 @@ pub fn check_session_payment(
     let grant = &sig.grant;
     let id = decoded.session_id;
 
-    let owner_signed = Signature::try_from(sig.owner_signature.as_ref())
-        .ok()
-        .and_then(|s| s.recover_address_from_prehash(&id).ok())
-        == Some(owner);
-    let session_signed = Signature::try_from(sig.session_signature.as_ref()).ok().and_then(|s| {
-        s.recover_address_from_msg(session_digest(user_op_hash, id, sig.period_index)).ok()
-    }) == Some(grant.sessionKey);
+    // Recovered only when the op enables its grant: a use-mode op carries no owner signature.
+    let owner_signed =
+        decoded.mode == SessionMode::Enable && signed_by(&id, &sig.owner_signature, owner);
+    let session_digest = eip191_hash_message(session_digest(user_op_hash, id, sig.period_index));
+    let session_signed = signed_by(&session_digest, &sig.session_signature, grant.sessionKey);
 
     let call = match &payment {
         Err(e) => Err(e.clone()),

@@ -649,11 +649,9 @@ impl SessionFile {
         if computed != self.session_id {
             return Err(SessionFileError::SessionIdMismatch { in_file: self.session_id, computed });
         }
-        let recovered =
-            alloy::primitives::Signature::try_from(self.signed_grant.owner_signature.as_ref())
-                .ok()
-                .and_then(|sig| sig.recover_address_from_prehash(&computed).ok());
-        if recovered != Some(self.owner) {
+        // By the contract's rules: a signature alloy reads but the account refuses (a high s,
+        // v of 0/1) would fail the first payment on chain.
+        if !x402_aa_policy::signed_by(&computed, &self.signed_grant.owner_signature, self.owner) {
             return Err(SessionFileError::BadOwnerSignature { owner: self.owner });
         }
         if grant.sessionKey != self.session_key {

@@ -31,6 +31,27 @@ fn sign(key: &impl SignerSync, digest: &Value) -> anyhow::Result<String> {
     Ok(Bytes::from(key.sign_hash_sync(&digest)?.as_bytes()).to_string())
 }
 
+/// `sign`, as wallets that answer `v` as 0/1 do.
+fn sign_zero_based_v(key: &impl SignerSync, digest: &Value) -> anyhow::Result<String> {
+    let digest: B256 = serde_json::from_value(digest.clone())?;
+    let mut signature = key.sign_hash_sync(&digest)?.as_bytes();
+    signature[64] -= 27;
+    Ok(Bytes::from(signature).to_string())
+}
+
+/// `sign`, as the same key's other (high `s`) signature of the digest.
+fn sign_high_s(key: &impl SignerSync, digest: &Value) -> anyhow::Result<String> {
+    let order = alloy::primitives::uint!(
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256
+    );
+    let digest: B256 = serde_json::from_value(digest.clone())?;
+    let mut signature = key.sign_hash_sync(&digest)?.as_bytes();
+    let s = alloy::primitives::U256::from_be_slice(&signature[32..64]);
+    signature[32..64].copy_from_slice(&(order - s).to_be_bytes::<32>());
+    signature[64] = if signature[64] == 27 { 28 } else { 27 };
+    Ok(Bytes::from(signature).to_string())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn signed_elsewhere_grant_pause_and_revoke_and_bad_input() -> anyhow::Result<()> {
     let chain = Chain::start().await?;
@@ -118,11 +139,10 @@ async fn signed_elsewhere_grant_pause_and_revoke_and_bad_input() -> anyhow::Resu
         )
         .await?;
     assert_eq!(status, 400, "{body}");
+    // Wallets answer v as 0/1 or a high s: the console relays the form the account accepts.
+    let signature = sign_zero_based_v(&chain.owner, digest)?;
     let (status, done) = api
-        .post(
-            "api/action",
-            json!({ "action": "pause", "session": id, "signature": sign(&chain.owner, digest)? }),
-        )
+        .post("api/action", json!({ "action": "pause", "session": id, "signature": signature }))
         .await?;
     assert_eq!((status, &done["done"]), (200, &json!(true)), "{done}");
     assert_eq!(api.overview().await?["accounts"][0]["sessions"][0]["state"], "paused");
@@ -133,7 +153,7 @@ async fn signed_elsewhere_grant_pause_and_revoke_and_bad_input() -> anyhow::Resu
 
     // Revoke by signature; a second revocation is refused before anything is sent.
     let (_, ask) = api.post("api/action", json!({ "action": "revoke", "session": id })).await?;
-    let signature = sign(&chain.owner, &ask["sign"]["digest"])?;
+    let signature = sign_high_s(&chain.owner, &ask["sign"]["digest"])?;
     let (status, done) = api
         .post("api/action", json!({ "action": "revoke", "session": id, "signature": signature }))
         .await?;
@@ -151,7 +171,7 @@ async fn signed_elsewhere_grant_pause_and_revoke_and_bad_input() -> anyhow::Resu
     // Revoke all: a second grant ends with the account's epoch.
     let (_, draft) = api.post("api/grant/preview", form("second agent")).await?;
     let second = draft["draftId"].clone();
-    let signature = sign(&chain.owner, &second)?;
+    let signature = sign_high_s(&chain.owner, &second)?;
     let (status, _) =
         api.post("api/grant", json!({ "draftId": second, "signature": signature })).await?;
     assert_eq!(status, 200);

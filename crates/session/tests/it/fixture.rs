@@ -54,6 +54,8 @@ pub(crate) struct Pay {
     pub(crate) owner_signature: Option<Bytes>,
     /// Signs with this key instead of the session key.
     pub(crate) signer: Option<PrivateKeySigner>,
+    /// Rewrites the session signature once made (malleability tests).
+    pub(crate) session_signature_edit: Option<fn([u8; 65]) -> [u8; 65]>,
     pub(crate) sender: Option<Address>,
     pub(crate) nonce_key: u64,
     /// Merchants of the allowlist the grant was built from (for proofs).
@@ -112,6 +114,7 @@ impl Fx {
             merchant_proof: None,
             owner_signature: None,
             signer: None,
+            session_signature_edit: None,
             sender: None,
             nonce_key: 0,
             allowlist: vec![self.merchant],
@@ -186,10 +189,10 @@ impl Fx {
         let hash = self.devnet.user_op_hash(&op);
         let id = session_id(&p.grant, chain_id, sender);
         let signer = p.signer.as_ref().unwrap_or(&self.session_key);
-        sig.session_signature = signer
-            .sign_message_sync(session_digest(hash, id, period_index).as_slice())?
-            .as_bytes()
-            .into();
+        let session_signature =
+            signer.sign_message_sync(session_digest(hash, id, period_index).as_slice())?.as_bytes();
+        let edit = p.session_signature_edit.unwrap_or(std::convert::identity);
+        sig.session_signature = edit(session_signature).to_vec().into();
         op.signature = match &p.raw_signature {
             Some(raw) => raw.clone(),
             None => sig.encode(p.mode)?,
@@ -287,4 +290,24 @@ pub(crate) fn fresh() -> B256 {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     keccak256([b"x402-aa-session test ".as_slice(), &n.to_be_bytes()].concat())
+}
+
+/// The same key's other signature of the same digest: `s` → n − `s`, parity flipped. `ecrecover`
+/// recovers the same signer from it; OpenZeppelin's `ECDSA` (and so the contracts) refuses it.
+pub(crate) fn malleated(signature: [u8; 65]) -> [u8; 65] {
+    let order = alloy::primitives::uint!(
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256
+    );
+    let s = U256::from_be_slice(&signature[32..64]);
+    let mut out = signature;
+    out[32..64].copy_from_slice(&(order - s).to_be_bytes::<32>());
+    out[64] = if signature[64] == 27 { 28 } else { 27 };
+    out
+}
+
+/// The signature with `v` as 0/1 instead of 27/28: the same signer to alloy, none to `ecrecover`.
+pub(crate) fn zero_based_v(signature: [u8; 65]) -> [u8; 65] {
+    let mut out = signature;
+    out[64] -= 27;
+    out
 }

@@ -31,7 +31,7 @@ use x402_aa_session::{
 use x402_aa_paymaster::{PaymasterConfig, PaymasterService};
 use x402_aa_rpc::PaymasterClient;
 
-use crate::fixture::{DAY, Fx, Pay, USD, fresh};
+use crate::fixture::{DAY, Fx, Pay, USD, fresh, malleated, zero_based_v};
 
 const API_KEY: &str = "reasons";
 
@@ -227,6 +227,15 @@ async fn every_layer_names_the_same_rule() -> anyhow::Result<()> {
     p.owner_signature = Some(stranger.sign_hash_sync(&B256::repeat_byte(1))?.as_bytes().into());
     case!("grant not signed by the owner", p, Rule::BadOwnerSignature, None);
 
+    let grant_of_high_s = fx.grant();
+    let mut p = fx.pay(&grant_of_high_s);
+    let owner_signed: [u8; 65] = fx
+        .sign_grant_for(&grant_of_high_s, fx.devnet.chain_id(), fx.account)
+        .as_ref()
+        .try_into()?;
+    p.owner_signature = Some(malleated(owner_signed).to_vec().into());
+    case!("owner's grant signature with a high s", p, Rule::BadOwnerSignature, None);
+
     let mut zero_cap = fx.grant();
     zero_cap.lifetimeCap = U96::ZERO;
     case!("grant cap is zero", fx.pay(&zero_cap), Rule::MalformedGrant, None);
@@ -355,6 +364,14 @@ async fn every_layer_names_the_same_rule() -> anyhow::Result<()> {
     let mut p = fx.pay(&grant);
     p.signer = Some(PrivateKeySigner::random());
     case!("signed by another key", p, Rule::BadSessionSignature, None);
+
+    // Signatures alloy reads as the session key's but the contract's ECDSA refuses.
+    let mut p = fx.pay(&grant);
+    p.session_signature_edit = Some(malleated);
+    case!("session signature with a high s", p, Rule::BadSessionSignature, None);
+    let mut p = fx.pay(&grant);
+    p.session_signature_edit = Some(zero_based_v);
+    case!("session signature with v = 0/1", p, Rule::BadSessionSignature, None);
 
     let mut later = fx.grant();
     later.validAfter = U48::from(fx.start + 7_200);
