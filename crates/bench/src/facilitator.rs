@@ -29,6 +29,8 @@ pub(crate) const DISTINCT_PAYLOADS: usize = 64;
 /// `/verify` load levels: (concurrency, request budget). Each is also bounded in time.
 const LEVELS: [(usize, usize); 3] = [(1, 400), (8, 1_500), (64, 3_000)];
 pub(crate) const LEVEL_MAX_DURATION: Duration = Duration::from_secs(20);
+/// Slices each `/verify` level is run in, per side (see `run`).
+pub(crate) const VERIFY_ROUNDS: usize = 6;
 
 /// Settlement throughput levels: (concurrent agents, payments per agent).
 /// Enough payments per level that start-up and the last stragglers do not decide the figure.
@@ -159,17 +161,26 @@ pub(crate) async fn run(bench: &mut Bench, with_verify: bool) -> anyhow::Result<
         (format!("{}/verify", ours.url()), format!("{}/verify", theirs.url));
     let mut verify = Vec::new();
     for (concurrency, max_requests) in LEVELS.into_iter().filter(|_| with_verify) {
-        let budget = Budget { max_requests, max_duration: LEVEL_MAX_DURATION };
-        // Alternate who goes first per level so neither side always runs on a warmer node.
-        let ours_run = || load::run(&ours_url, aa_bodies.clone(), concurrency, budget);
-        let theirs_run = || load::run(&theirs_url, exact_bodies.clone(), concurrency, budget);
-        let (ours_fig, theirs_fig) = if concurrency % 2 == 0 {
-            let o = ours_run().await?;
-            (o, theirs_run().await?)
-        } else {
-            let t = theirs_run().await?;
-            (ours_run().await?, t)
+        // The level's budget in slices, ours and x402-rs' taking turns (who goes first
+        // alternating), so a change in this shared host's load falls on both sides alike
+        // instead of on whichever side ran second.
+        let slice = Budget {
+            max_requests: max_requests.div_ceil(VERIFY_ROUNDS),
+            max_duration: LEVEL_MAX_DURATION / VERIFY_ROUNDS as u32,
         };
+        let ours_run = || load::run(&ours_url, aa_bodies.clone(), concurrency, slice);
+        let theirs_run = || load::run(&theirs_url, exact_bodies.clone(), concurrency, slice);
+        let (mut ours_runs, mut theirs_runs) = (Vec::new(), Vec::new());
+        for round in 0..VERIFY_ROUNDS {
+            if round % 2 == 0 {
+                ours_runs.push(ours_run().await?);
+                theirs_runs.push(theirs_run().await?);
+            } else {
+                theirs_runs.push(theirs_run().await?);
+                ours_runs.push(ours_run().await?);
+            }
+        }
+        let (ours_fig, theirs_fig) = (LoadFigure::of(ours_runs), LoadFigure::of(theirs_runs));
         crate::progress(&format!(
             "  /verify c={concurrency}: ours {:.0} req/s (p50 {} ms, p99 {} ms), x402-rs exact {:.0} req/s (p50 {} ms, p99 {} ms)",
             ours_fig.requests_per_s,

@@ -36,6 +36,40 @@ pub(crate) struct LoadFigure {
     pub(crate) max_ms: f64,
 }
 
+/// The raw outcome of one [`run`]: what [`LoadFigure::of`] sums up over several.
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    concurrency: usize,
+    latencies: Vec<Duration>,
+    failures: usize,
+    seconds: f64,
+}
+
+impl LoadFigure {
+    /// The figure of several runs of one level taken as one: their requests over their summed
+    /// time, percentiles over all their latencies.
+    pub(crate) fn of(runs: Vec<Run>) -> Self {
+        let concurrency = runs.first().map_or(0, |r| r.concurrency);
+        let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
+        let failures = runs.iter().map(|r| r.failures).sum();
+        let mut latencies: Vec<Duration> = runs.into_iter().flat_map(|r| r.latencies).collect();
+        let requests = latencies.len();
+        let Percentiles { p50_ms, p99_ms, max_ms } = percentiles(&mut latencies);
+        let requests_per_s =
+            if seconds > 0.0 { ((requests as f64 / seconds) * 10.0).round() / 10.0 } else { 0.0 };
+        Self {
+            concurrency,
+            requests,
+            failures,
+            seconds: (seconds * 1000.0).round() / 1000.0,
+            requests_per_s,
+            p50_ms,
+            p99_ms,
+            max_ms,
+        }
+    }
+}
+
 /// Runs one level against `url` (a full `/verify` URL) with JSON `bodies` used round-robin.
 /// A short unmeasured warm-up (one request per worker) opens the connections first.
 pub(crate) async fn run(
@@ -43,7 +77,7 @@ pub(crate) async fn run(
     bodies: Arc<Vec<Vec<u8>>>,
     concurrency: usize,
     budget: Budget,
-) -> anyhow::Result<LoadFigure> {
+) -> anyhow::Result<Run> {
     anyhow::ensure!(!bodies.is_empty(), "no request bodies");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -90,19 +124,7 @@ pub(crate) async fn run(
         latencies.extend(l);
         failures += f;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let requests = latencies.len();
-    let Percentiles { p50_ms, p99_ms, max_ms } = percentiles(&mut latencies);
-    Ok(LoadFigure {
-        concurrency,
-        requests,
-        failures,
-        seconds: (seconds * 1000.0).round() / 1000.0,
-        requests_per_s: ((requests as f64 / seconds) * 10.0).round() / 10.0,
-        p50_ms,
-        p99_ms,
-        max_ms,
-    })
+    Ok(Run { concurrency, latencies, failures, seconds: started.elapsed().as_secs_f64() })
 }
 
 /// Nearest-rank percentiles of a run, in milliseconds to 0.01 ms (all 0 for an empty run).
@@ -182,7 +204,7 @@ mod tests {
 
         let bodies =
             Arc::new(vec![b"good".to_vec(), b"good".to_vec(), b"bad".to_vec(), b"bad".to_vec()]);
-        let f = run(&url, bodies, 1, budget).await?;
+        let f = LoadFigure::of(vec![run(&url, bodies, 1, budget).await?]);
         assert_eq!(f.requests, 40);
         assert_eq!(f.failures, 20, "{f:?}");
         assert!(f.p50_ms <= f.p99_ms && f.p99_ms <= f.max_ms, "{f:?}");
@@ -195,9 +217,26 @@ mod tests {
         let url = judge().await?;
         let bodies = Arc::new(vec![b"good".to_vec()]);
         let budget = Budget { max_requests: usize::MAX, max_duration: Duration::from_millis(300) };
-        let f = run(&url, bodies, 4, budget).await?;
+        let f = LoadFigure::of(vec![run(&url, bodies, 4, budget).await?]);
         assert!(f.requests > 0 && f.failures == 0, "{f:?}");
         assert!(f.seconds < 5.0, "the time budget bounds the run: {f:?}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn slices_of_a_level_add_up_to_one_figure() -> anyhow::Result<()> {
+        let url = judge().await?;
+        let bodies = Arc::new(vec![b"good".to_vec(), b"bad".to_vec()]);
+        let budget = |n| Budget { max_requests: n, max_duration: Duration::from_secs(30) };
+        let (a, b) = (
+            run(&url, bodies.clone(), 1, budget(10)).await?,
+            run(&url, bodies, 1, budget(6)).await?,
+        );
+        let seconds = a.seconds + b.seconds;
+        let f = LoadFigure::of(vec![a, b]);
+        assert_eq!((f.concurrency, f.requests, f.failures), (1, 16, 8), "{f:?}");
+        assert!((f.seconds - seconds).abs() < 0.001, "{f:?}");
+        assert!((f.requests_per_s - 16.0 / seconds).abs() <= 0.1, "{f:?}");
         Ok(())
     }
 }

@@ -253,12 +253,14 @@ async fn main() -> anyhow::Result<()> {
         md,
         "Closed-loop load generator (`crates/bench/src/load.rs`) over loopback: each of `c` workers keeps one \
          request in flight, cycling through {} distinct pre-signed valid payloads, until the request budget or \
-         {} s run out. Every answer must be `200 {{isValid: true}}` (failures are counted). Ours: aa-native \
+         {} s run out. Each level runs in {} slices per side, ours and theirs taking turns, so the host's load \
+         drifting during the level falls on both alike. Every answer must be `200 {{isValid: true}}` (failures are counted). Ours: aa-native \
          session-key payments (steady state). Theirs: x402-rs 2.0.2's own facilitator stack (`Eip155ChainProvider` \
          + `V2Eip155Exact` + `FacilitatorLocal` + `handlers::routes`) verifying EIP-3009 `exact` payloads signed by \
          x402-rs' client for the devnet's `TestEip3009Token`. Same anvil, same run.\n",
         facilitator::DISTINCT_PAYLOADS,
-        facilitator::LEVEL_MAX_DURATION.as_secs()
+        facilitator::LEVEL_MAX_DURATION.as_secs(),
+        facilitator::VERIFY_ROUNDS
     )?;
     writeln!(
         md,

@@ -11,9 +11,10 @@
 //!   `{success: false, errorReason, errorMessage, transaction, network, payer}`, answered with
 //!   HTTP 200 as the official facilitator does; `payer` and `network` come from the request
 //!   whenever it names them;
-//! - a reused or cancelled authorization is found before x402-rs simulates it
-//!   (`authorizationState(from, nonce)`, part of EIP-3009) and named
-//!   `invalid_exact_evm_nonce_already_used`;
+//! - a reused or cancelled authorization (`authorizationState(from, nonce)`, part of EIP-3009)
+//!   is named `invalid_exact_evm_nonce_already_used`: `/settle` reads it before x402-rs sends
+//!   anything, `/verify` when x402-rs refuses (its simulation of the transfer already refuses a
+//!   used nonce, so a valid payment costs no extra read);
 //! - a fault of the facilitator itself (node unreachable) is `unexpected_verify_error` /
 //!   `unexpected_settle_error`, which the server answers with HTTP 500.
 //!
@@ -112,19 +113,26 @@ impl X402SchemeFacilitator for ExactFacilitator {
         request: &proto::VerifyRequest,
     ) -> Result<proto::VerifyResponse, X402SchemeFacilitatorError> {
         let parts = Parts::of(request.as_str());
-        if let Some(message) = self.used_nonce(&parts).await {
-            return Ok(proto::VerifyResponse(parts.invalid(NONCE_ALREADY_USED, &message)));
-        }
-        match self.inner.verify(request).await {
+        // x402-rs simulates `transferWithAuthorization`, which a used nonce reverts, so a valid
+        // answer needs no nonce read; a refusal reads it, and a used nonce names the refusal
+        // whatever else x402-rs found (as when it was read first, before every verify).
+        let refusal = match self.inner.verify(request).await {
             Ok(mut answer) => {
                 parts.fill_payer(&mut answer.0);
-                Ok(answer)
+                if answer.0["isValid"] == true {
+                    return Ok(answer);
+                }
+                answer
             }
             Err(e) => {
                 let (reason, message) = reason_of(&e, false);
-                Ok(proto::VerifyResponse(parts.invalid(reason, &message)))
+                proto::VerifyResponse(parts.invalid(reason, &message))
             }
+        };
+        if let Some(message) = self.used_nonce(&parts).await {
+            return Ok(proto::VerifyResponse(parts.invalid(NONCE_ALREADY_USED, &message)));
         }
+        Ok(refusal)
     }
 
     async fn settle(
