@@ -86,6 +86,14 @@ pub struct Sponsorship {
     pub valid_until: u64,
 }
 
+/// An approval ready to sign: `paymasterAndData` with its signature slot zeroed, the hash the
+/// signature goes over, and the `validUntil` both carry.
+struct Prepared {
+    pnd: Vec<u8>,
+    hash: B256,
+    valid_until: u64,
+}
+
 impl Sponsorship {
     /// Writes the signed gas values and `paymasterAndData` into `op`.
     pub fn apply_to(&self, op: &mut UserOperation) {
@@ -263,12 +271,11 @@ impl PaymasterService {
         let (chain_time, prepared) =
             tokio::join!(self.chain_time(), self.prepare(op, session, max_cost, assumed));
         let now = wall.max(chain_time?);
-        let (mut pnd, hash) = if now == assumed {
+        let Prepared { mut pnd, hash, valid_until } = if now == assumed {
             prepared?
         } else {
             self.prepare(op, session, max_cost, now).await?
         };
-        let valid_until = now.saturating_add(inner.policy.validity_seconds);
 
         let charge = inner.budgets.charge(op.sender, session, max_cost, now)?;
         let signature = match inner.signer.sign_message_sync(hash.as_slice()) {
@@ -292,14 +299,14 @@ impl PaymasterService {
     }
 
     /// At time `now`: the budget check, then the approval's `paymasterAndData` (signature slot
-    /// zeroed) and the hash to sign, once the simulation passed.
+    /// zeroed), its expiry and the hash to sign, once the simulation passed.
     async fn prepare(
         &self,
         op: &UserOperation,
         session: Option<B256>,
         max_cost: U256,
         now: u64,
-    ) -> Result<(Vec<u8>, B256), SponsorError> {
+    ) -> Result<Prepared, SponsorError> {
         let inner = &self.inner;
         // Over budget already: refuse before spending a simulation on it.
         inner.budgets.check(op.sender, session, max_cost, now)?;
@@ -331,7 +338,7 @@ impl PaymasterService {
         };
         let (hash, simulated) = tokio::join!(hash, simulated);
         simulated?;
-        Ok((pnd, hash?))
+        Ok(Prepared { pnd, hash: hash?, valid_until })
     }
 
     /// The VerifyingPaymaster's own `getHash`, so the hash cannot drift from what
