@@ -194,20 +194,18 @@ fn grant_typed_data(grant: &SessionGrant, chain_id: u64, account: Address) -> Ty
 /// `ECDSA`), so a signature by the owner is rewritten to that form (the same signer's other
 /// encoding) rather than relayed as pasted and refused on chain at the relayer's cost.
 fn owner_signature(signature: &Bytes, digest: B256, owner: Address) -> Result<Bytes, ConsoleError> {
+    // alloy reads any of a wallet's encodings; its canonical form is what the contracts check.
     let sig = Signature::try_from(signature.as_ref()).map_err(|_| {
         ConsoleError::BadInput("the signature is not a 65-byte r ‖ s ‖ v signature".into())
     })?;
-    let signer = sig
-        .recover_address_from_prehash(&digest)
+    let canonical = Bytes::from(sig.normalized_s().as_bytes());
+    let signer = x402_aa_policy::recover_signer(&digest, &canonical)
         .map_err(|_| ConsoleError::BadInput("the signature recovers to no address".into()))?;
     if signer != owner {
         return Err(ConsoleError::BadInput(format!(
             "the signature is by {signer}, not by the owner {owner}: sign the EIP-712 data shown with the owner key"
         )));
     }
-    let canonical = Bytes::from(sig.normalized_s().as_bytes());
-    x402_aa_policy::recover_signer(&digest, &canonical)
-        .map_err(|e| ConsoleError::BadInput(format!("the signature: {e}")))?;
     Ok(canonical)
 }
 

@@ -14,6 +14,10 @@ use secp256k1::{
     ecdsa::{RecoverableSignature, RecoveryId},
 };
 
+/// The secp256k1 group order n.
+pub const ORDER: U256 =
+    uint!(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256);
+
 /// Half the secp256k1 group order: the largest `s` EIP-2 (and OpenZeppelin's `ECDSA`) accepts.
 pub const HALF_ORDER: U256 =
     uint!(0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0_U256);
@@ -63,6 +67,17 @@ pub fn signed_by(digest: &B256, signature: &[u8], signer: Address) -> bool {
     !signer.is_zero() && recover_signer(digest, signature) == Ok(signer)
 }
 
+/// The same key's other signature of the same digest (`s` → n − `s`, parity flipped): `ecrecover`
+/// recovers the same signer from it, the contracts refuse it ([`EcdsaError::HighS`] for a
+/// canonical `signature`). For tests that every layer refuses it as the chain does.
+pub fn malleable_twin(signature: &[u8; 65]) -> [u8; 65] {
+    let s = U256::from_be_slice(&signature[32..64]);
+    let mut twin = *signature;
+    twin[32..64].copy_from_slice(&(ORDER - s).to_be_bytes::<32>());
+    twin[64] = if signature[64] == 27 { 28 } else { 27 };
+    twin
+}
+
 #[cfg(test)]
 mod tests {
     use alloy::{
@@ -72,24 +87,11 @@ mod tests {
 
     use super::*;
 
-    /// The group order n.
-    const ORDER: U256 =
-        uint!(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256);
-
     fn signed() -> (PrivateKeySigner, B256, [u8; 65]) {
         let key = PrivateKeySigner::random();
         let digest = keccak256(b"grant");
         let signature = key.sign_hash_sync(&digest).expect("signs").as_bytes();
         (key, digest, signature)
-    }
-
-    /// The same key's other valid-looking signature of `digest`: s → n − s, parity flipped.
-    fn malleated(signature: &[u8; 65]) -> [u8; 65] {
-        let s = U256::from_be_slice(&signature[32..64]);
-        let mut out = *signature;
-        out[32..64].copy_from_slice(&(ORDER - s).to_be_bytes::<32>());
-        out[64] = if signature[64] == 27 { 28 } else { 27 };
-        out
     }
 
     #[test]
@@ -106,7 +108,7 @@ mod tests {
     #[test]
     fn the_malleable_twin_is_refused_though_alloy_accepts_it() {
         let (key, digest, signature) = signed();
-        let twin = malleated(&signature);
+        let twin = malleable_twin(&signature);
         let alloy = alloy::primitives::Signature::try_from(&twin[..]).expect("parses");
         assert_eq!(alloy.recover_address_from_prehash(&digest).ok(), Some(key.address()));
         assert_eq!(recover_signer(&digest, &twin), Err(EcdsaError::HighS));

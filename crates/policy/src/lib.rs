@@ -33,7 +33,7 @@ pub use check::{
     Attempt, GasRequest, GasUsage, PeriodSpend, SessionStatus, SessionUsage, authorize_grant,
     check, check_gas, check_time, claim_period, grant_defect, period_window,
 };
-pub use ecdsa::{EcdsaError, recover_signer, signed_by};
+pub use ecdsa::{EcdsaError, malleable_twin, recover_signer, signed_by};
 pub use grant::{
     GrantWindow, PeriodWindow, SessionGrant, account_domain, revoke_all_digest, revoke_digest,
     session_id, to_u96,

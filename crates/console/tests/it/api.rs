@@ -41,15 +41,9 @@ fn sign_zero_based_v(key: &impl SignerSync, digest: &Value) -> anyhow::Result<St
 
 /// `sign`, as the same key's other (high `s`) signature of the digest.
 fn sign_high_s(key: &impl SignerSync, digest: &Value) -> anyhow::Result<String> {
-    let order = alloy::primitives::uint!(
-        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256
-    );
     let digest: B256 = serde_json::from_value(digest.clone())?;
-    let mut signature = key.sign_hash_sync(&digest)?.as_bytes();
-    let s = alloy::primitives::U256::from_be_slice(&signature[32..64]);
-    signature[32..64].copy_from_slice(&(order - s).to_be_bytes::<32>());
-    signature[64] = if signature[64] == 27 { 28 } else { 27 };
-    Ok(Bytes::from(signature).to_string())
+    let signature = key.sign_hash_sync(&digest)?.as_bytes();
+    Ok(Bytes::from(x402_aa_policy::malleable_twin(&signature)).to_string())
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -292,17 +292,9 @@ pub(crate) fn fresh() -> B256 {
     keccak256([b"x402-aa-session test ".as_slice(), &n.to_be_bytes()].concat())
 }
 
-/// The same key's other signature of the same digest: `s` → n − `s`, parity flipped. `ecrecover`
-/// recovers the same signer from it; OpenZeppelin's `ECDSA` (and so the contracts) refuses it.
+/// The same key's other signature of the same digest, which the contracts refuse.
 pub(crate) fn malleated(signature: [u8; 65]) -> [u8; 65] {
-    let order = alloy::primitives::uint!(
-        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256
-    );
-    let s = U256::from_be_slice(&signature[32..64]);
-    let mut out = signature;
-    out[32..64].copy_from_slice(&(order - s).to_be_bytes::<32>());
-    out[64] = if signature[64] == 27 { 28 } else { 27 };
-    out
+    x402_aa_session::policy::malleable_twin(&signature)
 }
 
 /// The signature with `v` as 0/1 instead of 27/28: the same signer to alloy, none to `ecrecover`.
