@@ -724,6 +724,11 @@ impl Network {
     }
 
     /// `eth_call` whose reverts are the EntryPoint's (its own, or bubbled up by the probe).
+    ///
+    /// At the latest block, as every contract read here is: alloy's `provider.call` asks for
+    /// `pending`, which a node answers by first running its pool's transactions on a block of
+    /// its own making (anvil does, for every call), so a verdict would hang on whatever the pool
+    /// held at that instant, and cost the node a block's work per call.
     async fn reverting_call(
         &self,
         what: &'static str,
@@ -731,7 +736,9 @@ impl Network {
         overrides: Option<StateOverride>,
     ) -> Result<Result<Bytes, EntryPointRevert>, ChainError> {
         let call = async {
-            Ok::<_, std::convert::Infallible>(self.provider.call(tx).overrides_opt(overrides).await)
+            Ok::<_, std::convert::Infallible>(
+                self.provider.call(tx).latest().overrides_opt(overrides).await,
+            )
         };
         match self.rpc(what, call).await? {
             Ok(out) => Ok(Ok(out)),

@@ -37,15 +37,6 @@ struct Usage {
     wei: U256,
 }
 
-/// What one approval was charged, to give back if it is not handed out after all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Charge {
-    account: Address,
-    session: Option<B256>,
-    period: u64,
-    wei: U256,
-}
-
 impl Budgets {
     /// `limits.period_seconds` must be positive ([`crate::PaymasterService::new`] checks).
     pub(crate) fn new(limits: SponsorLimits) -> Self {
@@ -73,7 +64,7 @@ impl Budgets {
         session: Option<B256>,
         wei: U256,
         now: u64,
-    ) -> Result<Charge, PolicyViolation> {
+    ) -> Result<(), PolicyViolation> {
         // Every update below is a whole-value write, so a panic elsewhere leaves it consistent.
         let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
         let period = self.admit(&used, account, session, wei, now)?;
@@ -88,7 +79,7 @@ impl Budgets {
                 Usage { period, ops: usage.ops + 1, wei: usage.wei.saturating_add(wei) },
             );
         }
-        Ok(Charge { account, session, period, wei })
+        Ok(())
     }
 
     /// The current period if both budgets take one more op costing `wei`.
@@ -120,21 +111,6 @@ impl Budgets {
             })?;
         }
         Ok(period)
-    }
-
-    /// Gives back a charge whose approval was never handed out.
-    pub(crate) fn refund(&self, charge: &Charge) {
-        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
-        let keys =
-            std::iter::once(Key::Account(charge.account)).chain(charge.session.map(Key::Session));
-        for key in keys {
-            if let Some(u) = used.get_mut(&key)
-                && u.period == charge.period
-            {
-                u.ops = u.ops.saturating_sub(1);
-                u.wei = u.wei.saturating_sub(charge.wei);
-            }
-        }
     }
 }
 
@@ -213,18 +189,17 @@ mod tests {
     }
 
     #[test]
-    fn refunds_give_back_exactly_the_charge() {
+    fn the_check_refuses_what_charging_would() {
         let account = Address::repeat_byte(1);
         let budgets = Budgets::new(limits(
             Budget { max_ops: Some(1), max_wei: Some(U256::from(100)) },
             Budget { max_ops: Some(1), max_wei: None },
         ));
         assert_eq!(budgets.check(account, Some(B256::ZERO), U256::from(100), 5), Ok(()));
-        let charge = budgets.charge(account, Some(B256::ZERO), U256::from(100), 5).unwrap();
+        assert_eq!(budgets.charge(account, Some(B256::ZERO), U256::from(100), 5), Ok(()));
         assert!(budgets.check(account, None, U256::from(1), 5).is_err(), "check agrees");
         assert!(budgets.charge(account, None, U256::from(1), 5).is_err());
-        budgets.refund(&charge);
-        assert!(budgets.charge(account, Some(B256::ZERO), U256::from(100), 5).is_ok());
+        assert!(budgets.check(account, None, U256::from(1), 105).is_ok(), "next period");
     }
 
     #[test]

@@ -277,16 +277,9 @@ impl PaymasterService {
             self.prepare(op, session, max_cost, now).await?
         };
 
-        let charge = inner.budgets.charge(op.sender, session, max_cost, now)?;
-        let signature = match inner.signer.sign_message_sync(hash.as_slice()) {
-            Ok(signature) => signature,
-            Err(e) => {
-                inner.budgets.refund(&charge);
-                tracing::warn!(target: "x402_aa_paymaster", error = %e, "signing failed");
-                return Err(SponsorError::Internal("signing failed"));
-            }
-        };
-        pnd[SIGNATURE_OFFSET..].copy_from_slice(&signature.as_bytes());
+        inner.budgets.charge(op.sender, session, max_cost, now)?;
+        let signature = x402_aa_policy::ecdsa::sign_message(&inner.signer, hash.as_slice());
+        pnd[SIGNATURE_OFFSET..].copy_from_slice(&signature);
         Ok(Sponsorship {
             paymaster_and_data: pnd.into(),
             pre_verification_gas: op.pre_verification_gas,

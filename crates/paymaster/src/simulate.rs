@@ -70,7 +70,9 @@ impl Simulation<'_> {
         };
         let tx =
             TransactionRequest::default().with_to(self.entry_point).with_input(call.abi_encode());
-        let simulated = async { self.provider.call(tx).await };
+        // At the latest block, like the `isSettled` read beside it (alloy's `provider.call`
+        // would ask for `pending`, a block the node builds from its pool for every call).
+        let simulated = async { self.provider.call(tx).latest().await };
         let settled_before = async {
             match payment {
                 Some((settlement, request_hash)) => {

@@ -523,8 +523,8 @@ impl PaymentAccount for SessionAccount {
     ) -> Result<Bytes, SignerError> {
         let user_op_hash = op.hash(domain.entry_point, domain.chain_id);
         let digest = session_digest(user_op_hash, self.file.session_id, prepared.period_index);
-        let sig = self.key.sign_message_sync(digest.as_slice())?;
-        self.session_signature(prepared, sig.as_bytes().into())
+        let sig = x402_aa_policy::ecdsa::sign_message(&self.key, digest.as_slice());
+        self.session_signature(prepared, sig.into())
     }
 
     fn budget(&self) -> Option<(B256, Limits)> {
