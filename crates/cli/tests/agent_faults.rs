@@ -6,8 +6,9 @@
 //!    every payment is settled once or not at all, the restart records the one that landed while
 //!    the agent was dead, and the ledger's settled payments are exactly the chain's.
 //! 2. Ten agent replicas sharing one session, each with a ledger of its own (no shared store):
-//!    they sign more than the cap between them, and the chain still pays out at most the cap,
-//!    to the unit, each payment once.
+//!    waves of them pay until the cap is reached, the chain paying out at most the cap, to the
+//!    unit, each payment once; then a whole wave more, each replica's own ledger still showing
+//!    room, is refused by the cap's name.
 //! 3. Ten replicas sharing one ledger file: the SDK refuses past the cap before signing, so no
 //!    over-cap op ever reaches the facilitator.
 //! 4. Ten replicas sharing one Postgres ledger (`--ledger postgres://…`, as replicas on several
@@ -100,21 +101,25 @@ async fn agents_killed_or_replicated_never_pay_twice_or_past_the_cap() -> anyhow
     assert_eq!(pending, 2, "ledger: {history:#?}");
 
     // 2. Ten replicas, each with its own ledger (no shared store), one session capped at five
-    // payments: four waves of ten concurrent payments. Many fail for reasons of their own (the
-    // first wave races to deploy the account; the VerifyingPaymaster signs over a per-sender
-    // counter, so concurrent sponsored ops of one account invalidate each other: AA34), but
-    // every 200 is one settlement and the chain never pays past the cap.
+    // payments: waves of ten concurrent payments until the cap is reached. Many fail for reasons
+    // of their own (the first wave races to deploy the account; the VerifyingPaymaster signs
+    // over a per-sender counter, so concurrent sponsored ops of one account invalidate each
+    // other: AA34), but every 200 is one settlement and the chain never pays past the cap.
     let session = grant(&state, dir.path(), "replicas", &keys[1], merchant, "0.05 USDT")?;
     let file = SessionFile::load(&session.0)?;
-    let mut paid_total = 0;
-    let mut over_cap_refused_on_chain = 0;
-    for wave in 0..4u32 {
-        let runs = (0..10).map(|i| {
+    let replica_wave = || {
+        futures_join_all((0..10).map(|i| {
             let ledger = dir.path().join(format!("replica-{i}.sqlite"));
             let (state, url, session) = (state.clone(), url.clone(), session.clone());
             async move { pay(&state, &url, &session, &ledger, i).await }
-        });
-        let results = futures_join_all(runs).await?;
+        }))
+    };
+    let mut paid_total = 0;
+    let mut over_cap_refused_on_chain = 0;
+    let mut wave = 0u32;
+    while paid_total < 5 {
+        anyhow::ensure!(wave < 12, "{paid_total} paid after {wave} waves: the replicas stall");
+        let results = replica_wave().await?;
         paid_total += results.iter().filter(|r| r["status"] == 200).count();
         for result in &results {
             let text = result.to_string();
@@ -131,14 +136,23 @@ async fn agents_killed_or_replicated_never_pay_twice_or_past_the_cap() -> anyhow
             receipts.len()
         );
         assert_eq!(receipts.len(), paid_total, "wave {wave}: every 200 is one settlement");
+        wave += 1;
     }
-    assert!(paid_total >= 1, "the replicas make progress");
+    // The cap is reached on chain, and each replica's own ledger still shows room (it saw at
+    // most a few of the five): a whole wave more is refused, every replica by the cap's name,
+    // whichever layer (the SDK reading the account's usage, the paymaster's simulation, the
+    // facilitator, the account) stops it.
+    let results = replica_wave().await?;
+    for result in &results {
+        assert_ne!(result["status"], 200, "paid past the cap: {result}");
+        assert!(result.to_string().contains("spend_cap_exceeded"), "{result}");
+    }
     let spent = chain.paid_out(file.account).await?;
-    assert!(spent <= U256::from(5 * PRICE), "tokens out {spent} within the cap, to the unit");
-    assert_eq!(spent, U256::from(paid_total as u64 * PRICE));
+    assert_eq!(spent, U256::from(5 * PRICE), "tokens out {spent}: the cap, to the unit");
+    assert_eq!(chain.receipts(file.account).await?.len(), 5, "each payment settled once");
     eprintln!(
-        "replicas without a shared ledger: {paid_total} paid, {over_cap_refused_on_chain} \
-         over-cap ops refused by the account"
+        "replicas without a shared ledger: 5 paid in {wave} waves, {over_cap_refused_on_chain} \
+         over-cap ops refused by the account, then a wave of ten refused by the cap"
     );
 
     // 3. Ten replicas sharing one ledger file: five reservations, five payments; the other
