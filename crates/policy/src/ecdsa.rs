@@ -15,7 +15,7 @@
 
 use alloy::{
     primitives::{Address, B256, U256, eip191_hash_message, uint},
-    signers::local::PrivateKeySigner,
+    signers::{k256::elliptic_curve::zeroize::Zeroize, local::PrivateKeySigner},
 };
 use secp256k1::{
     Message, SECP256K1, SecretKey,
@@ -78,12 +78,15 @@ pub fn signed_by(digest: &B256, signature: &[u8], signer: Address) -> bool {
 /// `key`'s signature of `digest` in the form the contracts accept: `r ‖ s ‖ v`, `s` low, `v` 27
 /// or 28. Bit for bit what `PrivateKeySigner::sign_hash_sync` returns (both use RFC 6979 nonces).
 pub fn sign_digest(key: &PrivateKeySigner, digest: &B256) -> [u8; 65] {
-    // A `PrivateKeySigner` holds a valid scalar by construction, so libsecp256k1 takes it as is.
-    let secret = SecretKey::from_byte_array(key.credential().to_bytes().into())
+    // The copies of the secret made here are wiped before returning, as k256's own key is on
+    // drop. A `PrivateKeySigner` holds a valid scalar by construction, so libsecp256k1 takes it.
+    let mut scalar = key.credential().to_bytes();
+    let mut secret = SecretKey::from_byte_array(scalar.into())
         .expect("a PrivateKeySigner's scalar is a valid secret key");
-    let (recovery_id, compact) = SECP256K1
-        .sign_ecdsa_recoverable(Message::from_digest(digest.0), &secret)
-        .serialize_compact();
+    scalar.zeroize();
+    let signed = SECP256K1.sign_ecdsa_recoverable(Message::from_digest(digest.0), &secret);
+    secret.non_secure_erase();
+    let (recovery_id, compact) = signed.serialize_compact();
     let mut signature = [0u8; 65];
     signature[..64].copy_from_slice(&compact);
     signature[64] = 27 + u8::from(recovery_id == RecoveryId::One);
