@@ -10,6 +10,7 @@ use std::{
 };
 
 use alloy::{
+    eips::eip1559::Eip1559Estimation,
     network::TransactionBuilder,
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider},
@@ -296,9 +297,26 @@ impl Worker {
     async fn run_batch(&self, mut jobs: Vec<Job>) {
         // Settlements run in their own tasks, so a closed reply means the task died: skip it.
         jobs.retain(|j| !j.reply.is_closed());
+        if jobs.is_empty() {
+            return;
+        }
+        // The fees are read beside the bundle's probe rather than by the sending provider after
+        // it: one round trip less between one block and the next, on the path every queued
+        // payment waits on. Unread, the provider fills them as before.
+        let (probed, fees) =
+            tokio::join!(self.probe_until_sendable(jobs), self.sender.estimate_eip1559_fees());
+        if let Some(jobs) = probed {
+            self.send(jobs, fees.ok()).await;
+        }
+    }
+
+    /// Probes `jobs` as one bundle, answering and dropping every op the probe refuses, until the
+    /// rest would land and pay: those are returned to be sent (`None`: nothing is left, or they
+    /// were answered already).
+    async fn probe_until_sendable(&self, mut jobs: Vec<Job>) -> Option<Vec<Job>> {
         loop {
             if jobs.is_empty() {
-                return;
+                return None;
             }
             match self.simulate(&jobs).await {
                 Simulated::Ok => break,
@@ -321,25 +339,25 @@ impl Worker {
                     for job in jobs {
                         Box::pin(self.run_batch(vec![job])).await;
                     }
-                    return;
+                    return None;
                 }
                 Simulated::FailedOp { reason, .. } | Simulated::Reverted(reason) => {
                     reply_all(jobs, |_| Submitted::Refused {
                         message: format!("handleOps would revert: {reason}"),
                         maybe_sent: false,
                     });
-                    return;
+                    return None;
                 }
                 Simulated::Unavailable(message) => {
                     reply_all(jobs, |_| Submitted::Refused {
                         message: message.clone(),
                         maybe_sent: false,
                     });
-                    return;
+                    return None;
                 }
             }
         }
-        self.send(jobs).await;
+        Some(jobs)
     }
 
     fn handle_ops_tx(&self, jobs: &[Job]) -> TransactionRequest {
@@ -413,8 +431,13 @@ impl Worker {
         }
     }
 
-    async fn send(&self, jobs: Vec<Job>) {
-        let tx = self.handle_ops_tx(&jobs);
+    async fn send(&self, jobs: Vec<Job>, fees: Option<Eip1559Estimation>) {
+        let mut tx = self.handle_ops_tx(&jobs);
+        if let Some(fees) = fees {
+            tx = tx
+                .with_max_fee_per_gas(fees.max_fee_per_gas)
+                .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        }
         halt_point("before_send").await;
         let receipt = match self.send_for_receipt(tx).await {
             Ok(receipt) => receipt,
