@@ -33,7 +33,7 @@ use tokio::{
 use x402_aa_contracts::SettlementContract::ReceiptLog;
 use x402_aa_session::{
     SessionFile,
-    fault::{HALT_AT_ENV, HALT_MESSAGE, HALT_POINTS},
+    fault::{HALT_MESSAGE, HALT_POINTS},
     ledger::{Ledger, ReservationState},
     policy::read_usage_in,
 };
@@ -62,7 +62,7 @@ async fn agents_killed_or_replicated_never_pay_twice_or_past_the_cap() -> anyhow
     // reservations of the agents killed before sending, which count as spent until they expire.
     let session = grant(&state, dir.path(), "crash", &keys[0], merchant, "0.1 USDT")?;
     let ledger = dir.path().join("crash.sqlite");
-    for point in HALT_POINTS {
+    for &point in HALT_POINTS.points() {
         kill_at(&state, &url, &session, &ledger, point).await?;
         let paid = pay(&state, &url, &session, &ledger, 0).await?;
         assert_eq!(paid["status"], 200, "the restarted agent pays after a kill {point}: {paid}");
@@ -297,7 +297,7 @@ fn agent(
         .arg(ledger)
         .arg("--replica")
         .arg(replica.to_string())
-        .env_remove(HALT_AT_ENV)
+        .env_remove(HALT_POINTS.env())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -334,7 +334,7 @@ async fn kill_at(
     ledger: &Path,
     point: &str,
 ) -> anyhow::Result<()> {
-    let mut child = agent(state, url, session, ledger, 0).env(HALT_AT_ENV, point).spawn()?;
+    let mut child = agent(state, url, session, ledger, 0).env(HALT_POINTS.env(), point).spawn()?;
     let stderr = child.stderr.take().ok_or_else(|| anyhow::anyhow!("no stderr"))?;
     let mut lines = BufReader::new(stderr).lines();
     let wait = async {

@@ -5,7 +5,6 @@
 
 use std::{
     collections::{HashSet, VecDeque},
-    sync::LazyLock,
     time::Duration,
 };
 
@@ -20,6 +19,7 @@ use alloy::{
 use tokio::sync::{mpsc, oneshot};
 use x402_aa::UserOperation;
 use x402_aa_contracts::EntryPoint::{self, EntryPointErrors, UserOperationEvent};
+pub use x402_aa_fault::{HALT_MESSAGE, HaltPoints};
 use x402_aa_rpc::{BundlerClient, RpcError};
 
 use crate::chain::{
@@ -438,7 +438,7 @@ impl Worker {
                 .with_max_fee_per_gas(fees.max_fee_per_gas)
                 .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
         }
-        halt_point("before_send").await;
+        HALT_POINTS.reached("before_send").await;
         let receipt = match self.send_for_receipt(tx).await {
             Ok(receipt) => receipt,
             Err(Unsent::Refused { message, maybe_sent }) => {
@@ -466,7 +466,7 @@ impl Worker {
             reply_all(jobs, |_| Submitted::Refused { message: message.clone(), maybe_sent: false });
             return;
         }
-        halt_point("after_receipt").await;
+        HALT_POINTS.reached("after_receipt").await;
         crate::metrics::bundle(jobs.len(), "landed");
         let block_number = receipt.block_number.unwrap_or_default();
         let logs: Vec<alloy::primitives::Log> =
@@ -508,13 +508,13 @@ impl Worker {
             .await;
             return match sent {
                 Ok(Ok(receipt)) => {
-                    halt_point("after_send").await;
+                    HALT_POINTS.reached("after_send").await;
                     Ok(receipt)
                 }
                 Ok(Err(e)) => match e.tx_hash_data() {
                     // Accepted, but the node stopped waiting for the block: poll for it.
                     Some(tx_hash) => {
-                        halt_point("after_send").await;
+                        HALT_POINTS.reached("after_send").await;
                         self.wait_for_receipt(tx_hash)
                             .await
                             .ok_or(Unsent::NoReceipt { tx_hash: Some(tx_hash) })
@@ -529,7 +529,7 @@ impl Worker {
             Ok(pending) => *pending.tx_hash(),
             Err(e) => return Err(Unsent::refused(&e)),
         };
-        halt_point("after_send").await;
+        HALT_POINTS.reached("after_send").await;
         self.wait_for_receipt(tx_hash).await.ok_or(Unsent::NoReceipt { tx_hash: Some(tx_hash) })
     }
 
@@ -588,22 +588,11 @@ impl Worker {
     }
 }
 
-/// The environment variable naming a halt point to stop at (`before_send`, `after_send`,
-/// `after_receipt`): fault injection for the crash tests.
-pub const HALT_AT_ENV: &str = "X402_AA_FACILITATOR_HALT_AT";
-
-static HALT_AT: LazyLock<Option<String>> = LazyLock::new(|| std::env::var(HALT_AT_ENV).ok());
-
-/// Fault injection for crash tests: when [`HALT_AT_ENV`] names `point` (`before_send`,
-/// `after_send`, `after_receipt`), the submission task logs that it reached it and never moves
-/// on, so a test can SIGKILL the process exactly there: before the bundle is sent, after it was
-/// sent, after its receipt was read but before any caller (and so the registry) learnt of it.
-async fn halt_point(point: &str) {
-    if HALT_AT.as_deref() == Some(point) {
-        tracing::error!(target: "x402_aa::facilitator", "halt point {point} reached; waiting to be killed");
-        std::future::pending::<()>().await;
-    }
-}
+/// The facilitator's halt points for its crash tests (see [`x402_aa_fault`]), named by
+/// `X402_AA_FACILITATOR_HALT_AT`: before the bundle is sent, after it was sent, after its receipt
+/// was read but before any caller (and so the registry) learnt of it.
+pub static HALT_POINTS: HaltPoints =
+    HaltPoints::new("X402_AA_FACILITATOR_HALT_AT", &["before_send", "after_send", "after_receipt"]);
 
 /// Why a bundle has no receipt to read.
 enum Unsent {

@@ -894,7 +894,7 @@ impl<A: PaymentAccount> PaymentSigner<A> {
                     expires_at: payment.now.saturating_add(req.max_timeout_seconds.max(1)),
                 };
                 let id = blocking(ledger, move |l| l.reserve(session_id, &request)).await?.id;
-                crate::fault::halt_point("after_reserve").await;
+                crate::fault::HALT_POINTS.reached("after_reserve").await;
                 Some(id)
             }
             _ => None,

@@ -13,7 +13,7 @@ use tokio::{
 };
 use x402_aa_facilitator::{
     store::{SqliteStore, Status, Store},
-    submit::HALT_AT_ENV,
+    submit::{HALT_MESSAGE, HALT_POINTS},
 };
 
 use crate::common::{Env, SessionOpts, USD, body};
@@ -40,12 +40,12 @@ impl Process {
             .arg(&path)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
-            .env_remove(HALT_AT_ENV)
+            .env_remove(HALT_POINTS.env())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         if let Some(point) = halt_at {
-            command.env(HALT_AT_ENV, point);
+            command.env(HALT_POINTS.env(), point);
         }
         let mut child = command.spawn()?;
         let (lines, stderr) = mpsc::unbounded_channel();
@@ -100,7 +100,7 @@ async fn settle(url: &str, body: &Value) -> anyhow::Result<Value> {
 /// registry agrees with the chain, and the merchant's retry gets that one settlement.
 #[tokio::test]
 async fn sigkill_mid_settlement_then_restart_settles_exactly_once() -> anyhow::Result<()> {
-    for point in ["before_send", "after_send", "after_receipt"] {
+    for &point in HALT_POINTS.points() {
         let env = Env::new().await?;
         let accepted = env.accepted(USD);
         let payer = env.session_payer(SessionOpts::default()).await?;
@@ -113,7 +113,7 @@ async fn sigkill_mid_settlement_then_restart_settles_exactly_once() -> anyhow::R
             let b = b.clone();
             async move { settle(&url, &b).await }
         });
-        first.wait_for(&format!("halt point {point} reached")).await?;
+        first.wait_for(&format!("{HALT_MESSAGE} {point}")).await?;
         first.kill().await?;
         assert!(pending.await?.is_err(), "{point}: the caller saw the process die");
         let sent = point != "before_send";

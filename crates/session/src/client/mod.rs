@@ -289,7 +289,7 @@ impl<A: PaymentAccount + 'static> PaymentCandidateSigner for CandidateSigner<A> 
         };
         match header {
             Ok((signed, header)) => {
-                crate::fault::halt_point("after_sign").await;
+                crate::fault::HALT_POINTS.reached("after_sign").await;
                 if let Some(attempt) = attempt {
                     attempt.lock().signed = Some(Tracked {
                         scheme: self.scheme.clone(),
@@ -626,7 +626,7 @@ impl rqm::Middleware for PaymentReconciler {
                     response.extensions_mut().insert(SentPaymentId(id, signature));
                 }
                 if let Some(tracked) = state.signed {
-                    crate::fault::halt_point("after_send").await;
+                    crate::fault::HALT_POINTS.reached("after_send").await;
                     let settlement = settlement_header(response.headers());
                     let record = tracked.resolve(&response, settlement.as_ref()).await;
                     if let Some(settlement) = settlement {
