@@ -19,7 +19,9 @@ use alloy::{
 use tokio::sync::{mpsc, oneshot};
 use x402_aa::UserOperation;
 use x402_aa_contracts::EntryPoint::{self, EntryPointErrors, UserOperationEvent};
-pub use x402_aa_fault::{HALT_MESSAGE, HaltPoints};
+/// What the halted facilitator writes to stderr (the line its crash tests wait for).
+pub use x402_aa_fault::HALT_MESSAGE;
+use x402_aa_fault::HaltPoints;
 use x402_aa_rpc::{BundlerClient, RpcError};
 
 use crate::chain::{
