@@ -35,6 +35,7 @@ pub mod config;
 mod error;
 pub mod exact;
 pub mod metrics;
+pub mod nonce;
 pub mod payment_id;
 pub mod reason;
 pub mod scheme;

@@ -7,11 +7,7 @@ use std::{
     time::Duration,
 };
 
-use alloy::{
-    network::EthereumWallet,
-    providers::{Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
-};
+use alloy::signers::local::PrivateKeySigner;
 use tokio::net::TcpListener;
 use x402_aa_rpc::{BundlerClient, RetryPolicy};
 use x402_facilitator_local::FacilitatorLocal;
@@ -25,6 +21,7 @@ use crate::{
     aa_native::{AaNative, Recovery},
     chain::Network,
     config::{ChainConfig, Config, ConfigError, SubmissionConfig, resolve_env},
+    nonce::KeySender,
     scheme::{AaNativeBlueprint, ChainProvider, ExactBlueprint, ExactProvider},
     server::{self, AppState, FacilitatorHandle},
     store::{self, Store},
@@ -101,7 +98,7 @@ impl FacilitatorService {
                 })?;
                 let signer = key.resolve(&format!("{caip2} exact_signer"), &lookup)?;
                 let address = signer.address();
-                let provider = signing.provider(chain_id, chain, signer, &lookup)?;
+                let provider = signing.sender(chain_id, chain, signer, &lookup)?.provider;
                 routes.insert(SchemeHandlerSlug::new(caip2.clone(), 2, "exact".into()));
                 Some(Arc::new(ExactProvider::new(chain_id, provider, address, receipt_timeout)))
             } else {
@@ -267,54 +264,43 @@ fn submitter(
                 .direct_key()
                 .unwrap_or(crate::config::KeySource { private_key_env: None, private_key: None });
             let signer = key.resolve(&format!("{caip2} direct submission"), lookup)?;
-            let beneficiary = signer.address();
-            let sender = signing.provider(net.chain_id, chain, signer, lookup)?;
+            let sender = signing.sender(net.chain_id, chain, signer, lookup)?;
             let config = BatchConfig {
                 max_batch: *max_batch,
                 max_wait: Duration::from_millis(*max_wait_ms),
                 receipt_timeout,
             };
-            Ok(Submitter::Direct(Batcher::spawn(net.clone(), sender, beneficiary, config)))
+            Ok(Submitter::Direct(Batcher::spawn(net.clone(), sender, config)))
         }
     }
 }
 
 /// Signing providers by (chain, key), so two schemes sending from one key share its nonces.
 #[derive(Default)]
-struct Signing(HashMap<(u64, alloy::primitives::Address), alloy::providers::DynProvider>);
+struct Signing(HashMap<(u64, alloy::primitives::Address), KeySender>);
 
 impl Signing {
-    fn provider(
+    fn sender(
         &mut self,
         chain_id: u64,
         chain: &ChainConfig,
         signer: PrivateKeySigner,
         lookup: &impl Fn(&str) -> Option<String>,
-    ) -> Result<alloy::providers::DynProvider> {
+    ) -> Result<KeySender> {
         let key = (chain_id, signer.address());
-        if let Some(provider) = self.0.get(&key) {
-            return Ok(provider.clone());
+        if let Some(known) = self.0.get(&key) {
+            return Ok(known.clone());
         }
-        let provider = signing_provider(chain_id, chain, signer, lookup)?;
-        self.0.insert(key, provider.clone());
-        Ok(provider)
+        let caip2 = format!("eip155:{chain_id}");
+        let rpc_url = resolve_env(&chain.rpc_url, &format!("{caip2} rpc_url"), lookup)?;
+        let url: url::Url = rpc_url.parse().map_err(|e: url::ParseError| ConfigError::Chain {
+            chain: caip2,
+            why: e.to_string(),
+        })?;
+        let sender = KeySender::connect(url, signer);
+        self.0.insert(key, sender.clone());
+        Ok(sender)
     }
-}
-
-/// A provider that signs with `signer` (nonce, gas and fees filled by alloy; the nonce from a
-/// cache, so every sender of the key must share this provider).
-fn signing_provider(
-    chain_id: u64,
-    chain: &ChainConfig,
-    signer: PrivateKeySigner,
-    lookup: &impl Fn(&str) -> Option<String>,
-) -> Result<alloy::providers::DynProvider> {
-    let caip2 = format!("eip155:{chain_id}");
-    let rpc_url = resolve_env(&chain.rpc_url, &format!("{caip2} rpc_url"), lookup)?;
-    let url: url::Url = rpc_url
-        .parse()
-        .map_err(|e: url::ParseError| ConfigError::Chain { chain: caip2, why: e.to_string() })?;
-    Ok(ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased())
 }
 
 /// Whether `config` enables `scheme_id` on `chain_id` (for callers building configs).

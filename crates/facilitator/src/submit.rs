@@ -12,7 +12,7 @@ use alloy::{
     eips::eip1559::Eip1559Estimation,
     network::TransactionBuilder,
     primitives::{Address, B256, U256},
-    providers::{DynProvider, Provider},
+    providers::Provider,
     rpc::types::TransactionRequest,
     sol_types::{SolCall, SolEvent},
 };
@@ -27,6 +27,7 @@ use x402_aa_rpc::{BundlerClient, RpcError};
 use crate::chain::{
     ChainError, EntryPointRevert, Landed, Network, bundler_log, receipt_log_in, revert_reason_in,
 };
+use crate::nonce::KeySender;
 
 /// How a submission ended, as far as the facilitator can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,14 +201,10 @@ pub struct BatchConfig {
 }
 
 impl Batcher {
-    /// Starts the batching task; `sender` must sign for `beneficiary`. The task ends when the
+    /// Starts the batching task, bundling with `sender`'s key (also the beneficiary). The task ends when the
     /// last `Batcher` clone is dropped and its queue is drained.
-    pub fn spawn(
-        net: Network,
-        sender: DynProvider,
-        beneficiary: Address,
-        config: BatchConfig,
-    ) -> Self {
+    pub fn spawn(net: Network, sender: KeySender, config: BatchConfig) -> Self {
+        let beneficiary = sender.address;
         let (jobs, rx) = mpsc::channel(1024);
         // A batch ahead of ours may itself take the whole receipt bound.
         let answer_within = config.max_wait + config.receipt_timeout * 2 + net.rpc_timeout() * 4;
@@ -245,7 +242,9 @@ impl Batcher {
 
 struct Worker {
     net: Network,
-    sender: DynProvider,
+    /// Resynced after a send that may not have reached the node's pool, so a refused
+    /// transaction leaves no gap for the next to wait behind.
+    sender: KeySender,
     beneficiary: Address,
     config: BatchConfig,
     /// Whether the node takes `eth_sendRawTransactionSync` (EIP-7966: send and answer with the
@@ -304,11 +303,15 @@ impl Worker {
         }
         // The fees are read beside the bundle's probe rather than by the sending provider after
         // it: one round trip less between one block and the next, on the path every queued
-        // payment waits on. Unread, the provider fills them as before.
-        let (probed, fees) =
-            tokio::join!(self.probe_until_sendable(jobs), self.sender.estimate_eip1559_fees());
+        // payment waits on. Unread within the node's bound, the provider fills them as before,
+        // inside the send's own bound.
+        let fees = tokio::time::timeout(
+            self.net.rpc_timeout(),
+            self.sender.provider.estimate_eip1559_fees(),
+        );
+        let (probed, fees) = tokio::join!(self.probe_until_sendable(jobs), fees);
         if let Some(jobs) = probed {
-            self.send(jobs, fees.ok()).await;
+            self.send(jobs, fees.ok().and_then(Result::ok)).await;
         }
     }
 
@@ -441,7 +444,11 @@ impl Worker {
                 .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
         }
         HALT_POINTS.reached("before_send").await;
-        let receipt = match self.send_for_receipt(tx).await {
+        let sent = self.send_for_receipt(tx).await;
+        if sent.is_err() {
+            self.sender.resync().await;
+        }
+        let receipt = match sent {
             Ok(receipt) => receipt,
             Err(Unsent::Refused { message, maybe_sent }) => {
                 crate::metrics::bundle(jobs.len(), "refused");
@@ -505,7 +512,7 @@ impl Worker {
         if self.node_sends_sync().await {
             let sent = tokio::time::timeout(
                 self.config.receipt_timeout,
-                self.sender.send_transaction_sync(tx),
+                self.sender.provider.send_transaction_sync(tx),
             )
             .await;
             return match sent {
@@ -527,9 +534,13 @@ impl Worker {
                 Err(_) => Err(Unsent::NoReceipt { tx_hash: None }),
             };
         }
-        let tx_hash = match self.sender.send_transaction(tx).await {
-            Ok(pending) => *pending.tx_hash(),
-            Err(e) => return Err(Unsent::refused(&e)),
+        let sent =
+            tokio::time::timeout(self.net.rpc_timeout(), self.sender.provider.send_transaction(tx));
+        let tx_hash = match sent.await {
+            Ok(Ok(pending)) => *pending.tx_hash(),
+            Ok(Err(e)) => return Err(Unsent::refused(&e)),
+            // Whether it was accepted is unknown: the chain (the op's event) decides later.
+            Err(_) => return Err(Unsent::NoReceipt { tx_hash: None }),
         };
         HALT_POINTS.reached("after_send").await;
         self.wait_for_receipt(tx_hash).await.ok_or(Unsent::NoReceipt { tx_hash: Some(tx_hash) })
@@ -542,6 +553,7 @@ impl Worker {
         let ask = || async {
             let answer = self
                 .sender
+                .provider
                 .raw_request::<_, serde_json::Value>(
                     std::borrow::Cow::Borrowed("eth_sendRawTransactionSync"),
                     ("0x",),

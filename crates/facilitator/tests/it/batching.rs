@@ -4,9 +4,8 @@
 use std::{sync::Arc, time::Duration};
 
 use alloy::{
-    network::EthereumWallet,
     primitives::{B256, U256},
-    providers::{Provider, ProviderBuilder},
+    providers::Provider,
     signers::{SignerSync, local::PrivateKeySigner},
     sol_types::SolEvent,
 };
@@ -15,6 +14,7 @@ use x402_aa_contracts::EntryPoint::UserOperationEvent;
 use x402_aa_facilitator::{
     SubmissionConfig,
     chain::{Network, Probe},
+    nonce::KeySender,
     submit::{BatchConfig, Batcher, Submitted, Submitter},
 };
 
@@ -100,15 +100,10 @@ fn direct_submitter(env: &Env) -> anyhow::Result<(Network, Arc<Submitter>)> {
         Duration::from_secs(5),
         1_000,
     )?;
-    let key = env.facilitator_key.clone();
-    let sender = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(key.clone()))
-        .connect_http(env.devnet.rpc_url().parse()?)
-        .erased();
+    let sender = KeySender::connect(env.devnet.rpc_url().parse()?, env.facilitator_key.clone());
     let batcher = Batcher::spawn(
         net.clone(),
         sender,
-        key.address(),
         BatchConfig {
             max_batch: 8,
             max_wait: Duration::from_millis(300),

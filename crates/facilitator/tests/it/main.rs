@@ -15,6 +15,7 @@ mod happy;
 mod idempotency;
 mod kernel_session;
 mod kinds;
+mod nonce;
 mod observability;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -1,0 +1,93 @@
+//! A bundle the node refuses after the facilitator's key numbered it (the key short of gas money
+//! for a moment, a fee under the node's floor): the next bundles must not wait behind a nonce
+//! that was never used. Without the resync every later settlement of the key hangs until the
+//! receipt bound and answers pending, until a restart.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use axum::{Json, Router, extract::State, routing::post};
+use serde_json::{Value, json};
+
+use crate::common::{Env, SessionOpts, USD, body};
+
+/// JSON-RPC proxy to `upstream` that refuses the first `refusals` signed transactions sent to it
+/// the way a node refuses a key without the funds for them, and counts them.
+async fn refusing_proxy(
+    upstream: String,
+    refusals: usize,
+) -> anyhow::Result<(String, Arc<AtomicUsize>)> {
+    let refused = Arc::new(AtomicUsize::new(0));
+    let state = (upstream, reqwest::Client::new(), refused.clone());
+    let app = Router::new()
+        .route(
+            "/",
+            post(
+                move |State((upstream, http, refused)): State<(String, reqwest::Client, Arc<AtomicUsize>)>,
+                      Json(call): Json<Value>| async move {
+                    let method = call["method"].as_str().unwrap_or_default();
+                    // A real transaction, not the facilitator's "0x" question whether the node
+                    // takes one-call sends.
+                    let signed = method.starts_with("eth_sendRawTransaction")
+                        && call["params"][0].as_str().is_some_and(|raw| raw.len() > 2);
+                    if signed && refused.fetch_add(1, Ordering::Relaxed) < refusals {
+                        return Json(json!({
+                            "jsonrpc": "2.0",
+                            "id": call["id"],
+                            "error": {
+                                "code": -32003,
+                                "message": "insufficient funds for gas * price + value"
+                            }
+                        }));
+                    }
+                    let answer = async {
+                        http.post(&upstream).json(&call).send().await?.json::<Value>().await
+                    };
+                    Json(answer.await.unwrap_or_else(|e| {
+                        json!({ "jsonrpc": "2.0", "id": call["id"], "error": { "code": -32000, "message": e.to_string() } })
+                    }))
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, refused))
+}
+
+#[tokio::test]
+async fn a_refused_bundle_leaves_no_nonce_gap_for_the_next() -> anyhow::Result<()> {
+    let env = Env::new().await?;
+    let (proxy, refused) = refusing_proxy(env.devnet.rpc_url().to_owned(), 1).await?;
+    let mut config = env.config();
+    for chain in config.chains.values_mut() {
+        chain.rpc_url = proxy.clone();
+    }
+    let f = env.start(config).await?;
+    let payer = env.session_payer(SessionOpts::default()).await?;
+    let accepted = env.accepted(USD / 10);
+
+    // The node refuses the first bundle: its payment fails, nothing was sent.
+    let first = body(&payer.pay(&accepted, 1).await?, &accepted);
+    let (_, s) = f.settle(&first).await?;
+    assert_eq!(s["success"], false, "{s}");
+    assert!(s.to_string().contains("insufficient funds"), "the node's words: {s}");
+    assert!(refused.load(Ordering::Relaxed) >= 1, "the proxy refused the send");
+
+    // The next bundle takes the nonce the refused one never used, and lands at once.
+    let before = env.merchant_balance().await?;
+    let second = body(&payer.pay(&accepted, 2).await?, &accepted);
+    let started = std::time::Instant::now();
+    let (_, s) = f.settle(&second).await?;
+    assert_eq!(s["success"], true, "{s}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "settled in {:?}, not after waiting out the receipt bound",
+        started.elapsed()
+    );
+    assert_eq!(env.merchant_balance().await? - before, alloy::primitives::U256::from(USD / 10));
+    f.stop().await
+}
