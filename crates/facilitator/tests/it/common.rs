@@ -486,3 +486,30 @@ impl Facilitator {
 pub(crate) fn fresh() -> B256 {
     alloy::primitives::keccak256(PrivateKeySigner::random().to_bytes())
 }
+
+/// A JSON-RPC proxy to `upstream` standing for a node with faults of its own: it answers a call
+/// itself wherever `intercept` gives an answer, and forwards the rest. Returns its URL.
+pub(crate) async fn rpc_proxy(
+    upstream: String,
+    intercept: impl Fn(&Value) -> Option<Value> + Clone + Send + Sync + 'static,
+) -> anyhow::Result<String> {
+    use axum::{Json, Router, routing::post};
+    let http = reqwest::Client::new();
+    let app = Router::new().route(
+        "/",
+        post(move |Json(call): Json<Value>| async move {
+            if let Some(answer) = intercept(&call) {
+                return Json(answer);
+            }
+            let answer =
+                async { http.post(&upstream).json(&call).send().await?.json::<Value>().await };
+            Json(answer.await.unwrap_or_else(|e| {
+                json!({ "jsonrpc": "2.0", "id": call["id"], "error": { "code": -32000, "message": e.to_string() } })
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}

@@ -8,10 +8,9 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use axum::{Json, Router, extract::State, routing::post};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{Env, Facilitator, SessionOpts, USD, body};
+use crate::common::{Env, Facilitator, SessionOpts, USD, body, rpc_proxy};
 
 /// Calls the proxy refused: probes (state overrides) and one-call sends; `allow_overrides` lets
 /// state overrides through (a failover test starts on a node that takes them).
@@ -22,53 +21,38 @@ struct Refused {
     allow_overrides: std::sync::atomic::AtomicBool,
 }
 
-/// JSON-RPC proxy to `upstream` that answers any `eth_call` carrying a third (state override)
+/// A node (through [`rpc_proxy`]) that answers any `eth_call` carrying a third (state override)
 /// parameter the way geth before 1.9 did, and `eth_sendRawTransactionSync` the way a node without
 /// EIP-7966 does, and counts those refusals.
 async fn old_node_proxy(upstream: String) -> anyhow::Result<(String, Arc<Refused>)> {
     let refused = Arc::new(Refused::default());
-    let state = (upstream, reqwest::Client::new(), refused.clone());
-    let app = Router::new()
-        .route(
-            "/",
-            post(
-                |State((upstream, http, refused)): State<(String, reqwest::Client, Arc<Refused>)>,
-                 Json(call): Json<Value>| async move {
-                    let overrides = call["method"] == "eth_call"
-                        && call["params"].as_array().is_some_and(|p| p.len() > 2)
-                        && !refused.allow_overrides.load(Ordering::Relaxed);
-                    if overrides {
-                        refused.overrides.fetch_add(1, Ordering::Relaxed);
-                        return Json(json!({
-                            "jsonrpc": "2.0",
-                            "id": call["id"],
-                            "error": { "code": -32602, "message": "too many arguments, want at most 2" }
-                        }));
-                    }
-                    if call["method"] == "eth_sendRawTransactionSync" {
-                        refused.sync_sends.fetch_add(1, Ordering::Relaxed);
-                        return Json(json!({
-                            "jsonrpc": "2.0",
-                            "id": call["id"],
-                            "error": {
-                                "code": -32601,
-                                "message": "the method eth_sendRawTransactionSync does not exist/is not available"
-                            }
-                        }));
-                    }
-                    let answer = async {
-                        http.post(&upstream).json(&call).send().await?.json::<Value>().await
-                    };
-                    Json(answer.await.unwrap_or_else(|e| {
-                        json!({ "jsonrpc": "2.0", "id": call["id"], "error": { "code": -32000, "message": e.to_string() } })
-                    }))
-                },
-            ),
-        )
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let counted = refused.clone();
+    let url = rpc_proxy(upstream, move |call| {
+        let overrides = call["method"] == "eth_call"
+            && call["params"].as_array().is_some_and(|p| p.len() > 2)
+            && !counted.allow_overrides.load(Ordering::Relaxed);
+        if overrides {
+            counted.overrides.fetch_add(1, Ordering::Relaxed);
+            return Some(json!({
+                "jsonrpc": "2.0",
+                "id": call["id"],
+                "error": { "code": -32602, "message": "too many arguments, want at most 2" }
+            }));
+        }
+        if call["method"] == "eth_sendRawTransactionSync" {
+            counted.sync_sends.fetch_add(1, Ordering::Relaxed);
+            return Some(json!({
+                "jsonrpc": "2.0",
+                "id": call["id"],
+                "error": {
+                    "code": -32601,
+                    "message": "the method eth_sendRawTransactionSync does not exist/is not available"
+                }
+            }));
+        }
+        None
+    })
+    .await?;
     Ok((url, refused))
 }
 

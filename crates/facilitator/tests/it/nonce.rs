@@ -8,53 +8,33 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use axum::{Json, Router, extract::State, routing::post};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{Env, SessionOpts, USD, body};
+use crate::common::{Env, SessionOpts, USD, body, rpc_proxy};
 
-/// JSON-RPC proxy to `upstream` that refuses the first `refusals` signed transactions sent to it
-/// the way a node refuses a key without the funds for them, and counts them.
+/// A node (through [`rpc_proxy`]) that refuses the first `refusals` signed transactions sent to
+/// it the way a node refuses a key without the funds for them; counts them.
 async fn refusing_proxy(
     upstream: String,
     refusals: usize,
 ) -> anyhow::Result<(String, Arc<AtomicUsize>)> {
     let refused = Arc::new(AtomicUsize::new(0));
-    let state = (upstream, reqwest::Client::new(), refused.clone());
-    let app = Router::new()
-        .route(
-            "/",
-            post(
-                move |State((upstream, http, refused)): State<(String, reqwest::Client, Arc<AtomicUsize>)>,
-                      Json(call): Json<Value>| async move {
-                    let method = call["method"].as_str().unwrap_or_default();
-                    // A real transaction, not the facilitator's "0x" question whether the node
-                    // takes one-call sends.
-                    let signed = method.starts_with("eth_sendRawTransaction")
-                        && call["params"][0].as_str().is_some_and(|raw| raw.len() > 2);
-                    if signed && refused.fetch_add(1, Ordering::Relaxed) < refusals {
-                        return Json(json!({
-                            "jsonrpc": "2.0",
-                            "id": call["id"],
-                            "error": {
-                                "code": -32003,
-                                "message": "insufficient funds for gas * price + value"
-                            }
-                        }));
-                    }
-                    let answer = async {
-                        http.post(&upstream).json(&call).send().await?.json::<Value>().await
-                    };
-                    Json(answer.await.unwrap_or_else(|e| {
-                        json!({ "jsonrpc": "2.0", "id": call["id"], "error": { "code": -32000, "message": e.to_string() } })
-                    }))
-                },
-            ),
-        )
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let counted = refused.clone();
+    let url = rpc_proxy(upstream, move |call| {
+        let method = call["method"].as_str().unwrap_or_default();
+        // A real transaction, not the facilitator's "0x" question whether the node takes
+        // one-call sends.
+        let signed = method.starts_with("eth_sendRawTransaction")
+            && call["params"][0].as_str().is_some_and(|raw| raw.len() > 2);
+        (signed && counted.fetch_add(1, Ordering::Relaxed) < refusals).then(|| {
+            json!({
+                "jsonrpc": "2.0",
+                "id": call["id"],
+                "error": { "code": -32003, "message": "insufficient funds for gas * price + value" }
+            })
+        })
+    })
+    .await?;
     Ok((url, refused))
 }
 
