@@ -41,7 +41,7 @@ use x402_types::{
     },
 };
 
-use crate::{aa_native::AaNative, exact::ExactFacilitator};
+use crate::{aa_native::AaNative, exact::ExactFacilitator, nonce::KeySender};
 
 /// x402-rs' per-chain provider for this facilitator: what each scheme needs on one network.
 #[derive(Debug, Clone)]
@@ -187,19 +187,21 @@ impl X402SchemeFacilitatorBuilder<&ChainProvider> for ExactBlueprint {
 pub struct ExactProvider {
     chain: Eip155ChainReference,
     provider: DynProvider,
+    sender: KeySender,
     signer: Address,
     receipt_timeout: Duration,
 }
 
 impl ExactProvider {
-    /// `provider` must carry a wallet that signs for `signer`.
-    pub fn new(
-        chain_id: u64,
-        provider: DynProvider,
-        signer: Address,
-        receipt_timeout: Duration,
-    ) -> Self {
-        Self { chain: Eip155ChainReference::new(chain_id), provider, signer, receipt_timeout }
+    /// Settles with `sender`'s key (shared with every other sender of that key).
+    pub fn new(chain_id: u64, sender: KeySender, receipt_timeout: Duration) -> Self {
+        Self {
+            chain: Eip155ChainReference::new(chain_id),
+            provider: sender.provider.clone(),
+            signer: sender.address,
+            sender,
+            receipt_timeout,
+        }
     }
 
     /// The node, for reads.
@@ -246,7 +248,15 @@ impl Eip155MetaTransactionProvider for ExactProvider {
             .estimate_gas(request.clone())
             .await
             .map_err(MetaTransactionSendError::Transport)?;
-        let pending = self.provider.send_transaction(request.with_gas_limit(gas)).await?;
+        let pending = match self.provider.send_transaction(request.with_gas_limit(gas)).await {
+            Ok(pending) => pending,
+            Err(e) => {
+                // Refused (or lost) after the key's nonce was taken: the next transaction takes
+                // the node's count, so no gap is left behind.
+                self.sender.resync().await;
+                return Err(e.into());
+            }
+        };
         let receipt = pending
             .with_required_confirmations(tx.confirmations)
             .with_timeout(Some(self.receipt_timeout))

@@ -97,10 +97,9 @@ impl FacilitatorService {
                     why: "exact needs exact_signer or a direct-submission key".into(),
                 })?;
                 let signer = key.resolve(&format!("{caip2} exact_signer"), &lookup)?;
-                let address = signer.address();
-                let provider = signing.sender(chain_id, chain, signer, &lookup)?.provider;
+                let sender = signing.sender(chain_id, chain, signer, &lookup)?;
                 routes.insert(SchemeHandlerSlug::new(caip2.clone(), 2, "exact".into()));
-                Some(Arc::new(ExactProvider::new(chain_id, provider, address, receipt_timeout)))
+                Some(Arc::new(ExactProvider::new(chain_id, sender, receipt_timeout)))
             } else {
                 None
             };
