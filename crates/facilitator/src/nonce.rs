@@ -25,7 +25,7 @@ pub struct KeySender {
     /// Signs with the key.
     pub provider: DynProvider,
     /// The nonces `provider` numbers with.
-    pub nonces: Nonces,
+    nonces: Nonces,
     /// The key's address.
     pub address: Address,
 }

@@ -67,7 +67,7 @@ impl ChainProvider {
             .as_ref()
             .and_then(|aa| aa.signer())
             .into_iter()
-            .chain(self.exact.as_ref().map(|e| e.signer))
+            .chain(self.exact.as_ref().map(|e| e.sender.address))
             .collect();
         signers.dedup();
         signers
@@ -186,33 +186,25 @@ impl X402SchemeFacilitatorBuilder<&ChainProvider> for ExactBlueprint {
 #[derive(Debug)]
 pub struct ExactProvider {
     chain: Eip155ChainReference,
-    provider: DynProvider,
     sender: KeySender,
-    signer: Address,
     receipt_timeout: Duration,
 }
 
 impl ExactProvider {
     /// Settles with `sender`'s key (shared with every other sender of that key).
     pub fn new(chain_id: u64, sender: KeySender, receipt_timeout: Duration) -> Self {
-        Self {
-            chain: Eip155ChainReference::new(chain_id),
-            provider: sender.provider.clone(),
-            signer: sender.address,
-            sender,
-            receipt_timeout,
-        }
+        Self { chain: Eip155ChainReference::new(chain_id), sender, receipt_timeout }
     }
 
     /// The node, for reads.
     pub fn inner_provider(&self) -> &DynProvider {
-        &self.provider
+        &self.sender.provider
     }
 }
 
 impl ChainProviderOps for ExactProvider {
     fn signer_addresses(&self) -> Vec<String> {
-        vec![self.signer.to_checksum(None)]
+        vec![self.sender.address.to_checksum(None)]
     }
 
     fn chain_id(&self) -> ChainId {
@@ -225,7 +217,7 @@ impl Eip155MetaTransactionProvider for ExactProvider {
     type Inner = DynProvider;
 
     fn inner(&self) -> &Self::Inner {
-        &self.provider
+        &self.sender.provider
     }
 
     fn chain(&self) -> &Eip155ChainReference {
@@ -237,18 +229,19 @@ impl Eip155MetaTransactionProvider for ExactProvider {
         tx: MetaTransaction,
     ) -> Result<TransactionReceipt, Self::Error> {
         let request = TransactionRequest::default()
-            .with_from(tx.from.unwrap_or(self.signer))
+            .with_from(tx.from.unwrap_or(self.sender.address))
             .with_to(tx.to)
             .with_input(tx.calldata);
         // Estimate before the fillers run: a send whose estimate reverts (a replayed or
-        // cancelled authorization) would otherwise have taken a nonce from the cached nonce
-        // manager, leaving a gap that stalls every later `exact` settlement of this key.
+        // cancelled authorization) then never takes one of the key's nonces.
         let gas = self
+            .sender
             .provider
             .estimate_gas(request.clone())
             .await
             .map_err(MetaTransactionSendError::Transport)?;
-        let pending = match self.provider.send_transaction(request.with_gas_limit(gas)).await {
+        let pending = match self.sender.provider.send_transaction(request.with_gas_limit(gas)).await
+        {
             Ok(pending) => pending,
             Err(e) => {
                 // Refused (or lost) after the key's nonce was taken: the next transaction takes

@@ -201,14 +201,14 @@ pub struct BatchConfig {
 }
 
 impl Batcher {
-    /// Starts the batching task, bundling with `sender`'s key (also the beneficiary). The task ends when the
-    /// last `Batcher` clone is dropped and its queue is drained.
+    /// Starts the batching task, bundling with `sender`'s key (also the beneficiary). The task
+    /// ends when the last `Batcher` clone is dropped and its queue is drained.
     pub fn spawn(net: Network, sender: KeySender, config: BatchConfig) -> Self {
         let beneficiary = sender.address;
         let (jobs, rx) = mpsc::channel(1024);
         // A batch ahead of ours may itself take the whole receipt bound.
         let answer_within = config.max_wait + config.receipt_timeout * 2 + net.rpc_timeout() * 4;
-        let worker = Worker { net, sender, beneficiary, config, send_sync: Default::default() };
+        let worker = Worker { net, sender, config, send_sync: Default::default() };
         tokio::spawn(worker.run(rx));
         Self { jobs, beneficiary, answer_within }
     }
@@ -243,9 +243,8 @@ impl Batcher {
 struct Worker {
     net: Network,
     /// Resynced after a send that may not have reached the node's pool, so a refused
-    /// transaction leaves no gap for the next to wait behind.
+    /// transaction leaves no gap for the next to wait behind. Its key is the beneficiary.
     sender: KeySender,
-    beneficiary: Address,
     config: BatchConfig,
     /// Whether the node takes `eth_sendRawTransactionSync` (EIP-7966: send and answer with the
     /// receipt), asked once.
@@ -368,10 +367,10 @@ impl Worker {
     fn handle_ops_tx(&self, jobs: &[Job]) -> TransactionRequest {
         let call = EntryPoint::handleOpsCall {
             ops: jobs.iter().map(|j| (&j.op).into()).collect(),
-            beneficiary: self.beneficiary,
+            beneficiary: self.sender.address,
         };
         TransactionRequest::default()
-            .with_from(self.beneficiary)
+            .with_from(self.sender.address)
             .with_to(self.net.entry_point)
             .with_input(call.abi_encode())
             .with_gas_limit(bundle_gas_limit(jobs.iter().map(|j| &j.op)))
@@ -393,7 +392,7 @@ impl Worker {
             // The probe's own reads and its copy of the ops on top of the bundle's gas.
             let gas = bundle_gas_limit(jobs.iter().map(|j| &j.op))
                 .saturating_add(100_000 + 20_000 * jobs.len() as u64);
-            match self.net.probe_bundle(ops, request_hashes, self.beneficiary, gas).await {
+            match self.net.probe_bundle(ops, request_hashes, self.sender.address, gas).await {
                 Ok(Ok(settles)) if settles.len() == jobs.len() => {
                     let unpaid: Vec<usize> =
                         settles.iter().enumerate().filter(|(_, s)| !**s).map(|(i, _)| i).collect();

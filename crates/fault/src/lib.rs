@@ -44,8 +44,8 @@ impl HaltPoints {
     pub async fn reached(&self, point: &'static str) {
         debug_assert!(self.points.contains(&point), "{point} is not one of {:?}", self.points);
         if self.chosen.get_or_init(|| std::env::var(self.env).ok()).as_deref() == Some(point) {
+            // The crash test waits for this line; no logger is assumed.
             #[allow(clippy::print_stderr)]
-            // the crash test waits for this line; no logger is assumed
             {
                 eprintln!("{HALT_MESSAGE} {point}");
             }
