@@ -31,6 +31,13 @@ contract CallFold {
         }
     }
 
+    /// @return timestamp the timestamp of the block the call runs at: asked beside other calls, the
+    /// chain's time comes in the same fold as the reads it goes with (at `latest`, the latest
+    /// block's own timestamp), instead of as a block read of its own.
+    function clock() external view returns (uint256 timestamp) {
+        return block.timestamp;
+    }
+
     /// Makes one call and reverts with its outcome, which undoes the call's writes: a call that
     /// changes state (a simulation) leaves nothing behind for the calls after it.
     function isolated(address target, bytes calldata data) external {

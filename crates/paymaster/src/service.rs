@@ -10,7 +10,6 @@ use std::{
 };
 
 use alloy::{
-    eips::BlockNumberOrTag,
     primitives::{Address, B256, Bytes, U256, aliases::U48, keccak256},
     providers::{DynProvider, Provider},
     signers::{SignerSync, local::PrivateKeySigner},
@@ -20,6 +19,7 @@ use serde::Serialize;
 use x402_aa::UserOperation;
 use x402_aa_contracts::VerifyingPaymaster;
 use x402_aa_policy::SessionOpSignature;
+use x402_aa_rpc::ChainClock;
 
 use crate::{
     Error, PaymasterConfig, Result, SponsorError, SponsorPolicy,
@@ -60,6 +60,9 @@ struct Inner {
     provider: DynProvider,
     /// The latest block timestamp read so far: the first guess of the chain's time.
     chain_time_seen: AtomicU64,
+    /// Reads the latest block's timestamp, folded into the approval's reads where the node
+    /// allows.
+    clock: ChainClock,
 }
 
 /// What `pm_sponsor_userop` returns: the op's gas values as signed, and `paymasterAndData`.
@@ -148,6 +151,7 @@ impl PaymasterService {
                 metrics: Metrics::new(),
                 provider,
                 chain_time_seen: AtomicU64::new(0),
+                clock: ChainClock::default(),
             }),
         })
     }
@@ -369,17 +373,10 @@ impl PaymasterService {
     /// at the later of the two: either clock alone would sometimes hand out approvals already
     /// expired when the next block is mined.
     async fn chain_time(&self) -> Result<u64, SponsorError> {
-        let block = self
-            .inner
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await
-            .map_err(|e| {
-                tracing::warn!(target: "x402_aa_paymaster", error = %e, "reading latest block failed");
-                SponsorError::Internal("could not read the latest block")
-            })?
-            .ok_or(SponsorError::Internal("the node has no latest block"))?;
-        let timestamp = block.header.timestamp;
+        let timestamp = self.inner.clock.now(&self.inner.provider).await.map_err(|e| {
+            tracing::warn!(target: "x402_aa_paymaster", error = %e, "reading the chain's time failed");
+            SponsorError::Internal("could not read the chain's time")
+        })?;
         self.inner.chain_time_seen.store(timestamp, Ordering::Relaxed);
         Ok(timestamp)
     }

@@ -74,7 +74,7 @@ pub(crate) fn plan<'a>(
             let params = serde_json::json!([
                 { "to": CALL_FOLD_ADDRESS, "input": Bytes::from(input.abi_encode()) },
                 block,
-                { CALL_FOLD_ADDRESS.to_string(): { "code": CALL_FOLD_RUNTIME } },
+                crate::clock::fold_code(),
             ]);
             let Ok(request) = Request::new("eth_call", id, params).serialize() else { continue };
             folds.push(Fold { request, members: chunk.iter().map(|(i, _)| *i).collect() });
@@ -89,9 +89,15 @@ fn foldable(request: &SerializedRequest) -> Option<(Value, CallFold::Call)> {
         return None;
     }
     let params: Vec<Value> = serde_json::from_str(request.params()?.get()).ok()?;
+    let at_block = |block: &Value| block.is_string() || block.is_number();
     let (tx, block) = match params.as_slice() {
         [tx] => (tx, Value::from("latest")),
-        [tx, block] if block.is_string() || block.is_number() => (tx, block.clone()),
+        [tx, block] if at_block(block) => (tx, block.clone()),
+        // The fold's own code where the fold puts it (a call to the fold itself, such as
+        // `clock()`): inside the fold, the override is already in place.
+        [tx, block, overrides] if at_block(block) && places_only_the_fold(overrides) => {
+            (tx, block.clone())
+        }
         _ => return None,
     };
     let tx = tx.as_object()?;
@@ -110,6 +116,26 @@ fn foldable(request: &SerializedRequest) -> Option<(Value, CallFold::Call)> {
         (None, None) => Bytes::new(),
     };
     Some((block, CallFold::Call { target: target?, data }))
+}
+
+/// Whether `overrides` places the fold's runtime code at its address, and nothing else.
+fn places_only_the_fold(overrides: &Value) -> bool {
+    /// The one entry of an object that has exactly one.
+    fn sole(value: &Value) -> Option<(&String, &Value)> {
+        let mut entries = value.as_object()?.iter();
+        let entry = entries.next()?;
+        entries.next().is_none().then_some(entry)
+    }
+    let placed = || {
+        let (address, account) = sole(overrides)?;
+        let (field, code) = sole(account)?;
+        Some(
+            address.parse::<Address>().ok()? == CALL_FOLD_ADDRESS
+                && field == "code"
+                && code.as_str()?.parse::<Bytes>().ok()? == CALL_FOLD_RUNTIME,
+        )
+    };
+    placed() == Some(true)
 }
 
 /// What the fold's `response` gave each member (in `fold.members`' order): its answer, or `None`
@@ -145,4 +171,33 @@ fn answer(outcome: CallFold::Outcome) -> Option<ResponsePayload> {
         message: message.into(),
         data: Some(hex),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A call that carries the fold's own code joins a fold; any other override keeps a call out,
+    /// because the fold would run it without that override.
+    #[test]
+    fn only_the_folds_own_override_folds() {
+        let ours = serde_json::to_value(crate::clock::fold_code()).expect("serialises");
+        assert!(places_only_the_fold(&ours), "{ours}");
+        let address = CALL_FOLD_ADDRESS.to_string();
+        let lower = json!({ address.to_lowercase(): { "code": CALL_FOLD_RUNTIME } });
+        assert!(places_only_the_fold(&lower), "the address in any case");
+        let refused = [
+            json!({ address.clone(): { "code": "0x00" } }),
+            json!({ address.clone(): { "code": CALL_FOLD_RUNTIME, "balance": "0x1" } }),
+            json!({ address.clone(): { "code": CALL_FOLD_RUNTIME }, "0x0000000000000000000000000000000000000001": { "balance": "0x1" } }),
+            json!({ "0x0000000000000000000000000000000000000001": { "code": CALL_FOLD_RUNTIME } }),
+            json!({}),
+            json!([]),
+        ];
+        for overrides in refused {
+            assert!(!places_only_the_fold(&overrides), "{overrides}");
+        }
+    }
 }

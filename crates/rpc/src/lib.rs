@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod bundler;
+mod clock;
 mod coalesce;
 mod error;
 mod fold;
@@ -17,6 +18,7 @@ mod quantity;
 mod transport;
 
 pub use bundler::{BundlerClient, GasEstimate, Log, TransactionReceipt, UserOpReceipt};
+pub use clock::ChainClock;
 pub use coalesce::{CoalescingHttp, DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT, coalescing_provider};
 pub use error::{BundlerErrorCode, Result, RpcError};
 pub use paymaster::{API_KEY_HEADER, PaymasterClient, SponsorContext, SponsorResult, SponsorType};

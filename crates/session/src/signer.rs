@@ -11,7 +11,6 @@
 use std::{future::Future, sync::Arc};
 
 use alloy::{
-    eips::BlockNumberOrTag,
     primitives::{Address, B256, Bytes, U256, aliases::U192},
     providers::{DynProvider, Provider},
     signers::{SignerSync, local::PrivateKeySigner},
@@ -30,7 +29,7 @@ use x402_aa::{
     },
 };
 use x402_aa_contracts::EntryPoint;
-use x402_aa_rpc::{BundlerClient, PaymasterClient, SponsorContext};
+use x402_aa_rpc::{BundlerClient, ChainClock, PaymasterClient, SponsorContext};
 
 use x402_aa_policy::{
     self as policy, Attempt, GasRequest, GasUsage, Limits, Rule, ScopeViolation, SessionHost,
@@ -657,6 +656,8 @@ pub struct PaymentSigner<A> {
     /// is what the account enforces, not by the machine's (a devnet's time is moved at will; a
     /// real chain's lags by up to a block).
     clock_offset: Arc<std::sync::atomic::AtomicI64>,
+    /// Reads the latest block's timestamp, folded into the payment's reads where the node allows.
+    clock: ChainClock,
     /// Set once the account's code was seen on chain. An account never loses its code, so later
     /// payments skip that read and fetch the session's usage together with the nonce and fees.
     deployed: Arc<std::sync::atomic::AtomicBool>,
@@ -734,6 +735,7 @@ impl<A: PaymentAccount> PaymentSigner<A> {
             gas: GasDefaults::default(),
             lanes: NonceLanes::default(),
             clock_offset: Arc::default(),
+            clock: ChainClock::default(),
             deployed: Arc::default(),
         };
         signer.chain_time().await?;
@@ -1007,13 +1009,7 @@ impl<A: PaymentAccount> PaymentSigner<A> {
     }
 
     async fn chain_time(&self) -> Result<u64, SignerError> {
-        let block = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await
-            .map_err(chain)?
-            .ok_or_else(|| SignerError::Chain("no latest block".into()))?;
-        let timestamp = block.header.timestamp;
+        let timestamp = self.clock.now(&self.provider).await.map_err(chain)?;
         let offset = i64::try_from(timestamp).unwrap_or(i64::MAX)
             - i64::try_from(unix_now()).unwrap_or(i64::MAX);
         self.clock_offset.store(offset, std::sync::atomic::Ordering::Relaxed);

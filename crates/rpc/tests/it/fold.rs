@@ -1,7 +1,8 @@
 //! Plain `eth_call`s issued together, folded into one `eth_call` (`CallFold` by state override):
 //! against real anvil and the real EntryPoint, each caller gets what its call alone gets, the node
 //! is sent one call, and a write made by one call is not seen by the next. A node that takes no
-//! state overrides gets the calls as they are.
+//! state overrides gets the calls as they are. The chain's clock ([`ChainClock`]) folds in with
+//! the reads beside it, and falls back to reading blocks where the node takes no overrides.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +18,7 @@ use axum::{Json, Router, extract::State, routing::post};
 use serde_json::{Value, json};
 use x402_aa_contracts::{CALL_FOLD_ADDRESS, EntryPoint};
 use x402_aa_devnet::Devnet;
-use x402_aa_rpc::{DEFAULT_TIMEOUT, coalescing_provider};
+use x402_aa_rpc::{ChainClock, DEFAULT_TIMEOUT, coalescing_provider};
 
 sol! {
     interface Erc20 {
@@ -33,23 +34,55 @@ type Seen = Arc<Mutex<Vec<Value>>>;
 
 /// A proxy in front of `upstream` that records what it forwards.
 async fn recording_proxy(upstream: &str) -> (Seen, Url) {
+    proxy(upstream, false).await
+}
+
+/// A proxy in front of `upstream` that records what it is sent; with `refuse_overrides`, it
+/// answers every `eth_call` that carries state overrides as a node without them does, and
+/// forwards the rest.
+async fn proxy(upstream: &str, refuse_overrides: bool) -> (Seen, Url) {
     #[derive(Clone)]
     struct Proxy {
         upstream: String,
         client: reqwest::Client,
         seen: Seen,
+        refuse_overrides: bool,
+    }
+    impl Proxy {
+        async fn answer(&self, request: Value) -> Value {
+            let overridden = request["method"] == "eth_call"
+                && request["params"].as_array().map(Vec::len) == Some(3);
+            if self.refuse_overrides && overridden {
+                return json!({"jsonrpc": "2.0", "id": request["id"],
+                    "error": {"code": -32602, "message": "state overrides are not supported"}});
+            }
+            let answer = self.client.post(&self.upstream).json(&request).send().await;
+            match answer {
+                Ok(answer) => answer.json().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            }
+        }
     }
     async fn forward(State(proxy): State<Proxy>, Json(body): Json<Value>) -> Json<Value> {
         proxy.seen.lock().unwrap_or_else(|e| e.into_inner()).push(body.clone());
-        let answer = proxy.client.post(&proxy.upstream).json(&body).send().await;
-        Json(match answer {
-            Ok(answer) => answer.json().await.unwrap_or(Value::Null),
-            Err(_) => Value::Null,
+        Json(match body {
+            Value::Array(requests) => {
+                let mut answers = Vec::new();
+                for request in requests {
+                    answers.push(proxy.answer(request).await);
+                }
+                Value::Array(answers)
+            }
+            single => proxy.answer(single).await,
         })
     }
     let seen = Seen::default();
-    let proxy =
-        Proxy { upstream: upstream.to_owned(), client: reqwest::Client::new(), seen: seen.clone() };
+    let proxy = Proxy {
+        upstream: upstream.to_owned(),
+        client: reqwest::Client::new(),
+        seen: seen.clone(),
+        refuse_overrides,
+    };
     serve(Router::new().route("/", post(forward)).with_state(proxy))
         .await
         .map(|url| (seen, url))
@@ -65,13 +98,18 @@ async fn serve(app: Router) -> anyhow::Result<Url> {
 
 /// The `eth_call`s among what the node was sent (inside batches too).
 fn eth_calls(seen: &Seen) -> Vec<Value> {
+    sent(seen, "eth_call")
+}
+
+/// The requests for `method` among what the node was sent (inside batches too).
+fn sent(seen: &Seen, method: &str) -> Vec<Value> {
     let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
     seen.iter()
         .flat_map(|body| match body {
             Value::Array(requests) => requests.clone(),
             single => vec![single.clone()],
         })
-        .filter(|request| request["method"] == "eth_call")
+        .filter(|request| request["method"] == method)
         .collect()
 }
 
@@ -222,5 +260,50 @@ async fn a_node_without_state_overrides_gets_the_calls_as_they_are() -> anyhow::
         3 * (1 + 5) + 5,
         "three times the fold then each call alone, then the plain batch"
     );
+    Ok(())
+}
+
+/// The clock read beside a payment's reads costs the node nothing of its own: it travels in their
+/// one `eth_call`, no block is read, and it is the latest block's time (here moved a day ahead of
+/// the wall clock, as a devnet's can be), not this machine's. Alone, it is one call.
+#[tokio::test]
+async fn the_clock_folds_into_the_reads_beside_it() -> anyhow::Result<()> {
+    let devnet = Devnet::spawn().await?;
+    devnet.increase_time(86_400).await?;
+    let (seen, url) = recording_proxy(devnet.rpc_url()).await;
+    let provider = coalescing_provider(url, DEFAULT_TIMEOUT);
+    let clock = ChainClock::default();
+    let owner = devnet.keys.spare[0].address();
+    let balance = call(devnet.addresses.token, Erc20::balanceOfCall { owner });
+    // At `latest`, as a contract binding's reads are (a bare `provider.call` asks for `pending`).
+    let (now, balance) = tokio::join!(clock.now(&provider), provider.call(balance).latest());
+    balance?;
+    let expected = devnet.block_timestamp().await?;
+    assert_eq!(now?, expected);
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    assert!(expected > wall + 80_000, "the chain runs a day ahead: {expected} vs {wall}");
+    assert_eq!(eth_calls(&seen).len(), 1, "one eth_call for the read and the clock");
+    assert!(sent(&seen, "eth_getBlockByNumber").is_empty(), "no block read");
+
+    assert_eq!(clock.now(&provider).await?, expected, "alone");
+    assert_eq!(eth_calls(&seen).len(), 2);
+    assert!(sent(&seen, "eth_getBlockByNumber").is_empty());
+    Ok(())
+}
+
+/// A node without state overrides: the clock reads the latest block instead, and after the first
+/// refusal asks no more calls of it.
+#[tokio::test]
+async fn the_clock_reads_blocks_where_the_node_takes_no_overrides() -> anyhow::Result<()> {
+    let devnet = Devnet::spawn().await?;
+    let (seen, url) = proxy(devnet.rpc_url(), true).await;
+    let provider = coalescing_provider(url, DEFAULT_TIMEOUT);
+    let clock = ChainClock::default();
+    for round in 0..3 {
+        assert_eq!(clock.now(&provider).await?, devnet.block_timestamp().await?, "{round}");
+        devnet.increase_time(7).await?;
+    }
+    assert_eq!(eth_calls(&seen).len(), 1, "one clock call, refused");
+    assert_eq!(sent(&seen, "eth_getBlockByNumber").len(), 3);
     Ok(())
 }
