@@ -302,15 +302,30 @@ impl Worker {
         }
         // The fees are read beside the bundle's probe rather than by the sending provider after
         // it: one round trip less between one block and the next, on the path every queued
-        // payment waits on. Unread within the node's bound, the provider fills them as before,
-        // inside the send's own bound.
+        // payment waits on.
         let fees = tokio::time::timeout(
             self.net.rpc_timeout(),
             self.sender.provider.estimate_eip1559_fees(),
         );
         let (probed, fees) = tokio::join!(self.probe_until_sendable(jobs), fees);
-        if let Some(jobs) = probed {
-            self.send(jobs, fees.ok().and_then(Result::ok)).await;
+        let Some(jobs) = probed else { return };
+        match fees {
+            Ok(Ok(fees)) => self.send(jobs, Some(fees)).await,
+            // An answer without EIP-1559 fees: the sending provider's filler knows the other
+            // ways to price the transaction.
+            Ok(Err(_)) => self.send(jobs, None).await,
+            // A node stalling on the fee read would stall the filler's read inside the send as
+            // well, and the bundle, never sent, would be answered as maybe sent (`Pending`). So
+            // nothing is sent: every caller learns why, and may try again.
+            Err(_) => {
+                crate::metrics::bundle(jobs.len(), "refused");
+                let message =
+                    format!("the node gave no fee estimate within {:?}", self.net.rpc_timeout());
+                reply_all(jobs, |_| Submitted::Refused {
+                    message: message.clone(),
+                    maybe_sent: false,
+                });
+            }
         }
     }
 

@@ -493,13 +493,32 @@ pub(crate) async fn rpc_proxy(
     upstream: String,
     intercept: impl Fn(&Value) -> Option<Value> + Clone + Send + Sync + 'static,
 ) -> anyhow::Result<String> {
+    faulty_proxy(upstream, move |call| intercept(call).map(Fault::Answer)).await
+}
+
+/// What a faulty node does with one call instead of answering it as its upstream would.
+pub(crate) enum Fault {
+    /// Answers this.
+    Answer(Value),
+    /// Forwards the call after this long (a stalled read): a client with a shorter bound gives
+    /// up first.
+    Stall(Duration),
+}
+
+/// [`rpc_proxy`] whose node may also stall a call.
+pub(crate) async fn faulty_proxy(
+    upstream: String,
+    fault: impl Fn(&Value) -> Option<Fault> + Clone + Send + Sync + 'static,
+) -> anyhow::Result<String> {
     use axum::{Json, Router, routing::post};
     let http = reqwest::Client::new();
     let app = Router::new().route(
         "/",
         post(move |Json(call): Json<Value>| async move {
-            if let Some(answer) = intercept(&call) {
-                return Json(answer);
+            match fault(&call) {
+                Some(Fault::Answer(answer)) => return Json(answer),
+                Some(Fault::Stall(delay)) => tokio::time::sleep(delay).await,
+                None => {}
             }
             let answer =
                 async { http.post(&upstream).json(&call).send().await?.json::<Value>().await };

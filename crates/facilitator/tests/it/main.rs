@@ -21,3 +21,4 @@ mod observability;
 mod postgres;
 mod recovery;
 mod safe_session;
+mod stall;

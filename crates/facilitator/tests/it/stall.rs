@@ -1,0 +1,69 @@
+//! A node that stalls on one read the submitter needs, the fee estimate (its fee-history index
+//! rebuilding, an overloaded archive behind a load balancer): the bundle is not sent, every caller
+//! hears why within the node's bound instead of a maybe-sent answer after the receipt bound, and
+//! once the node answers again the same payment settles, once.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use alloy::primitives::U256;
+
+use crate::common::{Env, Fault, SessionOpts, USD, body, faulty_proxy};
+
+#[tokio::test]
+async fn a_node_stalling_on_fees_gets_no_bundle_and_the_payment_settles_later() -> anyhow::Result<()>
+{
+    let env = Env::new().await?;
+    let stalling = Arc::new(AtomicBool::new(true));
+    let sends = Arc::new(AtomicUsize::new(0));
+    let (stall, sent) = (stalling.clone(), sends.clone());
+    let proxy = faulty_proxy(env.devnet.rpc_url().to_owned(), move |call| {
+        let method = call["method"].as_str().unwrap_or_default();
+        // A real transaction, not the facilitator's "0x" question whether the node takes
+        // one-call sends.
+        if method.starts_with("eth_sendRawTransaction")
+            && call["params"][0].as_str().is_some_and(|raw| raw.len() > 2)
+        {
+            sent.fetch_add(1, Ordering::Relaxed);
+        }
+        (method == "eth_feeHistory" && stall.load(Ordering::Relaxed))
+            .then_some(Fault::Stall(Duration::from_secs(60)))
+    })
+    .await?;
+    let mut config = env.config();
+    for chain in config.chains.values_mut() {
+        chain.rpc_url = proxy.clone();
+    }
+    let rpc_timeout =
+        Duration::from_millis(config.chains.values().map(|c| c.rpc_timeout_ms).max().unwrap_or(0));
+    let receipt_timeout = config.receipt_timeout();
+    assert!(rpc_timeout < receipt_timeout, "the test tells the two bounds apart");
+    let f = env.start(config).await?;
+    let payer = env.session_payer(SessionOpts::default()).await?;
+    let accepted = env.accepted(USD / 10);
+    let before = env.merchant_balance().await?;
+
+    let paid = body(&payer.pay(&accepted, 1).await?, &accepted);
+    let started = Instant::now();
+    let (_, s) = f.settle(&paid).await?;
+    let waited = started.elapsed();
+    assert_eq!(s["success"], false, "{s}");
+    assert!(s.to_string().contains("no fee estimate"), "says why: {s}");
+    assert!(waited < receipt_timeout, "answered after {waited:?}, within the node's bound");
+    assert_eq!(sends.load(Ordering::Relaxed), 0, "no bundle was sent");
+
+    // The node answers again: the same payment settles, and only once.
+    stalling.store(false, Ordering::Relaxed);
+    let (_, s) = f.settle(&paid).await?;
+    assert_eq!(s["success"], true, "{s}");
+    let (_, again) = f.settle(&paid).await?;
+    assert_eq!(again["transaction"], s["transaction"], "{again}");
+    assert_eq!(env.merchant_balance().await? - before, U256::from(USD / 10));
+    assert_eq!(sends.load(Ordering::Relaxed), 1);
+    f.stop().await
+}
