@@ -8,9 +8,11 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
+use alloy::primitives::U256;
 use serde_json::json;
+use x402_aa_facilitator::{aa_native_everywhere, exact_on};
 
-use crate::common::{Env, SessionOpts, USD, body, rpc_proxy};
+use crate::common::{Env, SessionOpts, USD, body, exact_body, exact_payload, rpc_proxy};
 
 /// A node (through [`rpc_proxy`]) that refuses the first `refusals` signed transactions sent to
 /// it the way a node refuses a key without the funds for them; counts them.
@@ -68,6 +70,43 @@ async fn a_refused_bundle_leaves_no_nonce_gap_for_the_next() -> anyhow::Result<(
         "settled in {:?}, not after waiting out the receipt bound",
         started.elapsed()
     );
-    assert_eq!(env.merchant_balance().await? - before, alloy::primitives::U256::from(USD / 10));
+    assert_eq!(env.merchant_balance().await? - before, U256::from(USD / 10));
+    f.stop().await
+}
+
+/// The same on the `exact` path: the node refuses the facilitator's first
+/// `transferWithAuthorization` after the key numbered it, and the next `exact` payment must not
+/// wait behind the nonce it never used.
+#[tokio::test]
+async fn a_refused_exact_settlement_leaves_no_nonce_gap_for_the_next() -> anyhow::Result<()> {
+    let env = Env::new().await?;
+    let (proxy, refused) = refusing_proxy(env.devnet.rpc_url().to_owned(), 1).await?;
+    let mut config = env.config();
+    config.schemes = Some(vec![aa_native_everywhere(), exact_on(env.devnet.chain_id())]);
+    for chain in config.chains.values_mut() {
+        chain.rpc_url = proxy.clone();
+    }
+    let f = env.start(config).await?;
+    let payer = env.devnet.keys.spare[0].clone();
+    env.devnet.mint_eip3009(payer.address(), U256::from(10 * USD)).await?;
+    let requirements = env.exact_requirements(USD);
+
+    let first = exact_body(&exact_payload(&payer, &requirements).await?, &requirements);
+    let (_, s) = f.settle(&first).await?;
+    assert_eq!(s["success"], false, "{s}");
+    assert!(s.to_string().contains("insufficient funds"), "the node's words: {s}");
+    assert_eq!(refused.load(Ordering::Relaxed), 1, "the proxy refused the send");
+
+    let second = exact_body(&exact_payload(&payer, &requirements).await?, &requirements);
+    let started = std::time::Instant::now();
+    let (_, s) = f.settle(&second).await?;
+    assert_eq!(s["success"], true, "{s}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "settled in {:?}, not after waiting out the receipt bound",
+        started.elapsed()
+    );
+    let merchant = env.devnet.eip3009_balance(env.merchant).await?;
+    assert_eq!(merchant, U256::from(USD), "the second payment, and only it");
     f.stop().await
 }
