@@ -13,14 +13,13 @@ use alloy::{
     eips::BlockNumberOrTag,
     primitives::U256,
     providers::{DynProvider, Provider},
-    rpc::types::{
-        TransactionRequest,
-        state::{AccountOverride, StateOverride},
-    },
+    rpc::types::TransactionRequest,
     sol_types::SolCall,
     transports::{TransportErrorKind, TransportResult},
 };
-use x402_aa_contracts::{CALL_FOLD_ADDRESS, CALL_FOLD_RUNTIME, CallFold};
+use x402_aa_contracts::{CALL_FOLD_ADDRESS, CallFold};
+
+use crate::fold::fold_code_override;
 
 /// Reads the latest block's timestamp (see the module docs). A node that refuses the call (it
 /// takes no state overrides) or answers it with something that is not a time is asked for the
@@ -34,7 +33,7 @@ impl ChainClock {
     /// The latest block's timestamp.
     pub async fn now(&self, provider: &DynProvider) -> TransportResult<u64> {
         if !self.blocks_only.load(Ordering::Relaxed) {
-            match provider.call(clock_call()).overrides(fold_code()).latest().await {
+            match provider.call(clock_call()).overrides(fold_code_override()).latest().await {
                 Ok(output) => match time_in(&output) {
                     Some(time) => return Ok(time),
                     None => self.stop_calling("the clock call answered no time"),
@@ -55,17 +54,11 @@ impl ChainClock {
     }
 }
 
+/// `clock()`, carrying the fold's code itself, so that alone it means what it means in a fold.
 fn clock_call() -> TransactionRequest {
     TransactionRequest::default()
         .to(CALL_FOLD_ADDRESS)
         .input(CallFold::clockCall {}.abi_encode().into())
-}
-
-/// The override every fold carries, so the call alone means what it means inside one.
-pub(crate) fn fold_code() -> StateOverride {
-    let mut overrides = StateOverride::default();
-    overrides.insert(CALL_FOLD_ADDRESS, AccountOverride::default().with_code(CALL_FOLD_RUNTIME));
-    overrides
 }
 
 /// The time in a `clock()` answer: one word that fits a `u64`, nothing else.

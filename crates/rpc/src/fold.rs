@@ -9,7 +9,9 @@
 //! have got: the return data, or the revert data with the node's usual error code and message.
 //!
 //! Only calls that mean the same inside the fold are folded: a target and input, nothing else (a
-//! `from`, gas, value or override of their own would not carry over). The callee sees the fold as
+//! `from`, gas, value or override of their own would not carry over), except an override that
+//! places the fold's own code, which every fold carries (a call to the fold itself, such as the
+//! chain's clock in [`crate::ChainClock`]). The callee sees the fold as
 //! `msg.sender` where a call alone has none, which views do not look at. A call whose frame failed
 //! without revert data (out of gas, say) is asked of the node on its own, as is every call of a
 //! fold the node refused; a node that refuses [`REFUSALS_TO_STOP`] in a row (it takes no state
@@ -19,7 +21,10 @@ use std::collections::{HashMap, HashSet};
 
 use alloy::{
     primitives::{Address, Bytes, hex},
-    rpc::json_rpc::{ErrorPayload, Id, Request, ResponsePayload, SerializedRequest},
+    rpc::{
+        json_rpc::{ErrorPayload, Id, Request, ResponsePayload, SerializedRequest},
+        types::state::{AccountOverride, StateOverride},
+    },
     sol_types::{Revert, SolCall, SolError},
 };
 use serde_json::{Value, value::RawValue};
@@ -74,13 +79,20 @@ pub(crate) fn plan<'a>(
             let params = serde_json::json!([
                 { "to": CALL_FOLD_ADDRESS, "input": Bytes::from(input.abi_encode()) },
                 block,
-                crate::clock::fold_code(),
+                fold_code_override(),
             ]);
             let Ok(request) = Request::new("eth_call", id, params).serialize() else { continue };
             folds.push(Fold { request, members: chunk.iter().map(|(i, _)| *i).collect() });
         }
     }
     folds
+}
+
+/// The state override every fold carries: the fold's runtime code at its address.
+pub(crate) fn fold_code_override() -> StateOverride {
+    let mut overrides = StateOverride::default();
+    overrides.insert(CALL_FOLD_ADDRESS, AccountOverride::default().with_code(CALL_FOLD_RUNTIME));
+    overrides
 }
 
 /// The block and the call, for an `eth_call` of a target and input only.
@@ -183,7 +195,7 @@ mod tests {
     /// because the fold would run it without that override.
     #[test]
     fn only_the_folds_own_override_folds() {
-        let ours = serde_json::to_value(crate::clock::fold_code()).expect("serialises");
+        let ours = serde_json::to_value(fold_code_override()).expect("serialises");
         assert!(places_only_the_fold(&ours), "{ours}");
         let address = CALL_FOLD_ADDRESS.to_string();
         let lower = json!({ address.to_lowercase(): { "code": CALL_FOLD_RUNTIME } });
