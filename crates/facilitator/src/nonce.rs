@@ -7,7 +7,7 @@
 //! be told to [`Nonces::resync`], which makes the next transaction ask the node for the key's
 //! pending count again: right whether the doubtful transaction reached the pool or not.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use alloy::{
     network::{EthereumWallet, Network},
@@ -31,16 +31,24 @@ pub struct KeySender {
 }
 
 impl KeySender {
-    /// The key's sender on the node at `url`.
-    pub fn connect(url: url::Url, signer: PrivateKeySigner) -> Self {
+    /// The key's sender on the node at `url`, whose HTTP requests give up after
+    /// `request_timeout`: callers bound what they wait for more tightly, but a read made through
+    /// this provider by code that does not (x402-rs' `exact` scheme reads through it) must not
+    /// hang on a stalled node for ever. Give it the longest a request may take: a one-call send
+    /// waits for its receipt.
+    pub fn connect(url: url::Url, signer: PrivateKeySigner, request_timeout: Duration) -> Self {
         let (nonces, address) = (Nonces::default(), signer.address());
+        let client = alloy::transports::http::reqwest::Client::builder()
+            .timeout(request_timeout)
+            .build()
+            .unwrap_or_default();
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()
             .with_gas_estimation()
             .with_nonce_management(nonces.clone())
             .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
-            .connect_http(url)
+            .connect_reqwest(client, url)
             .erased();
         Self { provider, nonces, address }
     }

@@ -97,7 +97,7 @@ impl FacilitatorService {
                     why: "exact needs exact_signer or a direct-submission key".into(),
                 })?;
                 let signer = key.resolve(&format!("{caip2} exact_signer"), &lookup)?;
-                let sender = signing.sender(chain_id, chain, signer, &lookup)?;
+                let sender = signing.sender(chain_id, chain, signer, receipt_timeout, &lookup)?;
                 routes.insert(SchemeHandlerSlug::new(caip2.clone(), 2, "exact".into()));
                 Some(Arc::new(ExactProvider::new(chain_id, sender, receipt_timeout)))
             } else {
@@ -263,7 +263,7 @@ fn submitter(
                 .direct_key()
                 .unwrap_or(crate::config::KeySource { private_key_env: None, private_key: None });
             let signer = key.resolve(&format!("{caip2} direct submission"), lookup)?;
-            let sender = signing.sender(net.chain_id, chain, signer, lookup)?;
+            let sender = signing.sender(net.chain_id, chain, signer, receipt_timeout, lookup)?;
             let config = BatchConfig {
                 max_batch: *max_batch,
                 max_wait: Duration::from_millis(*max_wait_ms),
@@ -284,6 +284,7 @@ impl Signing {
         chain_id: u64,
         chain: &ChainConfig,
         signer: PrivateKeySigner,
+        receipt_timeout: Duration,
         lookup: &impl Fn(&str) -> Option<String>,
     ) -> Result<KeySender> {
         let key = (chain_id, signer.address());
@@ -296,7 +297,9 @@ impl Signing {
             chain: caip2,
             why: e.to_string(),
         })?;
-        let sender = KeySender::connect(url, signer);
+        // The longest request: a one-call send that waits for its receipt.
+        let request_timeout = receipt_timeout + Duration::from_millis(chain.rpc_timeout_ms);
+        let sender = KeySender::connect(url, signer, request_timeout);
         self.0.insert(key, sender.clone());
         Ok(sender)
     }

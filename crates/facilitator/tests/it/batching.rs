@@ -100,7 +100,11 @@ fn direct_submitter(env: &Env) -> anyhow::Result<(Network, Arc<Submitter>)> {
         Duration::from_secs(5),
         1_000,
     )?;
-    let sender = KeySender::connect(env.devnet.rpc_url().parse()?, env.facilitator_key.clone());
+    let sender = KeySender::connect(
+        env.devnet.rpc_url().parse()?,
+        env.facilitator_key.clone(),
+        Duration::from_secs(15),
+    );
     let batcher = Batcher::spawn(
         net.clone(),
         sender,
