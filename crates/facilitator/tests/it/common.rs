@@ -162,6 +162,15 @@ impl Env {
         self.dir.path().join("registry.sqlite3")
     }
 
+    /// [`Self::config`] with every chain's node reached through `node` (a faulty proxy).
+    pub(crate) fn config_through(&self, node: &str) -> Config {
+        let mut config = self.config();
+        for chain in config.chains.values_mut() {
+            chain.rpc_url = node.to_owned();
+        }
+        config
+    }
+
     /// Direct submission from `facilitator_key`, a SQLite registry in the temp dir, no
     /// background recovery (tests run it explicitly).
     pub(crate) fn config(&self) -> Config {

@@ -64,10 +64,7 @@ async fn behind_old_node_proxy(
 ) -> anyhow::Result<(Facilitator, Arc<Refused>)> {
     let (proxy, refused) = old_node_proxy(env.devnet.rpc_url().to_owned()).await?;
     refused.allow_overrides.store(allow_overrides, Ordering::Relaxed);
-    let mut config = env.config();
-    for chain in config.chains.values_mut() {
-        chain.rpc_url = proxy.clone();
-    }
+    let config = env.config_through(&proxy);
     Ok((env.start(config).await?, refused))
 }
 

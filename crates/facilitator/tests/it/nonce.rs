@@ -9,10 +9,12 @@ use std::sync::{
 };
 
 use alloy::primitives::U256;
-use serde_json::json;
+use serde_json::{Value, json};
 use x402_aa_facilitator::{aa_native_everywhere, exact_on};
 
-use crate::common::{Env, SessionOpts, USD, body, exact_body, exact_payload, rpc_proxy};
+use crate::common::{
+    Env, Facilitator, SessionOpts, USD, body, exact_body, exact_payload, rpc_proxy,
+};
 
 /// A node (through [`rpc_proxy`]) that refuses the first `refusals` signed transactions sent to
 /// it the way a node refuses a key without the funds for them; counts them.
@@ -40,36 +42,45 @@ async fn refusing_proxy(
     Ok((url, refused))
 }
 
-#[tokio::test]
-async fn a_refused_bundle_leaves_no_nonce_gap_for_the_next() -> anyhow::Result<()> {
-    let env = Env::new().await?;
-    let (proxy, refused) = refusing_proxy(env.devnet.rpc_url().to_owned(), 1).await?;
-    let mut config = env.config();
-    for chain in config.chains.values_mut() {
-        chain.rpc_url = proxy.clone();
-    }
-    let f = env.start(config).await?;
-    let payer = env.session_payer(SessionOpts::default()).await?;
-    let accepted = env.accepted(USD / 10);
-
-    // The node refuses the first bundle: its payment fails, nothing was sent.
-    let first = body(&payer.pay(&accepted, 1).await?, &accepted);
-    let (_, s) = f.settle(&first).await?;
+/// `/settle` of `paid` fails with the refusing node's own words.
+async fn assert_refused_by_the_node(f: &Facilitator, paid: &Value) -> anyhow::Result<()> {
+    let (_, s) = f.settle(paid).await?;
     assert_eq!(s["success"], false, "{s}");
     assert!(s.to_string().contains("insufficient funds"), "the node's words: {s}");
-    assert!(refused.load(Ordering::Relaxed) >= 1, "the proxy refused the send");
+    Ok(())
+}
 
-    // The next bundle takes the nonce the refused one never used, and lands at once.
-    let before = env.merchant_balance().await?;
-    let second = body(&payer.pay(&accepted, 2).await?, &accepted);
+/// `/settle` of `paid` succeeds within 5 s: it did not wait out the receipt bound behind a gap.
+async fn assert_settles_at_once(f: &Facilitator, paid: &Value) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let (_, s) = f.settle(&second).await?;
+    let (_, s) = f.settle(paid).await?;
     assert_eq!(s["success"], true, "{s}");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(5),
         "settled in {:?}, not after waiting out the receipt bound",
         started.elapsed()
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refused_bundle_leaves_no_nonce_gap_for_the_next() -> anyhow::Result<()> {
+    let env = Env::new().await?;
+    let (proxy, refused) = refusing_proxy(env.devnet.rpc_url().to_owned(), 1).await?;
+    let config = env.config_through(&proxy);
+    let f = env.start(config).await?;
+    let payer = env.session_payer(SessionOpts::default()).await?;
+    let accepted = env.accepted(USD / 10);
+
+    // The node refuses the first bundle: its payment fails, nothing was sent.
+    let first = body(&payer.pay(&accepted, 1).await?, &accepted);
+    assert_refused_by_the_node(&f, &first).await?;
+    assert!(refused.load(Ordering::Relaxed) >= 1, "the proxy refused the send");
+
+    // The next bundle takes the nonce the refused one never used, and lands at once.
+    let before = env.merchant_balance().await?;
+    let second = body(&payer.pay(&accepted, 2).await?, &accepted);
+    assert_settles_at_once(&f, &second).await?;
     assert_eq!(env.merchant_balance().await? - before, U256::from(USD / 10));
     f.stop().await
 }
@@ -81,31 +92,19 @@ async fn a_refused_bundle_leaves_no_nonce_gap_for_the_next() -> anyhow::Result<(
 async fn a_refused_exact_settlement_leaves_no_nonce_gap_for_the_next() -> anyhow::Result<()> {
     let env = Env::new().await?;
     let (proxy, refused) = refusing_proxy(env.devnet.rpc_url().to_owned(), 1).await?;
-    let mut config = env.config();
+    let mut config = env.config_through(&proxy);
     config.schemes = Some(vec![aa_native_everywhere(), exact_on(env.devnet.chain_id())]);
-    for chain in config.chains.values_mut() {
-        chain.rpc_url = proxy.clone();
-    }
     let f = env.start(config).await?;
     let payer = env.devnet.keys.spare[0].clone();
     env.devnet.mint_eip3009(payer.address(), U256::from(10 * USD)).await?;
     let requirements = env.exact_requirements(USD);
 
     let first = exact_body(&exact_payload(&payer, &requirements).await?, &requirements);
-    let (_, s) = f.settle(&first).await?;
-    assert_eq!(s["success"], false, "{s}");
-    assert!(s.to_string().contains("insufficient funds"), "the node's words: {s}");
+    assert_refused_by_the_node(&f, &first).await?;
     assert_eq!(refused.load(Ordering::Relaxed), 1, "the proxy refused the send");
 
     let second = exact_body(&exact_payload(&payer, &requirements).await?, &requirements);
-    let started = std::time::Instant::now();
-    let (_, s) = f.settle(&second).await?;
-    assert_eq!(s["success"], true, "{s}");
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "settled in {:?}, not after waiting out the receipt bound",
-        started.elapsed()
-    );
+    assert_settles_at_once(&f, &second).await?;
     let merchant = env.devnet.eip3009_balance(env.merchant).await?;
     assert_eq!(merchant, U256::from(USD), "the second payment, and only it");
     f.stop().await

@@ -13,7 +13,7 @@ use std::{
 };
 
 use alloy::primitives::U256;
-use x402_aa_facilitator::{aa_native_everywhere, exact_on};
+use x402_aa_facilitator::{Config, aa_native_everywhere, exact_on};
 
 use crate::common::{Env, Fault, SessionOpts, USD, body, exact_body, exact_payload, faulty_proxy};
 
@@ -37,12 +37,8 @@ async fn a_node_stalling_on_fees_gets_no_bundle_and_the_payment_settles_later() 
             .then_some(Fault::Stall(Duration::from_secs(60)))
     })
     .await?;
-    let mut config = env.config();
-    for chain in config.chains.values_mut() {
-        chain.rpc_url = proxy.clone();
-    }
-    let rpc_timeout =
-        Duration::from_millis(config.chains.values().map(|c| c.rpc_timeout_ms).max().unwrap_or(0));
+    let config = env.config_through(&proxy);
+    let rpc_timeout = rpc_timeout(&config);
     let receipt_timeout = config.receipt_timeout();
     assert!(rpc_timeout < receipt_timeout, "the test tells the two bounds apart");
     let f = env.start(config).await?;
@@ -84,13 +80,9 @@ async fn a_node_stalling_on_an_exact_settlement_is_given_up_on() -> anyhow::Resu
             .then_some(Fault::Stall(Duration::from_secs(60)))
     })
     .await?;
-    let mut config = env.config();
+    let mut config = env.config_through(&proxy);
     config.schemes = Some(vec![aa_native_everywhere(), exact_on(env.devnet.chain_id())]);
-    for chain in config.chains.values_mut() {
-        chain.rpc_url = proxy.clone();
-    }
-    let rpc_timeout =
-        Duration::from_millis(config.chains.values().map(|c| c.rpc_timeout_ms).max().unwrap_or(0));
+    let rpc_timeout = rpc_timeout(&config);
     let bound = config.receipt_timeout() + rpc_timeout;
     let f = env.start(config).await?;
     let payer = env.devnet.keys.spare[0].clone();
@@ -110,4 +102,9 @@ async fn a_node_stalling_on_an_exact_settlement_is_given_up_on() -> anyhow::Resu
     assert_eq!(s["success"], true, "{s}");
     assert_eq!(env.devnet.eip3009_balance(env.merchant).await?, U256::from(USD));
     f.stop().await
+}
+
+/// The longest node-call bound among `config`'s chains.
+fn rpc_timeout(config: &Config) -> Duration {
+    Duration::from_millis(config.chains.values().map(|c| c.rpc_timeout_ms).max().unwrap_or(0))
 }
