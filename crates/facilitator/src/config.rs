@@ -481,6 +481,11 @@ impl Config {
 }
 
 impl ChainConfig {
+    /// The per-call bound on node RPCs.
+    pub fn rpc_timeout(&self) -> Duration {
+        Duration::from_millis(self.rpc_timeout_ms)
+    }
+
     /// Bundler submission with default polling.
     pub fn with_bundler(
         rpc_url: impl Into<String>,

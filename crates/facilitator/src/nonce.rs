@@ -38,10 +38,7 @@ impl KeySender {
     /// waits for its receipt.
     pub fn connect(url: url::Url, signer: PrivateKeySigner, request_timeout: Duration) -> Self {
         let (nonces, address) = (Nonces::default(), signer.address());
-        let client = alloy::transports::http::reqwest::Client::builder()
-            .timeout(request_timeout)
-            .build()
-            .unwrap_or_default();
+        let client = x402_aa_rpc::bounded_http_client(request_timeout);
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()
             .with_gas_estimation()

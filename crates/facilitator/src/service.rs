@@ -213,7 +213,7 @@ async fn network(
         chain.settlement_contract,
         chain.session_account_factory,
         chain.allowed_tokens.clone(),
-        Duration::from_millis(chain.rpc_timeout_ms),
+        chain.rpc_timeout(),
         chain.log_lookback_blocks,
     )
     .map_err(|e| ConfigError::Chain { chain: caip2.clone(), why: format!("rpc_url: {e}") })?
@@ -298,7 +298,7 @@ impl Signing {
             why: e.to_string(),
         })?;
         // The longest request: a one-call send that waits for its receipt.
-        let request_timeout = receipt_timeout + Duration::from_millis(chain.rpc_timeout_ms);
+        let request_timeout = receipt_timeout + chain.rpc_timeout();
         let sender = KeySender::connect(url, signer, request_timeout);
         self.0.insert(key, sender.clone());
         Ok(sender)

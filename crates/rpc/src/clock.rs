@@ -54,7 +54,8 @@ impl ChainClock {
     }
 }
 
-/// `clock()`, carrying the fold's code itself, so that alone it means what it means in a fold.
+/// `clock()` at the fold's address; [`ChainClock::now`] sends it with the fold's code as its
+/// override, so alone it means what it means in a fold.
 fn clock_call() -> TransactionRequest {
     TransactionRequest::default()
         .to(CALL_FOLD_ADDRESS)

@@ -90,7 +90,7 @@ impl CoalescingHttp {
         max_in_flight: usize,
         max_batch: usize,
     ) -> Self {
-        let client = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
+        let client = bounded_http_client(timeout);
         Self {
             inner: Arc::new(Inner {
                 http: Http::with_client(client, url),
@@ -101,6 +101,12 @@ impl CoalescingHttp {
             }),
         }
     }
+}
+
+/// An HTTP client whose requests give up after `timeout`, for a provider whose callers may not
+/// all bound what they wait for: a stalled node must not hold a request for ever.
+pub fn bounded_http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder().timeout(timeout).build().unwrap_or_default()
 }
 
 /// A provider for `url` over [`CoalescingHttp`] with the default limits.

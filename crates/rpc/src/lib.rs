@@ -19,7 +19,10 @@ mod transport;
 
 pub use bundler::{BundlerClient, GasEstimate, Log, TransactionReceipt, UserOpReceipt};
 pub use clock::ChainClock;
-pub use coalesce::{CoalescingHttp, DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT, coalescing_provider};
+pub use coalesce::{
+    CoalescingHttp, DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT, bounded_http_client,
+    coalescing_provider,
+};
 pub use error::{BundlerErrorCode, Result, RpcError};
 pub use paymaster::{API_KEY_HEADER, PaymasterClient, SponsorContext, SponsorResult, SponsorType};
 pub use transport::{DEFAULT_TIMEOUT, RetryPolicy};

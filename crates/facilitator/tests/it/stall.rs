@@ -106,5 +106,5 @@ async fn a_node_stalling_on_an_exact_settlement_is_given_up_on() -> anyhow::Resu
 
 /// The longest node-call bound among `config`'s chains.
 fn rpc_timeout(config: &Config) -> Duration {
-    Duration::from_millis(config.chains.values().map(|c| c.rpc_timeout_ms).max().unwrap_or(0))
+    config.chains.values().map(|c| c.rpc_timeout()).max().unwrap_or_default()
 }
